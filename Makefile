@@ -1,0 +1,139 @@
+# lethe: build, test, sanitize, fuzz, install.
+#
+#   make                 build build/lethe, build/liblethe.a, build/liblethe.so
+#   make test            install what is missing, build, run every test
+#   make sanitize        the test suite under ASan + UBSan (in build/san)
+#   make fuzz            each fuzz harness for FUZZ_SECONDS (default 60)
+#   make demo            install what is missing, build, run the demo
+#   make install PREFIX=/usr/local
+#
+# Options: PORTABLE=1 (no -march=native), OMP=0 (no OpenMP), WERROR=1,
+# SAN=1 (ASan + UBSan), BUILD=dir.
+
+VERSION   := 0.1.0
+BUILD     ?= build
+PREFIX    ?= /usr/local
+PORTABLE  ?= 0
+OMP       ?= 1
+SAN       ?= 0
+WERROR    ?= 0
+FUZZ_SECONDS ?= 60
+CC        ?= cc
+FUZZ_CC   ?= clang
+
+LIB_SRC  := $(sort $(wildcard src/core/*.c src/data/*.c src/nn/*.c src/train/*.c \
+              src/exact/*.c src/unlearn/*.c src/guard/*.c src/eval/*.c src/serve/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/unit/*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+
+WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-missing-field-initializers
+CPPFLAGS += -Iinclude -D_GNU_SOURCE -DLETHE_VERSION='"$(VERSION)"'
+CFLAGS   ?=
+BASE_CFLAGS := -std=c11 $(WARN) -fPIC -MMD -MP -g
+LDLIBS   := -lopenblas -lcjson -lz -lm
+
+ifeq ($(SAN),1)
+  OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(PORTABLE),1)
+  OPT := -O2
+else
+  OPT := -O3 -march=native
+endif
+ifeq ($(OMP),1)
+  OPT += -fopenmp
+  LDFLAGS += -fopenmp
+else
+  WARN += -Wno-unknown-pragmas
+endif
+ifeq ($(WERROR),1)
+  WARN += -Werror
+endif
+ALL_CFLAGS := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
+
+.PHONY: all lib test check sanitize fuzz demo deps install uninstall clean
+all: $(BUILD)/lethe $(BUILD)/liblethe.a $(BUILD)/liblethe.so
+lib: $(BUILD)/liblethe.a $(BUILD)/liblethe.so
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/liblethe.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/liblethe.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,liblethe.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/lethe: $(CLI_OBJ) $(BUILD)/liblethe.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liblethe.a $(LDLIBS)
+
+# The runner links the objects directly so every test's constructor is kept.
+$(BUILD)/test_unit: $(TEST_OBJ) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@scripts/deps.sh
+
+# check: build and run the suite without touching packages.
+check: $(BUILD)/lethe $(BUILD)/test_unit
+	@tests/run.sh $(BUILD)
+
+test: deps
+	@$(MAKE) --no-print-directory check
+
+sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SAN=1 check
+
+# Fuzz harnesses: libFuzzer (clang) over the library's sources, each run for
+# FUZZ_SECONDS from the committed seed corpus (copied, so the tree stays clean).
+FUZZ_LIB := $(filter-out src/cli/%,$(LIB_SRC))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 -g -O1 -Wno-unknown-pragmas \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -o $@ $< $(FUZZ_LIB) $(LDLIBS)
+
+fuzz: deps $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+	@for h in $(FUZZ_SRC:tests/fuzz/%.c=%); do \
+	  corpus=$(BUILD)/fuzz/corpus-$$h; mkdir -p $$corpus; \
+	  if [ -d tests/fuzz/corpus/$$h ]; then cp -n tests/fuzz/corpus/$$h/* $$corpus/ 2>/dev/null; fi; \
+	  echo "fuzz: $$h for $(FUZZ_SECONDS) s"; \
+	  $(BUILD)/fuzz/$$h -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=0 $$corpus >$(BUILD)/fuzz/$$h.log 2>&1 \
+	    || { tail -n 40 $(BUILD)/fuzz/$$h.log; echo "fuzz: $$h FOUND A FAILURE"; exit 1; }; \
+	  grep -E '^#[0-9]+.*DONE' $(BUILD)/fuzz/$$h.log | tail -n 1; \
+	done
+
+demo: deps $(BUILD)/lethe
+	@scripts/demo.sh $(BUILD)/lethe
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include/lethe
+	install -m 755 $(BUILD)/lethe $(DESTDIR)$(PREFIX)/bin/lethe
+	install -m 644 $(BUILD)/liblethe.a $(DESTDIR)$(PREFIX)/lib/liblethe.a
+	install -m 755 $(BUILD)/liblethe.so $(DESTDIR)$(PREFIX)/lib/liblethe.so.$(VERSION)
+	ln -sf liblethe.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/liblethe.so.0
+	ln -sf liblethe.so.0 $(DESTDIR)$(PREFIX)/lib/liblethe.so
+	install -m 644 include/lethe/*.h $(DESTDIR)$(PREFIX)/include/lethe/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' lethe.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lethe.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/lethe $(DESTDIR)$(PREFIX)/lib/liblethe.* \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/lethe.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/lethe
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,44 @@
+/* Whole-file reads, gzip, and atomic writes (DESIGN §4.8).
+ *
+ * Failures return a status and set a detail message that names the file. */
+#ifndef LETHE_FILEIO_H
+#define LETHE_FILEIO_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "lethe/status.h"
+
+/* Read all of `path` into a new buffer (NUL-terminated one byte past *len, so
+ * text can be parsed in place). The caller frees *data with free(). */
+lethe_status lethe_file_read(const char *path, unsigned char **data, size_t *len);
+
+/* As lethe_file_read, but a file starting with the gzip magic is inflated. */
+lethe_status lethe_file_read_gz(const char *path, unsigned char **data, size_t *len);
+
+/* Inflate gzip data (all members) held in memory into a new NUL-terminated
+ * buffer of at most max_out bytes. `name` labels messages. Caller frees. */
+lethe_status lethe_gunzip(const unsigned char *in, size_t n, size_t max_out, const char *name,
+                          unsigned char **out, size_t *out_len);
+
+/* An output file that appears under its final name only when committed:
+ * data goes to "<path>.tmp.<pid>", commit flushes, fsyncs, renames over
+ * `path` and fsyncs the directory; abort (or a crash) leaves `path` as it was. */
+typedef struct lethe_afile {
+    FILE *fp;   /* write through this */
+    char *path; /* final name */
+    char *tmp;  /* temporary name */
+} lethe_afile;
+
+/* NULL (detail set) on failure. */
+lethe_afile *lethe_afile_open(const char *path);
+/* Commits and frees f; on failure the temporary file is removed and `path`
+ * is untouched. */
+lethe_status lethe_afile_commit(lethe_afile *f);
+/* Discards the temporary file and frees f. NULL is a no-op. */
+void lethe_afile_abort(lethe_afile *f);
+
+/* Write `len` bytes to `path` atomically. */
+lethe_status lethe_file_write_atomic(const char *path, const void *data, size_t len);
+
+#endif

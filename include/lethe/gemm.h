@@ -1,0 +1,17 @@
+/* The one matrix-multiply entry point (DESIGN §4.6).
+ *
+ * Row-major: C (m x n) = alpha * op(A) * op(B) + beta * C, where op(A) is
+ * m x k (A is m x k, or k x m when ta is nonzero), op(B) is k x n (B is k x n,
+ * or n x k when tb is nonzero); lda, ldb, ldc are the row strides of A, B, C
+ * as stored. beta == 0 overwrites C without reading it (NaN in C is ignored). */
+#ifndef LETHE_GEMM_H
+#define LETHE_GEMM_H
+
+void lethe_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The plain triple loop, accumulating in double: the test oracle. */
+void lethe_gemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+#endif

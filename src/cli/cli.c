@@ -1,0 +1,64 @@
+/* Shared pieces of the command-line front end. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int cli_report(const char *verb, lethe_status st)
+{
+    const char *detail = lethe_error_detail();
+    fprintf(stderr, "lethe %s: %s\n", verb, detail[0] ? detail : lethe_strerror(st));
+    switch (st) {
+    case LETHE_OK: return CLI_EXIT_OK;
+    case LETHE_ERR_IO:
+    case LETHE_ERR_FORMAT:
+    case LETHE_ERR_INVALID:
+    case LETHE_ERR_NOT_FOUND:
+    case LETHE_ERR_UNSUPPORTED: return CLI_EXIT_INPUT;
+    case LETHE_ERR_NOMEM:
+    case LETHE_ERR_FAILED: return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_FAILURE;
+}
+
+int cli_usage(const char *verb, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "lethe %s: ", verb);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'lethe %s --help'.\n", verb);
+    return CLI_EXIT_USAGE;
+}
+
+void cli_getopt_reset(void)
+{
+    optind = 0; /* glibc: 0 re-initialises the scanner completely */
+    opterr = 1;
+}
+
+int cli_parse_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,34 @@
+/* Shared pieces of the command-line front end. */
+#ifndef LETHE_CLI_H
+#define LETHE_CLI_H
+
+#include "lethe/status.h"
+
+/* Stable exit codes (DESIGN §4.9). */
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILURE = 1,
+    CLI_EXIT_USAGE = 2,
+    CLI_EXIT_INPUT = 3
+};
+
+/* Print "lethe VERB: <detail>" for a failed status and return its exit code:
+ * input problems (io, format, invalid, not found, unsupported) give 3. */
+int cli_report(const char *verb, lethe_status st);
+
+/* Print "lethe VERB: <message>" and a hint to run --help; return 2. */
+int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prepare getopt_long for a fresh parse of a subcommand's arguments. */
+void cli_getopt_reset(void);
+
+/* Parse a whole decimal / floating value; 0 on success, -1 otherwise. */
+int cli_parse_long(const char *s, long *out);
+int cli_parse_double(const char *s, double *out);
+
+/* Subcommands: each returns an exit code; argv[0] is the verb. */
+int cmd_data(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+
+#endif

@@ -1,0 +1,88 @@
+/* lethe: the command-line entry point and its verb table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const struct verb {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} verbs[] = {
+    {"data", cmd_data, "list, describe and install the data sets lethe knows"},
+    {"inspect", cmd_inspect, "show a safetensors file's tensors and metadata"},
+    {"stats", cmd_stats, "KS test, ROC AUC, ROUGE-L, harmonic mean, Wasserstein distance"},
+    {"version", cmd_version, "print the version"},
+    {"help", cmd_help, "show this help, or a verb's: lethe help VERB"},
+};
+#define N_VERBS (sizeof verbs / sizeof verbs[0])
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "lethe %s: a machine-unlearning engine\n\n"
+            "Usage: lethe VERB [options]     (lethe VERB --help for a verb's options)\n\n"
+            "Verbs:\n",
+            LETHE_VERSION);
+    for (size_t i = 0; i < N_VERBS; i++)
+        fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+    fprintf(out, "\nExit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n");
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("Usage: lethe version\n\nPrint lethe's version.\n");
+        return CLI_EXIT_OK;
+    }
+    if (argc > 1)
+        return cli_usage("version", "unexpected argument '%s'", argv[1]);
+    printf("lethe %s\n", LETHE_VERSION);
+    return CLI_EXIT_OK;
+}
+
+static const struct verb *find_verb(const char *name)
+{
+    for (size_t i = 0; i < N_VERBS; i++)
+        if (!strcmp(verbs[i].name, name))
+            return &verbs[i];
+    return NULL;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        print_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    const struct verb *v = find_verb(argv[1]);
+    if (!v || v->run == cmd_help)
+        return cli_usage("help", "unknown verb '%s'", argv[1]);
+    char *sub[] = {argv[1], "--help", NULL};
+    return v->run(2, sub);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
+        print_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(name, "--version"))
+        return cmd_version(1, argv + 1);
+    const struct verb *v = find_verb(name);
+    if (!v) {
+        fprintf(stderr, "lethe: unknown verb '%s'\nTry 'lethe --help' for the list of verbs.\n",
+                name);
+        return CLI_EXIT_USAGE;
+    }
+    return v->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,65 @@
+/* The unit test runner. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../test.h"
+
+#define MAX_TESTS 4096
+
+static struct {
+    const char *name;
+    void (*fn)(void);
+} tests[MAX_TESTS];
+static int n_tests;
+static int current_failed;
+
+void test_register(const char *name, void (*fn)(void))
+{
+    if (n_tests == MAX_TESTS) {
+        fprintf(stderr, "too many tests; raise MAX_TESTS\n");
+        abort();
+    }
+    tests[n_tests].name = name;
+    tests[n_tests].fn = fn;
+    n_tests++;
+}
+
+void test_fail_at(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "  FAIL %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    current_failed = 1;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    return strcmp(x, y);
+}
+
+int main(int argc, char **argv)
+{
+    const char *filter = argc > 1 ? argv[1] : NULL;
+    qsort(tests, (size_t)n_tests, sizeof tests[0], by_name);
+    int passed = 0, failed = 0;
+    for (int i = 0; i < n_tests; i++) {
+        if (filter && !strstr(tests[i].name, filter))
+            continue;
+        current_failed = 0;
+        lethe_error_clear();
+        tests[i].fn();
+        if (current_failed) {
+            fprintf(stderr, "FAIL %s\n", tests[i].name);
+            failed++;
+        } else {
+            passed++;
+        }
+    }
+    printf("unit: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,275 @@
+/* Core module tests: status, rng, memory, gemm, file io, progress. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "../test.h"
+#include "lethe/fileio.h"
+#include "lethe/gemm.h"
+#include "lethe/mem.h"
+#include "lethe/progress.h"
+#include "lethe/rng.h"
+
+TEST(status_fail_sets_detail)
+{
+    CHECK(lethe_fail(LETHE_ERR_FORMAT, "x.csv: line %d: bad", 3) == LETHE_ERR_FORMAT);
+    CHECK(!strcmp(lethe_error_detail(), "x.csv: line 3: bad"));
+    lethe_error_clear();
+    CHECK(lethe_error_detail()[0] == '\0');
+    for (int s = LETHE_OK; s <= LETHE_ERR_FAILED; s++)
+        CHECK(strcmp(lethe_strerror((lethe_status)s), "unknown status") != 0);
+}
+
+/* Known answers from the Random123 distribution's kat_vectors. */
+TEST(rng_philox_known_answers)
+{
+    static const uint32_t kat[3][10] = {
+        {0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+        {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0x408f276d,
+         0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
+        {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0xd16cfe09,
+         0x94fdcceb, 0x5001e420, 0x24126ea1},
+    };
+    for (int i = 0; i < 3; i++) {
+        uint32_t out[4];
+        lethe_philox4x32(kat[i], kat[i] + 4, out);
+        for (int j = 0; j < 4; j++)
+            CHECK_MSG(out[j] == kat[i][6 + j], "vector %d word %d: %08x != %08x", i, j,
+                      out[j], kat[i][6 + j]);
+    }
+}
+
+TEST(rng_streams_are_pure_functions)
+{
+    lethe_rng a = lethe_rng_init(42, 7), b = lethe_rng_init(42, 7), c = lethe_rng_init(42, 8);
+    uint32_t first[10];
+    int differ = 0;
+    for (int i = 0; i < 10; i++) {
+        first[i] = lethe_rng_u32(&a);
+        CHECK(first[i] == lethe_rng_u32(&b));
+        differ += first[i] != lethe_rng_u32(&c);
+    }
+    CHECK(differ >= 9);
+    for (uint64_t k = 0; k < 10; k++) { /* seek reproduces any position */
+        lethe_rng s = lethe_rng_init(42, 7);
+        lethe_rng_seek(&s, k);
+        CHECK(lethe_rng_u32(&s) == first[k]);
+    }
+    /* the cursor's words are the block function's words */
+    uint32_t ctr[4] = {0, 0, 7, 0}, key[2] = {42, 0}, out[4];
+    lethe_philox4x32(ctr, key, out);
+    CHECK(out[0] == first[0] && out[3] == first[3]);
+    CHECK(lethe_rng_hash(1, 2, 3) == lethe_rng_hash(1, 2, 3));
+    CHECK(lethe_rng_hash(1, 2, 3) != lethe_rng_hash(1, 2, 4));
+}
+
+TEST(rng_distributions)
+{
+    lethe_rng r = lethe_rng_init(1, 0);
+    const int n = 200000;
+    double sum = 0, sum2 = 0, nsum = 0, nsum2 = 0;
+    int counts[7] = {0};
+    for (int i = 0; i < n; i++) {
+        double u = lethe_rng_uniform(&r);
+        CHECK(u >= 0.0 && u < 1.0);
+        sum += u;
+        sum2 += u * u;
+        double z = lethe_rng_normal(&r);
+        nsum += z;
+        nsum2 += z * z;
+        counts[lethe_rng_below(&r, 7)]++;
+        float f = lethe_rng_uniformf(&r);
+        CHECK(f >= 0.0f && f < 1.0f);
+    }
+    CHECK_CLOSE(sum / n, 0.5, 0, 0.005);
+    CHECK_CLOSE(sum2 / n - (sum / n) * (sum / n), 1.0 / 12, 0, 0.002);
+    CHECK_CLOSE(nsum / n, 0.0, 0, 0.01);
+    CHECK_CLOSE(nsum2 / n, 1.0, 0, 0.02);
+    for (int k = 0; k < 7; k++)
+        CHECK_CLOSE(counts[k], n / 7.0, 0.03, 0);
+    uint32_t idx[100];
+    for (uint32_t i = 0; i < 100; i++)
+        idx[i] = i;
+    lethe_rng_shuffle(&r, idx, 100);
+    int seen[100] = {0}, moved = 0;
+    for (uint32_t i = 0; i < 100; i++) {
+        seen[idx[i]]++;
+        moved += idx[i] != i;
+    }
+    for (int i = 0; i < 100; i++)
+        CHECK(seen[i] == 1);
+    CHECK(moved > 80);
+}
+
+TEST(mem_calloc_and_arena)
+{
+    float *p = lethe_calloc(1000, sizeof(float));
+    CHECK(p && ((uintptr_t)p % LETHE_ALIGN) == 0 && p[999] == 0.0f);
+    lethe_free(p);
+    lethe_free(NULL);
+    CHECK(lethe_calloc(SIZE_MAX / 2, 4) == NULL);
+    CHECK(strstr(lethe_error_detail(), "overflows"));
+    lethe_arena a;
+    CHECK(lethe_arena_init(&a, 1024) == 0);
+    char *x = lethe_arena_push(&a, 10), *y = lethe_arena_push(&a, 100);
+    CHECK(x && y && (uintptr_t)y % LETHE_ALIGN == 0 && y >= x + 10);
+    CHECK(lethe_arena_push(&a, 2000) == NULL);
+    lethe_arena_reset(&a);
+    CHECK(lethe_arena_push(&a, 1024) != NULL);
+    lethe_arena_free(&a);
+    lethe_arena_free(&a);
+}
+
+static void fill(float *x, int n, lethe_rng *r)
+{
+    for (int i = 0; i < n; i++)
+        x[i] = (float)(2.0 * lethe_rng_uniform(r) - 1.0);
+}
+
+/* Every transpose combination, odd shapes, padded strides, alpha and beta,
+ * against the reference loop. */
+TEST(gemm_matches_reference)
+{
+    static const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 1, 9}, {1, 33, 2},
+                                    {65, 31, 129}, {128, 96, 64}, {7, 200, 1}, {5, 4, 0}};
+    lethe_rng r = lethe_rng_init(3, 0);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int pad = 3;
+                int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+                int arows = ta ? k : m, brows = tb ? n : k;
+                float *A = malloc(sizeof(float) * (size_t)(arows * lda + 1));
+                float *B = malloc(sizeof(float) * (size_t)(brows * ldb + 1));
+                float *C1 = malloc(sizeof(float) * (size_t)(m * ldc));
+                float *C2 = malloc(sizeof(float) * (size_t)(m * ldc));
+                fill(A, arows * lda + 1, &r);
+                fill(B, brows * ldb + 1, &r);
+                fill(C1, m * ldc, &r);
+                memcpy(C2, C1, sizeof(float) * (size_t)(m * ldc));
+                lethe_gemm(ta, tb, m, n, k, 0.75f, A, lda, B, ldb, 0.5f, C1, ldc);
+                lethe_gemm_ref(ta, tb, m, n, k, 0.75f, A, lda, B, ldb, 0.5f, C2, ldc);
+                double worst = 0;
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        double d = fabs(C1[i * ldc + j] - C2[i * ldc + j]);
+                        worst = d > worst ? d : worst;
+                    }
+                free(A);
+                free(B);
+                free(C1);
+                free(C2);
+                CHECK_MSG(worst <= 1e-5 * (k + 1), "m=%d n=%d k=%d ta=%d tb=%d: diff %g", m, n,
+                          k, ta, tb, worst);
+            }
+    }
+}
+
+TEST(gemm_beta_zero_ignores_nan)
+{
+    float A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 0, 0, 1, 1, 1}, C[4];
+    for (int i = 0; i < 4; i++)
+        C[i] = NAN;
+    lethe_gemm(0, 0, 2, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2);
+    /* [1 2 3; 4 5 6] x [1 0; 0 1; 1 1] = [4 5; 10 11] */
+    CHECK(C[0] == 4 && C[1] == 5 && C[2] == 10 && C[3] == 11);
+    for (int i = 0; i < 4; i++)
+        C[i] = NAN;
+    lethe_gemm_ref(0, 0, 2, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2);
+    CHECK(C[0] == 4 && C[1] == 5 && C[2] == 10 && C[3] == 11);
+}
+
+static char *tmp_path(const char *name)
+{
+    static char buf[256];
+    snprintf(buf, sizeof buf, "/tmp/lethe-test-%ld-%s", (long)getpid(), name);
+    return buf;
+}
+
+TEST(fileio_atomic_write_and_read)
+{
+    char *path = tmp_path("atomic");
+    CHECK_OK(lethe_file_write_atomic(path, "hello", 5));
+    unsigned char *data;
+    size_t len;
+    CHECK_OK(lethe_file_read(path, &data, &len));
+    CHECK(len == 5 && !memcmp(data, "hello", 5) && data[5] == '\0');
+    free(data);
+    /* an aborted write leaves the old contents and no temporary file */
+    lethe_afile *f = lethe_afile_open(path);
+    CHECK(f);
+    fputs("partial", f->fp);
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s", f->tmp);
+    lethe_afile_abort(f);
+    CHECK(access(tmp, F_OK) != 0);
+    CHECK_OK(lethe_file_read(path, &data, &len));
+    CHECK(len == 5);
+    free(data);
+    unlink(path);
+    CHECK_STATUS(lethe_file_read(path, &data, &len), LETHE_ERR_IO);
+    CHECK(strstr(lethe_error_detail(), path));
+    CHECK_STATUS(lethe_file_read("/tmp", &data, &len), LETHE_ERR_IO);
+    CHECK_STATUS(lethe_file_write_atomic("/nonexistent-dir/x", "a", 1), LETHE_ERR_IO);
+}
+
+TEST(fileio_gzip)
+{
+    char *path = tmp_path("gz");
+    gzFile gz = gzopen(path, "wb");
+    CHECK(gz);
+    for (int i = 0; i < 1000; i++)
+        gzprintf(gz, "line %d\n", i);
+    gzclose(gz);
+    unsigned char *data;
+    size_t len;
+    CHECK_OK(lethe_file_read_gz(path, &data, &len));
+    CHECK(len > 6000 && !memcmp(data, "line 0\nline 1\n", 14));
+    free(data);
+    /* truncated and corrupt gzip data are rejected */
+    unsigned char *raw;
+    size_t raw_len;
+    CHECK_OK(lethe_file_read(path, &raw, &raw_len));
+    CHECK_STATUS(lethe_gunzip(raw, raw_len / 2, 1 << 20, "t.gz", &data, &len), LETHE_ERR_FORMAT);
+    CHECK(strstr(lethe_error_detail(), "t.gz"));
+    raw[raw_len / 2] ^= 0xff;
+    raw[raw_len / 2 + 1] ^= 0xff;
+    lethe_status st = lethe_gunzip(raw, raw_len, 1 << 20, "t.gz", &data, &len);
+    if (st == LETHE_OK)
+        free(data);
+    CHECK(st == LETHE_ERR_FORMAT);
+    raw[raw_len / 2] ^= 0xff;
+    raw[raw_len / 2 + 1] ^= 0xff;
+    CHECK_STATUS(lethe_gunzip(raw, raw_len, 100, "t.gz", &data, &len), LETHE_ERR_FORMAT);
+    free(raw);
+    /* a file that is not gzip is returned as it is */
+    CHECK_OK(lethe_file_write_atomic(path, "plain", 5));
+    CHECK_OK(lethe_file_read_gz(path, &data, &len));
+    CHECK(len == 5);
+    free(data);
+    unlink(path);
+}
+
+TEST(progress_plain_lines)
+{
+    char *path = tmp_path("progress");
+    FILE *fp = fopen(path, "w+");
+    CHECK(fp);
+    lethe_progress p;
+    lethe_progress_init(&p, fp, "train", "steps", 100, 0);
+    p.last -= 10; /* force a line */
+    lethe_progress_update(&p, 50);
+    lethe_progress_finish(&p);
+    rewind(fp);
+    char buf[512] = {0};
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    unlink(path);
+    CHECK(n > 0);
+    CHECK(strstr(buf, "train: 50/100 steps (50%)"));
+    CHECK(strstr(buf, "train: 50 steps in"));
+}
