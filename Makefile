@@ -33,7 +33,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-missing-field-initializers
-CPPFLAGS += -Iinclude -D_GNU_SOURCE -DLETHE_VERSION='"$(VERSION)"'
+CPPFLAGS += -Iinclude -I/usr/include/cjson -D_GNU_SOURCE -DLETHE_VERSION='"$(VERSION)"'
 CFLAGS   ?=
 BASE_CFLAGS := -std=c11 $(WARN) -fPIC -MMD -MP -g
 LDLIBS   := -lopenblas -lcjson -lz -lm
@@ -102,7 +102,8 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  -o $@ $< $(FUZZ_LIB) $(LDLIBS)
 
-fuzz: deps $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+fuzz: deps
+	@$(MAKE) --no-print-directory $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 	@for h in $(FUZZ_SRC:tests/fuzz/%.c=%); do \
 	  corpus=$(BUILD)/fuzz/corpus-$$h; mkdir -p $$corpus; \
 	  if [ -d tests/fuzz/corpus/$$h ]; then cp -n tests/fuzz/corpus/$$h/* $$corpus/ 2>/dev/null; fi; \
@@ -113,7 +114,8 @@ fuzz: deps $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 	  grep -E '^#[0-9]+.*DONE' $(BUILD)/fuzz/$$h.log | tail -n 1; \
 	done
 
-demo: deps $(BUILD)/lethe
+demo: deps
+	@$(MAKE) --no-print-directory $(BUILD)/lethe
 	@scripts/demo.sh $(BUILD)/lethe
 
 install: all
