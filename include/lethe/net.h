@@ -56,6 +56,13 @@ typedef struct lethe_net {
     float *masks;            /* dropout masks, per dropout layer, (cap, size) each */
     int32_t *argmax;         /* pooling indices, per pool layer */
     float *col;              /* im2col scratch */
+    /* Batch staging for callers (training, evaluation), (cap, ...) each. */
+    float *bx;               /* (cap, n_in) inputs */
+    float *bt;               /* (cap, n_out) regression targets */
+    float *bdout;            /* (cap, n_out) output gradients */
+    float *bloss;            /* (cap) per-sample losses */
+    int32_t *by;             /* (cap) labels */
+    uint64_t *bids;          /* (cap) sample ids */
 } lethe_net;
 
 /* Parse `spec` and allocate parameters (zero) and gradients. NULL (detail
@@ -72,6 +79,9 @@ lethe_status lethe_net_mlp_spec(char *buf, int bufsize, const char *widths, cons
 /* PyTorch's default initialisation: weight and bias ~ U(-1/sqrt(fan_in),
  * 1/sqrt(fan_in)), drawn from (seed, stream = layer index). */
 void lethe_net_init_params(lethe_net *net, uint64_t seed);
+
+/* Make room for batches of B samples (done by forward as needed). */
+lethe_status lethe_net_reserve(lethe_net *net, int B);
 
 /* Forward B samples x (B, n_in) to the output (B, n_out), which stays valid
  * until the next forward. train != 0 applies dropout with masks drawn from

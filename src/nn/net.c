@@ -143,8 +143,16 @@ static void free_work(lethe_net *net)
     lethe_free(net->masks);
     lethe_free(net->argmax);
     lethe_free(net->col);
+    lethe_free(net->bx);
+    lethe_free(net->bt);
+    lethe_free(net->bdout);
+    lethe_free(net->bloss);
+    lethe_free(net->by);
+    lethe_free(net->bids);
     net->dbuf[0] = net->dbuf[1] = net->masks = net->col = NULL;
-    net->argmax = NULL;
+    net->bx = net->bt = net->bdout = net->bloss = NULL;
+    net->argmax = net->by = NULL;
+    net->bids = NULL;
     net->cap = 0;
 }
 
@@ -209,8 +217,7 @@ void lethe_net_init_params(lethe_net *net, uint64_t seed)
     }
 }
 
-/* Make room for batches of B samples. */
-static lethe_status ensure_work(lethe_net *net, int B)
+lethe_status lethe_net_reserve(lethe_net *net, int B)
 {
     if (B <= net->cap)
         return LETHE_OK;
@@ -237,6 +244,12 @@ static lethe_status ensure_work(lethe_net *net, int B)
     ok &= (net->masks = lethe_calloc((size_t)B * (size_t)n_mask + 1, sizeof(float))) != NULL;
     ok &= (net->argmax = lethe_calloc((size_t)B * (size_t)n_arg + 1, sizeof(int32_t))) != NULL;
     ok &= (net->col = lethe_calloc((size_t)n_col, sizeof(float))) != NULL;
+    ok &= (net->bx = lethe_calloc((size_t)B * (size_t)net->n_in, sizeof(float))) != NULL;
+    ok &= (net->bt = lethe_calloc((size_t)B * (size_t)net->n_out, sizeof(float))) != NULL;
+    ok &= (net->bdout = lethe_calloc((size_t)B * (size_t)net->n_out, sizeof(float))) != NULL;
+    ok &= (net->bloss = lethe_calloc((size_t)B, sizeof(float))) != NULL;
+    ok &= (net->by = lethe_calloc((size_t)B, sizeof(int32_t))) != NULL;
+    ok &= (net->bids = lethe_calloc((size_t)B, sizeof(uint64_t))) != NULL;
     if (!ok) {
         free_work(net);
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory for a batch of %d samples", B);
@@ -276,9 +289,10 @@ static void draw_mask(float *mask, long n, float p, uint64_t seed, uint64_t id, 
 const float *lethe_net_forward(lethe_net *net, const float *x, int B, int train,
                                const uint64_t *ids, uint64_t seed)
 {
-    if (ensure_work(net, B) != LETHE_OK)
+    if (lethe_net_reserve(net, B) != LETHE_OK)
         return NULL;
-    memcpy(net->acts[0], x, sizeof(float) * (size_t)B * (size_t)net->n_in);
+    if (x != net->acts[0])
+        memmove(net->acts[0], x, sizeof(float) * (size_t)B * (size_t)net->n_in);
     for (int i = 0; i < net->n_layers; i++) {
         const lethe_layer *l = &net->layers[i];
         const float *in = net->acts[i];
