@@ -13,8 +13,8 @@ count() { # parse the last "N passed, N failed" line of a log
         total_fail=$((total_fail + 1)); return
     fi
     local p f
-    p=$(sed -E 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$line")
-    f=$(sed -E 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+    p=$(sed -E 's/^(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+    f=$(sed -E 's/^(.*[^0-9])?([0-9]+) passed, ([0-9]+) failed.*/\3/' <<<"$line")
     total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
 }
 log=$(mktemp)
