@@ -25,6 +25,9 @@ typedef struct lethe_dataset {
     int32_t *y;      /* (n) labels, classify only */
     float *t;        /* (n, n_targets) targets, regress only */
     uint64_t *ids;   /* (n) stable ids, unique */
+    /* regress: t holds (target - t_shift) / t_scale; metrics in the data's
+     * units multiply errors by t_scale. Set to 0 and 1 by alloc. */
+    double t_shift, t_scale;
 } lethe_dataset;
 
 /* An empty data set with room for n samples; NULL (detail set) on failure.

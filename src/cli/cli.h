@@ -30,5 +30,7 @@ int cli_parse_double(const char *s, double *out);
 int cmd_data(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 #endif

@@ -14,6 +14,8 @@ static const struct verb {
 } verbs[] = {
     {"data", cmd_data, "list, describe and install the data sets lethe knows"},
     {"inspect", cmd_inspect, "show a safetensors file's tensors and metadata"},
+    {"train", cmd_train, "train a classifier or regressor (or its oracle) into a run directory"},
+    {"predict", cmd_predict, "a run's predictions and accuracy or error on a split"},
     {"stats", cmd_stats, "KS test, ROC AUC, ROUGE-L, harmonic mean, Wasserstein distance"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a verb's: lethe help VERB"},

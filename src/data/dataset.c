@@ -19,6 +19,7 @@ lethe_dataset *lethe_dataset_alloc(const char *name, lethe_task task, long n, in
     ds->d = d;
     ds->c = d, ds->h = ds->w = 1;
     ds->n_targets = task == LETHE_TASK_REGRESS ? n_targets : 0;
+    ds->t_shift = 0, ds->t_scale = 1;
     ds->x = lethe_calloc((size_t)n * (size_t)d, sizeof(float));
     ds->ids = lethe_calloc((size_t)n, sizeof(uint64_t));
     if (!ds->x || !ds->ids)
