@@ -32,5 +32,6 @@ int cmd_inspect(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_unlearn(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct verb {
     {"inspect", cmd_inspect, "show a safetensors file's tensors and metadata"},
     {"train", cmd_train, "train a classifier or regressor (or its oracle) into a run directory"},
     {"predict", cmd_predict, "a run's predictions and accuracy or error on a split"},
+    {"unlearn", cmd_unlearn, "make a trained model forget a split (approximate methods)"},
     {"stats", cmd_stats, "KS test, ROC AUC, ROUGE-L, harmonic mean, Wasserstein distance"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a verb's: lethe help VERB"},
