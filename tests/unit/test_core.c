@@ -10,6 +10,7 @@
 #include "lethe/fileio.h"
 #include "lethe/gemm.h"
 #include "lethe/mem.h"
+#include "lethe/sha256.h"
 #include "lethe/progress.h"
 #include "lethe/rng.h"
 
@@ -272,4 +273,31 @@ TEST(progress_plain_lines)
     CHECK(n > 0);
     CHECK(strstr(buf, "train: 50/100 steps (50%)"));
     CHECK(strstr(buf, "train: 50 steps in"));
+}
+
+/* FIPS 180-4 examples and a million 'a's (NIST's long message test). */
+TEST(sha256_known_answers)
+{
+    char hex[65];
+    lethe_sha256 s;
+    lethe_sha256_init(&s);
+    lethe_sha256_final(&s, hex);
+    CHECK(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+    lethe_sha256_init(&s);
+    lethe_sha256_update(&s, "abc", 3);
+    lethe_sha256_final(&s, hex);
+    CHECK(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    lethe_sha256_init(&s);
+    for (size_t i = 0; i < strlen(m); i++) /* byte by byte: exercises the buffering */
+        lethe_sha256_update(&s, m + i, 1);
+    lethe_sha256_final(&s, hex);
+    CHECK(!strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"));
+    char a[1000];
+    memset(a, 'a', sizeof a);
+    lethe_sha256_init(&s);
+    for (int i = 0; i < 1000; i++)
+        lethe_sha256_update(&s, a, sizeof a);
+    lethe_sha256_final(&s, hex);
+    CHECK(!strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"));
 }
