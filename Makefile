@@ -35,7 +35,7 @@ WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prot
             -Wno-missing-field-initializers
 CPPFLAGS += -Iinclude -I/usr/include/cjson -D_GNU_SOURCE -DLETHE_VERSION='"$(VERSION)"'
 CFLAGS   ?=
-BASE_CFLAGS := -std=c11 $(WARN) -fPIC -MMD -MP -g
+BASE_CFLAGS = -std=c11 $(WARN) -fPIC -MMD -MP -g
 LDLIBS   := -lopenblas -lcjson -lz -lm
 
 ifeq ($(SAN),1)

@@ -17,6 +17,8 @@ static const struct verb {
     {"train", cmd_train, "train a classifier or regressor (or its oracle) into a run directory"},
     {"predict", cmd_predict, "a run's predictions and accuracy or error on a split"},
     {"unlearn", cmd_unlearn, "make a trained model forget a split (approximate methods)"},
+    {"sisa", cmd_sisa, "sharded training with exact, ledgered deletion (SISA)"},
+    {"ledger", cmd_ledger, "show or verify a deletion ledger"},
     {"stats", cmd_stats, "KS test, ROC AUC, ROUGE-L, harmonic mean, Wasserstein distance"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a verb's: lethe help VERB"},
