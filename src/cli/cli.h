@@ -32,6 +32,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_unlearn(int argc, char **argv);
 int cmd_sisa(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);

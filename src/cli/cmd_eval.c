@@ -1,0 +1,356 @@
+/* lethe eval: the classification and regression evaluation suites on run
+ * directories (docs/metrics.md). */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "lethe/eval.h"
+#include "lethe/run.h"
+#include "lethe/task.h"
+
+/* ---------------------------------------------------------------- options */
+
+enum {
+    O_RUN = 256, O_FORGET, O_ORACLE, O_ORIGINAL, O_OUT, O_JSON, O_SEED, O_SPLIT_SEED, O_FEATURE,
+    O_MIA_CAP, O_LR, O_BATCH, O_STEPS, O_CAP, O_TOL, O_EPOCHS, O_SLACK, O_HELP
+};
+
+struct opts {
+    const char *run, *forget, *oracle, *original, *out;
+    int json;
+    long seed, split_seed, mia_cap, batch, steps, cap, epochs;
+    double lr, tol, slack;
+    lethe_mia_feature feature;
+};
+
+static void usage_classify(FILE *out)
+{
+    lethe_classify_cfg c;
+    lethe_classify_defaults(&c);
+    fprintf(out,
+            "Usage: lethe eval classify --run RUN --forget SPLIT [--oracle RUN]\n"
+            "                           [--original RUN] [--out DIR] [--json] [options]\n\n"
+            "Evaluate a classifier's forgetting of a forget set D_f (rows of its training\n"
+            "data; the retain set D_r is the rest): UA = 100 - accuracy on D_f, RA, TA;\n"
+            "MIA-efficacy (SalUn: an RBF SVC, C=3, gamma='auto', trained on the confidence of\n"
+            "|D_test| retain members against test non-members; %% of D_f judged non-member);\n"
+            "activation distance and Jensen-Shannon divergence to the oracle on D_f; ZRF\n"
+            "against a randomly initialised net; relearn time (Adam steps on D_f until its\n"
+            "accuracy regains the original model's); Avg. Gap to the oracle over UA, MIA,\n"
+            "RA and TA; wall time. Writes CLASSIFY_EVAL.json (per forget sample, by id) and\n"
+            "CLASSIFY_SUMMARY.json. Definitions: docs/metrics.md.\n\n"
+            "  --run RUN           the model to evaluate (a run directory)\n"
+            "  --forget SPLIT      random:F, class:K[,K], ids:FILE or a FILE of ids\n"
+            "  --split-seed N      the seed of random:F splits, as given to lethe train (0)\n"
+            "  --oracle RUN        the model retrained without D_f: gap, JS, distance\n"
+            "  --original RUN      the model trained on all data: relearn time\n"
+            "  --out DIR           where to write the files, created if needed (default: RUN)\n"
+            "  --json              print the summary as JSON\n"
+            "  --seed N            attack subsamples, ZRF's random net, relearn order (%llu)\n"
+            "  --feature F         attack feature: confidence or entropy (%s)\n"
+            "  --mia-cap N         attack samples per class, 0 for no cap (%ld)\n"
+            "  --relearn-lr X      Adam learning rate of relearning (%g)\n"
+            "  --relearn-batch N   relearning batch (%d)\n"
+            "  --relearn-steps N   relearning step cap (%ld)\n"
+            "  --relearn-cap N     relearn on a keyed subsample of D_f this big, 0: all (%ld)\n"
+            "  --relearn-tol X     regain (1 - X) times the original's accuracy (%g)\n"
+            "  -h, --help\n\n"
+            "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
+            (unsigned long long)c.seed, lethe_mia_feature_name(c.mia.feature), c.mia.cap,
+            (double)c.relearn_lr, c.relearn_batch, c.relearn_max_steps, c.relearn_cap,
+            c.relearn_tol);
+}
+
+static void usage_regress(FILE *out)
+{
+    lethe_regress_cfg c;
+    lethe_regress_defaults(&c);
+    fprintf(out,
+            "Usage: lethe eval regress --run RUN --forget SPLIT [--oracle RUN]\n"
+            "                          [--original RUN] [--out DIR] [--json] [options]\n\n"
+            "Evaluate a regressor's forgetting of a forget set D_f, as in Deep Regression\n"
+            "Unlearning: L1 and MSE on D_f, D_r and the test set (data units); a loss-based\n"
+            "membership attack (RBF SVC, C=3, gamma='auto', on per-sample L1; retain members\n"
+            "against test non-members, at most --mia-cap each; %% of D_f judged member); the\n"
+            "Wasserstein distance between model and oracle predictions on D_f; the Anamnesis\n"
+            "Index AIN = rt(model) / rt(oracle), rt = Adam steps on all training data until\n"
+            "the L1 on D_f is at most slack times the original's. Writes REGRESS_EVAL.json\n"
+            "and REGRESS_SUMMARY.json. Definitions: docs/metrics.md.\n\n"
+            "  --run RUN           the model to evaluate (a run directory)\n"
+            "  --forget SPLIT      random:F, range:LO:HI, ids:FILE or a FILE of ids\n"
+            "  --split-seed N      the seed of random:F splits, as given to lethe train (0)\n"
+            "  --oracle RUN        the model retrained without D_f\n"
+            "  --original RUN      the model trained on all data (needed for AIN)\n"
+            "  --out DIR           where to write the files, created if needed (default: RUN)\n"
+            "  --json              print the summary as JSON\n"
+            "  --seed N            attack subsamples and relearning order (%llu)\n"
+            "  --mia-cap N         attack samples per class, 0 for no cap (%ld)\n"
+            "  --ain-lr X          Adam learning rate of relearning (%g)\n"
+            "  --ain-batch N       relearning batch (%d)\n"
+            "  --ain-epochs N      at most this many epochs of relearning (%d)\n"
+            "  --ain-slack X       target forget L1 = X times the original's (%g)\n"
+            "  -h, --help\n\n"
+            "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
+            (unsigned long long)c.seed, c.mia.cap, (double)c.ain_lr, c.ain_batch, c.ain_epochs,
+            c.ain_slack);
+}
+
+/* Parse the options of `verb`; -1 to go on, else an exit code. */
+static int parse(int argc, char **argv, const char *verb, int classify, struct opts *o)
+{
+    static const struct option table[] = {
+        {"run", 1, 0, O_RUN}, {"forget", 1, 0, O_FORGET}, {"oracle", 1, 0, O_ORACLE},
+        {"original", 1, 0, O_ORIGINAL}, {"out", 1, 0, O_OUT}, {"json", 0, 0, O_JSON},
+        {"seed", 1, 0, O_SEED}, {"split-seed", 1, 0, O_SPLIT_SEED},
+        {"feature", 1, 0, O_FEATURE}, {"mia-cap", 1, 0, O_MIA_CAP},
+        {"relearn-lr", 1, 0, O_LR}, {"relearn-batch", 1, 0, O_BATCH},
+        {"relearn-steps", 1, 0, O_STEPS}, {"relearn-cap", 1, 0, O_CAP},
+        {"relearn-tol", 1, 0, O_TOL}, {"ain-lr", 1, 0, O_LR}, {"ain-batch", 1, 0, O_BATCH},
+        {"ain-epochs", 1, 0, O_EPOCHS}, {"ain-slack", 1, 0, O_SLACK},
+        {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    cli_getopt_reset();
+    int c, idx;
+    while ((c = getopt_long(argc, argv, "h", table, &idx)) != -1) {
+        const char *name = c >= 256 && c != O_HELP ? table[idx].name : "";
+        /* each suite takes only its own tuning options */
+        int foreign = (classify && (c == O_EPOCHS || c == O_SLACK || !strncmp(name, "ain-", 4))) ||
+                      (!classify && (c == O_FEATURE || c == O_STEPS || c == O_CAP ||
+                                     c == O_TOL || !strncmp(name, "relearn-", 8)));
+        if (foreign)
+            return cli_usage(verb, "--%s belongs to the other suite", name);
+        long *lv = c == O_SEED ? &o->seed : c == O_SPLIT_SEED ? &o->split_seed
+                 : c == O_MIA_CAP ? &o->mia_cap : c == O_BATCH ? &o->batch
+                 : c == O_STEPS ? &o->steps : c == O_CAP ? &o->cap
+                 : c == O_EPOCHS ? &o->epochs : NULL;
+        double *dv = c == O_LR ? &o->lr : c == O_TOL ? &o->tol : c == O_SLACK ? &o->slack : NULL;
+        if (lv && (cli_parse_long(optarg, lv) || *lv < 0))
+            return cli_usage(verb, "--%s needs a whole number >= 0, got '%s'", name, optarg);
+        if (dv && (cli_parse_double(optarg, dv) || !(*dv >= 0) || !isfinite(*dv)))
+            return cli_usage(verb, "--%s needs a number >= 0, got '%s'", name, optarg);
+        switch (c) {
+        case O_RUN: o->run = optarg; break;
+        case O_FORGET: o->forget = optarg; break;
+        case O_ORACLE: o->oracle = optarg; break;
+        case O_ORIGINAL: o->original = optarg; break;
+        case O_OUT: o->out = optarg; break;
+        case O_JSON: o->json = 1; break;
+        case O_FEATURE:
+            if (lethe_mia_feature_parse(optarg, &o->feature) != LETHE_OK ||
+                o->feature == LETHE_MIA_L1)
+                return cli_usage(verb, "--feature is confidence or entropy, got '%s'", optarg);
+            break;
+        case 'h':
+        case O_HELP:
+            (classify ? usage_classify : usage_regress)(stdout);
+            return CLI_EXIT_OK;
+        case '?': return cli_usage(verb, "unknown or incomplete option");
+        default: break;
+        }
+    }
+    if (optind < argc)
+        return cli_usage(verb, "unexpected argument '%s'", argv[optind]);
+    if (!o->run || !o->forget)
+        return cli_usage(verb, "--run and --forget are required");
+    if (o->batch == 0 || o->epochs == 0 || o->steps == 0)
+        return cli_usage(verb, "batch, steps and epochs must be at least 1");
+    return -1;
+}
+
+/* ------------------------------------------------------------ the inputs */
+
+/* The model's run and data, the forget / retain rows, and the optional
+ * oracle and original runs (which must be of the same task). */
+struct inputs {
+    lethe_run *run, *oracle, *original;
+    lethe_dataset *train, *test;
+    lethe_rows forget, retain, all;
+};
+
+static void inputs_free(struct inputs *in)
+{
+    lethe_run_free(in->run);
+    lethe_run_free(in->oracle);
+    lethe_run_free(in->original);
+    lethe_dataset_free(in->train);
+    lethe_dataset_free(in->test);
+    lethe_rows_free(&in->forget);
+    lethe_rows_free(&in->retain);
+    lethe_rows_free(&in->all);
+}
+
+static lethe_status load_other(const char *dir, const char *what, const lethe_run *model,
+                               lethe_run **out)
+{
+    if (!dir)
+        return LETHE_OK;
+    lethe_status st = lethe_run_load(dir, out);
+    if (st == LETHE_OK && strcmp((*out)->task, model->task))
+        st = lethe_fail(LETHE_ERR_INVALID, "%s: the %s was trained on '%s', the model on '%s'",
+                        dir, what, (*out)->task, model->task);
+    return st;
+}
+
+static lethe_status load_inputs(const struct opts *o, struct inputs *in)
+{
+    lethe_status st = lethe_run_load(o->run, &in->run);
+    if (st == LETHE_OK)
+        st = lethe_run_data(in->run, &in->train, &in->test);
+    if (st == LETHE_OK)
+        st = lethe_split_select(in->train, o->forget, (uint64_t)o->split_seed, &in->forget);
+    if (st == LETHE_OK && (st = lethe_rows_all(&in->all, in->train->n)) == LETHE_OK)
+        st = lethe_rows_minus(&in->retain, &in->all, &in->forget);
+    if (st == LETHE_OK && in->retain.n == 0)
+        st = lethe_fail(LETHE_ERR_INVALID, "--forget %s selects every training sample; nothing "
+                        "is left to retain", o->forget);
+    if (st == LETHE_OK)
+        st = load_other(o->oracle, "oracle", in->run, &in->oracle);
+    if (st == LETHE_OK)
+        st = load_other(o->original, "original model", in->run, &in->original);
+    return st;
+}
+
+/* ----------------------------------------------------------------- output */
+
+static int report(const char *verb, const struct opts *o, const char *dir, const char *suite,
+                  const lethe_eval_metric *m, int n, const uint64_t *ids, long n_ids)
+{
+    lethe_status st = lethe_run_mkdir(dir);
+    if (st == LETHE_OK)
+        st = lethe_eval_write(dir, suite, m, n, ids, n_ids);
+    if (st != LETHE_OK)
+        return cli_report(verb, st);
+    if (o->json) {
+        cJSON *j = lethe_eval_summary_json(m, n);
+        char *text = j ? cJSON_Print(j) : NULL;
+        cJSON_Delete(j);
+        if (!text) {
+            fprintf(stderr, "lethe %s: out of memory\n", verb);
+            return CLI_EXIT_FAILURE;
+        }
+        puts(text);
+        free(text);
+        return CLI_EXIT_OK;
+    }
+    for (int i = 0; i < n; i++) {
+        if (isnan(m[i].agg))
+            printf("%-24s -\n", m[i].name);
+        else
+            printf("%-24s %.6g\n", m[i].name, m[i].agg);
+    }
+    printf("wrote %s/%s_EVAL.json and %s/%s_SUMMARY.json\n", dir, suite, dir, suite);
+    return CLI_EXIT_OK;
+}
+
+static int eval_classify(int argc, char **argv)
+{
+    const char *verb = "eval classify";
+    lethe_classify_cfg cfg;
+    lethe_classify_defaults(&cfg);
+    struct opts o = {.seed = (long)cfg.seed, .mia_cap = cfg.mia.cap, .batch = cfg.relearn_batch,
+                     .steps = cfg.relearn_max_steps, .cap = cfg.relearn_cap, .epochs = -1,
+                     .lr = cfg.relearn_lr, .tol = cfg.relearn_tol, .slack = NAN,
+                     .feature = cfg.mia.feature};
+    int rc = parse(argc, argv, verb, 1, &o);
+    if (rc >= 0)
+        return rc;
+    if (o.tol >= 1)
+        return cli_usage(verb, "--relearn-tol must be below 1");
+    cfg.seed = cfg.mia.seed = (uint64_t)o.seed;
+    cfg.mia.cap = o.mia_cap;
+    cfg.mia.feature = o.feature;
+    cfg.relearn_lr = (float)o.lr;
+    cfg.relearn_batch = (int)o.batch;
+    cfg.relearn_max_steps = o.steps;
+    cfg.relearn_cap = o.cap;
+    cfg.relearn_tol = o.tol;
+    struct inputs in = {0};
+    lethe_classify_eval e = {0};
+    lethe_status st = load_inputs(&o, &in);
+    if (st == LETHE_OK) {
+        lethe_classify_inputs ci = {in.run->net, in.oracle ? in.oracle->net : NULL,
+                                    in.original ? in.original->net : NULL, in.train, in.test,
+                                    &in.forget, &in.retain};
+        st = lethe_eval_classify(&ci, &cfg, &e);
+    }
+    if (st == LETHE_OK) {
+        lethe_eval_metric m[LETHE_EVAL_MAX_METRICS];
+        int n = lethe_classify_metrics(&e, m);
+        rc = report(verb, &o, o.out ? o.out : o.run, "CLASSIFY", m, n, e.ids, e.n_forget);
+    } else {
+        rc = cli_report(verb, st);
+    }
+    lethe_classify_eval_free(&e);
+    inputs_free(&in);
+    return rc;
+}
+
+static int eval_regress(int argc, char **argv)
+{
+    const char *verb = "eval regress";
+    lethe_regress_cfg cfg;
+    lethe_regress_defaults(&cfg);
+    struct opts o = {.seed = (long)cfg.seed, .mia_cap = cfg.mia.cap, .batch = cfg.ain_batch,
+                     .steps = -1, .cap = -1, .epochs = cfg.ain_epochs, .lr = cfg.ain_lr,
+                     .tol = NAN, .slack = cfg.ain_slack, .feature = LETHE_MIA_L1};
+    int rc = parse(argc, argv, verb, 0, &o);
+    if (rc >= 0)
+        return rc;
+    if (o.slack < 1)
+        return cli_usage(verb, "--ain-slack must be at least 1");
+    cfg.seed = cfg.mia.seed = (uint64_t)o.seed;
+    cfg.mia.cap = o.mia_cap;
+    cfg.ain_lr = (float)o.lr;
+    cfg.ain_batch = (int)o.batch;
+    cfg.ain_epochs = (int)o.epochs;
+    cfg.ain_slack = o.slack;
+    struct inputs in = {0};
+    lethe_regress_eval e = {0};
+    lethe_status st = load_inputs(&o, &in);
+    if (st == LETHE_OK) {
+        lethe_regress_inputs ri = {in.run->net, in.oracle ? in.oracle->net : NULL,
+                                   in.original ? in.original->net : NULL, in.train, in.test,
+                                   &in.forget, &in.retain};
+        st = lethe_eval_regress(&ri, &cfg, &e);
+    }
+    if (st == LETHE_OK) {
+        lethe_eval_metric m[LETHE_EVAL_MAX_METRICS];
+        int n = lethe_regress_metrics(&e, m);
+        rc = report(verb, &o, o.out ? o.out : o.run, "REGRESS", m, n, e.ids, e.n_forget);
+    } else {
+        rc = cli_report(verb, st);
+    }
+    lethe_regress_eval_free(&e);
+    inputs_free(&in);
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage("eval", "missing a suite: classify or regress");
+    const char *sub = argv[1];
+    if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
+        printf("Usage: lethe eval SUITE --run RUN --forget SPLIT [options]\n\n"
+               "How well a model has forgotten a forget set, against the oracle (the model\n"
+               "retrained without it) when one is given. Results go to <SUITE>_EVAL.json\n"
+               "(per forget sample) and <SUITE>_SUMMARY.json in the OpenUnlearning layout.\n\n"
+               "Suites:\n"
+               "  classify   UA, RA, TA, MIA-efficacy, JS divergence, activation distance,\n"
+               "             ZRF, relearn time, Avg. Gap\n"
+               "  regress    L1 / MSE, loss-based MIA, Wasserstein distance, Anamnesis Index\n\n"
+               "lethe eval SUITE --help lists a suite's options.\n");
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(sub, "classify"))
+        return eval_classify(argc - 1, argv + 1);
+    if (!strcmp(sub, "regress"))
+        return eval_regress(argc - 1, argv + 1);
+    if (sub[0] == '-')
+        return cli_usage("eval", "unknown option '%s'", sub);
+    return cli_usage("eval", "unknown suite '%s' (classify or regress)", sub);
+}
