@@ -1,0 +1,178 @@
+#!/usr/bin/python3
+"""Run every unlearning method against the oracle over several seeds and
+write a results page (mean and spread, wall time, the commands).
+
+  bench/unlearn_results.py classify [--models mlp,cnn] [--seeds 0,1,2] [--out FILE]
+  bench/unlearn_results.py regress  [--seeds 0,1,2] [--out FILE]
+
+classify: Fashion-MNIST, 10% random forgetting and whole-class forgetting
+(class 0), each model kind. regress: Boston housing (forget range 30:60,
+the upper price tail) and US births (forget range 11000:20000, the busiest
+days). Runs go to a work directory (--work, default a temporary one) that
+is kept when given, so a rerun reuses trained models.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+LETHE = os.environ.get("LETHE", "build/lethe")
+
+CLASSIFY_METRICS = ["UA", "RA", "TA", "MIA_efficacy", "avg_gap", "JS_divergence"]
+REGRESS_METRICS = ["forget_L1", "retain_L1", "test_L1", "MIA", "wasserstein", "AIN"]
+
+
+def run(args, log):
+    """Run lethe with args; return its stdout. Record the command."""
+    cmd = [LETHE] + args
+    log.append(" ".join(cmd))
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr}")
+    return p.stdout
+
+
+def train(work, name, data, model, seed, exclude, log):
+    out = os.path.join(work, name)
+    if os.path.exists(os.path.join(out, "model.safetensors")):
+        with open(out + ".json") as f:
+            return out, json.load(f)["seconds"]
+    args = ["train", "--data", data, "--model", model, "--seed", str(seed), "--out", out,
+            "--quiet", "--json"]
+    if exclude:
+        args += ["--exclude", exclude]
+    res = json.loads(run(args, log))
+    with open(out + ".json", "w") as f:
+        json.dump(res, f)
+    return out, res["seconds"]
+
+
+def methods(task):
+    """The methods of the table that apply to a task kind."""
+    rows = run(["unlearn", "--list"], [])
+    names = []
+    for line in rows.splitlines()[1:]:
+        if line and not line.startswith(" "):
+            name, tasks = line.split()[:2]
+            if tasks in ("both", task):
+                names.append(name)
+    return names
+
+
+def summary(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def fmt(values, digits=2):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    m = statistics.mean(values)
+    if len(values) == 1:
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def classify(a, work, log):
+    lines = []
+    for model in a.models.split(","):
+        for forget in ["random:0.1", "class:0"]:
+            table = {}  # method -> metric -> [values]
+            for seed in a.seeds:
+                orig, t_orig = train(work, f"fm-{model}-s{seed}", "fashion-mnist", model, seed,
+                                     None, log)
+                tag = forget.replace(":", "")
+                oracle, t_oracle = train(work, f"fm-{model}-{tag}-s{seed}-oracle",
+                                         "fashion-mnist", model, seed, forget, log)
+                runs = {"original": (orig, None), "retrain (oracle)": (oracle, t_oracle)}
+                for m in methods("classify"):
+                    out = os.path.join(work, f"fm-{model}-{tag}-s{seed}-{m}")
+                    res = json.loads(run(["unlearn", "--run", orig, "--method", m, "--forget",
+                                          forget, "--seed", str(seed), "--out", out,
+                                          "--quiet", "--json"], log))
+                    runs[m] = (out, res["seconds"])
+                for name, (path, secs) in runs.items():
+                    ev = path + "-eval"
+                    run(["eval", "classify", "--run", path, "--forget", forget, "--oracle",
+                         oracle, "--original", orig, "--seed", str(seed), "--out", ev], log)
+                    s = summary(os.path.join(ev, "CLASSIFY_SUMMARY.json"))
+                    row = table.setdefault(name, {k: [] for k in CLASSIFY_METRICS + ["secs",
+                                                                                    "relearn"]})
+                    for k in CLASSIFY_METRICS:
+                        row[k].append(s.get(k))
+                    row["relearn"].append(s.get("relearn_steps"))
+                    row["secs"].append(secs)
+            lines.append(f"\n### {model.upper()}, forget {forget}\n")
+            lines.append("| method | UA | RA | TA | MIA | Avg. Gap | JS | relearn steps | seconds |")
+            lines.append("|---|---|---|---|---|---|---|---|---|")
+            for name, row in table.items():
+                lines.append("| " + " | ".join([name] + [fmt(row[k], 4 if k == "JS_divergence"
+                                                             else 2) for k in CLASSIFY_METRICS]
+                                              + [fmt(row["relearn"], 0), fmt(row["secs"], 1)])
+                             + " |")
+    return lines
+
+
+def regress(a, work, log):
+    lines = []
+    for data, forget in [("boston", "range:30:60"), ("us-births", "range:11000:20000")]:
+        table = {}
+        for seed in a.seeds:
+            orig, _ = train(work, f"{data}-s{seed}", data, "mlp", seed, None, log)
+            oracle, t_oracle = train(work, f"{data}-s{seed}-oracle", data, "mlp", seed, forget,
+                                     log)
+            runs = {"original": (orig, None), "retrain (oracle)": (oracle, t_oracle)}
+            for m in methods("regress"):
+                out = os.path.join(work, f"{data}-s{seed}-{m}")
+                res = json.loads(run(["unlearn", "--run", orig, "--method", m, "--forget",
+                                      forget, "--seed", str(seed), "--out", out, "--quiet",
+                                      "--json"], log))
+                runs[m] = (out, res["seconds"])
+            for name, (path, secs) in runs.items():
+                ev = path + "-eval"
+                run(["eval", "regress", "--run", path, "--forget", forget, "--oracle", oracle,
+                     "--original", orig, "--seed", str(seed), "--out", ev], log)
+                s = summary(os.path.join(ev, "REGRESS_SUMMARY.json"))
+                row = table.setdefault(name, {k: [] for k in REGRESS_METRICS + ["secs"]})
+                for k in REGRESS_METRICS:
+                    row[k].append(s.get(k))
+                row["secs"].append(secs)
+        lines.append(f"\n### {data}, forget {forget}\n")
+        lines.append("| method | " + " | ".join(REGRESS_METRICS) + " | seconds |")
+        lines.append("|---" * (len(REGRESS_METRICS) + 2) + "|")
+        for name, row in table.items():
+            lines.append("| " + " | ".join([name] + [fmt(row[k]) for k in REGRESS_METRICS] +
+                                            [fmt(row["secs"], 2)]) + " |")
+    return lines
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("suite", choices=["classify", "regress"])
+    p.add_argument("--models", default="mlp,cnn")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--work")
+    p.add_argument("--out")
+    a = p.parse_args()
+    a.seeds = [int(s) for s in a.seeds.split(",")]
+    work = a.work or tempfile.mkdtemp(prefix="lethe-results-")
+    os.makedirs(work, exist_ok=True)
+    log = []
+    t0 = time.time()
+    lines = classify(a, work, log) if a.suite == "classify" else regress(a, work, log)
+    text = "\n".join(lines) + f"\n\nTotal wall time {time.time() - t0:.0f} s.\n"
+    text += "\nCommands, in order:\n\n```\n" + "\n".join(log) + "\n```\n"
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
