@@ -34,6 +34,8 @@ int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_unlearn(int argc, char **argv);
+int cmd_fit(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
 int cmd_sisa(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 

@@ -17,6 +17,8 @@ static const struct verb {
     {"train", cmd_train, "train a classifier or regressor (or its oracle) into a run directory"},
     {"predict", cmd_predict, "a run's predictions and accuracy or error on a split"},
     {"eval", cmd_eval, "how well a model forgot a forget set: classify and regress suites"},
+    {"fit", cmd_fit, "fit ridge or logistic regression exactly, ready for lethe forget"},
+    {"forget", cmd_forget, "remove samples from a ridge (exact) or logistic (certified) run"},
     {"unlearn", cmd_unlearn, "make a trained model forget a split (approximate methods)"},
     {"sisa", cmd_sisa, "sharded training with exact, ledgered deletion (SISA)"},
     {"ledger", cmd_ledger, "show or verify a deletion ledger"},

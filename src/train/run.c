@@ -85,9 +85,12 @@ lethe_status lethe_net_load_params(lethe_net *net, const char *path)
             rc = lethe_safetensors_load_f32(st, name, 1, &bshape, net->params + l->b_off);
         expected += 2;
     }
-    if (rc == LETHE_OK && st->n_tensors != expected)
+    size_t n_model = 0; /* tensors other than an exact model's "linear.*" state */
+    for (size_t i = 0; i < st->n_tensors; i++)
+        n_model += strncmp(st->tensors[i].name, "linear.", 7) != 0;
+    if (rc == LETHE_OK && n_model != expected)
         rc = lethe_fail(LETHE_ERR_FORMAT, "%s: %zu tensors, but architecture '%s' has %zu", path,
-                        st->n_tensors, net->spec, expected);
+                        n_model, net->spec, expected);
     if (rc != LETHE_OK && rc != LETHE_ERR_NOMEM)
         rc = lethe_fail(LETHE_ERR_FORMAT, "%s (is it a model of architecture '%s'?)",
                         lethe_error_detail(), net->spec);
