@@ -5,6 +5,7 @@
 #   make sanitize        the test suite under ASan + UBSan (in build/san)
 #   make fuzz            each fuzz harness for FUZZ_SECONDS (default 60)
 #   make demo            install what is missing, build, run the demo
+#   make bench           lethe against its PyTorch twin (bench/run.sh)
 #   make install PREFIX=/usr/local
 #
 # Options: PORTABLE=1 (no -march=native), OMP=0 (no OpenMP), WERROR=1,
@@ -35,7 +36,7 @@ WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prot
             -Wno-missing-field-initializers
 CPPFLAGS += -Iinclude -I/usr/include/cjson -D_GNU_SOURCE -DLETHE_VERSION='"$(VERSION)"'
 CFLAGS   ?=
-BASE_CFLAGS = -std=c11 $(WARN) -fPIC -MMD -MP -g
+BASE_CFLAGS = -std=c11 $(WARN) -fPIC -MMD -MP -g -fno-math-errno
 LDLIBS   := -lopenblas -lcjson -lz -lm
 
 ifeq ($(SAN),1)
@@ -57,7 +58,7 @@ ifeq ($(WERROR),1)
 endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
 
-.PHONY: all lib test check sanitize fuzz demo deps install uninstall clean
+.PHONY: all lib test check sanitize fuzz demo deps install uninstall clean bench
 all: $(BUILD)/lethe $(BUILD)/liblethe.a $(BUILD)/liblethe.so
 lib: $(BUILD)/liblethe.a $(BUILD)/liblethe.so
 
@@ -117,6 +118,12 @@ fuzz: deps
 demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/lethe
 	@scripts/demo.sh $(BUILD)/lethe
+
+# bench: lethe against its PyTorch twin, side by side (bench/run.sh; results
+# in $(BUILD)/bench, summary in bench/RESULTS.md). BENCH_REPS repetitions.
+BENCH_REPS ?= 3
+bench: $(BUILD)/liblethe.a
+	@BUILD=$(BUILD) bench/run.sh -r $(BENCH_REPS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig \

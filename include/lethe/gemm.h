@@ -3,7 +3,13 @@
  * Row-major: C (m x n) = alpha * op(A) * op(B) + beta * C, where op(A) is
  * m x k (A is m x k, or k x m when ta is nonzero), op(B) is k x n (B is k x n,
  * or n x k when tb is nonzero); lda, ldb, ldc are the row strides of A, B, C
- * as stored. beta == 0 overwrites C without reading it (NaN in C is ignored). */
+ * as stored. beta == 0 overwrites C without reading it (NaN in C is ignored).
+ *
+ * Built for AVX-512, lethe's own kernel computes it: every element of C is
+ * then summed in the same order whatever m, n and the other rows are, so a
+ * sample's output does not depend on the batch it is in, nor on the thread
+ * count (threads share out row blocks of large products only). Elsewhere
+ * CBLAS computes it. */
 #ifndef LETHE_GEMM_H
 #define LETHE_GEMM_H
 

@@ -28,6 +28,9 @@ void lethe_optim_free(lethe_optim *o); /* NULL is a no-op */
 
 /* One update of params with grads at learning rate lr (the schedule's value). */
 void lethe_optim_step(lethe_optim *o, float *params, const float *grads, float lr);
+/* lethe_optim_step, then grads set to zero in the same pass over memory:
+ * for loops that accumulate each step's gradient from zero. */
+void lethe_optim_step_zero_grad(lethe_optim *o, float *params, float *grads, float lr);
 
 /* Parse "sgd" / "adamw". */
 lethe_status lethe_optim_parse(const char *name, lethe_optim_kind *kind);

@@ -37,6 +37,7 @@ int cmd_unlearn(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_sisa(int argc, char **argv);
+int cmd_s3t(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 
 #endif

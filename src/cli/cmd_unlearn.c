@@ -46,14 +46,14 @@ static void print_usage(FILE *out)
 
 static void list_methods(void)
 {
-    printf("%-11s %-9s %-11s %-6s %-6s %s\n", "METHOD", "TASKS", "INTENT", "LABELS", "RETAIN",
+    printf("%-15s %-9s %-11s %-6s %-6s %s\n", "METHOD", "TASKS", "INTENT", "LABELS", "RETAIN",
            "DESCRIPTION");
     for (size_t i = 0; i < lethe_methods_count(); i++) {
         const lethe_method *m = lethe_methods_at(i);
         const char *tasks = m->tasks == (LETHE_FOR_CLASSIFY | LETHE_FOR_REGRESS) ? "both"
                             : m->tasks == LETHE_FOR_CLASSIFY                   ? "classify"
                                                                                : "regress";
-        printf("%-11s %-9s %-11s %-6s %-6s %s\n", m->name, tasks, m->intent,
+        printf("%-15s %-9s %-11s %-6s %-6s %s\n", m->name, tasks, m->intent,
                m->needs_labels ? "yes" : "no", m->needs_retain ? "yes" : "no", m->description);
         for (int k = 0; m->params[k].name; k++)
             printf("%13s%-10s = %-8g %s\n", "", m->params[k].name, m->params[k].dflt,

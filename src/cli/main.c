@@ -21,6 +21,7 @@ static const struct verb {
     {"forget", cmd_forget, "remove samples from a ridge (exact) or logistic (certified) run"},
     {"unlearn", cmd_unlearn, "make a trained model forget a split (approximate methods)"},
     {"sisa", cmd_sisa, "sharded training with exact, ledgered deletion (SISA)"},
+    {"s3t", cmd_s3t, "sequence-aware sharded training; deletion without retraining (S3T)"},
     {"ledger", cmd_ledger, "show or verify a deletion ledger"},
     {"stats", cmd_stats, "KS test, ROC AUC, ROUGE-L, harmonic mean, Wasserstein distance"},
     {"version", cmd_version, "print the version"},

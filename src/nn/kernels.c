@@ -8,11 +8,11 @@
 void lethe_linear_forward(float *out, const float *inp, const float *w, const float *b, int B,
                           int C, int OC)
 {
-    lethe_gemm(0, 1, B, OC, C, 1.0f, inp, C, w, C, 0.0f, out, OC);
+    /* out = bias in every row, then += inp @ w^T in the GEMM (no extra pass) */
     if (b)
         for (int i = 0; i < B; i++)
-            for (int o = 0; o < OC; o++)
-                out[(long)i * OC + o] += b[o];
+            memcpy(out + (long)i * OC, b, sizeof(float) * (size_t)OC);
+    lethe_gemm(0, 1, B, OC, C, 1.0f, inp, C, w, C, b ? 1.0f : 0.0f, out, OC);
 }
 
 void lethe_linear_backward(float *dinp, float *dw, float *db, const float *dout,
@@ -84,45 +84,179 @@ void lethe_dropout_backward(float *dinp, const float *dout, const float *mask, l
         dinp[i] += dout[i] * mask[i];
 }
 
-/* col (C*K*K, OH*OW) from one image (C, H, W). */
+/* The output columns x in [*x0, *x1) of kernel column kx read input
+ * columns ix = x + kx - pad inside [0, W); the rest read the zero padding. */
+static void valid_span(int kx, int pad, int W, int OW, int *x0, int *x1)
+{
+    *x0 = pad - kx > 0 ? pad - kx : 0;
+    *x1 = W + pad - kx < OW ? W + pad - kx : OW;
+    if (*x1 < *x0)
+        *x1 = *x0;
+}
+
+/* The "same" convolution (K == 2 pad + 1, so OH == H and OW == W): row
+ * (c, ky, kx) of the columns is plane c of the image shifted by
+ * shift = (ky - pad) W + (kx - pad) in flattened index, except that rows
+ * outside [y0, y1) and, within them, the columns that fall off a side are
+ * zero. So a row is one long copy, its reads kept inside the plane ([q0, q1)),
+ * plus a few zeroed columns. */
+typedef struct same_span {
+    long shift, q0, q1;
+    int y0, y1;   /* rows reading inside the image */
+    int xz0, xz1; /* columns [xz0, xz1) of those rows read outside it */
+} same_span;
+
+static same_span same_span_of(int ky, int kx, int pad, int H, int W)
+{
+    same_span s;
+    int dx = kx - pad;
+    s.y0 = pad - ky > 0 ? pad - ky : 0;
+    s.y1 = H + pad - ky < H ? H + pad - ky : H;
+    if (s.y1 < s.y0)
+        s.y1 = s.y0;
+    s.shift = (long)(ky - pad) * W + dx;
+    s.q0 = (long)s.y0 * W > -s.shift ? (long)s.y0 * W : -s.shift;
+    s.q1 = (long)s.y1 * W < (long)H * W - s.shift ? (long)s.y1 * W : (long)H * W - s.shift;
+    if (s.q1 < s.q0)
+        s.q1 = s.q0;
+    s.xz0 = dx < 0 ? 0 : W - dx;
+    s.xz1 = dx < 0 ? -dx : W;
+    if (s.xz0 < 0)
+        s.xz0 = 0;
+    return s;
+}
+
+static void im2col_same(float *col, const float *img, int C, int H, int W, int K, int pad)
+{
+    long P = (long)H * W;
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                float *row = col + ((long)(c * K + ky) * K + kx) * P;
+                const float *plane = img + (long)c * P;
+                same_span s = same_span_of(ky, kx, pad, H, W);
+                for (long q = 0; q < s.q0; q++)
+                    row[q] = 0.0f;
+                if (s.q1 > s.q0)
+                    memcpy(row + s.q0, plane + s.q0 + s.shift,
+                           sizeof(float) * (size_t)(s.q1 - s.q0));
+                for (long q = s.q1; q < P; q++)
+                    row[q] = 0.0f;
+                for (int y = s.y0; y < s.y1; y++)
+                    for (int x = s.xz0; x < s.xz1; x++)
+                        row[(long)y * W + x] = 0.0f;
+            }
+}
+
+/* The adjoint of im2col_same. The columns reading outside the image are
+ * cleared in col (scratch) first, so each row is one long add. */
+static void col2im_same_add(float *img, float *col, int C, int H, int W, int K, int pad)
+{
+    long P = (long)H * W;
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                float *row = col + ((long)(c * K + ky) * K + kx) * P;
+                float *plane = img + (long)c * P;
+                same_span s = same_span_of(ky, kx, pad, H, W);
+                for (int y = s.y0; y < s.y1; y++)
+                    for (int x = s.xz0; x < s.xz1; x++)
+                        row[(long)y * W + x] = 0.0f;
+                for (long q = s.q0; q < s.q1; q++)
+                    plane[q + s.shift] += row[q];
+            }
+}
+
+/* col (C*K*K, OH*OW) from one image (C, H, W): row (c, ky, kx) holds the
+ * image shifted by (ky - pad, kx - pad), zero outside. In general the rows
+ * are copied a short segment (OW values) at a time, as inline loops (omp
+ * simd also keeps the compiler from turning them into memcpy calls). */
 static void im2col(float *col, const float *img, int C, int H, int W, int K, int pad)
 {
     int OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1;
+    if (OH == H && OW == W) {
+        im2col_same(col, img, C, H, W, K, pad);
+        return;
+    }
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
                 float *row = col + ((long)(c * K + ky) * K + kx) * OH * OW;
+                int x0, x1;
+                valid_span(kx, pad, W, OW, &x0, &x1);
                 for (int y = 0; y < OH; y++) {
+                    float *dst = row + (long)y * OW;
                     int iy = y + ky - pad;
-                    for (int x = 0; x < OW; x++) {
-                        int ix = x + kx - pad;
-                        row[y * OW + x] = iy >= 0 && iy < H && ix >= 0 && ix < W
-                                              ? img[((long)c * H + iy) * W + ix]
-                                              : 0.0f;
+                    if (iy < 0 || iy >= H) {
+#pragma omp simd
+                        for (int x = 0; x < OW; x++)
+                            dst[x] = 0.0f;
+                        continue;
                     }
+                    const float *src = img + ((long)c * H + iy) * W;
+                    for (int x = 0; x < x0; x++)
+                        dst[x] = 0.0f;
+#pragma omp simd
+                    for (int x = x0; x < x1; x++)
+                        dst[x] = src[x + kx - pad];
+                    for (int x = x1; x < OW; x++)
+                        dst[x] = 0.0f;
                 }
             }
 }
 
-/* img (C, H, W) += the columns scattered back (the adjoint of im2col). */
-static void col2im_add(float *img, const float *col, int C, int H, int W, int K, int pad)
+/* img (C, H, W) += the columns scattered back (the adjoint of im2col); col
+ * is scratch and may be changed. */
+static void col2im_add(float *img, float *col, int C, int H, int W, int K, int pad)
 {
     int OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1;
+    if (OH == H && OW == W) {
+        col2im_same_add(img, col, C, H, W, K, pad);
+        return;
+    }
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
                 const float *row = col + ((long)(c * K + ky) * K + kx) * OH * OW;
+                int x0, x1;
+                valid_span(kx, pad, W, OW, &x0, &x1);
                 for (int y = 0; y < OH; y++) {
                     int iy = y + ky - pad;
                     if (iy < 0 || iy >= H)
                         continue;
-                    for (int x = 0; x < OW; x++) {
-                        int ix = x + kx - pad;
-                        if (ix >= 0 && ix < W)
-                            img[((long)c * H + iy) * W + ix] += row[y * OW + x];
-                    }
+                    float *dst = img + ((long)c * H + iy) * W;
+                    const float *src = row + (long)y * OW;
+#pragma omp simd
+                    for (int x = x0; x < x1; x++)
+                        dst[x + kx - pad] += src[x];
                 }
             }
+}
+
+/* The sum of x[0..n), in SUM_LANES interleaved partial sums (a fixed order,
+ * so the result is reproducible) that the compiler keeps in one vector. */
+#define SUM_LANES 16
+static float sum_lanes(const float *x, long n)
+{
+    float part[SUM_LANES] = {0};
+    long i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (int j = 0; j < SUM_LANES; j++)
+            part[j] += x[i + j];
+    float s = 0.0f;
+    for (; i < n; i++)
+        s += x[i];
+    for (int j = 0; j < SUM_LANES; j++)
+        s += part[j];
+    return s;
+}
+
+/* Each of the n rows of out (n, len) set to the constant v[row]. */
+static void fill_rows(float *out, const float *v, long n, long len)
+{
+    for (long r = 0; r < n; r++)
+        for (long j = 0; j < len; j++)
+            out[r * len + j] = v[r];
 }
 
 void lethe_conv2d_forward(float *out, const float *inp, const float *w, const float *b,
@@ -132,11 +266,10 @@ void lethe_conv2d_forward(float *out, const float *inp, const float *w, const fl
     for (int i = 0; i < B; i++) {
         im2col(col, inp + (long)i * C * H * W, C, H, W, K, pad);
         float *o = out + (long)i * OC * P;
-        lethe_gemm(0, 0, OC, P, CKK, 1.0f, w, CKK, col, P, 0.0f, o, P);
+        /* out = bias, then += w @ col in the GEMM */
         if (b)
-            for (int oc = 0; oc < OC; oc++)
-                for (int p = 0; p < P; p++)
-                    o[(long)oc * P + p] += b[oc];
+            fill_rows(o, b, OC, P);
+        lethe_gemm(0, 0, OC, P, CKK, 1.0f, w, CKK, col, P, b ? 1.0f : 0.0f, o, P);
     }
 }
 
@@ -151,8 +284,7 @@ void lethe_conv2d_backward(float *dinp, float *dw, float *db, const float *dout,
         lethe_gemm(0, 1, OC, CKK, P, 1.0f, d, P, col, P, 1.0f, dw, CKK);
         if (db)
             for (int oc = 0; oc < OC; oc++)
-                for (int p = 0; p < P; p++)
-                    db[oc] += d[(long)oc * P + p];
+                db[oc] += sum_lanes(d + (long)oc * P, P);
         if (dinp) {
             lethe_gemm(1, 0, CKK, P, OC, 1.0f, w, CKK, d, P, 0.0f, col, P);
             col2im_add(dinp + (long)i * C * H * W, col, C, H, W, K, pad);
@@ -163,20 +295,30 @@ void lethe_conv2d_backward(float *dinp, float *dw, float *db, const float *dout,
 void lethe_maxpool2_forward(float *out, int32_t *argmax, const float *inp, int B, int C, int H,
                             int W)
 {
+    /* The first largest of the window (x0, x1; x2, x3) in that order. */
     int OH = H / 2, OW = W / 2;
     for (long bc = 0; bc < (long)B * C; bc++) {
         const float *img = inp + bc * H * W;
-        for (int y = 0; y < OH; y++)
+        float *o = out + bc * OH * OW;
+        int32_t *a = argmax + bc * OH * OW;
+        for (int y = 0; y < OH; y++) {
+            const float *r0 = img + (2 * y) * W, *r1 = r0 + W;
             for (int x = 0; x < OW; x++) {
-                int best = (2 * y) * W + 2 * x;
-                int cand[3] = {best + 1, best + W, best + W + 1};
-                for (int k = 0; k < 3; k++)
-                    if (img[cand[k]] > img[best])
-                        best = cand[k];
-                long o = bc * OH * OW + y * OW + x;
-                out[o] = img[best];
-                argmax[o] = best;
+                /* Running maxima and 0/1 comparison results combined with
+                 * integer arithmetic: no branches on these unpredictable
+                 * comparisons. A NaN after the first value is skipped. */
+                float v0 = r0[2 * x], v1 = r0[2 * x + 1], v2 = r1[2 * x], v3 = r1[2 * x + 1];
+                float m1 = v1 > v0 ? v1 : v0, m2 = v2 > m1 ? v2 : m1;
+                float best = v3 > m2 ? v3 : m2;
+                int32_t g1 = v1 > v0, g2 = v2 > m1, g3 = v3 > m2;
+                int32_t off = g1;
+                off += g2 * (W - off);
+                off += g3 * (W + 1 - off);
+                int32_t at = (2 * y) * W + 2 * x + off;
+                o[y * OW + x] = best;
+                a[y * OW + x] = at;
             }
+        }
     }
 }
 

@@ -6,6 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Element loops shorter than this stay on one thread: they are memory-bound,
+ * and waking a team (whose threads then spin) costs more than it saves while
+ * the BLAS threads want the same cores. */
+#define PARALLEL_MIN (1L << 22)
+
 lethe_optim *lethe_optim_init(lethe_optim_kind kind, long n)
 {
     lethe_optim *o = calloc(1, sizeof *o);
@@ -43,36 +48,72 @@ void lethe_optim_free(lethe_optim *o)
     free(o);
 }
 
-void lethe_optim_step(lethe_optim *o, float *params, const float *grads, float lr)
+/* torch.optim.AdamW (single-tensor form) for one element:
+ *   p *= 1 - lr wd;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+ *   p -= (lr / bc1) * (m / (sqrt(v) / sqrt(bc2) + eps)).
+ * Returns the new p. */
+static inline float adamw_elem(float g, float p, float *m, float *v, float b1, float b2,
+                               float step, float sqrt_bc2, float eps, float decay)
+{
+    float mi = b1 * *m + (1.0f - b1) * g;
+    float vi = b2 * *v + (1.0f - b2) * g * g;
+    *m = mi;
+    *v = vi;
+    return p * decay - step * (mi / (sqrtf(vi) / sqrt_bc2 + eps));
+}
+
+/* One pass over the arrays; with `zero`, each gradient is cleared once read
+ * (the test is loop-invariant, so the loops stay vectorised). Restrict and
+ * simd let the compiler vectorise; threads only for long arrays. */
+static void optim_update(lethe_optim *o, float *restrict p, float *restrict g, int zero, float lr)
 {
     o->t++;
     long n = o->n;
+    float *restrict m = o->m, *restrict v = o->v;
     if (o->kind == LETHE_OPTIM_SGD) {
-        float mu = o->momentum, wd = o->weight_decay;
-        int first = o->t == 1;
-#pragma omp parallel for if (n > 65536)
-        for (long i = 0; i < n; i++) {
-            float g = grads[i] + wd * params[i];
-            if (mu != 0.0f) {
-                o->m[i] = first ? g : mu * o->m[i] + g;
-                g = o->m[i];
+        /* torch.optim.SGD: g += wd p; buf = g (first step) or mu buf + g;
+         * p -= lr buf (buf is g itself without momentum) */
+        float mu = o->momentum, wd = o->weight_decay, keep = o->t == 1 ? 0.0f : mu;
+        if (mu == 0.0f) {
+#pragma omp parallel for simd if (parallel : n > PARALLEL_MIN)
+            for (long i = 0; i < n; i++) {
+                p[i] -= lr * (g[i] + wd * p[i]);
+                if (zero)
+                    g[i] = 0.0f;
             }
-            params[i] -= lr * g;
+        } else {
+#pragma omp parallel for simd if (parallel : n > PARALLEL_MIN)
+            for (long i = 0; i < n; i++) {
+                float mi = keep * m[i] + (g[i] + wd * p[i]);
+                m[i] = mi;
+                p[i] -= lr * mi;
+                if (zero)
+                    g[i] = 0.0f;
+            }
         }
         return;
     }
-    float b1 = o->beta1, b2 = o->beta2;
+    float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
     double bc1 = 1.0 - pow(b1, (double)o->t), bc2 = 1.0 - pow(b2, (double)o->t);
     float step = (float)(lr / bc1), sqrt_bc2 = (float)sqrt(bc2);
-    float decay = 1.0f - lr * o->weight_decay, eps = o->eps;
-#pragma omp parallel for if (n > 65536)
+    float decay = 1.0f - lr * o->weight_decay;
+#pragma omp parallel for simd if (parallel : n > PARALLEL_MIN)
     for (long i = 0; i < n; i++) {
-        float g = grads[i];
-        params[i] *= decay;
-        o->m[i] = b1 * o->m[i] + (1.0f - b1) * g;
-        o->v[i] = b2 * o->v[i] + (1.0f - b2) * g * g;
-        params[i] -= step * o->m[i] / (sqrtf(o->v[i]) / sqrt_bc2 + eps);
+        p[i] = adamw_elem(g[i], p[i], &m[i], &v[i], b1, b2, step, sqrt_bc2, eps, decay);
+        if (zero)
+            g[i] = 0.0f;
     }
+}
+
+void lethe_optim_step(lethe_optim *o, float *params, const float *grads, float lr)
+{
+    /* not written: zero == 0 */
+    optim_update(o, params, (float *)grads, 0, lr);
+}
+
+void lethe_optim_step_zero_grad(lethe_optim *o, float *params, float *grads, float lr)
+{
+    optim_update(o, params, grads, 1, lr);
 }
 
 lethe_status lethe_optim_parse(const char *name, lethe_optim_kind *kind)

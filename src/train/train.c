@@ -40,16 +40,19 @@ double lethe_batch_grad(lethe_net *net, const lethe_dataset *ds, const long *row
     long d = ds->d, nout = net->n_out;
     if (lethe_net_reserve(net, B) != LETHE_OK)
         return NAN;
+    /* Gather the inputs straight into the network's input buffer, which
+     * lethe_net_forward then uses in place. */
+    float *x = net->acts[0];
     for (int i = 0; i < B; i++) {
         long r = rows[i];
-        memcpy(net->bx + i * d, ds->x + r * d, sizeof(float) * (size_t)d);
+        memcpy(x + i * d, ds->x + r * d, sizeof(float) * (size_t)d);
         net->bids[i] = ds->ids[r];
         if (ds->task == LETHE_TASK_CLASSIFY)
             net->by[i] = ds->y[r];
         else
             memcpy(net->bt + i * nout, ds->t + r * ds->n_targets, sizeof(float) * (size_t)nout);
     }
-    const float *out = lethe_net_forward(net, net->bx, B, train, net->bids, seed);
+    const float *out = lethe_net_forward(net, x, B, train, net->bids, seed);
     if (!out)
         return NAN;
     float *dout = net->bdout;
@@ -217,6 +220,7 @@ lethe_status lethe_train(lethe_net *net, const lethe_dataset *ds, const lethe_ro
     lethe_progress_init(&prog, stderr, "train", "steps", (uint64_t)total, cfg->quiet);
     long step = 0;
     int since_best = 0;
+    memset(net->grads, 0, sizeof(float) * (size_t)net->n_params);
     for (int epoch = 0; step < total; epoch++) {
         epoch_order(order, ds, train_rows, n_train, cfg->seed, epoch);
         uint64_t drop_seed = lethe_rng_hash(cfg->seed, STREAM_DROPOUT, (uint64_t)epoch);
@@ -226,7 +230,7 @@ lethe_status lethe_train(lethe_net *net, const lethe_dataset *ds, const lethe_ro
             int B = (int)(n_train - b < cfg->batch ? n_train - b : cfg->batch);
             for (int k = 0; k < B; k++)
                 batch_rows[k] = order[b + k].row;
-            memset(net->grads, 0, sizeof(float) * (size_t)net->n_params);
+            /* net->grads is zero here: cleared before the loop and by each step */
             double loss =
                 cfg->grad_penalty > 0
                     ? lethe_batch_grad_penalized(net, ds, batch_rows, B, cfg->loss, 1, drop_seed,
@@ -244,7 +248,7 @@ lethe_status lethe_train(lethe_net *net, const lethe_dataset *ds, const lethe_ro
             if (cfg->clip > 0)
                 lethe_grad_clip(net->grads, net->n_params, cfg->clip);
             float lr = lethe_sched_lr(&sched, step);
-            lethe_optim_step(opt, net->params, net->grads, lr);
+            lethe_optim_step_zero_grad(opt, net->params, net->grads, lr);
             epoch_loss += loss * B;
             epoch_n += B;
             if (log)

@@ -7,9 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const lethe_method ul_ft, ul_ga, ul_rl, ul_l1sparse, ul_gaussian;
+extern const lethe_method ul_ft, ul_ga, ul_rl, ul_l1sparse, ul_gaussian, ul_salun, ul_scrub,
+    ul_badteacher, ul_boundary, ul_fisher, ul_iau, ul_laf, ul_laf_r, ul_blindspot;
 
-static const lethe_method *const table[] = {&ul_ft, &ul_ga, &ul_rl, &ul_l1sparse, &ul_gaussian};
+static const lethe_method *const table[] = {
+    &ul_ft,       &ul_ga,       &ul_rl,     &ul_l1sparse, &ul_gaussian, &ul_salun,  &ul_scrub,
+    &ul_badteacher, &ul_boundary, &ul_fisher, &ul_iau,      &ul_laf,      &ul_laf_r, &ul_blindspot};
 #define N_METHODS (sizeof table / sizeof table[0])
 
 size_t lethe_methods_count(void) { return N_METHODS; }

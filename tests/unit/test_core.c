@@ -131,11 +131,13 @@ static void fill(float *x, int n, lethe_rng *r)
 }
 
 /* Every transpose combination, odd shapes, padded strides, alpha and beta,
- * against the reference loop. */
+ * against the reference loop; k past 256 and m past 128 cross the blocking
+ * of the kernel, and m < n or m >= n take both of its routes. */
 TEST(gemm_matches_reference)
 {
-    static const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 1, 9}, {1, 33, 2},
-                                    {65, 31, 129}, {128, 96, 64}, {7, 200, 1}, {5, 4, 0}};
+    static const int shapes[][3] = {{1, 1, 1},      {3, 5, 7},     {17, 1, 9},   {1, 33, 2},
+                                    {65, 31, 129},  {128, 96, 64}, {7, 200, 1},  {5, 4, 0},
+                                    {16, 40, 300},  {40, 17, 530}, {3, 70, 257}, {150, 20, 33}};
     lethe_rng r = lethe_rng_init(3, 0);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];

@@ -1,0 +1,1334 @@
+/* S3T: slice orders, layer groups, masked training, deletion by prefix
+ * truncation, the deletion-capacity simulation, and S3T directories. */
+#include "lethe/s3t.h"
+#include "lethe/fileio.h"
+#include "lethe/json.h"
+#include "lethe/mem.h"
+#include "lethe/progress.h"
+#include "lethe/rng.h"
+#include "lethe/run.h"
+#include "lethe/sha256.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Shards and slices use SISA's streams, so both split a data set alike. */
+#define STREAM_SHARD 0x5a4dull
+#define STREAM_SLICE 0x511cull
+#define STREAM_INIT 0x53e7ull
+#define STREAM_DROPOUT 0x5d0full
+#define STREAM_SIM 0x515aull
+
+#define BMS_POWER 100
+
+/* ======================================================================
+ * Slice orders
+ * ====================================================================== */
+
+static long factorial_capped(int n, long cap)
+{
+    long f = 1;
+    for (int i = 2; i <= n && f <= cap; i++)
+        f *= i;
+    return f;
+}
+
+lethe_status lethe_s3t_cyclic(int L, int B, int *seq)
+{
+    if (L < 1 || L > LETHE_S3T_MAX_SLICES)
+        return lethe_fail(LETHE_ERR_INVALID, "slices must be 1-%d, got %d",
+                          LETHE_S3T_MAX_SLICES, L);
+    long most = factorial_capped(L, LETHE_S3T_MAX_BUDGET);
+    if (most > LETHE_S3T_MAX_BUDGET)
+        most = LETHE_S3T_MAX_BUDGET;
+    if (B < 1 || B > most)
+        return lethe_fail(LETHE_ERR_INVALID,
+                          "a budget of %d sequences is out of range: %d slices allow 1-%ld "
+                          "distinct orders",
+                          B, L, most);
+    /* Level 1: the L left rotations. Level d+1 keeps the first d elements
+     * of each level-d sequence and rotates the rest by r = 0, 1, ...,
+     * round-robin over the parents, so r = 0 repeats level d in order. */
+    int *cur = malloc(sizeof(int) * (size_t)LETHE_S3T_MAX_BUDGET * (size_t)L);
+    int *next = malloc(sizeof(int) * (size_t)LETHE_S3T_MAX_BUDGET * (size_t)L);
+    if (!cur || !next) {
+        free(cur);
+        free(next);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
+    long n = L < B ? L : B;
+    for (long b = 0; b < n; b++)
+        for (int i = 0; i < L; i++)
+            cur[b * L + i] = (int)((b + i) % L);
+    for (int d = 1; n < B && d < L - 1; d++) {
+        long m = 0, parents = n;
+        for (int r = 0; r < L - d && m < B; r++)
+            for (long p = 0; p < parents && m < B; p++, m++) {
+                const int *q = cur + p * L;
+                int *o = next + m * L;
+                memcpy(o, q, sizeof(int) * (size_t)d);
+                for (int i = d; i < L; i++)
+                    o[i] = q[d + (i - d + r) % (L - d)];
+            }
+        int *t = cur;
+        cur = next, next = t;
+        n = m;
+    }
+    LETHE_ASSERT(n == B);
+    memcpy(seq, cur, sizeof(int) * (size_t)B * (size_t)L);
+    free(cur);
+    free(next);
+    return LETHE_OK;
+}
+
+double lethe_s3t_score(const int *perm, int n, const double *prior)
+{
+    double c = 0, score = 0;
+    for (int k = 0; k < n; k++) {
+        c += prior[perm[k]];
+        double keep = 1.0 - c;
+        score += (k + 1) * pow(keep > 0 ? keep : 0, BMS_POWER);
+    }
+    return score;
+}
+
+double lethe_s3t_assign(const double *cost, int rows, int cols, int *col_of)
+{
+    LETHE_ASSERT(rows >= 1 && rows <= cols);
+    /* Shortest augmenting paths with row and column potentials, minimising
+     * the negated weights; index 0 is a virtual column. */
+    int n = rows, m = cols;
+    double total = 0;
+    double *u = calloc((size_t)n + 1, sizeof *u), *v = calloc((size_t)m + 1, sizeof *v);
+    double *minv = malloc(sizeof(double) * ((size_t)m + 1));
+    int *p = calloc((size_t)m + 1, sizeof *p), *way = calloc((size_t)m + 1, sizeof *way);
+    char *used = malloc((size_t)m + 1);
+    if (!u || !v || !minv || !p || !way || !used) {
+        total = NAN;
+        lethe_fail(LETHE_ERR_NOMEM, "out of memory for a %d x %d assignment", rows, cols);
+        goto done;
+    }
+    for (int i = 1; i <= n; i++) {
+        p[0] = i;
+        int j0 = 0;
+        for (int j = 0; j <= m; j++)
+            minv[j] = INFINITY, used[j] = 0;
+        do {
+            used[j0] = 1;
+            int i0 = p[j0], j1 = 0;
+            double delta = INFINITY;
+            for (int j = 1; j <= m; j++) {
+                if (used[j])
+                    continue;
+                double cur = -cost[(size_t)(i0 - 1) * (size_t)m + (size_t)(j - 1)] - u[i0] - v[j];
+                if (cur < minv[j])
+                    minv[j] = cur, way[j] = j0;
+                if (minv[j] < delta)
+                    delta = minv[j], j1 = j;
+            }
+            if (j1 == 0) { /* only forbidden pairs left: no assignment */
+                total = -INFINITY;
+                goto done;
+            }
+            for (int j = 0; j <= m; j++) {
+                if (used[j])
+                    u[p[j]] += delta, v[j] -= delta;
+                else
+                    minv[j] -= delta;
+            }
+            j0 = j1;
+        } while (p[j0] != 0);
+        do {
+            int j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+        } while (j0);
+    }
+    for (int j = 1; j <= m; j++)
+        if (p[j]) {
+            col_of[p[j] - 1] = j - 1;
+            total += cost[(size_t)(p[j] - 1) * (size_t)m + (size_t)(j - 1)];
+        }
+done:
+    free(u);
+    free(v);
+    free(minv);
+    free(p);
+    free(way);
+    free(used);
+    return total;
+}
+
+lethe_status lethe_s3t_bms(int L, int B, const double *prior, int *seq)
+{
+    if (L < 1 || L > LETHE_S3T_MAX_SLICES || B < 1 || B > L)
+        return lethe_fail(LETHE_ERR_INVALID,
+                          "BMS takes 1-%d slices and a budget of 1 to the number of slices "
+                          "(got %d slices, budget %d)",
+                          LETHE_S3T_MAX_SLICES, L, B);
+    double pr[LETHE_S3T_MAX_SLICES], sum = 0;
+    for (int j = 0; j < L; j++) {
+        pr[j] = prior ? prior[j] : 1.0;
+        if (!(pr[j] >= 0) || !isfinite(pr[j]))
+            return lethe_fail(LETHE_ERR_INVALID, "the deletion prior of slice %d is not a "
+                              "finite number >= 0", j);
+        sum += pr[j];
+    }
+    if (!(sum > 0))
+        return lethe_fail(LETHE_ERR_INVALID, "the deletion prior sums to zero");
+    for (int j = 0; j < L; j++)
+        pr[j] /= sum;
+    int all[LETHE_S3T_MAX_SLICES * LETHE_S3T_MAX_SLICES];
+    double cost[LETHE_S3T_MAX_SLICES * LETHE_S3T_MAX_SLICES], mass[LETHE_S3T_MAX_SLICES];
+    char usedj[LETHE_S3T_MAX_SLICES][LETHE_S3T_MAX_SLICES];
+    memset(usedj, 0, sizeof usedj);
+    for (int i = 0; i < L; i++) {
+        all[i * L] = i;
+        mass[i] = pr[i];
+        usedj[i][i] = 1;
+    }
+    /* Round k appends position k. score(perm + [j]) - score(perm) depends on
+     * j alone through the marginal term, and every row takes exactly one
+     * column, so maximising the marginals maximises the scores. A slice
+     * already in a sequence is forbidden; an assignment avoiding them exists
+     * (after k rounds every slice is used exactly k times, so the allowed
+     * graph is (L-k)-regular). Forbidden pairs are -inf rather than a large
+     * finite penalty, which would swamp the tiny marginals in rounding. */
+    double forbid = -INFINITY;
+    for (int k = 1; k < L; k++) {
+        for (int i = 0; i < L; i++)
+            for (int j = 0; j < L; j++) {
+                double keep = 1.0 - mass[i] - pr[j];
+                cost[i * L + j] = usedj[i][j] ? forbid
+                                              : (k + 1) * pow(keep > 0 ? keep : 0, BMS_POWER);
+            }
+        int col[LETHE_S3T_MAX_SLICES];
+        double w = lethe_s3t_assign(cost, L, L, col);
+        if (isnan(w))
+            return LETHE_ERR_NOMEM;
+        LETHE_ASSERT(w > -INFINITY); /* the allowed graph is regular: a matching exists */
+        for (int i = 0; i < L; i++) {
+            LETHE_ASSERT(!usedj[i][col[i]]);
+            all[i * L + k] = col[i];
+            usedj[i][col[i]] = 1;
+            mass[i] += pr[col[i]];
+        }
+    }
+    /* Keep the B best, stable in the first slice. */
+    int idx[LETHE_S3T_MAX_SLICES];
+    double sc[LETHE_S3T_MAX_SLICES];
+    for (int i = 0; i < L; i++)
+        idx[i] = i, sc[i] = lethe_s3t_score(all + i * L, L, pr);
+    for (int i = 1; i < L; i++) /* insertion sort: descending score, stable */
+        for (int j = i; j > 0 && sc[idx[j]] > sc[idx[j - 1]]; j--) {
+            int t = idx[j];
+            idx[j] = idx[j - 1], idx[j - 1] = t;
+        }
+    for (int b = 0; b < B; b++)
+        memcpy(seq + b * L, all + idx[b] * L, sizeof(int) * (size_t)L);
+    return LETHE_OK;
+}
+
+/* ======================================================================
+ * Layer groups and masked training
+ * ====================================================================== */
+
+lethe_status lethe_s3t_group_layers(const lethe_net *net, int L, lethe_s3t_groups *out)
+{
+    memset(out, 0, sizeof *out);
+    int layer[LETHE_NET_MAX_LAYERS], P = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].w_len + net->layers[i].b_len > 0)
+            layer[P++] = i;
+    if (P == 0 || net->layers[layer[P - 1]].kind != LETHE_LAYER_LINEAR)
+        return lethe_fail(LETHE_ERR_INVALID, "S3T needs a model that ends in a linear layer");
+    int head = layer[--P];
+    if (L < 1 || P < L)
+        return lethe_fail(LETHE_ERR_INVALID,
+                          "S3T trains one layer group per slice and the model has %d "
+                          "parameterised layer%s below its head, fewer than the %d slices: "
+                          "use fewer --slices or a deeper model (e.g. --widths 256-256-256-256 "
+                          "for an mlp with 4 slices)",
+                          P, P == 1 ? "" : "s", L);
+    out->n = L;
+    out->head = head;
+    out->head_off = net->layers[head].w_off;
+    out->head_len = net->n_params - out->head_off;
+    /* top-down: group 0 holds the highest layers; the bottom groups get the
+     * extra layers when L does not divide P */
+    int top = P; /* layers[0..top) are not yet grouped */
+    for (int g = 0; g < L; g++) {
+        int size = P / L + (g >= L - P % L ? 1 : 0);
+        const lethe_layer *lo = &net->layers[layer[top - size]], *hi = &net->layers[layer[top - 1]];
+        out->first[g] = layer[top - size];
+        out->last[g] = layer[top - 1];
+        out->off[g] = lo->w_off;
+        out->len[g] = hi->b_off + hi->b_len - lo->w_off;
+        top -= size;
+    }
+    LETHE_ASSERT(top == 0);
+    return LETHE_OK;
+}
+
+lethe_status lethe_s3t_train_group(lethe_net *net, const lethe_s3t_groups *g, int group,
+                                   const lethe_dataset *ds, const lethe_rows *rows,
+                                   const lethe_train_cfg *cfg)
+{
+    LETHE_ASSERT(group >= 0 && group < g->n);
+    if (cfg->batch <= 0)
+        return lethe_fail(LETHE_ERR_INVALID, "batch size must be positive, got %d", cfg->batch);
+    if ((ds->task == LETHE_TASK_CLASSIFY) != (cfg->loss == LETHE_LOSS_XENT))
+        return lethe_fail(LETHE_ERR_INVALID, "%s: the loss does not fit the task", ds->name);
+    long want_out = ds->task == LETHE_TASK_CLASSIFY ? ds->n_classes : ds->n_targets;
+    if (net->n_in != ds->d || net->n_out != want_out)
+        return lethe_fail(LETHE_ERR_INVALID, "%s: the model does not fit the data", ds->name);
+    if (cfg->steps <= 0 || rows->n == 0)
+        return LETHE_OK;
+    long n = rows->n, goff = g->off[group], glen = g->len[group];
+    long *order = malloc(sizeof(long) * (size_t)n);
+    lethe_optim *og = lethe_optim_init(cfg->optim, glen);
+    lethe_optim *oh = lethe_optim_init(cfg->optim, g->head_len);
+    lethe_status st = LETHE_OK;
+    if (!order || !og || !oh) {
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory setting up training");
+        goto done;
+    }
+    og->momentum = oh->momentum = cfg->momentum;
+    og->weight_decay = oh->weight_decay = cfg->weight_decay;
+    long per_epoch = (n + cfg->batch - 1) / cfg->batch;
+    uint64_t drop_seed = 0;
+    float *gg = net->grads + goff, *gh = net->grads + g->head_off;
+    for (long step = 0; step < cfg->steps; step++) {
+        long in_epoch = step % per_epoch;
+        int epoch = (int)(step / per_epoch);
+        if (in_epoch == 0) {
+            if ((st = lethe_train_order(ds, rows, cfg->seed, epoch, order)) != LETHE_OK)
+                goto done;
+            drop_seed = lethe_rng_hash(cfg->seed, STREAM_DROPOUT, (uint64_t)epoch);
+        }
+        long b = in_epoch * cfg->batch;
+        int B = (int)(n - b < cfg->batch ? n - b : cfg->batch);
+        memset(net->grads, 0, sizeof(float) * (size_t)net->n_params);
+        double loss = lethe_batch_grad(net, ds, order + b, B, cfg->loss, 1, drop_seed, 1.0f,
+                                       NULL);
+        if (!isfinite(loss)) {
+            st = isnan(loss) && lethe_error_detail()[0]
+                     ? LETHE_ERR_NOMEM
+                     : lethe_fail(LETHE_ERR_FAILED,
+                                  "%s: the loss diverged at step %ld of group %d (lower --lr?)",
+                                  ds->name, step, group);
+            goto done;
+        }
+        if (cfg->clip > 0) { /* the norm of the trainable gradient only */
+            double a = lethe_grad_norm(gg, glen), h = lethe_grad_norm(gh, g->head_len);
+            double norm = sqrt(a * a + h * h);
+            if (norm > cfg->clip) {
+                float k = (float)(cfg->clip / (norm + 1e-6));
+                for (long i = 0; i < glen; i++)
+                    gg[i] *= k;
+                for (long i = 0; i < g->head_len; i++)
+                    gh[i] *= k;
+            }
+        }
+        lethe_optim_step(og, net->params + goff, gg, cfg->lr);
+        lethe_optim_step(oh, net->params + g->head_off, gh, cfg->lr);
+    }
+done:
+    free(order);
+    lethe_optim_free(og);
+    lethe_optim_free(oh);
+    return st;
+}
+
+/* ======================================================================
+ * Deletion and capacity
+ * ====================================================================== */
+
+int lethe_s3t_surviving(const int *seq, int B, int L, const char *hit, int *len)
+{
+    int best = -1, best_len = 0;
+    for (int b = 0; b < B; b++) {
+        int k = 0;
+        while (k < L && !hit[seq[b * L + k]])
+            k++;
+        if (k > best_len)
+            best = b, best_len = k;
+    }
+    *len = best_len;
+    return best;
+}
+
+static void stat_add(lethe_s3t_stat *s, double *sum, double *sq, long x, long run)
+{
+    if (run == 0 || x < s->min)
+        s->min = x;
+    if (run == 0 || x > s->max)
+        s->max = x;
+    *sum += (double)x, *sq += (double)x * (double)x;
+}
+
+static void stat_end(lethe_s3t_stat *s, double sum, double sq, long runs)
+{
+    s->mean = sum / (double)runs;
+    double var = runs > 1 ? (sq - sum * sum / (double)runs) / (double)(runs - 1) : 0;
+    s->sd = var > 0 ? sqrt(var) : 0;
+}
+
+static double harmonic(long n)
+{
+    double h = 0;
+    for (long k = 1; k <= n; k++)
+        h += 1.0 / (double)k;
+    return h;
+}
+
+lethe_status lethe_s3t_simulate(int m, int L, int B, lethe_s3t_order order,
+                                const double *prior, long runs, uint64_t seed,
+                                lethe_s3t_capacity *out)
+{
+    memset(out, 0, sizeof *out);
+    if (m < 1 || m > 100000 || runs < 1 || runs > 10000000)
+        return lethe_fail(LETHE_ERR_INVALID, "simulate needs 1-100000 shards and 1-10^7 runs");
+    if (L < 1 || L > LETHE_S3T_MAX_SLICES)
+        return lethe_fail(LETHE_ERR_INVALID, "slices must be 1-%d, got %d",
+                          LETHE_S3T_MAX_SLICES, L);
+    double cdf[LETHE_S3T_MAX_SLICES], total = 0;
+    int uniform = 1;
+    for (int j = 0; j < L; j++) {
+        double p = prior ? prior[j] : 1.0;
+        if (!isfinite(p) || p < 0)
+            return lethe_fail(LETHE_ERR_INVALID, "the deletion prior must hold finite numbers "
+                              ">= 0 (slice %d: %g)", j, p);
+        uniform &= p == (prior ? prior[0] : 1.0);
+        cdf[j] = total += p;
+    }
+    if (!(total > 0))
+        return lethe_fail(LETHE_ERR_INVALID, "the deletion prior sums to zero");
+    int *seq = malloc(sizeof(int) * (size_t)LETHE_S3T_MAX_BUDGET * (size_t)LETHE_S3T_MAX_SLICES);
+    if (!seq)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    lethe_status st = order == LETHE_S3T_BMS ? lethe_s3t_bms(L, B, prior, seq)
+                                             : lethe_s3t_cyclic(L, B, seq);
+    char *lead = NULL, *hit = NULL;
+    int *alive_leads = NULL;
+    if (st == LETHE_OK) {
+        lead = calloc((size_t)L, 1);
+        hit = malloc((size_t)m * (size_t)L);
+        alive_leads = malloc(sizeof(int) * (size_t)m);
+        if (!lead || !hit || !alive_leads)
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
+    if (st != LETHE_OK)
+        goto done;
+    /* every shard has the same sequences; a sequence survives exactly as
+     * long as its first slice is untouched */
+    int n_lead = 0;
+    for (int b = 0; b < B; b++)
+        if (!lead[seq[b * L]])
+            lead[seq[b * L]] = 1, n_lead++;
+    for (int j = 0; j < L; j++)
+        if (lead[j] && cdf[j] == (j ? cdf[j - 1] : 0)) {
+            st = lethe_fail(LETHE_ERR_INVALID, "slice %d leads an order and is never deleted "
+                            "under this prior, so no S3T shard would ever die", j);
+            goto done;
+        }
+    out->runs = runs;
+    out->lead = n_lead;
+    double s[4] = {0}, q[4] = {0};
+    for (long r = 0; r < runs; r++) {
+        lethe_rng rng = lethe_rng_init(seed, STREAM_SIM + (uint64_t)r);
+        memset(hit, 0, (size_t)m * (size_t)L);
+        for (int k = 0; k < m; k++)
+            alive_leads[k] = n_lead;
+        long t = 0, sisa_shard = 0, sisa_model = 0, s3t_shard = 0, s3t_model = 0;
+        int shards_hit = 0, shards_dead = 0;
+        char *touched = calloc((size_t)m, 1);
+        if (!touched) {
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        while (!s3t_model || !sisa_model) {
+            int k, j = 0;
+            if (uniform) {
+                uint32_t cell = lethe_rng_below(&rng, (uint32_t)((long)m * L));
+                k = (int)(cell / (uint32_t)L), j = (int)(cell % (uint32_t)L);
+            } else { /* a uniform shard, a slice drawn from the prior */
+                k = (int)lethe_rng_below(&rng, (uint32_t)m);
+                double u = lethe_rng_uniform(&rng) * total;
+                while (j < L - 1 && cdf[j] <= u) /* the first slice whose mass covers u */
+                    j++;
+            }
+            t++;
+            if (!touched[k]) {
+                touched[k] = 1;
+                if (++shards_hit == 1)
+                    sisa_shard = t;
+                if (shards_hit == m)
+                    sisa_model = t;
+            }
+            if (!hit[(size_t)k * L + j]) {
+                hit[(size_t)k * L + j] = 1;
+                if (lead[j] && --alive_leads[k] == 0) {
+                    if (++shards_dead == 1)
+                        s3t_shard = t;
+                    if (shards_dead == m)
+                        s3t_model = t;
+                }
+            }
+        }
+        free(touched);
+        stat_add(&out->sisa_shard, &s[0], &q[0], sisa_shard, r);
+        stat_add(&out->sisa_model, &s[1], &q[1], sisa_model, r);
+        stat_add(&out->s3t_shard, &s[2], &q[2], s3t_shard, r);
+        stat_add(&out->s3t_model, &s[3], &q[3], s3t_model, r);
+    }
+    stat_end(&out->sisa_shard, s[0], q[0], runs);
+    stat_end(&out->sisa_model, s[1], q[1], runs);
+    stat_end(&out->s3t_shard, s[2], q[2], runs);
+    stat_end(&out->s3t_model, s[3], q[3], runs);
+    out->sisa_expected = m * harmonic(m);
+    out->s3t_expected = uniform ? (double)m * L * harmonic((long)m * n_lead) : NAN;
+done:
+    free(seq);
+    free(lead);
+    free(hit);
+    free(alive_leads);
+    return st;
+}
+
+/* ======================================================================
+ * Directories
+ * ====================================================================== */
+
+#define SEQ(s, k, b) \
+    ((s)->seq + ((size_t)(k) * (size_t)(s)->budget + (size_t)(b)) * (size_t)(s)->slices)
+#define PFX(s, k, b, i) \
+    (((size_t)(k) * (size_t)(s)->budget + (size_t)(b)) * (size_t)(s)->slices + (size_t)(i))
+
+void lethe_s3t_free(lethe_s3t *s)
+{
+    if (!s)
+        return;
+    lethe_dataset_free(s->train);
+    lethe_dataset_free(s->test);
+    free(s->prior);
+    free(s->seq);
+    free(s->shard_of);
+    free(s->slice_of);
+    free(s->excluded);
+    free(s->deleted);
+    lethe_ledger_free(s->ledger);
+    free(s->key);
+    free(s->sha);
+    free(s->hit);
+    free(s->served);
+    free(s->served_len);
+    free(s);
+}
+
+static void path_in(const lethe_s3t *s, const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/%s", s->dir, name);
+}
+
+static void ckpt_path(const lethe_s3t *s, const char *key, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/ckpt/%s.safetensors", s->dir, key);
+}
+
+void lethe_s3t_model_path(const lethe_s3t *s, int shard, char *buf, size_t cap)
+{
+    int b = s->served[shard], len = s->served_len[shard];
+    if (b < 0)
+        buf[0] = 0;
+    else
+        ckpt_path(s, s->key[PFX(s, shard, b, len - 1)], buf, cap);
+}
+
+int lethe_s3t_live(const lethe_s3t *s)
+{
+    int live = 0;
+    for (int k = 0; k < s->shards; k++)
+        live += s->served[k] >= 0;
+    return live;
+}
+
+static const char *order_name(lethe_s3t_order o)
+{
+    return o == LETHE_S3T_BMS ? "bms" : "cyclic";
+}
+
+/* The key of the configuration and shard: the root of its chains. */
+static void root_key(const lethe_s3t *s, int shard, char key[65])
+{
+    lethe_sha256 h;
+    char buf[1200];
+    int n = snprintf(buf, sizeof buf,
+                     "lethe-s3t-1|%s|%ld|%d|%s|%d|%.9g|%.9g|%.9g|%.9g|%d|%d|%d|%llu|%d|%d",
+                     s->task, s->opts.limit, s->opts.window, s->spec, (int)s->cfg.optim,
+                     s->cfg.lr, s->cfg.weight_decay, s->cfg.momentum, s->cfg.clip, s->cfg.batch,
+                     s->cfg.epochs, (int)s->cfg.loss, (unsigned long long)s->seed, s->slices,
+                     shard);
+    lethe_sha256_init(&h);
+    lethe_sha256_update(&h, buf, (size_t)n);
+    lethe_sha256_final(&h, key);
+}
+
+/* The training seed of a prefix: the first 64 bits of its key. */
+static uint64_t key_seed(const char *key)
+{
+    char head[17];
+    memcpy(head, key, 16);
+    head[16] = 0;
+    return strtoull(head, NULL, 16);
+}
+
+/* Rows of (shard, slice) that training uses, ascending, and their count. */
+static long slice_rows(const lethe_s3t *s, int shard, int slice, long *out)
+{
+    long n = 0;
+    for (long i = 0; i < s->train->n; i++)
+        if (s->shard_of[i] == shard && s->slice_of[i] == slice && !s->excluded[i])
+            out[n++] = i;
+    return n;
+}
+
+static long step_budget(const lethe_s3t *s, long n_cum)
+{
+    return (long)ceil(2.0 * s->cfg.epochs / (s->slices + 1) * (double)n_cum / s->cfg.batch);
+}
+
+/* Every prefix's key: the key of step i hashes the key of step i-1, the
+ * slice it adds, that slice's ids and the step budget. */
+static lethe_status compute_keys(lethe_s3t *s)
+{
+    long *rows = malloc(sizeof(long) * (size_t)(s->train->n + 1));
+    long *count = malloc(sizeof(long) * (size_t)s->slices);
+    lethe_sha256 *slice_h = malloc(sizeof(lethe_sha256) * (size_t)s->slices);
+    if (!rows || !count || !slice_h) {
+        free(rows), free(count), free(slice_h);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < s->shards; k++) {
+        /* hash each slice's ids once; chains continue from a copy */
+        for (int j = 0; j < s->slices; j++) {
+            count[j] = slice_rows(s, k, j, rows);
+            lethe_sha256_init(&slice_h[j]);
+            int32_t jj = j;
+            lethe_sha256_update(&slice_h[j], &jj, sizeof jj);
+            for (long r = 0; r < count[j]; r++)
+                lethe_sha256_update(&slice_h[j], &s->train->ids[rows[r]], sizeof(uint64_t));
+        }
+        char root[65];
+        root_key(s, k, root);
+        for (int b = 0; b < s->budget; b++) {
+            const int *sq = SEQ(s, k, b);
+            const char *prev = root;
+            long n_cum = 0;
+            for (int i = 0; i < s->slices; i++) {
+                char ids_hex[65];
+                lethe_sha256 h = slice_h[sq[i]];
+                lethe_sha256_final(&h, ids_hex);
+                n_cum += count[sq[i]];
+                long steps = step_budget(s, n_cum);
+                lethe_sha256_init(&h);
+                lethe_sha256_update(&h, prev, 64);
+                lethe_sha256_update(&h, ids_hex, 64);
+                lethe_sha256_update(&h, &steps, sizeof steps);
+                lethe_sha256_final(&h, s->key[PFX(s, k, b, i)]);
+                prev = s->key[PFX(s, k, b, i)];
+            }
+        }
+    }
+    free(rows);
+    free(count);
+    free(slice_h);
+    return LETHE_OK;
+}
+
+/* Which slices hold a deleted sample, and each shard's surviving prefix. */
+static void truncate_all(lethe_s3t *s)
+{
+    memset(s->hit, 0, (size_t)s->shards * (size_t)s->slices);
+    for (long i = 0; i < s->train->n; i++)
+        if (s->deleted[i])
+            s->hit[(size_t)s->shard_of[i] * (size_t)s->slices + (size_t)s->slice_of[i]] = 1;
+    for (int k = 0; k < s->shards; k++)
+        s->served[k] = lethe_s3t_surviving(SEQ(s, k, 0), s->budget, s->slices,
+                                           s->hit + (size_t)k * (size_t)s->slices,
+                                           &s->served_len[k]);
+}
+
+/* Prefix (k, b, i) holds a deleted sample. */
+static int tainted(const lethe_s3t *s, int k, int b, int i)
+{
+    const int *sq = SEQ(s, k, b);
+    for (int t = 0; t <= i; t++)
+        if (s->hit[(size_t)k * (size_t)s->slices + (size_t)sq[t]])
+            return 1;
+    return 0;
+}
+
+/* Read state.json's checkpoint hashes, if training finished. */
+static lethe_status read_state(lethe_s3t *s)
+{
+    char path[4200];
+    path_in(s, "state.json", path, sizeof path);
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return LETHE_OK; /* not trained yet */
+    cJSON *j = NULL;
+    const cJSON *map = NULL;
+    lethe_status st = lethe_json_read(path, &j);
+    if (st == LETHE_OK)
+        st = lethe_json_get_object(j, "checkpoints", path, &map);
+    if (st == LETHE_OK) {
+        size_t total = (size_t)s->shards * (size_t)s->budget * (size_t)s->slices;
+        for (size_t p = 0; p < total; p++) {
+            const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(map, s->key[p]));
+            if (v && strlen(v) == 64)
+                memcpy(s->sha[p], v, 65);
+        }
+        s->trained = 1;
+    }
+    cJSON_Delete(j);
+    return st;
+}
+
+/* Load data, assign shards and slices, replay the ledger, derive keys. */
+static lethe_status setup(lethe_s3t *s, const uint64_t *excluded, long n_excluded)
+{
+    lethe_status st = lethe_task_load(s->task, &s->opts, &s->train, &s->test);
+    if (st != LETHE_OK)
+        return st;
+    lethe_net *net = lethe_net_init(s->spec);
+    if (!net)
+        return LETHE_ERR_INVALID;
+    st = lethe_s3t_group_layers(net, s->slices, &s->groups);
+    lethe_net_free(net);
+    if (st != LETHE_OK)
+        return st;
+    long n = s->train->n;
+    size_t total = (size_t)s->shards * (size_t)s->budget * (size_t)s->slices;
+    s->shard_of = malloc(sizeof(int) * (size_t)n);
+    s->slice_of = malloc(sizeof(int) * (size_t)n);
+    s->excluded = calloc((size_t)n, 1);
+    s->deleted = calloc((size_t)n, 1);
+    s->key = calloc(total, 65);
+    s->sha = calloc(total, 65);
+    s->hit = calloc((size_t)s->shards * (size_t)s->slices, 1);
+    s->served = malloc(sizeof(int) * (size_t)s->shards);
+    s->served_len = malloc(sizeof(int) * (size_t)s->shards);
+    if (!s->shard_of || !s->slice_of || !s->excluded || !s->deleted || !s->key || !s->sha ||
+        !s->hit || !s->served || !s->served_len)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (long i = 0; i < n; i++) {
+        uint64_t id = s->train->ids[i];
+        s->shard_of[i] = (int)(lethe_id_uniform(s->seed, STREAM_SHARD, id) * s->shards);
+        s->slice_of[i] = (int)(lethe_id_uniform(s->seed, STREAM_SLICE, id) * s->slices);
+    }
+    for (long k = 0; k < n_excluded; k++) {
+        long r = lethe_dataset_find(s->train, excluded[k]);
+        if (r < 0)
+            return lethe_fail(LETHE_ERR_FORMAT, "%s/s3t.json: excluded id %llu is not in %s",
+                              s->dir, (unsigned long long)excluded[k], s->task);
+        s->excluded[r] = 1;
+    }
+    s->n_excluded = n_excluded;
+    char path[4200];
+    path_in(s, "ledger.log", path, sizeof path);
+    if ((st = lethe_ledger_open(path, &s->ledger)) != LETHE_OK)
+        return st;
+    for (long q = 0; q < s->ledger->n_req; q++)
+        for (long k = 0; k < s->ledger->req[q].n_ids; k++) {
+            long r = lethe_dataset_find(s->train, s->ledger->req[q].ids[k]);
+            if (r < 0)
+                return lethe_fail(LETHE_ERR_FORMAT, "%s: request %ld names id %llu, which is "
+                                  "not in %s", path, q + 1,
+                                  (unsigned long long)s->ledger->req[q].ids[k], s->task);
+            s->deleted[r] = 1;
+        }
+    if ((st = compute_keys(s)) != LETHE_OK)
+        return st;
+    truncate_all(s);
+    return read_state(s);
+}
+
+/* A JSON array of ints. */
+static cJSON *int_array(const int *v, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    return a;
+}
+
+static cJSON *config_json(const lethe_s3t *s, const lethe_rows *excluded)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "kind", "s3t");
+    cJSON_AddStringToObject(j, "data", s->task);
+    cJSON_AddNumberToObject(j, "limit", (double)s->opts.limit);
+    cJSON_AddNumberToObject(j, "window", s->opts.window);
+    cJSON_AddStringToObject(j, "spec", s->spec);
+    cJSON_AddNumberToObject(j, "shards", s->shards);
+    cJSON_AddNumberToObject(j, "slices", s->slices);
+    cJSON_AddNumberToObject(j, "budget", s->budget);
+    cJSON_AddStringToObject(j, "order", order_name(s->order));
+    cJSON_AddNumberToObject(j, "seed", (double)s->seed);
+    cJSON_AddStringToObject(j, "optim", s->cfg.optim == LETHE_OPTIM_SGD ? "sgd" : "adamw");
+    cJSON_AddNumberToObject(j, "lr", s->cfg.lr);
+    cJSON_AddNumberToObject(j, "weight_decay", s->cfg.weight_decay);
+    cJSON_AddNumberToObject(j, "momentum", s->cfg.momentum);
+    cJSON_AddNumberToObject(j, "clip", s->cfg.clip);
+    cJSON_AddNumberToObject(j, "batch", s->cfg.batch);
+    cJSON_AddNumberToObject(j, "epochs", s->cfg.epochs);
+    cJSON_AddNumberToObject(j, "loss", s->cfg.loss);
+    if (s->prior) {
+        cJSON *pr = cJSON_AddArrayToObject(j, "prior");
+        for (int k = 0; k < s->shards; k++) {
+            cJSON *row = cJSON_CreateArray();
+            for (int i = 0; i < s->slices; i++)
+                cJSON_AddItemToArray(row, cJSON_CreateNumber(s->prior[k * s->slices + i]));
+            cJSON_AddItemToArray(pr, row);
+        }
+    } else {
+        cJSON_AddNullToObject(j, "prior");
+    }
+    cJSON *seqs = cJSON_AddArrayToObject(j, "sequences");
+    for (int k = 0; k < s->shards; k++) {
+        cJSON *sh = cJSON_CreateArray();
+        for (int b = 0; b < s->budget; b++)
+            cJSON_AddItemToArray(sh, int_array(SEQ(s, k, b), s->slices));
+        cJSON_AddItemToArray(seqs, sh);
+    }
+    cJSON *ex = cJSON_AddArrayToObject(j, "excluded");
+    for (long i = 0; excluded && i < excluded->n; i++)
+        cJSON_AddItemToArray(ex, cJSON_CreateNumber((double)s->train->ids[excluded->row[i]]));
+    return j;
+}
+
+/* Choose every shard's sequences. */
+static lethe_status choose_sequences(lethe_s3t *s)
+{
+    for (int k = 0; k < s->shards; k++) {
+        lethe_status st = s->order == LETHE_S3T_BMS
+                              ? lethe_s3t_bms(s->slices, s->budget,
+                                              s->prior ? s->prior + k * s->slices : NULL,
+                                              SEQ(s, k, 0))
+                              : lethe_s3t_cyclic(s->slices, s->budget, SEQ(s, k, 0));
+        if (st != LETHE_OK)
+            return st;
+    }
+    return LETHE_OK;
+}
+
+static lethe_status check_shape(int shards, int slices, int budget, lethe_s3t_order order)
+{
+    if (shards < 1 || shards > 1024)
+        return lethe_fail(LETHE_ERR_INVALID, "shards must be 1-1024, got %d", shards);
+    if (slices < 1 || slices > LETHE_S3T_MAX_SLICES)
+        return lethe_fail(LETHE_ERR_INVALID, "slices must be 1-%d, got %d",
+                          LETHE_S3T_MAX_SLICES, slices);
+    if (order == LETHE_S3T_BMS && (budget < 1 || budget > slices))
+        return lethe_fail(LETHE_ERR_INVALID, "BMS takes a budget of 1-%d (the number of slices), "
+                          "got %d", slices, budget);
+    long most = factorial_capped(slices, LETHE_S3T_MAX_BUDGET);
+    if (budget < 1 || budget > most || budget > LETHE_S3T_MAX_BUDGET)
+        return lethe_fail(LETHE_ERR_INVALID, "a budget of %d is out of range for %d slices "
+                          "(1-%ld)", budget, slices,
+                          most < LETHE_S3T_MAX_BUDGET ? most : LETHE_S3T_MAX_BUDGET);
+    return LETHE_OK;
+}
+
+lethe_status lethe_s3t_create(const char *dir, const char *task, const lethe_task_opts *opts,
+                              const char *spec, const lethe_train_cfg *cfg, int shards,
+                              int slices, int budget, lethe_s3t_order order,
+                              const double *prior, long n_prior, uint64_t seed,
+                              const lethe_rows *excluded, lethe_s3t **out)
+{
+    *out = NULL;
+    lethe_status st = check_shape(shards, slices, budget, order);
+    if (st != LETHE_OK)
+        return st;
+    if (n_prior && n_prior != slices && n_prior != (long)shards * slices)
+        return lethe_fail(LETHE_ERR_INVALID, "the deletion prior has %ld values; give %d (one "
+                          "per slice) or %d (one per slice of each shard)",
+                          n_prior, slices, shards * slices);
+    lethe_net *net = lethe_net_init(spec);
+    if (!net)
+        return LETHE_ERR_INVALID;
+    lethe_s3t_groups g;
+    st = lethe_s3t_group_layers(net, slices, &g);
+    lethe_net_free(net);
+    if (st != LETHE_OK)
+        return st;
+    lethe_s3t *s = calloc(1, sizeof *s);
+    if (!s)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    snprintf(s->task, sizeof s->task, "%s", task);
+    snprintf(s->spec, sizeof s->spec, "%s", spec);
+    s->opts = opts ? *opts : (lethe_task_opts){0};
+    s->cfg = *cfg;
+    s->shards = shards, s->slices = slices, s->budget = budget, s->order = order;
+    s->seed = seed;
+    s->seq = malloc(sizeof(int) * (size_t)shards * (size_t)budget * (size_t)slices);
+    if (n_prior)
+        s->prior = malloc(sizeof(double) * (size_t)shards * (size_t)slices);
+    if (!s->seq || (n_prior && !s->prior)) {
+        lethe_s3t_free(s);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < shards && n_prior; k++) {
+        const double *src = prior + (n_prior == slices ? 0 : (long)k * slices);
+        double sum = 0;
+        for (int i = 0; i < slices; i++) {
+            if (!isfinite(src[i]) || src[i] < 0) {
+                lethe_s3t_free(s);
+                return lethe_fail(LETHE_ERR_INVALID, "the deletion prior must hold finite "
+                                  "numbers >= 0 (value %ld is %g)",
+                                  (n_prior == slices ? 0 : (long)k * slices) + i + 1, src[i]);
+            }
+            sum += src[i];
+        }
+        if (!(sum > 0)) {
+            lethe_s3t_free(s);
+            return lethe_fail(LETHE_ERR_INVALID, "the deletion prior of shard %d sums to zero",
+                              k);
+        }
+        for (int i = 0; i < slices; i++)
+            s->prior[k * slices + i] = src[i] / sum;
+    }
+    char path[4200], ck[4200], other[4200];
+    struct stat sb;
+    path_in(s, "s3t.json", path, sizeof path);
+    path_in(s, "sisa.json", other, sizeof other);
+    path_in(s, "ckpt", ck, sizeof ck);
+    st = stat(path, &sb) == 0 || stat(other, &sb) == 0
+             ? lethe_fail(LETHE_ERR_INVALID, "%s already holds an ensemble; use another --out",
+                          dir)
+             : choose_sequences(s);
+    if (st == LETHE_OK)
+        st = lethe_run_mkdir(ck);
+    if (st == LETHE_OK)
+        st = lethe_task_load(task, &s->opts, &s->train, &s->test);
+    if (st == LETHE_OK) {
+        cJSON *j = config_json(s, excluded);
+        char *txt = cJSON_Print(j);
+        st = txt ? lethe_file_write_atomic(path, txt, strlen(txt))
+                 : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        free(txt);
+        cJSON_Delete(j);
+    }
+    lethe_s3t_free(s);
+    return st == LETHE_OK ? lethe_s3t_open(dir, out) : st;
+}
+
+/* Read an int array of exactly n values in [lo, hi] into v. */
+static lethe_status read_ints(const cJSON *a, int n, int lo, int hi, const char *where, int *v)
+{
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n)
+        return lethe_fail(LETHE_ERR_FORMAT, "%s: expected an array of %d numbers", where, n);
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a)
+    {
+        if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int)e->valuedouble ||
+            e->valuedouble < lo || e->valuedouble > hi)
+            return lethe_fail(LETHE_ERR_FORMAT, "%s: value %d must be a whole number in %d-%d",
+                              where, i + 1, lo, hi);
+        v[i++] = (int)e->valuedouble;
+    }
+    return LETHE_OK;
+}
+
+/* The sequences and prior of s3t.json, checked. */
+static lethe_status read_sequences(lethe_s3t *s, const cJSON *j, const char *path)
+{
+    const cJSON *seqs = cJSON_GetObjectItemCaseSensitive(j, "sequences");
+    const cJSON *prior = cJSON_GetObjectItemCaseSensitive(j, "prior");
+    char where[4300];
+    if (!cJSON_IsArray(seqs) || cJSON_GetArraySize(seqs) != s->shards)
+        return lethe_fail(LETHE_ERR_FORMAT, "%s: 'sequences' must hold one list per shard",
+                          path);
+    s->seq = malloc(sizeof(int) * (size_t)s->shards * (size_t)s->budget * (size_t)s->slices);
+    if (!s->seq)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < s->shards; k++) {
+        const cJSON *sh = cJSON_GetArrayItem(seqs, k);
+        if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) != s->budget)
+            return lethe_fail(LETHE_ERR_FORMAT, "%s: shard %d must have %d sequences", path, k,
+                              s->budget);
+        for (int b = 0; b < s->budget; b++) {
+            snprintf(where, sizeof where, "%s: sequence %d of shard %d", path, b, k);
+            int *sq = SEQ(s, k, b);
+            lethe_status st = read_ints(cJSON_GetArrayItem(sh, b), s->slices, 0, s->slices - 1,
+                                        where, sq);
+            if (st != LETHE_OK)
+                return st;
+            char seen[LETHE_S3T_MAX_SLICES] = {0};
+            for (int i = 0; i < s->slices; i++) {
+                if (seen[sq[i]])
+                    return lethe_fail(LETHE_ERR_FORMAT, "%s: slice %d appears twice", where,
+                                      sq[i]);
+                seen[sq[i]] = 1;
+            }
+        }
+    }
+    if (!prior || cJSON_IsNull(prior))
+        return LETHE_OK;
+    if (!cJSON_IsArray(prior) || cJSON_GetArraySize(prior) != s->shards)
+        return lethe_fail(LETHE_ERR_FORMAT, "%s: 'prior' must be null or one list per shard",
+                          path);
+    s->prior = malloc(sizeof(double) * (size_t)s->shards * (size_t)s->slices);
+    if (!s->prior)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < s->shards; k++) {
+        const cJSON *row = cJSON_GetArrayItem(prior, k);
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != s->slices)
+            return lethe_fail(LETHE_ERR_FORMAT, "%s: prior of shard %d needs %d numbers", path,
+                              k, s->slices);
+        for (int i = 0; i < s->slices; i++) {
+            const cJSON *v = cJSON_GetArrayItem(row, i);
+            if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0))
+                return lethe_fail(LETHE_ERR_FORMAT, "%s: prior of shard %d: value %d must be a "
+                                  "number >= 0", path, k, i + 1);
+            s->prior[k * s->slices + i] = v->valuedouble;
+        }
+    }
+    return LETHE_OK;
+}
+
+lethe_status lethe_s3t_open(const char *dir, lethe_s3t **out)
+{
+    *out = NULL;
+    lethe_s3t *s = calloc(1, sizeof *s);
+    if (!s)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    char path[4200], other[4200];
+    path_in(s, "s3t.json", path, sizeof path);
+    path_in(s, "sisa.json", other, sizeof other);
+    cJSON *j = NULL;
+    struct stat sb;
+    lethe_status st = LETHE_OK;
+    if (stat(path, &sb) != 0)
+        st = stat(other, &sb) == 0
+                 ? lethe_fail(LETHE_ERR_INVALID, "%s is a SISA directory, not an S3T one; use "
+                              "lethe sisa", dir)
+                 : lethe_fail(LETHE_ERR_IO, "%s: not an S3T directory (no s3t.json)", dir);
+    else
+        st = lethe_json_read(path, &j);
+    const char *kind = NULL, *task = NULL, *spec = NULL, *order = NULL, *optim = NULL;
+    long long limit = 0, window = 0, shards = 0, slices = 0, budget = 0, seed = 0, batch = 0,
+              epochs = 0, loss = 0;
+    double lr = 0, wd = 0, mom = 0, clip = 0;
+    const cJSON *ex = NULL;
+    if (st == LETHE_OK && ((st = lethe_json_get_string(j, "kind", path, &kind)) != LETHE_OK ||
+                           strcmp(kind, "s3t")))
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: not an S3T configuration", path);
+    if (st == LETHE_OK) /* stops at the first missing or mistyped key */
+        (void)((st = lethe_json_get_string(j, "data", path, &task)) != LETHE_OK ||
+               (st = lethe_json_get_string(j, "spec", path, &spec)) != LETHE_OK ||
+               (st = lethe_json_get_string(j, "order", path, &order)) != LETHE_OK ||
+               (st = lethe_json_get_string(j, "optim", path, &optim)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "limit", path, &limit)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "window", path, &window)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "shards", path, &shards)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "slices", path, &slices)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "budget", path, &budget)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "seed", path, &seed)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "batch", path, &batch)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "epochs", path, &epochs)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "loss", path, &loss)) != LETHE_OK ||
+               (st = lethe_json_get_number(j, "lr", path, &lr)) != LETHE_OK ||
+               (st = lethe_json_get_number(j, "weight_decay", path, &wd)) != LETHE_OK ||
+               (st = lethe_json_get_number(j, "momentum", path, &mom)) != LETHE_OK ||
+               (st = lethe_json_get_number(j, "clip", path, &clip)) != LETHE_OK ||
+               (st = lethe_json_get_array(j, "excluded", path, &ex)) != LETHE_OK);
+    lethe_s3t_order ord = order && !strcmp(order, "bms") ? LETHE_S3T_BMS : LETHE_S3T_CYCLIC;
+    if (st == LETHE_OK && (strcmp(order, "bms") && strcmp(order, "cyclic")))
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: order must be cyclic or bms", path);
+    if (st == LETHE_OK && (batch < 1 || epochs < 1 || loss < 0 || loss > 2 || seed < 0 ||
+                           shards > 1024 || slices > LETHE_S3T_MAX_SLICES ||
+                           budget > LETHE_S3T_MAX_BUDGET ||
+                           check_shape((int)shards, (int)slices, (int)budget, ord) != LETHE_OK))
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: a setting is out of range", path);
+    long n_ex = 0;
+    uint64_t *exids = NULL;
+    if (st == LETHE_OK) {
+        snprintf(s->task, sizeof s->task, "%s", task);
+        snprintf(s->spec, sizeof s->spec, "%s", spec);
+        s->opts.limit = (long)limit, s->opts.window = (int)window;
+        s->shards = (int)shards, s->slices = (int)slices, s->budget = (int)budget;
+        s->order = ord;
+        s->seed = (uint64_t)seed;
+        lethe_train_defaults(&s->cfg);
+        s->cfg.optim = strcmp(optim, "sgd") ? LETHE_OPTIM_ADAMW : LETHE_OPTIM_SGD;
+        s->cfg.lr = (float)lr, s->cfg.weight_decay = (float)wd, s->cfg.momentum = (float)mom;
+        s->cfg.clip = (float)clip;
+        s->cfg.batch = (int)batch, s->cfg.epochs = (int)epochs, s->cfg.loss = (lethe_loss)loss;
+        s->cfg.sched = LETHE_SCHED_CONSTANT;
+        s->cfg.quiet = 1;
+        st = read_sequences(s, j, path);
+    }
+    if (st == LETHE_OK) {
+        n_ex = cJSON_GetArraySize(ex);
+        exids = malloc(sizeof(uint64_t) * (size_t)(n_ex + 1));
+        if (!exids)
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        for (long i = 0; st == LETHE_OK && i < n_ex; i++) {
+            const cJSON *v = cJSON_GetArrayItem(ex, (int)i);
+            if (!cJSON_IsNumber(v) || v->valuedouble < 0)
+                st = lethe_fail(LETHE_ERR_FORMAT, "%s: excluded ids must be numbers", path);
+            else
+                exids[i] = (uint64_t)v->valuedouble;
+        }
+    }
+    if (st == LETHE_OK)
+        st = setup(s, exids, n_ex);
+    free(exids);
+    cJSON_Delete(j);
+    /* serve what a crash left pending */
+    if (st == LETHE_OK && s->trained && lethe_ledger_pending(s->ledger) > 0)
+        st = lethe_s3t_apply(s);
+    if (st != LETHE_OK) {
+        lethe_s3t_free(s);
+        return st;
+    }
+    *out = s;
+    return LETHE_OK;
+}
+
+/* state.json: each shard's served prefix, and the hash of every checkpoint
+ * that may still be served. */
+static lethe_status write_state(lethe_s3t *s)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (!j)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    cJSON_AddNumberToObject(j, "live", lethe_s3t_live(s));
+    cJSON *arr = cJSON_AddArrayToObject(j, "shards");
+    lethe_status st = LETHE_OK;
+    for (int k = 0; k < s->shards; k++) {
+        int b = s->served[k], len = s->served_len[k];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "shard", k);
+        cJSON_AddNumberToObject(o, "sequence", b);
+        cJSON_AddNumberToObject(o, "prefix", len);
+        cJSON_AddItemToObject(o, "slices", int_array(b >= 0 ? SEQ(s, k, b) : NULL, len));
+        if (b >= 0) {
+            const char *key = s->key[PFX(s, k, b, len - 1)], *sha = s->sha[PFX(s, k, b, len - 1)];
+            if (!sha[0])
+                st = lethe_fail(LETHE_ERR_FORMAT, "%s: shard %d has no checkpoint for its prefix "
+                                "of %d slices (training did not finish)", s->dir, k, len);
+            cJSON_AddStringToObject(o, "checkpoint", key);
+            cJSON_AddStringToObject(o, "sha256", sha);
+        } else {
+            cJSON_AddNullToObject(o, "checkpoint");
+            cJSON_AddNullToObject(o, "sha256");
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON *map = cJSON_AddObjectToObject(j, "checkpoints");
+    size_t total = (size_t)s->shards * (size_t)s->budget * (size_t)s->slices;
+    for (size_t p = 0; p < total; p++) {
+        int k = (int)(p / ((size_t)s->budget * (size_t)s->slices));
+        int b = (int)(p / (size_t)s->slices % (size_t)s->budget), i = (int)(p % (size_t)s->slices);
+        if (s->sha[p][0] && !tainted(s, k, b, i) &&
+            !cJSON_GetObjectItemCaseSensitive(map, s->key[p]))
+            cJSON_AddStringToObject(map, s->key[p], s->sha[p]);
+    }
+    char *txt = st == LETHE_OK ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    if (st != LETHE_OK)
+        return st;
+    if (!txt)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    char path[4200];
+    path_in(s, "state.json", path, sizeof path);
+    st = lethe_file_write_atomic(path, txt, strlen(txt));
+    free(txt);
+    return st;
+}
+
+lethe_status lethe_s3t_train(lethe_s3t *s)
+{
+    const lethe_dataset *ds = s->train;
+    lethe_rows cum = {0, malloc(sizeof(long) * (size_t)(ds->n + 1))};
+    lethe_net *net = lethe_net_init(s->spec);
+    lethe_status st = cum.row && net ? LETHE_OK
+                                     : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    char path[4200], prev_path[4200];
+    s->trained_prefixes = 0;
+    truncate_all(s);
+    for (int k = 0; k < s->shards && st == LETHE_OK; k++) {
+        uint64_t init_seed = lethe_rng_hash(s->seed, STREAM_INIT, (uint64_t)k);
+        for (int b = 0; b < s->budget && st == LETHE_OK; b++) {
+            const int *sq = SEQ(s, k, b);
+            int loaded = -1; /* the prefix length net holds; -1: stale */
+            char in_slice[LETHE_S3T_MAX_SLICES] = {0};
+            for (int i = 0; i < s->slices && st == LETHE_OK; i++) {
+                if (tainted(s, k, b, i))
+                    break; /* holds a deleted sample: never trained, never served */
+                in_slice[sq[i]] = 1;
+                size_t p = PFX(s, k, b, i);
+                ckpt_path(s, s->key[p], path, sizeof path);
+                struct stat sb;
+                if (stat(path, &sb) == 0) { /* trained before, here or by a shared prefix */
+                    if (!s->sha[p][0] && (st = lethe_sha256_file(path, s->sha[p])) != LETHE_OK)
+                        break;
+                    snprintf(prev_path, sizeof prev_path, "%s", path);
+                    loaded = -1;
+                    continue;
+                }
+                if (loaded != i) {
+                    if (i == 0)
+                        lethe_net_init_params(net, init_seed);
+                    else if ((st = lethe_net_load_params(net, prev_path)) != LETHE_OK)
+                        break;
+                }
+                cum.n = 0;
+                for (long r = 0; r < ds->n; r++)
+                    if (s->shard_of[r] == k && in_slice[s->slice_of[r]] && !s->excluded[r])
+                        cum.row[cum.n++] = r;
+                lethe_train_cfg cfg = s->cfg;
+                cfg.steps = step_budget(s, cum.n);
+                cfg.seed = key_seed(s->key[p]);
+                st = lethe_s3t_train_group(net, &s->groups, i, ds, &cum, &cfg);
+                char sh[16], sl[16], n[24], sqs[3 * LETHE_S3T_MAX_SLICES + 1] = "";
+                snprintf(sh, sizeof sh, "%d", k);
+                snprintf(sl, sizeof sl, "%d", i + 1);
+                snprintf(n, sizeof n, "%ld", cum.n);
+                for (int t = 0; t <= i; t++)
+                    snprintf(sqs + strlen(sqs), sizeof sqs - strlen(sqs), t ? "-%d" : "%d",
+                             sq[t]);
+                const char *meta[] = {"kind", "s3t", "key", s->key[p], "shard", sh, "prefix",
+                                      sl, "slices", sqs, "samples", n};
+                if (st == LETHE_OK)
+                    st = lethe_net_save(net, path, meta, 6);
+                if (st == LETHE_OK)
+                    st = lethe_sha256_file(path, s->sha[p]);
+                if (st == LETHE_OK) {
+                    s->trained_prefixes++;
+                    loaded = i + 1;
+                    snprintf(prev_path, sizeof prev_path, "%s", path);
+                }
+            }
+        }
+    }
+    lethe_net_free(net);
+    free(cum.row);
+    if (st == LETHE_OK) {
+        s->trained = 1;
+        st = lethe_s3t_apply(s); /* writes state.json */
+    }
+    return st;
+}
+
+lethe_status lethe_s3t_request(lethe_s3t *s, const lethe_rows *rows, long *req_id)
+{
+    uint64_t *ids = malloc(sizeof(uint64_t) * (size_t)(rows->n + 1));
+    if (!ids)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (rows->n < 1) {
+        free(ids);
+        return lethe_fail(LETHE_ERR_INVALID, "a deletion request needs at least one id");
+    }
+    for (long i = 0; i < rows->n; i++) {
+        long r = rows->row[i];
+        uint64_t id = s->train->ids[r];
+        if (s->deleted[r] || s->excluded[r]) {
+            long q = lethe_ledger_find(s->ledger, id);
+            free(ids);
+            return q ? lethe_fail(LETHE_ERR_INVALID, "id %llu was already deleted by request %ld",
+                                  (unsigned long long)id, q)
+                     : lethe_fail(LETHE_ERR_INVALID, "id %llu was excluded from training",
+                                  (unsigned long long)id);
+        }
+        ids[i] = id;
+    }
+    lethe_status st = lethe_ledger_receive(s->ledger, ids, rows->n, req_id);
+    if (st == LETHE_OK)
+        for (long i = 0; i < rows->n; i++)
+            s->deleted[rows->row[i]] = 1;
+    free(ids);
+    return st;
+}
+
+lethe_status lethe_s3t_apply(lethe_s3t *s)
+{
+    double t0 = lethe_now();
+    s->removed = 0;
+    s->switch_seconds = s->erase_seconds = 0;
+    truncate_all(s);
+    if (!s->trained)
+        return lethe_fail(LETHE_ERR_INVALID, "%s: training has not finished", s->dir);
+    /* First point state.json at the surviving prefixes, then remove what
+     * was trained on deleted samples: a reader never sees a missing file. */
+    lethe_status st = write_state(s);
+    double t1 = lethe_now();
+    s->switch_seconds = t1 - t0;
+    size_t total = (size_t)s->shards * (size_t)s->budget * (size_t)s->slices;
+    char path[4200];
+    for (size_t p = 0; st == LETHE_OK && p < total; p++) {
+        int k = (int)(p / ((size_t)s->budget * (size_t)s->slices));
+        int b = (int)(p / (size_t)s->slices % (size_t)s->budget), i = (int)(p % (size_t)s->slices);
+        if (!s->sha[p][0] || !tainted(s, k, b, i))
+            continue;
+        ckpt_path(s, s->key[p], path, sizeof path);
+        if (unlink(path) == 0)
+            s->removed++;
+        else if (errno != ENOENT)
+            st = lethe_fail(LETHE_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
+        s->sha[p][0] = 0;
+    }
+    s->erase_seconds = lethe_now() - t1;
+    for (long q = 0; st == LETHE_OK && q < s->ledger->n_req; q++)
+        if (s->ledger->req[q].state != LETHE_REQ_APPLIED)
+            st = lethe_ledger_applied(s->ledger, q + 1);
+    return st;
+}
+
+lethe_status lethe_s3t_predict(lethe_s3t *s, int shard, const lethe_dataset *ds,
+                               const lethe_rows *rows, float *out)
+{
+    int live = lethe_s3t_live(s);
+    if (shard >= 0 && s->served[shard] < 0)
+        return lethe_fail(LETHE_ERR_FAILED, "shard %d is dead: deletions cut every one of its "
+                          "sequences at the first slice", shard);
+    if (shard < 0 && live == 0)
+        return lethe_fail(LETHE_ERR_FAILED, "every shard of %s is dead: no model remains and a "
+                          "full retrain is needed (lethe s3t train --exclude the deleted ids)",
+                          s->dir);
+    long n = rows ? rows->n : ds->n;
+    lethe_net *net = lethe_net_init(s->spec);
+    if (!net)
+        return LETHE_ERR_INVALID;
+    long no = net->n_out;
+    float *y = malloc(sizeof(float) * (size_t)(n * no + 1));
+    lethe_status st = y ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (shard < 0)
+        memset(out, 0, sizeof(float) * (size_t)(n * no));
+    int first = shard < 0 ? 0 : shard, last = shard < 0 ? s->shards - 1 : shard;
+    for (int k = first; k <= last && st == LETHE_OK; k++) {
+        if (s->served[k] < 0)
+            continue;
+        char path[4200];
+        lethe_s3t_model_path(s, k, path, sizeof path);
+        if ((st = lethe_net_load_params(net, path)) != LETHE_OK ||
+            (st = lethe_predict(net, ds, rows, shard < 0 ? y : out)) != LETHE_OK || shard >= 0)
+            continue;
+        for (long i = 0; i < n * no; i++)
+            out[i] += y[i] / (float)live;
+    }
+    free(y);
+    lethe_net_free(net);
+    return st;
+}
