@@ -6,6 +6,7 @@
 #   make fuzz            each fuzz harness for FUZZ_SECONDS (default 60)
 #   make demo            install what is missing, build, run the demo
 #   make bench           lethe against its PyTorch twin (bench/run.sh)
+#   make bench-exact     SISA, S3T and ridge removal against retraining
 #   make install PREFIX=/usr/local
 #
 # Options: PORTABLE=1 (no -march=native), OMP=0 (no OpenMP), WERROR=1,
@@ -58,7 +59,7 @@ ifeq ($(WERROR),1)
 endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
 
-.PHONY: all lib test check sanitize fuzz demo deps install uninstall clean bench
+.PHONY: all lib test check sanitize fuzz demo deps install uninstall clean bench bench-exact
 all: $(BUILD)/lethe $(BUILD)/liblethe.a $(BUILD)/liblethe.so
 lib: $(BUILD)/liblethe.a $(BUILD)/liblethe.so
 
@@ -124,6 +125,14 @@ demo: deps
 BENCH_REPS ?= 3
 bench: $(BUILD)/liblethe.a
 	@BUILD=$(BUILD) bench/run.sh -r $(BENCH_REPS)
+
+# bench-exact: exact unlearning against retraining (bench/exact_bench.py).
+bench-exact: $(BUILD)/lethe $(BUILD)/bench/bench_ridge
+	@BUILD=$(BUILD) LETHE=$(BUILD)/lethe bench/exact_bench.py --work $(BUILD)/bench/exact
+
+$(BUILD)/bench/bench_ridge: bench/bench_ridge.c $(BUILD)/liblethe.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/liblethe.a $(LDFLAGS) $(LDLIBS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig \

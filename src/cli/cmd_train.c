@@ -36,7 +36,8 @@ static void print_usage(FILE *out)
             "\n\nOptions:\n"
             "  --data NAME        the task (required)\n"
             "  --out RUN          the run directory to write (required; created)\n"
-            "  --model KIND       mlp, cnn (images) or linear (default: mlp)\n"
+            "  --model KIND       mlp, cnn (images) or linear (default: mlp); ridge and\n"
+            "                     logistic fit exact linear models ('lethe fit --help')\n"
             "  --seed N           initialisation, data order and dropout (default 0)\n"
             "  --epochs N         passes over the data (default: the recipe's)\n"
             "  --steps N          an optimizer-step budget instead of epochs\n"
@@ -291,8 +292,23 @@ static void add_scores(cJSON *j, const char *key, const lethe_scores *s, int cla
     }
 }
 
+/* --model ridge|logistic: the exact linear models, fitted by 'lethe fit'. */
+static int wants_fit(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *v = !strcmp(argv[i], "--model") && i + 1 < argc ? argv[i + 1]
+                        : !strncmp(argv[i], "--model=", 8)        ? argv[i] + 8
+                                                                  : NULL;
+        if (v && (!strcmp(v, "ridge") || !strcmp(v, "logistic")))
+            return 1;
+    }
+    return 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
+    if (wants_fit(argc, argv))
+        return cmd_fit(argc, argv);
     opts o;
     int rc = parse(argc, argv, &o);
     if (rc)

@@ -72,6 +72,12 @@ expect 0 "$LETHE" fit --data boston --out "$TMP/b2"
 for f in model.safetensors config.json log.jsonl; do
     cmp -s "$TMP/b1/$f" "$TMP/b2/$f" && pass || fail "$f differs between identical fits"
 done
+# 'lethe train --model ridge|logistic' is 'lethe fit'
+expect 0 "$LETHE" train --data boston --model ridge --out "$TMP/b3"
+cmp -s "$TMP/b1/model.safetensors" "$TMP/b3/model.safetensors" && pass ||
+    fail "train --model ridge differs from fit"
+expect 0 "$LETHE" train --data breast-cancer --model=logistic --out "$TMP/b4"
+contains "$OUT" "certified"
 expect 0 "$LETHE" inspect "$TMP/b1/model.safetensors"
 contains "$OUT" "kind: ridge"
 contains "$OUT" "spec: in=13;linear=1"
