@@ -108,13 +108,16 @@ def classify(a, work, log):
                     row["relearn"].append(s.get("relearn_steps"))
                     row["secs"].append(secs)
             lines.append(f"\n### {model.upper()}, forget {forget}\n")
-            lines.append("| method | UA | RA | TA | MIA | Avg. Gap | JS | relearn steps | seconds |")
-            lines.append("|---|---|---|---|---|---|---|---|---|")
+            lines.append("| method | UA | RA | TA | MIA | Avg. Gap | JS | relearn steps | seconds "
+                         "| % of oracle time |")
+            lines.append("|---|---|---|---|---|---|---|---|---|---|")
+            t_or = table["retrain (oracle)"]["secs"]
             for name, row in table.items():
+                share = [100 * s / o for s, o in zip(row["secs"], t_or) if s is not None]
                 lines.append("| " + " | ".join([name] + [fmt(row[k], 4 if k == "JS_divergence"
                                                              else 2) for k in CLASSIFY_METRICS]
-                                              + [fmt(row["relearn"], 0), fmt(row["secs"], 1)])
-                             + " |")
+                                              + [fmt(row["relearn"], 0), fmt(row["secs"], 1),
+                                                 fmt(share, 1)]) + " |")
     return lines
 
 
@@ -147,7 +150,7 @@ def regress(a, work, log):
         lines.append("|---" * (len(REGRESS_METRICS) + 2) + "|")
         for name, row in table.items():
             lines.append("| " + " | ".join([name] + [fmt(row[k]) for k in REGRESS_METRICS] +
-                                            [fmt(row["secs"], 2)]) + " |")
+                                            [fmt(row["secs"], 3)]) + " |")
     return lines
 
 

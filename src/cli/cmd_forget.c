@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "lethe/fileio.h"
 #include "lethe/json.h"
+#include "lethe/ledger.h"
 #include "lethe/linear.h"
 #include "lethe/progress.h"
 #include "lethe/run.h"
@@ -389,7 +390,7 @@ done:
 static void forget_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: lethe forget --run RUN --ids SPLIT [--check] [--json]\n\n"
+            "Usage: lethe forget --run RUN [--ids SPLIT] [--check] [--json]\n\n"
             "Remove training samples from a ridge or logistic run made by 'lethe fit', in\n"
             "place. Ridge removal is exact: rank-1 downdates of the Cholesky factor (the\n"
             "factor is rebuilt from the remaining samples if a downdate is ill-conditioned).\n"
@@ -397,7 +398,9 @@ static void forget_usage(FILE *out)
             "accumulated gradient bound stays within sigma * eps / sqrt(2 ln(1.5/delta));\n"
             "past that, the model is retrained from scratch on the remaining samples.\n"
             "The new model file replaces the old one atomically, recording the removed\n"
-            "ids; a refused request changes nothing.\n\n"
+            "ids; a refused request changes nothing. Each request is first recorded in\n"
+            "RUN/ledger.log ('lethe ledger show RUN'); requests that a crash left pending\n"
+            "are applied by the next forget (without --ids: only those).\n\n"
             "Options:\n"
             "  --run RUN          the run directory\n"
             "  --ids SPLIT        the samples: a FILE of ids (one per line), ids:FILE,\n"
@@ -434,6 +437,83 @@ static lethe_status forget_config(const char *dir, cJSON **config, lethe_linear_
     return st;
 }
 
+/* 1 if id is among the model's removed ids (ascending). */
+static int was_removed(const lethe_linear *m, uint64_t id)
+{
+    long lo = 0, hi = m->n_removed;
+    while (lo < hi) {
+        long mid = lo + (hi - lo) / 2;
+        if (m->removed[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < m->n_removed && m->removed[lo] == id;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Requests the ledger holds as received: those whose ids the model file
+ * already lacks (a crash came after the model was written) are marked
+ * applied; the rows of the others go to *pend (ascending), to be removed
+ * now. A request only partly in the model file cannot happen (the file is
+ * replaced in one rename) and is refused. */
+static lethe_status replay(lethe_ledger *led, const lethe_linear *m, const lethe_dataset *train,
+                           lethe_rows *pend, long *n_pending)
+{
+    *n_pending = 0;
+    for (long q = 0; q < led->n_req; q++) {
+        const lethe_request *r = &led->req[q];
+        if (r->state != LETHE_REQ_RECEIVED)
+            continue;
+        long gone = 0;
+        for (long k = 0; k < r->n_ids; k++)
+            gone += was_removed(m, r->ids[k]);
+        if (gone == r->n_ids) {
+            lethe_status st = lethe_ledger_applied(led, r->id);
+            if (st != LETHE_OK)
+                return st;
+            continue;
+        }
+        if (gone)
+            return lethe_fail(LETHE_ERR_FORMAT, "%s: request %ld is only partly in the model "
+                              "file (%ld of %ld ids removed)", led->path, r->id, gone, r->n_ids);
+        long *row = realloc(pend->row, (size_t)(pend->n + r->n_ids) * sizeof *row);
+        if (!row)
+            return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        pend->row = row;
+        for (long k = 0; k < r->n_ids; k++) {
+            long i = lethe_dataset_find(train, r->ids[k]);
+            if (i < 0)
+                return lethe_fail(LETHE_ERR_FORMAT, "%s: request %ld names id %llu, which is "
+                                  "not in the training set", led->path, r->id,
+                                  (unsigned long long)r->ids[k]);
+            pend->row[pend->n++] = i;
+        }
+        (*n_pending)++;
+    }
+    qsort(pend->row, (size_t)pend->n, sizeof *pend->row, cmp_long);
+    return LETHE_OK;
+}
+
+/* The new request's rows, refusing ids that an earlier request named. */
+static lethe_status check_new(const lethe_ledger *led, const lethe_dataset *train,
+                              const lethe_rows *drop)
+{
+    for (long i = 0; i < drop->n; i++) {
+        uint64_t id = train->ids[drop->row[i]];
+        long q = lethe_ledger_find(led, id);
+        if (q)
+            return lethe_fail(LETHE_ERR_INVALID, "id %llu was already removed (ledger "
+                              "request %ld)", (unsigned long long)id, q);
+    }
+    return LETHE_OK;
+}
+
 int cmd_forget(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -460,13 +540,15 @@ int cmd_forget(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage("forget", "unexpected argument '%s'", argv[optind]);
-    if (!dir || !ids)
-        return cli_usage("forget", "--run and --ids are required");
+    if (!dir)
+        return cli_usage("forget", "--run is required");
 
     cJSON *config = NULL, *log = NULL;
     lethe_linear *m = NULL, *ref = NULL;
     lethe_dataset *train = NULL, *test = NULL;
-    lethe_rows drop = {0};
+    lethe_rows drop = {0}, fresh = {0}, pend = {0};
+    lethe_ledger *led = NULL;
+    long n_pending = 0, req = 0;
     lethe_linear_kind kind = LETHE_LINEAR_RIDGE;
     lethe_linear_report rep = {0};
     char model_path[4200], path[4200], parent_hash[17], forget_hash[17], *log_line = NULL;
@@ -511,8 +593,29 @@ int cmd_forget(int argc, char **argv)
                             "%s); exact removal needs the same data", dir, task, now,
                             m->data_hash);
     }
+    /* The ledger: requests a crash left pending are applied with this one. */
+    snprintf(path, sizeof path, "%s/ledger.log", dir);
     if (st == LETHE_OK)
-        st = lethe_split_select(train, ids, (uint64_t)split_seed, &drop);
+        st = lethe_ledger_open(path, &led);
+    if (st == LETHE_OK)
+        st = replay(led, m, train, &pend, &n_pending);
+    if (st == LETHE_OK && !ids && !n_pending) {
+        st = LETHE_OK;
+        if (!json)
+            printf("%s: no pending requests; nothing to do (give --ids)\n", dir);
+        goto done;
+    }
+    if (st == LETHE_OK && ids)
+        st = lethe_split_select(train, ids, (uint64_t)split_seed, &fresh);
+    if (st == LETHE_OK)
+        st = check_new(led, train, &fresh);
+    /* drop = pend + fresh, ascending (disjoint: check_new refused overlaps) */
+    if (st == LETHE_OK && !(drop.row = malloc((size_t)(pend.n + fresh.n + 1) * sizeof(long))))
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (long a = 0, b = 0; st == LETHE_OK && a + b < pend.n + fresh.n;)
+        drop.row[drop.n++] = b == fresh.n || (a < pend.n && pend.row[a] < fresh.row[b])
+                                 ? pend.row[a++]
+                                 : fresh.row[b++];
     if (st == LETHE_OK)
         st = lethe_linear_forget(m, train, &drop, &rep);
     if (st == LETHE_OK && check) {
@@ -531,7 +634,24 @@ int cmd_forget(int argc, char **argv)
     if (st != LETHE_OK)
         goto done;
 
-    /* Commit: the new model file replaces the old one in one rename. */
+    /* Record the request (the acknowledgement), then commit: the new model
+     * file replaces the old one in one rename, then the ledger says so. */
+    if (fresh.n) {
+        uint64_t *idv = malloc((size_t)fresh.n * sizeof *idv);
+        if (!idv) {
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (long i = 0; i < fresh.n; i++)
+            idv[i] = train->ids[fresh.row[i]];
+        st = lethe_ledger_receive(led, idv, fresh.n, &req);
+        free(idv);
+        if (st != LETHE_OK)
+            goto done;
+        if (!json)
+            printf("request %ld recorded: %ld id%s\n", req, fresh.n, fresh.n == 1 ? "" : "s"),
+                fflush(stdout);
+    }
     lethe_rows_hash(train, &drop, forget_hash);
     char *config_line = meta_config(config, kind);
     const char *meta[] = {"data", task, "exclude_hash", excl_hash, "method", "forget",
@@ -539,8 +659,14 @@ int cmd_forget(int argc, char **argv)
                           forget_hash, "parent_hash", parent_hash};
     st = lethe_linear_save(m, model_path, meta, sizeof meta / sizeof meta[0] / 2);
     free(config_line);
+    for (long q = 0; st == LETHE_OK && q < led->n_req; q++)
+        if (led->req[q].state == LETHE_REQ_RECEIVED)
+            st = lethe_ledger_applied(led, led->req[q].id);
     if (st != LETHE_OK)
         goto done;
+    if (!json && n_pending)
+        printf("applied %ld pending request%s from the ledger\n", n_pending,
+               n_pending == 1 ? "" : "s");
     /* The log follows; the model file is the record of what was removed. */
     log = cJSON_CreateObject();
     cJSON_AddStringToObject(log, "event", "forget");
@@ -645,6 +771,9 @@ done:
     lethe_linear_free(m);
     lethe_linear_free(ref);
     lethe_rows_free(&drop);
+    lethe_rows_free(&fresh);
+    lethe_rows_free(&pend);
+    lethe_ledger_free(led);
     lethe_dataset_free(train);
     lethe_dataset_free(test);
     return st == LETHE_OK ? CLI_EXIT_OK : cli_report("forget", st);

@@ -50,7 +50,7 @@ expect 2 "$LETHE" fit --data boston --out "$TMP/x" --model mlp
 contains "$ERR" "lethe train"
 expect 2 "$LETHE" fit --data boston --out "$TMP/x" --lambda -1
 expect 2 "$LETHE" fit --data boston --out "$TMP/x" --sigma abc
-expect 2 "$LETHE" forget --run "$TMP/x"
+expect 2 "$LETHE" forget --ids f
 expect 2 "$LETHE" forget --run "$TMP/x" --ids f --frobnicate
 # Bad input: 3, one line.
 expect 3 "$LETHE" fit --data boston --model logistic --out "$TMP/x"
@@ -73,10 +73,10 @@ for f in model.safetensors config.json log.jsonl; do
     cmp -s "$TMP/b1/$f" "$TMP/b2/$f" && pass || fail "$f differs between identical fits"
 done
 # 'lethe train --model ridge|logistic' is 'lethe fit'
-expect 0 "$LETHE" train --data boston --model ridge --out "$TMP/b3"
-cmp -s "$TMP/b1/model.safetensors" "$TMP/b3/model.safetensors" && pass ||
+expect 0 "$LETHE" train --data boston --model ridge --out "$TMP/tr1"
+cmp -s "$TMP/b1/model.safetensors" "$TMP/tr1/model.safetensors" && pass ||
     fail "train --model ridge differs from fit"
-expect 0 "$LETHE" train --data breast-cancer --model=logistic --out "$TMP/b4"
+expect 0 "$LETHE" train --data breast-cancer --model=logistic --out "$TMP/tr2"
 contains "$OUT" "certified"
 expect 0 "$LETHE" inspect "$TMP/b1/model.safetensors"
 contains "$OUT" "kind: ridge"
@@ -136,6 +136,47 @@ expect 0 "$LETHE" fit --data boston --out "$TMP/b4" --exclude "$TMP/ids15"
 theta "$TMP/b1/model.safetensors" >"$TMP/t1"
 theta "$TMP/b4/model.safetensors" >"$TMP/t4"
 close "$TMP/t1" "$TMP/t4" 1e-9 && pass || fail "two requests differ from fit --exclude"
+
+# The ledger holds every request. A crash between recording a request and
+# writing the model leaves it pending: the next forget applies it (alone,
+# or with a new request). A crash after the model was written leaves the
+# record unapplied: the next forget marks it, removing nothing twice.
+expect 0 "$LETHE" ledger verify "$TMP/b1"
+contains "$OUT" "2 requests (2 applied, 0 pending)"
+expect 0 "$LETHE" fit --data boston --out "$TMP/lg1"
+cp -r "$TMP/lg1" "$TMP/lg3"
+head -n 1 "$TMP/b1/ledger.log" >"$TMP/lg1/ledger.log" # request 1, received
+cp "$TMP/lg1/ledger.log" "$TMP/lg3/ledger.log"
+expect 0 "$LETHE" ledger verify "$TMP/lg1"
+contains "$OUT" "(0 applied, 1 pending)"
+expect 0 "$LETHE" forget --run "$TMP/lg1"
+contains "$OUT" "applied 1 pending request from the ledger"
+theta "$TMP/lg1/model.safetensors" >"$TMP/tlg1"
+close "$TMP/tlg1" "$TMP/t3" 1e-9 && pass || fail "a pending request was not applied exactly"
+expect 0 "$LETHE" ledger verify "$TMP/lg1"
+contains "$OUT" "(1 applied, 0 pending)"
+expect 0 "$LETHE" forget --run "$TMP/lg1"
+contains "$OUT" "no pending requests"
+cp -r "$TMP/lg1" "$TMP/lg2"
+head -n 1 "$TMP/b1/ledger.log" >"$TMP/lg2/ledger.log"
+expect 0 "$LETHE" forget --run "$TMP/lg2"
+cmp -s "$TMP/lg1/model.safetensors" "$TMP/lg2/model.safetensors" && pass ||
+    fail "a request already in the model file was applied twice"
+expect 0 "$LETHE" ledger verify "$TMP/lg2"
+contains "$OUT" "(1 applied, 0 pending)"
+expect 0 "$LETHE" forget --run "$TMP/lg3" --ids "$TMP/ids5"
+contains "$OUT" "request 2 recorded"
+contains "$OUT" "applied 1 pending request"
+theta "$TMP/lg3/model.safetensors" >"$TMP/tlg3"
+close "$TMP/tlg3" "$TMP/t4" 1e-9 && pass || fail "pending + new request differ from fit --exclude"
+expect 3 "$LETHE" forget --run "$TMP/lg3" --ids "$TMP/ids5"
+contains "$ERR" "id 1 was already removed (ledger request 2)"
+printf 'garbage\n' >>"$TMP/lg3/ledger.log"
+cp "$TMP/lg3/model.safetensors" "$TMP/lg3.before"
+expect 3 "$LETHE" forget --run "$TMP/lg3" --ids "$TMP/ids2"
+one_line "$ERR"; contains "$ERR" "ledger.log"
+cmp -s "$TMP/lg3.before" "$TMP/lg3/model.safetensors" && pass ||
+    fail "a damaged ledger did not stop the forget"
 
 # Two requests at once: the run directory's lock serialises them, so
 # neither is lost.
