@@ -26,14 +26,56 @@ CLASSIFY_METRICS = ["UA", "RA", "TA", "MIA_efficacy", "avg_gap", "JS_divergence"
 REGRESS_METRICS = ["forget_L1", "retain_L1", "test_L1", "MIA", "wasserstein", "AIN"]
 
 
-def run(args, log):
-    """Run lethe with args; return its stdout. Record the command."""
+class Failed(Exception):
+    pass
+
+
+def run(args, log, may_fail=False):
+    """Run lethe with args; return its stdout. Record the command. A method
+    that fails (may_fail) raises Failed with its message."""
     cmd = [LETHE] + args
     log.append(" ".join(cmd))
     p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0 and may_fail:
+        raise Failed(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else
+                     f"exit {p.returncode}")
     if p.returncode != 0:
         sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr}")
     return p.stdout
+
+
+def unlearn(work, tag, orig, m, forget, seed, log, failures):
+    """Run method m; return (out, seconds), or None (recorded in failures)."""
+    out = os.path.join(work, tag + "-" + m)
+    if os.path.exists(out + ".json"):
+        with open(out + ".json") as f:
+            return out, json.load(f)["seconds"]
+    try:
+        res = json.loads(run(["unlearn", "--run", orig, "--method", m, "--forget", forget,
+                              "--seed", str(seed), "--out", out, "--quiet", "--json"], log,
+                             may_fail=True))
+    except Failed as e:
+        failures.setdefault(m, []).append(f"seed {seed}: {e}")
+        return None
+    with open(out + ".json", "w") as f:
+        json.dump(res, f)
+    return out, res["seconds"]
+
+
+def evaluate(kind, path, forget, oracle, orig, seed, log):
+    """lethe eval kind, reusing a finished evaluation; its summary."""
+    ev = path + "-eval"
+    summary = os.path.join(ev, kind.upper() + "_SUMMARY.json")
+    if not (os.path.exists(summary) and os.path.getmtime(summary) >=
+            os.path.getmtime(os.path.join(path, "model.safetensors"))):
+        run(["eval", kind, "--run", path, "--forget", forget, "--oracle", oracle, "--original",
+             orig, "--seed", str(seed), "--out", ev], log)
+    with open(summary) as f:
+        return json.load(f)
+
+
+def failure_notes(failures):
+    return [f"\n{m} failed on {len(v)} seed(s): " + "; ".join(v) for m, v in failures.items()]
 
 
 def train(work, name, data, model, seed, exclude, log):
@@ -63,11 +105,6 @@ def methods(task):
     return names
 
 
-def summary(path):
-    with open(path) as f:
-        return json.load(f)
-
-
 def fmt(values, digits=2):
     values = [v for v in values if v is not None]
     if not values:
@@ -83,6 +120,7 @@ def classify(a, work, log):
     for model in a.models.split(","):
         for forget in ["random:0.1", "class:0"]:
             table = {}  # method -> metric -> [values]
+            failures = {}
             for seed in a.seeds:
                 orig, t_orig = train(work, f"fm-{model}-s{seed}", "fashion-mnist", model, seed,
                                      None, log)
@@ -91,18 +129,15 @@ def classify(a, work, log):
                                          "fashion-mnist", model, seed, forget, log)
                 runs = {"original": (orig, None), "retrain (oracle)": (oracle, t_oracle)}
                 for m in methods("classify"):
-                    out = os.path.join(work, f"fm-{model}-{tag}-s{seed}-{m}")
-                    res = json.loads(run(["unlearn", "--run", orig, "--method", m, "--forget",
-                                          forget, "--seed", str(seed), "--out", out,
-                                          "--quiet", "--json"], log))
-                    runs[m] = (out, res["seconds"])
+                    r = unlearn(work, f"fm-{model}-{tag}-s{seed}", orig, m, forget, seed, log,
+                                failures)
+                    if r:
+                        runs[m] = r
                 for name, (path, secs) in runs.items():
-                    ev = path + "-eval"
-                    run(["eval", "classify", "--run", path, "--forget", forget, "--oracle",
-                         oracle, "--original", orig, "--seed", str(seed), "--out", ev], log)
-                    s = summary(os.path.join(ev, "CLASSIFY_SUMMARY.json"))
-                    row = table.setdefault(name, {k: [] for k in CLASSIFY_METRICS + ["secs",
-                                                                                    "relearn"]})
+                    s = evaluate("classify", path, forget, oracle, orig, seed, log)
+                    row = table.setdefault(name, {k: [] for k in CLASSIFY_METRICS +
+                                                  ["secs", "relearn", "share"]})
+                    row["share"].append(100 * secs / t_oracle if secs is not None else None)
                     for k in CLASSIFY_METRICS:
                         row[k].append(s.get(k))
                     row["relearn"].append(s.get("relearn_steps"))
@@ -111,13 +146,12 @@ def classify(a, work, log):
             lines.append("| method | UA | RA | TA | MIA | Avg. Gap | JS | relearn steps | seconds "
                          "| % of oracle time |")
             lines.append("|---|---|---|---|---|---|---|---|---|---|")
-            t_or = table["retrain (oracle)"]["secs"]
             for name, row in table.items():
-                share = [100 * s / o for s, o in zip(row["secs"], t_or) if s is not None]
                 lines.append("| " + " | ".join([name] + [fmt(row[k], 4 if k == "JS_divergence"
                                                              else 2) for k in CLASSIFY_METRICS]
                                               + [fmt(row["relearn"], 0), fmt(row["secs"], 1),
-                                                 fmt(share, 1)]) + " |")
+                                                 fmt(row["share"], 1)]) + " |")
+            lines += failure_notes(failures)
     return lines
 
 
@@ -125,22 +159,18 @@ def regress(a, work, log):
     lines = []
     for data, forget in [("boston", "range:30:60"), ("us-births", "range:11000:20000")]:
         table = {}
+        failures = {}
         for seed in a.seeds:
             orig, _ = train(work, f"{data}-s{seed}", data, "mlp", seed, None, log)
             oracle, t_oracle = train(work, f"{data}-s{seed}-oracle", data, "mlp", seed, forget,
                                      log)
             runs = {"original": (orig, None), "retrain (oracle)": (oracle, t_oracle)}
             for m in methods("regress"):
-                out = os.path.join(work, f"{data}-s{seed}-{m}")
-                res = json.loads(run(["unlearn", "--run", orig, "--method", m, "--forget",
-                                      forget, "--seed", str(seed), "--out", out, "--quiet",
-                                      "--json"], log))
-                runs[m] = (out, res["seconds"])
+                r = unlearn(work, f"{data}-s{seed}", orig, m, forget, seed, log, failures)
+                if r:
+                    runs[m] = r
             for name, (path, secs) in runs.items():
-                ev = path + "-eval"
-                run(["eval", "regress", "--run", path, "--forget", forget, "--oracle", oracle,
-                     "--original", orig, "--seed", str(seed), "--out", ev], log)
-                s = summary(os.path.join(ev, "REGRESS_SUMMARY.json"))
+                s = evaluate("regress", path, forget, oracle, orig, seed, log)
                 row = table.setdefault(name, {k: [] for k in REGRESS_METRICS + ["secs"]})
                 for k in REGRESS_METRICS:
                     row[k].append(s.get(k))
@@ -151,6 +181,7 @@ def regress(a, work, log):
         for name, row in table.items():
             lines.append("| " + " | ".join([name] + [fmt(row[k]) for k in REGRESS_METRICS] +
                                             [fmt(row["secs"], 3)]) + " |")
+        lines += failure_notes(failures)
     return lines
 
 
