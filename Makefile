@@ -3,6 +3,7 @@
 #   make                 build build/lethe, build/liblethe.a, build/liblethe.so
 #   make test            install what is missing, build, run every test
 #   make sanitize        the test suite under ASan + UBSan (in build/san)
+#   make valgrind        the unit tests under valgrind memcheck
 #   make fuzz            each fuzz harness for FUZZ_SECONDS (default 60)
 #   make demo            install what is missing, build, run the demo
 #   make bench           lethe against its PyTorch twin (bench/run.sh)
@@ -59,7 +60,7 @@ ifeq ($(WERROR),1)
 endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
 
-.PHONY: all lib test check sanitize fuzz demo deps install uninstall clean bench bench-exact
+.PHONY: all lib test check sanitize valgrind fuzz demo deps install uninstall clean bench bench-exact
 all: $(BUILD)/lethe $(BUILD)/liblethe.a $(BUILD)/liblethe.so
 lib: $(BUILD)/liblethe.a $(BUILD)/liblethe.so
 
@@ -94,6 +95,11 @@ test: deps
 
 sanitize: deps
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SAN=1 check
+
+# valgrind: the unit runner under memcheck (errors and definite leaks fail).
+valgrind: $(BUILD)/test_unit
+	OMP_NUM_THREADS=1 valgrind -q --error-exitcode=1 --leak-check=full \
+	  --errors-for-leak-kinds=definite $(BUILD)/test_unit
 
 # Fuzz harnesses: libFuzzer (clang) over the library's sources, each run for
 # FUZZ_SECONDS from the committed seed corpus (copied, so the tree stays clean).
