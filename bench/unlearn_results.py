@@ -78,7 +78,7 @@ def failure_notes(failures):
     return [f"\n{m} failed on {len(v)} seed(s): " + "; ".join(v) for m, v in failures.items()]
 
 
-def train(work, name, data, model, seed, exclude, log):
+def train(work, name, data, model, seed, exclude, log, extra=()):
     out = os.path.join(work, name)
     if os.path.exists(os.path.join(out, "model.safetensors")):
         with open(out + ".json") as f:
@@ -87,7 +87,7 @@ def train(work, name, data, model, seed, exclude, log):
             "--quiet", "--json"]
     if exclude:
         args += ["--exclude", exclude]
-    res = json.loads(run(args, log))
+    res = json.loads(run(args + list(extra), log))
     with open(out + ".json", "w") as f:
         json.dump(res, f)
     return out, res["seconds"]
@@ -152,6 +152,41 @@ def classify(a, work, log):
                                               + [fmt(row["relearn"], 0), fmt(row["secs"], 1),
                                                  fmt(row["share"], 1)]) + " |")
             lines += failure_notes(failures)
+    if "mlp" in a.models.split(","):
+        lines += iau_restriction(a, work, log)
+    return lines
+
+
+def iau_restriction(a, work, log, alpha=0.005, forget="random:0.1"):
+    """IAU from models trained with and without its gradient restriction
+    (alpha * ||grad loss|| added at training time), each against the oracle
+    trained the same way."""
+    table = {}
+    for seed in a.seeds:
+        for label, extra in [("without restriction", ()),
+                             (f"with restriction (alpha {alpha})",
+                              ("--grad-penalty", str(alpha)))]:
+            tag = "" if not extra else "-gr"
+            orig, t_orig = train(work, f"fm-mlp{tag}-s{seed}", "fashion-mnist", "mlp", seed,
+                                 None, log, extra)
+            oracle, _ = train(work, f"fm-mlp{tag}-random0.1-s{seed}-oracle", "fashion-mnist",
+                              "mlp", seed, forget, log, extra)
+            r = unlearn(work, f"fm-mlp{tag}-random0.1-s{seed}", orig, "iau", forget, seed, log,
+                        {})
+            if not r:
+                continue
+            s = evaluate("classify", r[0], forget, oracle, orig, seed, log)
+            row = table.setdefault(label, {k: [] for k in CLASSIFY_METRICS + ["train"]})
+            for k in CLASSIFY_METRICS:
+                row[k].append(s.get(k))
+            row["train"].append(t_orig)
+    lines = ["\n### IAU with and without the gradient restriction (MLP, forget random:0.1)\n",
+             "| original trained | UA | RA | TA | MIA | Avg. Gap | JS | training seconds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, row in table.items():
+        lines.append("| " + " | ".join([name] + [fmt(row[k], 4 if k == "JS_divergence" else 2)
+                                                 for k in CLASSIFY_METRICS] +
+                                        [fmt(row["train"], 1)]) + " |")
     return lines
 
 
