@@ -391,9 +391,10 @@ static void forget_usage(FILE *out)
 {
     fprintf(out,
             "Usage: lethe forget --run RUN [--ids SPLIT] [--check] [--json]\n\n"
-            "Remove training samples from a ridge or logistic run made by 'lethe fit', in\n"
-            "place. Ridge removal is exact: rank-1 downdates of the Cholesky factor (the\n"
-            "factor is rebuilt from the remaining samples if a downdate is ill-conditioned).\n"
+            "Remove training samples from a ridge or logistic run ('lethe fit' or 'lethe\n"
+            "train --model ridge|logistic'), in place. Ridge removal is exact: rank-1\n"
+            "downdates of the Cholesky factor (the factor is rebuilt from the remaining\n"
+            "samples if a downdate is ill-conditioned).\n"
             "Logistic removal is a Newton step per sample, certified (eps, delta) while the\n"
             "accumulated gradient bound stays within sigma * eps / sqrt(2 ln(1.5/delta));\n"
             "past that, the model is retrained from scratch on the remaining samples.\n"
@@ -430,8 +431,9 @@ static lethe_status forget_config(const char *dir, cJSON **config, lethe_linear_
     if (st == LETHE_OK && lethe_linear_kind_parse(model, kind) != LETHE_OK)
         st = lethe_fail(LETHE_ERR_UNSUPPORTED,
                         "%s is a%s '%s' run; lethe forget removes samples from ridge and "
-                        "logistic runs made by 'lethe fit' (for other models use 'lethe "
-                        "unlearn', or retrain with 'lethe train --exclude')",
+                        "logistic runs ('lethe fit', or 'lethe train --model ridge|logistic'; "
+                        "for other models use 'lethe unlearn', or retrain with 'lethe train "
+                        "--exclude')",
                         dir, strchr("aeiou", model[0]) && model[0] ? "n" : "",
                         model[0] ? model : "unknown");
     return st;
