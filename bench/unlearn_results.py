@@ -22,6 +22,8 @@ import time
 
 LETHE = os.environ.get("LETHE", "build/lethe")
 
+# Extra runs at other settings, where a default fails: (forget kind, method, --set values).
+VARIANTS = [("class", "ga", ("lr=1e-5",))]
 CLASSIFY_METRICS = ["UA", "RA", "TA", "MIA_efficacy", "avg_gap", "JS_divergence"]
 REGRESS_METRICS = ["forget_L1", "retain_L1", "test_L1", "MIA", "wasserstein", "AIN"]
 
@@ -44,18 +46,20 @@ def run(args, log, may_fail=False):
     return p.stdout
 
 
-def unlearn(work, tag, orig, m, forget, seed, log, failures):
-    """Run method m; return (out, seconds), or None (recorded in failures)."""
-    out = os.path.join(work, tag + "-" + m)
+def unlearn(work, tag, orig, m, forget, seed, log, failures, sets=()):
+    """Run method m (with --set sets); return (out, seconds), or None
+    (recorded in failures)."""
+    name = " ".join([m, *sets])
+    out = os.path.join(work, tag + "-" + name.replace(" ", "-"))
     if os.path.exists(out + ".json"):
         with open(out + ".json") as f:
             return out, json.load(f)["seconds"]
     try:
         res = json.loads(run(["unlearn", "--run", orig, "--method", m, "--forget", forget,
-                              "--seed", str(seed), "--out", out, "--quiet", "--json"], log,
-                             may_fail=True))
+                              "--seed", str(seed), "--out", out, "--quiet", "--json"] +
+                             [x for kv in sets for x in ("--set", kv)], log, may_fail=True))
     except Failed as e:
-        failures.setdefault(m, []).append(f"seed {seed}: {e}")
+        failures.setdefault(name, []).append(f"seed {seed}: {e}")
         return None
     with open(out + ".json", "w") as f:
         json.dump(res, f)
@@ -93,6 +97,23 @@ def train(work, name, data, model, seed, exclude, log, extra=()):
     return out, res["seconds"]
 
 
+def rest_accuracy(path, forget, log):
+    """Test accuracy on the classes a class:K[,K] forget set leaves, in %."""
+    gone = {int(k) for k in forget.split(":")[1].split(",")}
+    csv = path + "-test.csv"
+    if not (os.path.exists(csv) and os.path.getmtime(csv) >=
+            os.path.getmtime(os.path.join(path, "model.safetensors"))):
+        run(["predict", "--run", path, "--split", "test", "--out", csv], log)
+    hit = n = 0
+    with open(csv) as f:
+        for line in f.read().splitlines()[1:]:
+            _, pred, truth = line.split(",")
+            if int(truth) not in gone:
+                n += 1
+                hit += pred == truth
+    return 100.0 * hit / n
+
+
 def methods(task):
     """The methods of the table that apply to a task kind."""
     rows = run(["unlearn", "--list"], [])
@@ -128,27 +149,33 @@ def classify(a, work, log):
                 oracle, t_oracle = train(work, f"fm-{model}-{tag}-s{seed}-oracle",
                                          "fashion-mnist", model, seed, forget, log)
                 runs = {"original": (orig, None), "retrain (oracle)": (oracle, t_oracle)}
-                for m in methods("classify"):
+                todo = [(m, ()) for m in methods("classify")]
+                todo += [(m, sets) for kind, m, sets in VARIANTS if forget.startswith(kind)]
+                for m, sets in todo:
                     r = unlearn(work, f"fm-{model}-{tag}-s{seed}", orig, m, forget, seed, log,
-                                failures)
+                                failures, sets)
                     if r:
-                        runs[m] = r
+                        runs[" ".join([m, *sets])] = r
                 for name, (path, secs) in runs.items():
                     s = evaluate("classify", path, forget, oracle, orig, seed, log)
                     row = table.setdefault(name, {k: [] for k in CLASSIFY_METRICS +
-                                                  ["secs", "relearn", "share"]})
+                                                  ["secs", "relearn", "share", "TA_rest"]})
+                    if forget.startswith("class:"):
+                        row["TA_rest"].append(rest_accuracy(path, forget, log))
                     row["share"].append(100 * secs / t_oracle if secs is not None else None)
                     for k in CLASSIFY_METRICS:
                         row[k].append(s.get(k))
                     row["relearn"].append(s.get("relearn_steps"))
                     row["secs"].append(secs)
             lines.append(f"\n### {model.upper()}, forget {forget}\n")
-            lines.append("| method | UA | RA | TA | MIA | Avg. Gap | JS | relearn steps | seconds "
-                         "| % of oracle time |")
-            lines.append("|---|---|---|---|---|---|---|---|---|---|")
+            rest = forget.startswith("class:")
+            lines.append("| method | UA | RA | TA |" + (" TA, other classes |" if rest else "") +
+                         " MIA | Avg. Gap | JS | relearn steps | seconds | % of oracle time |")
+            lines.append("|---" * (10 + rest) + "|")
             for name, row in table.items():
+                cols = CLASSIFY_METRICS[:3] + (["TA_rest"] if rest else []) + CLASSIFY_METRICS[3:]
                 lines.append("| " + " | ".join([name] + [fmt(row[k], 4 if k == "JS_divergence"
-                                                             else 2) for k in CLASSIFY_METRICS]
+                                                             else 2) for k in cols]
                                               + [fmt(row["relearn"], 0), fmt(row["secs"], 1),
                                                  fmt(row["share"], 1)]) + " |")
             lines += failure_notes(failures)

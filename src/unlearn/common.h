@@ -170,6 +170,27 @@ double ul_vae_elbo_grad(ul_vae *v, const float *e, int B, const uint64_t *ids, u
 lethe_status ul_vae_risk(ul_vae *v, const float *e, int B, float *R, float *de,
                          const float *scale);
 
+/* LAF's two objectives on a batch X (B, n_in), B = Bf + Br, of Bf forget
+ * rows followed by Br retain rows, through the extractor ext (the network
+ * below the embedding; training mode, dropout drawn from (seed, ids[i])).
+ * Each writes the objective to *loss and accumulates its gradient with
+ * respect to ext's parameters into ext->grads (+=).
+ *
+ * Extractor unlearning: mean_{D_r} R_s(e) - mean_{D_f} R_u(e) with R as in
+ * ul_vae_risk (s the VAE of all the training data, u that of the forget
+ * set). work: B * (n_out + 2) floats. */
+lethe_status ul_laf_unlearn_grad(lethe_net *ext, ul_vae *s, ul_vae *u, const float *X, int Bf,
+                                 int Br, const uint64_t *ids, uint64_t seed, float *work,
+                                 double *loss);
+
+/* Representation alignment against the original's embeddings O (B, n_out):
+ * with d = 1 - cos(e, o), mean_{D_r} d_r - log sum_{D_f} exp(d_f / tau),
+ * the batch mean over D_r of log[exp(d_r) / sum_{D_f} exp(d_f / tau)].
+ * dE: B * n_out floats, tmp: 5 B doubles of scratch. */
+lethe_status ul_laf_align_grad(lethe_net *ext, const float *O, const float *X, int Bf, int Br,
+                               const uint64_t *ids, uint64_t seed, double tau, float *dE,
+                               double *tmp, double *loss);
+
 /* ---- blindspot.c ------------------------------------------------------ */
 
 /* Attention transfer between one sample's activations a and b, (C, P)

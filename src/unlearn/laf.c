@@ -42,12 +42,18 @@
  * respect to the embedding. Its parameters are a prefix of the arena, so
  * the two Adams run over that prefix and the head is never touched.
  *
- * Defaults are the paper's CNN row: 20 epochs, lr_ue 5e-5, lr_ra 1e-4, tau
- * in 5..20 (10), batches of 32, VAEs with 8 latents trained 10 epochs at
- * 1e-3. An epoch is |D_f| / 32 pairs, so the number of steps grows with
- * the forget set: on a small one (digits' 140-sample class) these defaults
- * hardly move the model, and more epochs or larger rates are needed. The
- * repair of LAF+R (one epoch, Adam 1e-3) is lethe's choice.
+ * Defaults are the paper's CNN row (its hyperparameter table for MNIST and
+ * Fashion-MNIST): 20 epochs, lr_ue 5e-5, lr_ra 1e-4, tau in 5..20 (10),
+ * batches of 32, VAEs with 8 latents trained 10 epochs at 1e-3. An epoch
+ * is |D_f| / 32 pairs, so those 20 epochs are about 3750 pairs when a
+ * 6000-image MNIST class is forgotten, but 100 on digits' 138-sample class,
+ * where they leave the model as it was (forget accuracy 100%). min_pairs
+ * (3750, the paper's count) adds epochs until the run has as many updates
+ * as the paper's: on digits, 750 epochs at the paper's rates forget class 3
+ * (forget accuracy 0%) within about a point of retain accuracy, where
+ * larger rates over fewer epochs trade more of it. min_pairs = 0 runs
+ * exactly `epochs`. The repair of LAF+R (one epoch, Adam 1e-3) is lethe's
+ * choice.
  * LAF never reads y or t: lethe unlearn hands it a data set without them. */
 #include "common.h"
 #include "lethe/mem.h"
@@ -67,6 +73,7 @@
 /* The two rows share this prefix; laf-r adds the repair settings. */
 #define LAF_PARAMS                                                                 \
     {"epochs", 20, "passes over zipped (forget, retain) batch pairs"},             \
+    {"min_pairs", 3750, "at least this many pairs in all: more epochs (0: none)"}, \
     {"lr_ue", 5e-5, "Adam rate of extractor unlearning"},                          \
     {"lr_ra", 1e-4, "Adam rate of representation alignment"},                     \
     {"tau", 10, "temperature of the forget term of the alignment"},                \
@@ -384,6 +391,9 @@ static lethe_status check_params(const lethe_unlearn_ctx *ctx, int repair)
     if (!(lethe_hp(ctx, "kl") >= 0))
         return lethe_fail(LETHE_ERR_INVALID, "%s: kl = %g must be >= 0", ctx->method->name,
                           lethe_hp(ctx, "kl"));
+    if (!whole(lethe_hp(ctx, "min_pairs"), 0))
+        return lethe_fail(LETHE_ERR_INVALID, "%s: min_pairs = %g must be a whole number >= 0",
+                          ctx->method->name, lethe_hp(ctx, "min_pairs"));
     if (repair && (!whole(lethe_hp(ctx, "repair"), 0) || !(lethe_hp(ctx, "repair_lr") > 0)))
         return lethe_fail(LETHE_ERR_INVALID,
                           "%s: repair must be a whole number >= 0 and repair_lr positive",
@@ -396,7 +406,7 @@ typedef struct laf_work {
     ul_chain chain;
     lethe_optim *ue, *ra;
     lethe_rows all;
-    float *E, *X, *dE, *O, *R, *scale;
+    float *E, *X, *dE, *O;
     double *tmp;
     uint64_t *eids, *ids;
     long *of, *orr;
@@ -414,8 +424,6 @@ static void work_free(laf_work *w)
     lethe_free(w->X);
     lethe_free(w->dE);
     lethe_free(w->O);
-    lethe_free(w->R);
-    lethe_free(w->scale);
     free(w->tmp);
     free(w->eids);
     free(w->ids);
@@ -490,6 +498,42 @@ static void log_step(lethe_unlearn_ctx *ctx, const char *phase, int epoch, doubl
     ctx->steps++;
 }
 
+lethe_status ul_laf_unlearn_grad(lethe_net *ext, ul_vae *s, ul_vae *u, const float *X, int Bf,
+                                 int Br, const uint64_t *ids, uint64_t seed, float *work,
+                                 double *loss)
+{
+    int B = Bf + Br, D = (int)ext->n_out;
+    float *dE = work, *R = work + (long)B * D, *scale = R + B;
+    const float *E = lethe_net_forward(ext, X, B, 1, ids, seed);
+    if (!E)
+        return LETHE_ERR_NOMEM;
+    for (int i = 0; i < B; i++)
+        scale[i] = i < Bf ? -1.0f / (float)Bf : 1.0f / (float)Br;
+    memset(dE, 0, sizeof(float) * (size_t)B * (size_t)D);
+    lethe_status st = ul_vae_risk(u, E, Bf, R, dE, scale);
+    if (st == LETHE_OK)
+        st = ul_vae_risk(s, E + (long)Bf * D, Br, R + Bf, dE + (long)Bf * D, scale + Bf);
+    if (st != LETHE_OK)
+        return st;
+    *loss = 0;
+    for (int i = 0; i < B; i++)
+        *loss += (double)scale[i] * R[i];
+    lethe_net_backward(ext, dE, B, NULL);
+    return LETHE_OK;
+}
+
+lethe_status ul_laf_align_grad(lethe_net *ext, const float *O, const float *X, int Bf, int Br,
+                               const uint64_t *ids, uint64_t seed, double tau, float *dE,
+                               double *tmp, double *loss)
+{
+    const float *E = lethe_net_forward(ext, X, Bf + Br, 1, ids, seed);
+    if (!E)
+        return LETHE_ERR_NOMEM;
+    *loss = align_grad(dE, E, O, Bf, Br, (int)ext->n_out, tau, tmp);
+    lethe_net_backward(ext, dE, Bf + Br, NULL);
+    return LETHE_OK;
+}
+
 /* One pair: extractor unlearning, then representation alignment. */
 static lethe_status pair_step(lethe_unlearn_ctx *ctx, laf_work *w, int emb, int Bf, int Br,
                               uint64_t drop, int epoch)
@@ -500,22 +544,11 @@ static lethe_status pair_step(lethe_unlearn_ctx *ctx, laf_work *w, int emb, int 
     float lr_ue = (float)lethe_hp(ctx, "lr_ue"), lr_ra = (float)lethe_hp(ctx, "lr_ra");
     /* extractor unlearning: mean_r R_s - mean_f R_u */
     memset(ext->grads, 0, sizeof(float) * (size_t)n_ext);
-    const float *E = lethe_net_forward(ext, w->X, B, 1, w->ids, drop);
-    if (!E)
-        return LETHE_ERR_NOMEM;
-    for (int i = 0; i < B; i++)
-        w->scale[i] = i < Bf ? -1.0f / (float)Bf : 1.0f / (float)Br;
-    memset(w->dE, 0, sizeof(float) * (size_t)B * (size_t)D);
-    lethe_status st = ul_vae_risk(w->u, E, Bf, w->R, w->dE, w->scale);
-    if (st == LETHE_OK)
-        st = ul_vae_risk(w->s, E + (long)Bf * D, Br, w->R + Bf, w->dE + (long)Bf * D,
-                         w->scale + Bf);
+    double loss;
+    lethe_status st =
+        ul_laf_unlearn_grad(ext, w->s, w->u, w->X, Bf, Br, w->ids, drop, w->dE, &loss);
     if (st != LETHE_OK)
         return st;
-    double loss = 0;
-    for (int i = 0; i < B; i++)
-        loss += w->scale[i] * w->R[i];
-    lethe_net_backward(ext, w->dE, B, NULL);
     lethe_optim_step(w->ue, ext->params, ext->grads, lr_ue);
     log_step(ctx, "laf-ue", epoch, loss);
     /* representation alignment against the original extractor */
@@ -524,12 +557,12 @@ static lethe_status pair_step(lethe_unlearn_ctx *ctx, laf_work *w, int emb, int 
     memcpy(w->O, lethe_net_activation(ctx->original, emb, NULL),
            sizeof(float) * (size_t)B * (size_t)D);
     memset(ext->grads, 0, sizeof(float) * (size_t)n_ext);
-    if (!(E = lethe_net_forward(ext, w->X, B, 1, w->ids, drop)))
-        return LETHE_ERR_NOMEM;
-    loss = align_grad(w->dE, E, w->O, Bf, Br, D, lethe_hp(ctx, "tau"), w->tmp);
+    st = ul_laf_align_grad(ext, w->O, w->X, Bf, Br, w->ids, drop, lethe_hp(ctx, "tau"), w->dE,
+                           w->tmp, &loss);
+    if (st != LETHE_OK)
+        return st;
     if (!isfinite(loss))
         return lethe_fail(LETHE_ERR_FAILED, "laf: the alignment loss is not finite");
-    lethe_net_backward(ext, w->dE, B, NULL);
     lethe_optim_step(w->ra, ext->params, ext->grads, lr_ra);
     log_step(ctx, "laf-ra", epoch, loss);
     return LETHE_OK;
@@ -561,22 +594,23 @@ static lethe_status run_laf(lethe_unlearn_ctx *ctx, int with_repair)
     w.ue = lethe_optim_init(LETHE_OPTIM_ADAMW, n_ext);
     w.ra = lethe_optim_init(LETHE_OPTIM_ADAMW, n_ext);
     w.X = lethe_calloc(B2 * (size_t)d_in, sizeof(float));
-    w.dE = lethe_calloc(B2 * (size_t)D, sizeof(float));
+    w.dE = lethe_calloc(B2 * ((size_t)D + 2), sizeof(float)); /* dE, then R and scale */
     w.O = lethe_calloc(B2 * (size_t)D, sizeof(float));
-    w.R = lethe_calloc(B2, sizeof(float));
-    w.scale = lethe_calloc(B2, sizeof(float));
     w.tmp = malloc(sizeof(double) * 5 * B2);
     w.ids = malloc(sizeof(uint64_t) * B2);
     w.of = malloc(sizeof(long) * (size_t)nf);
     w.orr = malloc(sizeof(long) * (size_t)nr);
-    if (!w.ue || !w.ra || !w.X || !w.dE || !w.O || !w.R || !w.scale || !w.tmp || !w.ids ||
-        !w.of || !w.orr) {
+    if (!w.ue || !w.ra || !w.X || !w.dE || !w.O || !w.tmp || !w.ids || !w.of || !w.orr) {
         st = lethe_fail(LETHE_ERR_NOMEM, "laf: out of memory");
         goto done;
     }
     w.ue->weight_decay = w.ra->weight_decay = 0;
     long pairs = (nf + batch - 1) / batch < (nr + batch - 1) / batch ? (nf + batch - 1) / batch
                                                                      : (nr + batch - 1) / batch;
+    /* as many updates as the paper's runs, however small the forget set */
+    long min_pairs = (long)lethe_hp(ctx, "min_pairs");
+    if (pairs > 0 && (long)epochs * pairs < min_pairs)
+        epochs = (int)((min_pairs + pairs - 1) / pairs);
     lethe_progress prog;
     lethe_progress_init(&prog, stderr, ctx->method->name, "pairs", (uint64_t)(pairs * epochs),
                         ctx->quiet);
