@@ -39,5 +39,6 @@ int cmd_forget(int argc, char **argv);
 int cmd_sisa(int argc, char **argv);
 int cmd_s3t(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
+int cmd_tokenizer(int argc, char **argv);
 
 #endif
