@@ -8,6 +8,7 @@
 #include "lethe/rng.h"
 #include "lethe/run.h"
 #include "lethe/sha256.h"
+#include "shards.h"
 
 #include <errno.h>
 #include <math.h>
@@ -18,8 +19,6 @@
 #include <unistd.h>
 
 /* Shards and slices use SISA's streams, so both split a data set alike. */
-#define STREAM_SHARD 0x5a4dull
-#define STREAM_SLICE 0x511cull
 #define STREAM_INIT 0x53e7ull
 #define STREAM_DROPOUT 0x5d0full
 #define STREAM_SIM 0x515aull
@@ -727,32 +726,16 @@ static lethe_status setup(lethe_s3t *s, const uint64_t *excluded, long n_exclude
     if (!s->shard_of || !s->slice_of || !s->excluded || !s->deleted || !s->key || !s->sha ||
         !s->hit || !s->served || !s->served_len)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    for (long i = 0; i < n; i++) {
-        uint64_t id = s->train->ids[i];
-        s->shard_of[i] = (int)(lethe_id_uniform(s->seed, STREAM_SHARD, id) * s->shards);
-        s->slice_of[i] = (int)(lethe_id_uniform(s->seed, STREAM_SLICE, id) * s->slices);
-    }
-    for (long k = 0; k < n_excluded; k++) {
-        long r = lethe_dataset_find(s->train, excluded[k]);
-        if (r < 0)
-            return lethe_fail(LETHE_ERR_FORMAT, "%s/s3t.json: excluded id %llu is not in %s",
-                              s->dir, (unsigned long long)excluded[k], s->task);
-        s->excluded[r] = 1;
-    }
-    s->n_excluded = n_excluded;
+    ex_assign(s->train, s->seed, s->shards, s->slices, s->shard_of, s->slice_of);
     char path[4200];
-    path_in(s, "ledger.log", path, sizeof path);
-    if ((st = lethe_ledger_open(path, &s->ledger)) != LETHE_OK)
+    path_in(s, "s3t.json", path, sizeof path);
+    if ((st = ex_mark_ids(s->train, s->task, excluded, n_excluded, s->excluded, path)) !=
+        LETHE_OK)
         return st;
-    for (long q = 0; q < s->ledger->n_req; q++)
-        for (long k = 0; k < s->ledger->req[q].n_ids; k++) {
-            long r = lethe_dataset_find(s->train, s->ledger->req[q].ids[k]);
-            if (r < 0)
-                return lethe_fail(LETHE_ERR_FORMAT, "%s: request %ld names id %llu, which is "
-                                  "not in %s", path, q + 1,
-                                  (unsigned long long)s->ledger->req[q].ids[k], s->task);
-            s->deleted[r] = 1;
-        }
+    s->n_excluded = n_excluded;
+    path_in(s, "ledger.log", path, sizeof path);
+    if ((st = ex_replay(path, s->train, s->task, s->deleted, &s->ledger)) != LETHE_OK)
+        return st;
     if ((st = compute_keys(s)) != LETHE_OK)
         return st;
     truncate_all(s);
