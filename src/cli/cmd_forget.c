@@ -498,7 +498,8 @@ static lethe_status replay(lethe_ledger *led, const lethe_linear *m, const lethe
         }
         (*n_pending)++;
     }
-    qsort(pend->row, (size_t)pend->n, sizeof *pend->row, cmp_long);
+    if (pend->n > 1)
+        qsort(pend->row, (size_t)pend->n, sizeof *pend->row, cmp_long);
     return LETHE_OK;
 }
 
