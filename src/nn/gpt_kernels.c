@@ -1,0 +1,282 @@
+/* Forward/backward kernels of the GPT-2 blocks: LayerNorm, GELU (tanh form),
+ * Conv1D projections, causal multi-head attention, embeddings, softmax
+ * cross-entropy over the vocabulary.
+ *
+ * Threads share out rows (or attention heads) whose outputs are disjoint;
+ * every sum over rows (bias, LayerNorm and embedding gradients) runs on one
+ * thread in row order, so results do not depend on the thread count. */
+#include "lethe/gemm.h"
+#include "lethe/gpt.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Loops with fewer multiply-adds than this stay on one thread. */
+#define PAR_MIN (1L << 16)
+/* Rows of the attention matrix per product: the causal mask means a block of
+ * query rows [r0, r1) only needs keys [0, r1). */
+#define ATT_BLK 64
+
+void lethe_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                             const float *w, const float *b, int N, int C)
+{
+#pragma omp parallel for schedule(static) if ((long)N * C > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (long)n * C;
+        double s = 0.0;
+        for (int c = 0; c < C; c++)
+            s += x[c];
+        float m = (float)(s / C);
+        double v = 0.0;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += (double)d * d;
+        }
+        float r = (float)(1.0 / sqrt(v / C + 1e-5));
+        float *y = out + (long)n * C;
+        for (int c = 0; c < C; c++)
+            y[c] = (x[c] - m) * r * w[c] + b[c];
+        mean[n] = m;
+        rstd[n] = r;
+    }
+}
+
+void lethe_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                              const float *inp, const float *w, const float *mean,
+                              const float *rstd, int N, int C)
+{
+    /* dinp = rstd (g - mean(g) - xhat mean(g xhat)), with g = dout w */
+#pragma omp parallel for schedule(static) if ((long)N * C > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (long)n * C, *dy = dout + (long)n * C;
+        float m = mean[n], r = rstd[n];
+        double sg = 0.0, sgx = 0.0;
+        for (int c = 0; c < C; c++) {
+            float g = dy[c] * w[c];
+            sg += g;
+            sgx += (double)g * ((x[c] - m) * r);
+        }
+        float mg = (float)(sg / C), mgx = (float)(sgx / C);
+        float *dx = dinp + (long)n * C;
+        for (int c = 0; c < C; c++) {
+            float xhat = (x[c] - m) * r;
+            dx[c] += r * (dy[c] * w[c] - mg - xhat * mgx);
+        }
+    }
+    /* parameter gradients: sums over rows, in row order */
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (long)n * C, *dy = dout + (long)n * C;
+        float m = mean[n], r = rstd[n];
+#pragma omp simd
+        for (int c = 0; c < C; c++) {
+            dw[c] += dy[c] * ((x[c] - m) * r);
+            db[c] += dy[c];
+        }
+    }
+}
+
+#define GELU_K 0.7978845608028654f /* sqrt(2 / pi) */
+#define GELU_A 0.044715f
+
+void lethe_gelu_tanh_forward(float *out, const float *inp, long n)
+{
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (long i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_A * x * x * x)));
+    }
+}
+
+void lethe_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, long n)
+{
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (long i = 0; i < n; i++) {
+        float x = inp[i];
+        float th = tanhf(GELU_K * (x + GELU_A * x * x * x));
+        float du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);
+        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+    }
+}
+
+void lethe_conv1d_forward(float *out, const float *inp, const float *w, const float *b, int N,
+                          int C, int OC)
+{
+    /* out = bias in every row, then += inp w in the product */
+    if (b)
+        for (int n = 0; n < N; n++)
+            memcpy(out + (long)n * OC, b, sizeof(float) * (size_t)OC);
+    lethe_gemm(0, 0, N, OC, C, 1.0f, inp, C, w, OC, b ? 1.0f : 0.0f, out, OC);
+}
+
+void lethe_conv1d_backward(float *dinp, float *dw, float *db, const float *dout,
+                           const float *inp, const float *w, int N, int C, int OC)
+{
+    if (dinp)
+        lethe_gemm(0, 1, N, C, OC, 1.0f, dout, OC, w, OC, 1.0f, dinp, C);
+    lethe_gemm(1, 0, C, OC, N, 1.0f, inp, C, dout, OC, 1.0f, dw, OC);
+    if (db)
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + (long)n * OC;
+#pragma omp simd
+            for (int o = 0; o < OC; o++)
+                db[o] += d[o];
+        }
+}
+
+/* Row t of scores s (keys [0, t]) to probabilities in place; keys t+1 .. T-1
+ * are set to 0. */
+static void causal_softmax_row(float *s, int t, int T)
+{
+    float mx = s[0];
+    for (int j = 1; j <= t; j++)
+        mx = s[j] > mx ? s[j] : mx;
+    float sum = 0.0f;
+    for (int j = 0; j <= t; j++) {
+        float e = expf(s[j] - mx);
+        s[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j <= t; j++)
+        s[j] *= inv;
+    for (int j = t + 1; j < T; j++)
+        s[j] = 0.0f;
+}
+
+void lethe_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
+                             int NH)
+{
+    const int hs = C / NH, C3 = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for schedule(static) if ((long)B * NH * T * T * hs > PAR_MIN)
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH;
+        const float *q = qkv + (long)b * T * C3 + (long)h * hs;
+        const float *k = q + C, *v = q + 2 * C;
+        float *a = att + (long)bh * T * T;
+        float *y = out + (long)b * T * C + (long)h * hs;
+        for (int r0 = 0; r0 < T; r0 += ATT_BLK) {
+            int r1 = r0 + ATT_BLK < T ? r0 + ATT_BLK : T, m = r1 - r0;
+            /* scores of query rows [r0, r1) against keys [0, r1) */
+            lethe_gemm(0, 1, m, r1, hs, scale, q + (long)r0 * C3, C3, k, C3, 0.0f,
+                       a + (long)r0 * T, T);
+            for (int t = r0; t < r1; t++)
+                causal_softmax_row(a + (long)t * T, t, T);
+            /* y rows [r0, r1) = P[r0:r1, 0:r1] V[0:r1] */
+            lethe_gemm(0, 0, m, hs, r1, 1.0f, a + (long)r0 * T, T, v, C3, 0.0f,
+                       y + (long)r0 * C, C);
+        }
+    }
+}
+
+void lethe_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
+                              const float *att, int B, int T, int C, int NH)
+{
+    const int hs = C / NH, C3 = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for schedule(static) if ((long)B * NH * T * T * hs > PAR_MIN)
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH;
+        const float *q = qkv + (long)b * T * C3 + (long)h * hs;
+        const float *k = q + C, *v = q + 2 * C;
+        float *dq = dqkv + (long)b * T * C3 + (long)h * hs;
+        float *dk = dq + C, *dv = dq + 2 * C;
+        const float *a = att + (long)bh * T * T;
+        float *ds = datt + (long)bh * T * T;
+        const float *dy = dout + (long)b * T * C + (long)h * hs;
+        for (int r0 = 0; r0 < T; r0 += ATT_BLK) {
+            int r1 = r0 + ATT_BLK < T ? r0 + ATT_BLK : T, m = r1 - r0;
+            /* dP = dY V^T over keys [0, r1) */
+            lethe_gemm(0, 1, m, r1, hs, 1.0f, dy + (long)r0 * C, C, v, C3, 0.0f,
+                       ds + (long)r0 * T, T);
+            /* through the softmax: dS = P (dP - sum_j P dP); 0 above the diagonal */
+            for (int t = r0; t < r1; t++) {
+                const float *p = a + (long)t * T;
+                float *d = ds + (long)t * T;
+                float dot = 0.0f;
+                for (int j = 0; j <= t; j++)
+                    dot += p[j] * d[j];
+                for (int j = 0; j <= t; j++)
+                    d[j] = p[j] * (d[j] - dot);
+                for (int j = t + 1; j < T; j++)
+                    d[j] = 0.0f;
+            }
+            /* dQ rows [r0, r1) += scale dS[r0:r1, 0:r1] K[0:r1] */
+            lethe_gemm(0, 0, m, hs, r1, scale, ds + (long)r0 * T, T, k, C3, 1.0f,
+                       dq + (long)r0 * C3, C3);
+        }
+        for (int c0 = 0; c0 < T; c0 += ATT_BLK) {
+            int c1 = c0 + ATT_BLK < T ? c0 + ATT_BLK : T, m = c1 - c0;
+            /* key rows [c0, c1) see queries [c0, T) only */
+            lethe_gemm(1, 0, m, hs, T - c0, scale, ds + (long)c0 * T + c0, T, q + (long)c0 * C3,
+                       C3, 1.0f, dk + (long)c0 * C3, C3);
+            lethe_gemm(1, 0, m, hs, T - c0, 1.0f, a + (long)c0 * T + c0, T, dy + (long)c0 * C, C,
+                       1.0f, dv + (long)c0 * C3, C3);
+        }
+    }
+}
+
+void lethe_embed_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe,
+                         int B, int T, int C)
+{
+#pragma omp parallel for schedule(static) if ((long)B * T * C > PAR_MIN)
+    for (int n = 0; n < B * T; n++) {
+        const float *e = wte + (long)tokens[n] * C, *p = wpe + (long)(n % T) * C;
+        float *y = out + (long)n * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++)
+            y[c] = e[c] + p[c];
+    }
+}
+
+void lethe_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens,
+                          int B, int T, int C)
+{
+    /* in position order: a token seen twice gets its sums in a fixed order */
+    for (int n = 0; n < B * T; n++) {
+        float *de = dwte + (long)tokens[n] * C, *dp = dwpe + (long)(n % T) * C;
+        const float *d = dout + (long)n * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) {
+            de[c] += d[c];
+            dp[c] += d[c];
+        }
+    }
+}
+
+int lethe_xent_forward(float *lse, float *logprobs, const float *logits, const int32_t *targets,
+                       int N, int V)
+{
+#pragma omp parallel for schedule(static) if ((long)N * V > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const float *z = logits + (long)n * V;
+        float mx = z[0];
+        for (int v = 1; v < V; v++)
+            mx = z[v] > mx ? z[v] : mx;
+        double s = 0.0;
+        for (int v = 0; v < V; v++)
+            s += expf(z[v] - mx);
+        float l = mx + (float)log(s);
+        lse[n] = l;
+        logprobs[n] = targets[n] >= 0 ? z[targets[n]] - l : 0.0f;
+    }
+    int count = 0;
+    for (int n = 0; n < N; n++)
+        count += targets[n] >= 0;
+    return count;
+}
+
+void lethe_xent_backward(float *dlogits, const float *dloss, const float *logits,
+                         const float *lse, const int32_t *targets, int N, int V)
+{
+#pragma omp parallel for schedule(static) if ((long)N * V > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        if (targets[n] < 0 || dloss[n] == 0.0f)
+            continue;
+        const float *z = logits + (long)n * V;
+        float *dz = dlogits + (long)n * V, dl = dloss[n], l = lse[n];
+        for (int v = 0; v < V; v++)
+            dz[v] += dl * expf(z[v] - l);
+        dz[targets[n]] -= dl;
+    }
+}
