@@ -67,8 +67,9 @@ def unlearn(work, tag, orig, m, forget, seed, log, failures, sets=()):
 
 
 def evaluate(kind, path, forget, oracle, orig, seed, log):
-    """lethe eval kind, reusing a finished evaluation; its summary."""
-    ev = path + "-eval"
+    """lethe eval kind, reusing a finished evaluation; its summary. The
+    original serves several forget sets: its evaluations are kept apart."""
+    ev = path + "-eval" + ("-" + forget.replace(":", "") if path == orig else "")
     summary = os.path.join(ev, kind.upper() + "_SUMMARY.json")
     if not (os.path.exists(summary) and os.path.getmtime(summary) >=
             os.path.getmtime(os.path.join(path, "model.safetensors"))):
