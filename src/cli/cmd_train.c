@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "cmd_train_gpt.h"
 #include "lethe/fileio.h"
 #include "lethe/recipe.h"
 #include "lethe/run.h"
@@ -37,7 +38,8 @@ static void print_usage(FILE *out)
             "  --data NAME        the task (required)\n"
             "  --out RUN          the run directory to write (required; created)\n"
             "  --model KIND       mlp, cnn (images) or linear (default: mlp); ridge and\n"
-            "                     logistic fit exact linear models ('lethe fit --help')\n"
+            "                     logistic fit exact linear models ('lethe fit --help');\n"
+            "                     gpt trains a language model ('lethe train --model gpt --help')\n"
             "  --seed N           initialisation, data order and dropout (default 0)\n"
             "  --epochs N         passes over the data (default: the recipe's)\n"
             "  --steps N          an optimizer-step budget instead of epochs\n"
@@ -309,6 +311,8 @@ int cmd_train(int argc, char **argv)
 {
     if (wants_fit(argc, argv))
         return cmd_fit(argc, argv);
+    if (cmd_train_wants_gpt(argc, argv))
+        return cmd_train_gpt(argc, argv);
     opts o;
     int rc = parse(argc, argv, &o);
     if (rc)

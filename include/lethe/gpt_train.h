@@ -1,0 +1,97 @@
+/* Training GPT language models on token streams.
+ *
+ * Documents are tokenized and concatenated, each followed by the end-of-text
+ * token, into one stream per split. Training reads windows of T + 1 tokens:
+ * window k holds stream[k T .. k T + T] (inputs the first T, targets the last
+ * T), so consecutive windows share one token and cover the stream once. Each
+ * epoch visits the windows in the order of the keyed hash
+ * lethe_rng_hash(seed, stream 0x100000000 + epoch, k) (ties by k); epochs
+ * follow one another without a break, so a micro-batch may span two epochs.
+ *
+ * One optimizer step: accum micro-batches of batch windows each, forward and
+ * backward with the loss scaled by 1 / accum (the step's loss is the mean of
+ * the micro-batches' mean token losses); the gradient's global L2 norm is
+ * clipped to `clip`; AdamW (lethe_optim, betas (beta1, beta2), eps) with
+ * decoupled weight decay on the 2-D tensors only (the embeddings and the
+ * weight matrices; biases and LayerNorm parameters are not decayed), as GPT-2
+ * and nanoGPT train; the learning rate rises linearly over `warmup` steps,
+ * then follows a cosine from lr to min_lr (lethe_sched, LETHE_SCHED_COSINE).
+ *
+ * Every eval_every steps and after the last one, the mean token loss over the
+ * first eval_windows windows of the validation stream is measured and logged.
+ * The same model, streams and configuration give the same bits. */
+#ifndef LETHE_GPT_TRAIN_H
+#define LETHE_GPT_TRAIN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lethe/gpt.h"
+#include "lethe/optim.h"
+#include "lethe/status.h"
+#include "lethe/tokenizer.h"
+
+typedef struct lethe_gpt_train_cfg {
+    int batch;          /* windows per micro-batch (B) */
+    int seq;            /* tokens per window (T), <= n_positions */
+    int accum;          /* micro-batches per optimizer step (K) */
+    long steps;         /* optimizer steps */
+    float lr, min_lr;   /* peak and final learning rates */
+    long warmup;        /* linear warm-up steps */
+    float weight_decay; /* on 2-D tensors */
+    float beta1, beta2, eps;
+    float clip;         /* max global gradient norm; 0: no clipping */
+    long eval_every;    /* steps between validations; 0: only after the last */
+    int eval_windows;   /* validation windows measured (at most) */
+    uint64_t seed;      /* window order */
+    int quiet;          /* no progress output */
+} lethe_gpt_train_cfg;
+
+/* Defaults: batch 8, seq 256, accum 1, 100 steps, lr 1e-3, min_lr 1e-4,
+ * warmup 10, weight decay 0.1, betas (0.9, 0.95), eps 1e-8, clip 1.0,
+ * eval_every 0, eval_windows 32, seed 0. */
+void lethe_gpt_train_defaults(lethe_gpt_train_cfg *cfg);
+
+typedef struct lethe_gpt_train_result {
+    long steps;
+    long tokens;         /* training tokens consumed (steps * accum * batch * seq) */
+    double first_loss;   /* the first step's loss */
+    double last_loss;    /* the last step's loss */
+    double val_loss;     /* the last validation loss; NAN without validation */
+    double seconds;
+} lethe_gpt_train_result;
+
+/* Windows of T + 1 tokens in a stream of n tokens: (n - 1) / T (0 when n < T + 1). */
+long lethe_gpt_windows(long n_tokens, int T);
+
+/* The visiting order of epoch `epoch` over n windows: out receives a
+ * permutation of 0..n-1. LETHE_ERR_NOMEM. */
+lethe_status lethe_gpt_window_order(long n, uint64_t seed, long epoch, long *out);
+
+/* The learning rate of step t (0-based) under cfg. */
+float lethe_gpt_train_lr(const lethe_gpt_train_cfg *cfg, long t);
+
+/* Tokenize texts[i] (lens[i] bytes) for i in idx[0..n) and concatenate them,
+ * each followed by `eot`. *out (free with free(); NULL when *n_out is 0) holds
+ * *n_out ids. Documents are encoded in parallel; the result does not depend
+ * on the thread count. */
+lethe_status lethe_gpt_encode_docs(const lethe_tokenizer_t *tok, const char *const *texts,
+                                   const size_t *lens, const size_t *idx, size_t n, int32_t eot,
+                                   int32_t **out, long *n_out);
+
+/* The id of the special token spelled "<|endoftext|>", or -1. */
+long lethe_gpt_eot(const lethe_tokenizer_t *tok);
+
+/* Train g in place on the stream train[0..n_train) (val may be NULL / 0: no
+ * validation). Writes one JSON line per step
+ *   {"step":S,"lr":X,"loss":X,"grad_norm":X}
+ * and per validation {"step":S,"val_loss":X} to log when not NULL; the
+ * gradient norm is the one before clipping. Every token must be below the
+ * model's vocab_size. LETHE_ERR_INVALID (a stream shorter than seq + 1, a bad
+ * setting, a token out of range), LETHE_ERR_FAILED (the loss diverged),
+ * LETHE_ERR_NOMEM. */
+lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
+                             const int32_t *val, long n_val, const lethe_gpt_train_cfg *cfg,
+                             FILE *log, lethe_gpt_train_result *res);
+
+#endif

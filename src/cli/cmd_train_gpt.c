@@ -1,0 +1,475 @@
+/* lethe train --model gpt: tokenize a corpus (training a BPE tokenizer when
+ * none is given), train a GPT language model and write a run directory with
+ * model.safetensors, config.json, log.jsonl and tokenizer.json. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "cmd_train_gpt.h"
+#include "lethe/corpus.h"
+#include "lethe/fileio.h"
+#include "lethe/gpt.h"
+#include "lethe/gpt_train.h"
+#include "lethe/rng.h"
+#include "lethe/run.h"
+#include "lethe/tokenizer.h"
+
+#define VERB "train"
+/* Validation documents: a keyed hash of the id under a fixed seed, so the
+ * split belongs to the corpus, not to the run. */
+#define STREAM_VAL 0x300000000ull
+#define EOT_TEXT "<|endoftext|>"
+
+static void print_usage(FILE *out)
+{
+    lethe_gpt_train_cfg d;
+    lethe_gpt_train_defaults(&d);
+    fprintf(out,
+            "Usage: lethe train --model gpt --preset NAME --data CORPUS --out RUN [options]\n\n"
+            "Train a GPT-2 style language model and write RUN/model.safetensors,\n"
+            "RUN/config.json, RUN/log.jsonl and RUN/tokenizer.json. Documents are tokenized\n"
+            "and concatenated, each followed by <|endoftext|>; training reads windows of\n"
+            "seq + 1 tokens in an order keyed by the seed. A share of the documents (by a\n"
+            "keyed hash of the id) is held out for the validation loss. Without\n"
+            "--tokenizer, a byte-level BPE tokenizer is trained on the training documents\n"
+            "to the model's vocabulary size. The same options give byte-identical files.\n\n"
+            "Options:\n"
+            "  --preset NAME      tiny, small or gpt2 (required)\n"
+            "  --data CORPUS      moby, sotu, FILE.txt (one document) or FILE.jsonl (one\n"
+            "                     {\"text\": ...} object or JSON string per line)\n"
+            "  --out RUN          the run directory to write (created)\n"
+            "  --tokenizer FILE   use this tokenizer.json; its vocabulary size must be the\n"
+            "                     model's\n"
+            "  --vocab N          the model's vocabulary size (default: the preset's)\n"
+            "  --steps N          optimizer steps\n"
+            "  --epochs N         passes over the training windows instead (default 1)\n"
+            "  --batch B          windows per micro-batch (default %d)\n"
+            "  --seq T            tokens per window (default: the preset's positions, at\n"
+            "                     most %d)\n"
+            "  --accum K          micro-batches per step (default %d)\n"
+            "  --lr X             peak learning rate (default 1e-3 for tiny, 6e-4 otherwise)\n"
+            "  --min-lr X         final learning rate of the cosine (default lr / 10)\n"
+            "  --warmup N         linear warm-up steps (default min(100, steps / 10))\n"
+            "  --wd X             AdamW weight decay on 2-D tensors (default %g)\n"
+            "  --clip X           clip the global gradient norm to X; 0: off (default %g)\n"
+            "  --val F            share of documents held out (default 0.05)\n"
+            "  --eval-every N     steps between validations (default steps / 10)\n"
+            "  --eval-windows N   validation windows measured (default %d)\n"
+            "  --seed N           initialisation and window order (default 0)\n"
+            "  --limit N          the first N documents only\n"
+            "  --json             print a one-line JSON summary\n"
+            "  --quiet            no progress output\n"
+            "  -h, --help         show this help\n\n"
+            "AdamW betas (%g, %g), eps %g.\n"
+            "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input (unknown corpus or\n"
+            "preset, a tokenizer whose vocabulary does not fit, too little text).\n",
+            d.batch, d.seq, d.accum, d.weight_decay, d.clip, d.eval_windows, d.beta1, d.beta2,
+            d.eps);
+}
+
+enum {
+    O_DATA = 256, O_OUT, O_MODEL, O_PRESET, O_TOKENIZER, O_VOCAB, O_STEPS, O_EPOCHS, O_BATCH,
+    O_SEQ, O_ACCUM, O_LR, O_MIN_LR, O_WARMUP, O_WD, O_CLIP, O_VAL, O_EVAL_EVERY,
+    O_EVAL_WINDOWS, O_SEED, O_LIMIT, O_JSON, O_QUIET
+};
+
+static const struct option longopts[] = {
+    {"data", 1, 0, O_DATA},           {"out", 1, 0, O_OUT},
+    {"model", 1, 0, O_MODEL},         {"preset", 1, 0, O_PRESET},
+    {"tokenizer", 1, 0, O_TOKENIZER}, {"vocab", 1, 0, O_VOCAB},
+    {"steps", 1, 0, O_STEPS},         {"epochs", 1, 0, O_EPOCHS},
+    {"batch", 1, 0, O_BATCH},         {"seq", 1, 0, O_SEQ},
+    {"accum", 1, 0, O_ACCUM},         {"lr", 1, 0, O_LR},
+    {"min-lr", 1, 0, O_MIN_LR},       {"warmup", 1, 0, O_WARMUP},
+    {"wd", 1, 0, O_WD},               {"clip", 1, 0, O_CLIP},
+    {"val", 1, 0, O_VAL},             {"eval-every", 1, 0, O_EVAL_EVERY},
+    {"eval-windows", 1, 0, O_EVAL_WINDOWS}, {"seed", 1, 0, O_SEED},
+    {"limit", 1, 0, O_LIMIT},         {"json", 0, 0, O_JSON},
+    {"quiet", 0, 0, O_QUIET},         {"help", 0, 0, 'h'},
+    {0, 0, 0, 0}};
+
+/* Options as given; -1 / NAN / NULL where not given. */
+typedef struct opts {
+    const char *data, *out, *model, *preset, *tokenizer;
+    long vocab, steps, epochs, batch, seq, accum, warmup, eval_every, eval_windows, seed, limit;
+    double lr, min_lr, wd, clip, val;
+    int json, quiet;
+} opts;
+
+int cmd_train_wants_gpt(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *v = !strcmp(argv[i], "--model") && i + 1 < argc ? argv[i + 1]
+                        : !strncmp(argv[i], "--model=", 8)        ? argv[i] + 8
+                                                                  : NULL;
+        if (v && !strcmp(v, "gpt"))
+            return 1;
+    }
+    return 0;
+}
+
+static int parse(int argc, char **argv, opts *o)
+{
+    *o = (opts){.vocab = -1, .steps = -1, .epochs = -1, .batch = -1, .seq = -1, .accum = -1,
+                .warmup = -1, .eval_every = -1, .eval_windows = -1, .seed = 0, .limit = 0,
+                .lr = NAN, .min_lr = NAN, .wd = NAN, .clip = NAN, .val = NAN};
+    struct { int id; long *v; long lo, hi; } ints[] = {
+        {O_VOCAB, &o->vocab, 257, LETHE_TOKENIZER_MAX_ID}, {O_STEPS, &o->steps, 1, 1L << 40},
+        {O_EPOCHS, &o->epochs, 1, 1000000},  {O_BATCH, &o->batch, 1, 1 << 16},
+        {O_SEQ, &o->seq, 1, 1 << 16},        {O_ACCUM, &o->accum, 1, 1 << 16},
+        {O_WARMUP, &o->warmup, 0, 1L << 40}, {O_EVAL_EVERY, &o->eval_every, 0, 1L << 40},
+        {O_EVAL_WINDOWS, &o->eval_windows, 1, 1 << 20}, {O_SEED, &o->seed, 0, 1L << 53},
+        {O_LIMIT, &o->limit, 1, 1L << 40}};
+    struct { int id; double *v; double lo, hi; } reals[] = {
+        {O_LR, &o->lr, 1e-12, 100}, {O_MIN_LR, &o->min_lr, 0, 100}, {O_WD, &o->wd, 0, 100},
+        {O_CLIP, &o->clip, 0, 1e30}, {O_VAL, &o->val, 0, 0.9}};
+    int c;
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        const char *name = longopts[0].name;
+        for (const struct option *l = longopts; l->name; l++)
+            if (l->val == c)
+                name = l->name;
+        int done = 0;
+        for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !done; i++)
+            if (ints[i].id == c) {
+                if (cli_parse_long(optarg, ints[i].v) || *ints[i].v < ints[i].lo ||
+                    *ints[i].v > ints[i].hi)
+                    return cli_usage(VERB, "--%s needs a whole number %ld-%ld, not '%s'", name,
+                                     ints[i].lo, ints[i].hi, optarg);
+                done = 1;
+            }
+        for (size_t i = 0; i < sizeof reals / sizeof reals[0] && !done; i++)
+            if (reals[i].id == c) {
+                if (cli_parse_double(optarg, reals[i].v) || !(*reals[i].v >= reals[i].lo) ||
+                    !(*reals[i].v <= reals[i].hi))
+                    return cli_usage(VERB, "--%s needs a number in [%g, %g], not '%s'", name,
+                                     reals[i].lo, reals[i].hi, optarg);
+                done = 1;
+            }
+        if (done)
+            continue;
+        switch (c) {
+        case O_DATA: o->data = optarg; break;
+        case O_OUT: o->out = optarg; break;
+        case O_MODEL: o->model = optarg; break;
+        case O_PRESET: o->preset = optarg; break;
+        case O_TOKENIZER: o->tokenizer = optarg; break;
+        case O_JSON: o->json = 1; break;
+        case O_QUIET: o->quiet = 1; break;
+        case 'h': print_usage(stdout); return -1;
+        default: return cli_usage(VERB, "unknown or incomplete option (for --model gpt)");
+        }
+    }
+    if (optind < argc)
+        return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
+    if (!o->data || !o->out)
+        return cli_usage(VERB, "--data and --out are required");
+    if (!o->preset)
+        return cli_usage(VERB, "--model gpt needs --preset tiny, small or gpt2");
+    if (o->steps > 0 && o->epochs > 0)
+        return cli_usage(VERB, "give --steps or --epochs, not both");
+    return 0;
+}
+
+/* Whether document id goes to validation. */
+static int is_val(uint64_t id, double frac)
+{
+    if (frac <= 0)
+        return 0;
+    double u = (double)(lethe_rng_hash(0, STREAM_VAL, id) >> 11) * 0x1.0p-53;
+    return u < frac;
+}
+
+/* A float as its shortest decimal, so config.json reads 0.001 and not
+ * 0.0010000000474974513. */
+static double fl(float x)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.7g", (double)x);
+    return strtod(b, NULL);
+}
+
+static cJSON *make_config(const opts *o, const lethe_gpt_config *mc, long n_params,
+                          const lethe_gpt_train_cfg *tc, const char *data_hash, size_t n_docs,
+                          size_t n_train_docs, size_t n_val_docs, long train_tokens,
+                          long val_tokens, long eot, double val_frac)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "data", o->data);
+    cJSON_AddStringToObject(j, "model", "gpt");
+    cJSON_AddStringToObject(j, "preset", o->preset);
+    cJSON_AddNumberToObject(j, "vocab_size", mc->vocab_size);
+    cJSON_AddNumberToObject(j, "n_positions", mc->n_positions);
+    cJSON_AddNumberToObject(j, "n_embd", mc->n_embd);
+    cJSON_AddNumberToObject(j, "n_layer", mc->n_layer);
+    cJSON_AddNumberToObject(j, "n_head", mc->n_head);
+    cJSON_AddNumberToObject(j, "n_params", (double)n_params);
+    if (o->tokenizer)
+        cJSON_AddStringToObject(j, "tokenizer", o->tokenizer);
+    else
+        cJSON_AddNullToObject(j, "tokenizer");
+    cJSON_AddNumberToObject(j, "eot_id", (double)eot);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(j, "limit", (double)o->limit);
+    cJSON_AddStringToObject(j, "data_hash", data_hash);
+    cJSON_AddNumberToObject(j, "n_docs", (double)n_docs);
+    cJSON_AddNumberToObject(j, "n_train_docs", (double)n_train_docs);
+    cJSON_AddNumberToObject(j, "n_val_docs", (double)n_val_docs);
+    cJSON_AddNumberToObject(j, "train_tokens", (double)train_tokens);
+    cJSON_AddNumberToObject(j, "val_tokens", (double)val_tokens);
+    cJSON_AddNumberToObject(j, "val", val_frac);
+    cJSON_AddNumberToObject(j, "steps", (double)tc->steps);
+    cJSON_AddNumberToObject(j, "epochs", (double)(o->epochs > 0 ? o->epochs : 0));
+    cJSON_AddNumberToObject(j, "batch", tc->batch);
+    cJSON_AddNumberToObject(j, "seq", tc->seq);
+    cJSON_AddNumberToObject(j, "accum", tc->accum);
+    cJSON_AddStringToObject(j, "optim", "adamw");
+    cJSON_AddNumberToObject(j, "lr", fl(tc->lr));
+    cJSON_AddNumberToObject(j, "min_lr", fl(tc->min_lr));
+    cJSON_AddStringToObject(j, "sched", "cosine");
+    cJSON_AddNumberToObject(j, "warmup", (double)tc->warmup);
+    cJSON_AddNumberToObject(j, "weight_decay", fl(tc->weight_decay));
+    cJSON_AddStringToObject(j, "weight_decay_on", "2-D tensors");
+    cJSON_AddNumberToObject(j, "beta1", fl(tc->beta1));
+    cJSON_AddNumberToObject(j, "beta2", fl(tc->beta2));
+    cJSON_AddNumberToObject(j, "eps", fl(tc->eps));
+    cJSON_AddNumberToObject(j, "clip", fl(tc->clip));
+    cJSON_AddNumberToObject(j, "eval_every", (double)tc->eval_every);
+    cJSON_AddNumberToObject(j, "eval_windows", tc->eval_windows);
+    return j;
+}
+
+/* Write text + "\n" atomically to dir/name. */
+static lethe_status write_json(const char *dir, const char *name, const cJSON *j)
+{
+    char path[4200];
+    char *pretty = cJSON_Print(j);
+    if (!pretty)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    size_t len = strlen(pretty);
+    pretty[len] = '\n'; /* replaces the NUL; written without it */
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    lethe_status st = lethe_file_write_atomic(path, pretty, len + 1);
+    free(pretty);
+    return st;
+}
+
+int cmd_train_gpt(int argc, char **argv)
+{
+    opts o;
+    int rc = parse(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    lethe_corpus *corpus = NULL;
+    lethe_tokenizer_t *tok = NULL;
+    lethe_gpt *g = NULL;
+    lethe_afile *log = NULL;
+    cJSON *config = NULL;
+    size_t *idx_train = NULL, *idx_val = NULL, n_tr = 0, n_va = 0;
+    int32_t *s_train = NULL, *s_val = NULL;
+    long n_train = 0, n_val = 0, eot = -1;
+    char *config_line = NULL, path[4200], data_hash[17], seed_str[32];
+    lethe_gpt_config mc;
+    lethe_gpt_train_cfg tc;
+    lethe_gpt_train_result res;
+    double val_frac = isnan(o.val) ? 0.05 : o.val;
+    lethe_status st = lethe_gpt_preset(o.preset, &mc);
+    if (st == LETHE_OK && o.vocab > 0)
+        mc.vocab_size = (int)o.vocab;
+    if (st == LETHE_OK)
+        st = lethe_corpus_load(o.data, o.limit, &corpus);
+    if (st != LETHE_OK)
+        goto done;
+    lethe_corpus_hash(corpus, data_hash);
+
+    /* The validation documents; none when they would take every document. */
+    idx_train = malloc(sizeof *idx_train * corpus->n);
+    idx_val = malloc(sizeof *idx_val * corpus->n);
+    if (!idx_train || !idx_val) {
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < corpus->n; i++) {
+        if (is_val(corpus->ids[i], val_frac))
+            idx_val[n_va++] = i;
+        else
+            idx_train[n_tr++] = i;
+    }
+    if (n_tr == 0) {
+        for (size_t i = 0; i < corpus->n; i++)
+            idx_train[i] = i;
+        n_tr = corpus->n, n_va = 0;
+    }
+
+    /* The tokenizer: given, or trained on the training documents. */
+    if (o.tokenizer) {
+        st = lethe_tokenizer_load_json(o.tokenizer, &tok);
+        if (st == LETHE_OK && (long)lethe_tokenizer_vocab_size(tok) != mc.vocab_size)
+            st = lethe_fail(LETHE_ERR_INVALID,
+                            "%s: the tokenizer has a vocabulary of %zu, the model %d (preset "
+                            "%s%s); give --vocab %zu or another tokenizer",
+                            o.tokenizer, lethe_tokenizer_vocab_size(tok), mc.vocab_size,
+                            o.preset, o.vocab > 0 ? " with --vocab" : "",
+                            lethe_tokenizer_vocab_size(tok));
+    } else {
+        const char **texts = malloc(sizeof *texts * n_tr);
+        size_t *lens = malloc(sizeof *lens * n_tr);
+        static const char *const special[] = {EOT_TEXT};
+        lethe_tokenizer_train_opts topts = {2, special, 1};
+        if (!texts || !lens) {
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        } else {
+            for (size_t i = 0; i < n_tr; i++) {
+                texts[i] = corpus->texts[idx_train[i]];
+                lens[i] = corpus->lens[idx_train[i]];
+            }
+            if (!o.quiet)
+                fprintf(stderr, "training a %d-token BPE tokenizer on %zu documents\n",
+                        mc.vocab_size, n_tr);
+            st = lethe_tokenizer_train(texts, lens, n_tr, (size_t)mc.vocab_size, &topts, &tok);
+        }
+        free(texts);
+        free(lens);
+        if (st == LETHE_OK && (long)lethe_tokenizer_vocab_size(tok) < mc.vocab_size) {
+            if (!o.quiet)
+                fprintf(stderr,
+                        "the text supports %zu tokens only; the model's vocabulary is %zu\n",
+                        lethe_tokenizer_vocab_size(tok), lethe_tokenizer_vocab_size(tok));
+            mc.vocab_size = (int)lethe_tokenizer_vocab_size(tok);
+        }
+    }
+    if (st == LETHE_OK && (eot = lethe_gpt_eot(tok)) < 0)
+        st = lethe_fail(LETHE_ERR_INVALID, "%s: the tokenizer has no %s token",
+                        o.tokenizer ? o.tokenizer : "tokenizer", EOT_TEXT);
+    if (st == LETHE_OK)
+        st = lethe_gpt_encode_docs(tok, (const char *const *)corpus->texts, corpus->lens,
+                                   idx_train, n_tr, (int32_t)eot, &s_train, &n_train);
+    if (st == LETHE_OK && n_va)
+        st = lethe_gpt_encode_docs(tok, (const char *const *)corpus->texts, corpus->lens,
+                                   idx_val, n_va, (int32_t)eot, &s_val, &n_val);
+    if (st == LETHE_OK && !(g = lethe_gpt_init(&mc)))
+        st = LETHE_ERR_INVALID;
+    if (st != LETHE_OK)
+        goto done;
+
+    /* The training settings. */
+    lethe_gpt_train_defaults(&tc);
+    tc.seq = o.seq > 0 ? (int)o.seq : mc.n_positions < tc.seq ? mc.n_positions : tc.seq;
+    if (o.batch > 0)
+        tc.batch = (int)o.batch;
+    if (o.accum > 0)
+        tc.accum = (int)o.accum;
+    tc.lr = !isnan(o.lr) ? (float)o.lr : !strcmp(o.preset, "tiny") ? 1e-3f : 6e-4f;
+    tc.min_lr = !isnan(o.min_lr) ? (float)o.min_lr : tc.lr / 10;
+    if (!isnan(o.wd))
+        tc.weight_decay = (float)o.wd;
+    if (!isnan(o.clip))
+        tc.clip = (float)o.clip;
+    if (o.eval_windows > 0)
+        tc.eval_windows = (int)o.eval_windows;
+    tc.seed = (uint64_t)o.seed;
+    tc.quiet = o.quiet;
+    long windows = lethe_gpt_windows(n_train, tc.seq);
+    if (windows == 0) {
+        st = lethe_fail(LETHE_ERR_INVALID,
+                        "%s: %ld training tokens, fewer than --seq %d + 1 (lower --seq or "
+                        "give more text)",
+                        o.data, n_train, tc.seq);
+        goto done;
+    }
+    if (o.steps > 0) {
+        tc.steps = o.steps;
+    } else {
+        long per_step = (long)tc.batch * tc.accum, epochs = o.epochs > 0 ? o.epochs : 1;
+        tc.steps = (epochs * windows + per_step - 1) / per_step;
+    }
+    tc.warmup = o.warmup >= 0 ? o.warmup : tc.steps / 10 < 100 ? tc.steps / 10 : 100;
+    tc.eval_every = o.eval_every >= 0 ? o.eval_every : tc.steps >= 10 ? tc.steps / 10 : 0;
+
+    if ((st = lethe_run_mkdir(o.out)) != LETHE_OK)
+        goto done;
+    snprintf(path, sizeof path, "%s/log.jsonl", o.out);
+    if (!(log = lethe_afile_open(path))) {
+        st = LETHE_ERR_IO;
+        goto done;
+    }
+    if (!o.quiet)
+        fprintf(stderr,
+                "gpt %s: %ld parameters, vocabulary %d; %zu training documents (%ld tokens), "
+                "%zu validation (%ld tokens); %ld steps of %d x %d x %d tokens\n",
+                o.preset, g->n_params, mc.vocab_size, n_tr, n_train, n_va, n_val, tc.steps,
+                tc.accum, tc.batch, tc.seq);
+    lethe_gpt_init_params(g, (uint64_t)o.seed);
+    st = lethe_gpt_train(g, s_train, n_train, s_val, n_val, &tc, log->fp, &res);
+    if (st != LETHE_OK)
+        goto done;
+    st = lethe_afile_commit(log);
+    log = NULL;
+    config = make_config(&o, &mc, g->n_params, &tc, data_hash, corpus->n, n_tr, n_va, n_train,
+                         n_val, eot, val_frac);
+    if (st == LETHE_OK && !(config_line = cJSON_PrintUnformatted(config)))
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    snprintf(seed_str, sizeof seed_str, "%ld", o.seed);
+    snprintf(path, sizeof path, "%s/tokenizer.json", o.out);
+    if (st == LETHE_OK)
+        st = lethe_tokenizer_save_json(tok, path);
+    lethe_st_meta meta[] = {{"model", "gpt"},          {"preset", (char *)o.preset},
+                            {"config", config_line},   {"data", (char *)o.data},
+                            {"data_hash", data_hash},  {"seed", seed_str},
+                            {"method", "train"}};
+    snprintf(path, sizeof path, "%s/model.safetensors", o.out);
+    if (st == LETHE_OK)
+        st = lethe_gpt_save(g, path, meta, sizeof meta / sizeof meta[0]);
+    if (st == LETHE_OK)
+        st = write_json(o.out, "config.json", config);
+    if (st != LETHE_OK)
+        goto done;
+    double tps = res.seconds > 0 ? (double)res.tokens / res.seconds : 0;
+    if (o.json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "run", o.out);
+        cJSON_AddStringToObject(j, "preset", o.preset);
+        cJSON_AddNumberToObject(j, "n_params", (double)g->n_params);
+        cJSON_AddNumberToObject(j, "vocab_size", mc.vocab_size);
+        cJSON_AddNumberToObject(j, "steps", (double)res.steps);
+        cJSON_AddNumberToObject(j, "tokens", (double)res.tokens);
+        cJSON_AddNumberToObject(j, "seconds", res.seconds);
+        cJSON_AddNumberToObject(j, "tokens_per_second", tps);
+        cJSON_AddNumberToObject(j, "first_loss", res.first_loss);
+        cJSON_AddNumberToObject(j, "train_loss", res.last_loss);
+        if (isnan(res.val_loss))
+            cJSON_AddNullToObject(j, "val_loss");
+        else
+            cJSON_AddNumberToObject(j, "val_loss", res.val_loss);
+        char *txt = cJSON_PrintUnformatted(j);
+        printf("%s\n", txt ? txt : "{}");
+        free(txt);
+        cJSON_Delete(j);
+    } else {
+        printf("trained gpt %s (%ld parameters) on %s: %ld steps, %ld tokens, %.1f s "
+               "(%.0f tokens/s)\n",
+               o.preset, g->n_params, o.data, res.steps, res.tokens, res.seconds, tps);
+        printf("  loss %.4f -> %.4f", res.first_loss, res.last_loss);
+        if (!isnan(res.val_loss))
+            printf(", validation %.4f", res.val_loss);
+        printf("\nwrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json\n", o.out);
+    }
+done:
+    lethe_afile_abort(log);
+    cJSON_Delete(config);
+    free(config_line);
+    free(s_train);
+    free(s_val);
+    free(idx_train);
+    free(idx_val);
+    lethe_gpt_free(g);
+    lethe_tokenizer_free(tok);
+    lethe_corpus_free(corpus);
+    return st == LETHE_OK ? CLI_EXIT_OK : cli_report(VERB, st);
+}

@@ -1,0 +1,167 @@
+/* GPT training: window order, schedule, token streams, determinism. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lethe/gpt_train.h"
+#include "../test.h"
+
+TEST(gpt_train_windows)
+{
+    CHECK(lethe_gpt_windows(0, 4) == 0);
+    CHECK(lethe_gpt_windows(4, 4) == 0);  /* needs T + 1 tokens */
+    CHECK(lethe_gpt_windows(5, 4) == 1);
+    CHECK(lethe_gpt_windows(8, 4) == 1);
+    CHECK(lethe_gpt_windows(9, 4) == 2);  /* windows share their boundary token */
+    CHECK(lethe_gpt_windows(100, 0) == 0);
+}
+
+TEST(gpt_train_window_order_deterministic)
+{
+    enum { N = 257 };
+    long a[N], b[N], c[N], d[N];
+    int seen[N] = {0};
+    CHECK_OK(lethe_gpt_window_order(N, 7, 0, a));
+    CHECK_OK(lethe_gpt_window_order(N, 7, 0, b));
+    CHECK_OK(lethe_gpt_window_order(N, 7, 1, c));
+    CHECK_OK(lethe_gpt_window_order(N, 8, 0, d));
+    CHECK(!memcmp(a, b, sizeof a)); /* same seed and epoch: same order */
+    CHECK(memcmp(a, c, sizeof a));  /* another epoch: another order */
+    CHECK(memcmp(a, d, sizeof a));  /* another seed: another order */
+    for (int i = 0; i < N; i++) {
+        CHECK(a[i] >= 0 && a[i] < N);
+        CHECK(!seen[a[i]]);
+        seen[a[i]] = 1;
+    }
+    int moved = 0; /* shuffled, not the identity */
+    for (int i = 0; i < N; i++)
+        moved += a[i] != i;
+    CHECK(moved > N / 2);
+    /* The order of a window depends on its index only: a prefix of the
+     * windows keeps its relative order in a longer stream. */
+    long e[N + 50];
+    CHECK_OK(lethe_gpt_window_order(N + 50, 7, 0, e));
+    int k = 0;
+    for (int i = 0; i < N + 50; i++)
+        if (e[i] < N)
+            CHECK(e[i] == a[k++]);
+    CHECK(k == N);
+}
+
+TEST(gpt_train_schedule)
+{
+    lethe_gpt_train_cfg c;
+    lethe_gpt_train_defaults(&c);
+    c.lr = 1e-3f, c.min_lr = 1e-4f, c.warmup = 10, c.steps = 110;
+    /* linear warm-up to the peak */
+    CHECK_CLOSE(lethe_gpt_train_lr(&c, 0), 1e-4, 1e-6, 0);
+    CHECK_CLOSE(lethe_gpt_train_lr(&c, 4), 5e-4, 1e-6, 0);
+    CHECK_CLOSE(lethe_gpt_train_lr(&c, 9), 1e-3, 1e-6, 0);
+    /* cosine from the peak to min_lr: the peak, the middle, near the end */
+    CHECK_CLOSE(lethe_gpt_train_lr(&c, 10), 1e-3, 1e-6, 0);
+    CHECK_CLOSE(lethe_gpt_train_lr(&c, 60), 5.5e-4, 1e-5, 0);
+    CHECK_CLOSE(lethe_gpt_train_lr(&c, 110), 1e-4, 1e-5, 0);
+    for (long t = 10; t < 110; t++)
+        CHECK(lethe_gpt_train_lr(&c, t + 1) <= lethe_gpt_train_lr(&c, t));
+    c.warmup = 0;
+    CHECK_CLOSE(lethe_gpt_train_lr(&c, 0), 1e-3, 1e-6, 0);
+}
+
+/* A tokenizer of bytes with <|endoftext|> at 256. */
+static lethe_tokenizer_t *byte_tokenizer(void)
+{
+    lethe_tokenizer_t *t = lethe_tokenizer_new();
+    for (int b = 0; t && b < 256; b++) {
+        unsigned char c = (unsigned char)b;
+        if (lethe_tokenizer_add_token(t, (uint32_t)b, &c, 1, 0) != LETHE_OK)
+            return NULL;
+    }
+    if (t && lethe_tokenizer_add_token(t, 256, "<|endoftext|>", 13, 1) != LETHE_OK)
+        return NULL;
+    return t;
+}
+
+TEST(gpt_train_encode_docs)
+{
+    lethe_tokenizer_t *t = byte_tokenizer();
+    CHECK(t);
+    CHECK(lethe_gpt_eot(t) == 256);
+    const char *texts[] = {"ab", "c", "de"};
+    size_t lens[] = {2, 1, 2}, idx[] = {2, 0};
+    int32_t *s;
+    long n;
+    CHECK_OK(lethe_gpt_encode_docs(t, texts, lens, idx, 2, 256, &s, &n));
+    int32_t want[] = {'d', 'e', 256, 'a', 'b', 256};
+    CHECK(n == 6);
+    CHECK(!memcmp(s, want, sizeof want));
+    free(s);
+    lethe_tokenizer_free(t);
+}
+
+/* Train a small model on a byte stream; its parameters and losses. */
+static lethe_status train_small(uint64_t seed, int accum, float *params, long *n_params,
+                                lethe_gpt_train_result *res)
+{
+    lethe_gpt_config cfg = {260, 16, 16, 2, 2};
+    lethe_gpt *g = lethe_gpt_init(&cfg);
+    if (!g)
+        return LETHE_ERR_NOMEM;
+    int32_t s[600], v[100];
+    for (int i = 0; i < 600; i++)
+        s[i] = "the cat sat on the mat. "[i % 24];
+    for (int i = 0; i < 100; i++)
+        v[i] = "the mat sat on the cat. "[i % 24];
+    lethe_gpt_train_cfg c;
+    lethe_gpt_train_defaults(&c);
+    c.batch = 4, c.seq = 8, c.accum = accum, c.steps = 40, c.lr = 1e-2f, c.min_lr = 1e-3f;
+    c.warmup = 4, c.eval_every = 10, c.seed = seed, c.quiet = 1;
+    lethe_gpt_init_params(g, 1);
+    lethe_status st = lethe_gpt_train(g, s, 600, v, 100, &c, NULL, res);
+    *n_params = g->n_params;
+    if (params)
+        memcpy(params, g->params, sizeof(float) * (size_t)g->n_params);
+    lethe_gpt_free(g);
+    return st;
+}
+
+TEST(gpt_train_deterministic_and_learns)
+{
+    long n;
+    lethe_gpt_train_result r1, r2, r3;
+    CHECK_OK(train_small(3, 2, NULL, &n, &r1));
+    float *a = malloc(sizeof(float) * (size_t)n), *b = malloc(sizeof(float) * (size_t)n),
+          *c = malloc(sizeof(float) * (size_t)n);
+    CHECK(a && b && c);
+    CHECK_OK(train_small(3, 2, a, &n, &r1));
+    CHECK_OK(train_small(3, 2, b, &n, &r2));
+    CHECK_OK(train_small(4, 2, c, &n, &r3));
+    int same = !memcmp(a, b, sizeof(float) * (size_t)n);
+    int differs = memcmp(a, c, sizeof(float) * (size_t)n) != 0;
+    free(a), free(b), free(c);
+    CHECK(same);    /* same seed: the same bits */
+    CHECK(differs); /* another seed: another window order */
+    CHECK(r1.steps == 40 && r1.tokens == 40L * 2 * 4 * 8);
+    CHECK_MSG(r1.last_loss < 0.5 * r1.first_loss, "loss %g -> %g", r1.first_loss, r1.last_loss);
+    CHECK(r1.val_loss == r1.val_loss && r1.val_loss < r1.first_loss);
+}
+
+TEST(gpt_train_rejects_bad_streams)
+{
+    lethe_gpt_config cfg = {260, 16, 16, 1, 2};
+    lethe_gpt *g = lethe_gpt_init(&cfg);
+    CHECK(g);
+    int32_t s[20] = {0};
+    lethe_gpt_train_cfg c;
+    lethe_gpt_train_result r;
+    lethe_gpt_train_defaults(&c);
+    c.seq = 8, c.quiet = 1;
+    lethe_status st1 = lethe_gpt_train(g, s, 5, NULL, 0, &c, NULL, &r); /* too short */
+    c.seq = 32;
+    lethe_status st2 = lethe_gpt_train(g, s, 20, NULL, 0, &c, NULL, &r); /* seq > positions */
+    c.seq = 8;
+    s[3] = 260;
+    lethe_status st3 = lethe_gpt_train(g, s, 20, NULL, 0, &c, NULL, &r); /* id out of range */
+    lethe_gpt_free(g);
+    CHECK(st1 == LETHE_ERR_INVALID);
+    CHECK(st2 == LETHE_ERR_INVALID);
+    CHECK(st3 == LETHE_ERR_INVALID);
+}
