@@ -31,6 +31,8 @@ int cmd_data(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_train_gpt(int argc, char **argv);      /* lethe train --model gpt */
+int cmd_train_wants_gpt(int argc, char **argv); /* 1 when argv asks for --model gpt */
 int cmd_predict(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_unlearn(int argc, char **argv);
@@ -40,5 +42,7 @@ int cmd_sisa(int argc, char **argv);
 int cmd_s3t(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 
 #endif

@@ -9,7 +9,6 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "cmd_train_gpt.h"
 #include "lethe/fileio.h"
 #include "lethe/recipe.h"
 #include "lethe/run.h"

@@ -10,7 +10,6 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "cmd_train_gpt.h"
 #include "lethe/corpus.h"
 #include "lethe/fileio.h"
 #include "lethe/gpt.h"

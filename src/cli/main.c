@@ -16,6 +16,8 @@ static const struct verb {
     {"inspect", cmd_inspect, "show a safetensors file's tensors and metadata"},
     {"train", cmd_train, "train a classifier or regressor (or its oracle) into a run directory"},
     {"predict", cmd_predict, "a run's predictions and accuracy or error on a split"},
+    {"generate", cmd_generate, "continue a prompt with a GPT run (greedy, sampling, beam search)"},
+    {"score", cmd_score, "per-token log-probabilities of sequences under a GPT run"},
     {"eval", cmd_eval, "how well a model forgot a forget set: classify and regress suites"},
     {"fit", cmd_fit, "fit ridge or logistic regression exactly, ready for lethe forget"},
     {"forget", cmd_forget, "remove samples from a ridge (exact) or logistic (certified) run"},

@@ -1,0 +1,256 @@
+/* lethe generate: continue a prompt with a GPT run's model. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "lethe/gpt.h"
+#include "lethe/gpt_generate.h"
+#include "lethe/tokenizer.h"
+
+#define VERB "generate"
+#define MAX_STOP 16
+#define MAX_BEAM 64
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: lethe generate --run RUN (--prompt TEXT | --tokens IDS) [options]\n\n"
+            "Continue a prompt with the GPT model of RUN (RUN/model.safetensors), decoding\n"
+            "with a key/value cache. The prompt is encoded with RUN/tokenizer.json; without\n"
+            "one, give it as token ids and ids are printed. Generation stops after --max-new\n"
+            "tokens, after <|endoftext|> (when the tokenizer has it), when the text ends\n"
+            "with a stop string, or at the model's context length.\n\n"
+            "Options:\n"
+            "  --run RUN          the run directory (model.safetensors, tokenizer.json)\n"
+            "  --prompt TEXT      the prompt as text (needs RUN/tokenizer.json)\n"
+            "  --tokens IDS       the prompt as token ids (\"464 3290 318\")\n"
+            "  --max-new N        new tokens at most (default 32)\n"
+            "  --temperature X    0: greedy; > 0: sample from softmax(logits / X)\n"
+            "                     (default 1)\n"
+            "  --top-k K          sample among the K most likely tokens (default 0: all)\n"
+            "  --top-p P          sample among the fewest most likely tokens whose\n"
+            "                     probabilities sum to P, 0 < P <= 1 (default 1: all)\n"
+            "  --beam W           beam search of width W (ignores temperature, top-k, top-p)\n"
+            "  --length-norm      beam search: rank beams by mean log-prob per new token\n"
+            "                     (default: by total log-prob)\n"
+            "  --stop S           stop when the generated text ends with S (repeatable, at\n"
+            "                     most %d; needs the tokenizer)\n"
+            "  --seed N           sampling seed (default 0); the same seed gives the same text\n"
+            "  --json             print {\"prompt_tokens\", \"tokens\", \"logprobs\", \"score\",\n"
+            "                     \"stop\"} and \"text\" when there is a tokenizer\n"
+            "  -h, --help         show this help\n\n"
+            "Without --json the generated text (or ids) is printed, without the prompt.\n"
+            "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input (missing run or\n"
+            "tokenizer, ids outside the vocabulary, a prompt longer than the context).\n",
+            MAX_STOP);
+}
+
+/* Whitespace- or comma-separated ids into a new array. */
+static lethe_status parse_ids(const char *s, const char *what, int32_t **out, int *n)
+{
+    size_t cap = strlen(s) / 2 + 1;
+    int32_t *ids = malloc(sizeof(int32_t) * cap);
+    if (!ids)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    int k = 0;
+    const char *p = s;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == ',' || *p == '\n' || *p == '\r')
+            p++;
+        if (!*p)
+            break;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v >= (long)LETHE_TOKENIZER_MAX_ID ||
+            (*end && !strchr(" \t,\r\n", *end))) {
+            free(ids);
+            return lethe_fail(LETHE_ERR_INVALID, "%s: '%.20s' is not a token id", what, p);
+        }
+        ids[k++] = (int32_t)v;
+        p = end;
+    }
+    *out = ids, *n = k;
+    return LETHE_OK;
+}
+
+/* The id of the special token "<|endoftext|>", or -1. */
+static int32_t find_eot(const lethe_tokenizer_t *tok)
+{
+    static const char eot[] = "<|endoftext|>";
+    size_t V = lethe_tokenizer_vocab_size(tok);
+    for (size_t i = V; i-- > 0;) {
+        size_t len;
+        const unsigned char *b = lethe_tokenizer_token(tok, (uint32_t)i, &len);
+        if (b && len == sizeof eot - 1 && !memcmp(b, eot, len) &&
+            lethe_tokenizer_is_special(tok, (uint32_t)i))
+            return (int32_t)i;
+    }
+    return -1;
+}
+
+static void print_result(const lethe_gen_result *r, int n_prompt, const lethe_tokenizer_t *tok,
+                         const unsigned char *text, size_t text_len, int json)
+{
+    if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "prompt_tokens", n_prompt);
+        int n = r->n;
+        cJSON_AddItemToObject(j, "tokens", n ? cJSON_CreateIntArray((const int *)r->tokens, n)
+                                             : cJSON_CreateArray());
+        cJSON_AddItemToObject(j, "logprobs",
+                              n ? cJSON_CreateFloatArray(r->logprobs, n) : cJSON_CreateArray());
+        cJSON_AddNumberToObject(j, "score", r->score);
+        cJSON_AddStringToObject(j, "stop", lethe_gen_stop_name(r->stop));
+        if (tok)
+            cJSON_AddStringToObject(j, "text", (const char *)text);
+        char *s = cJSON_PrintUnformatted(j);
+        printf("%s\n", s ? s : "{}");
+        free(s);
+        cJSON_Delete(j);
+    } else if (tok) {
+        fwrite(text, 1, text_len, stdout);
+        putchar('\n');
+    } else {
+        for (int i = 0; i < r->n; i++)
+            printf(i ? " %d" : "%d", r->tokens[i]);
+        putchar('\n');
+    }
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    enum { O_RUN = 1, O_PROMPT, O_TOKENS, O_MAX, O_TEMP, O_TOPK, O_TOPP, O_BEAM, O_NORM,
+           O_STOP, O_SEED, O_JSON };
+    static const struct option longopts[] = {
+        {"run", 1, 0, O_RUN},      {"prompt", 1, 0, O_PROMPT},  {"tokens", 1, 0, O_TOKENS},
+        {"max-new", 1, 0, O_MAX},  {"temperature", 1, 0, O_TEMP}, {"top-k", 1, 0, O_TOPK},
+        {"top-p", 1, 0, O_TOPP},   {"beam", 1, 0, O_BEAM},      {"length-norm", 0, 0, O_NORM},
+        {"stop", 1, 0, O_STOP},    {"seed", 1, 0, O_SEED},      {"json", 0, 0, O_JSON},
+        {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+    const char *run_dir = NULL, *prompt = NULL, *tokens = NULL;
+    const char *stops[MAX_STOP];
+    lethe_gen_opts o;
+    lethe_gen_defaults(&o);
+    o.temperature = 1.0f;
+    int json = 0, c;
+    long v;
+    double d;
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_RUN: run_dir = optarg; break;
+        case O_PROMPT: prompt = optarg; break;
+        case O_TOKENS: tokens = optarg; break;
+        case O_NORM: o.length_norm = 1; break;
+        case O_JSON: json = 1; break;
+        case O_MAX:
+            if (cli_parse_long(optarg, &v) || v < 0 || v > 1000000)
+                return cli_usage(VERB, "--max-new needs a whole number >= 0");
+            o.max_new = (int)v;
+            break;
+        case O_TEMP:
+            if (cli_parse_double(optarg, &d) || !(d >= 0.0) || d > 1e6)
+                return cli_usage(VERB, "--temperature needs a number >= 0");
+            o.temperature = (float)d;
+            break;
+        case O_TOPK:
+            if (cli_parse_long(optarg, &v) || v < 0 || v > (long)LETHE_TOKENIZER_MAX_ID)
+                return cli_usage(VERB, "--top-k needs a whole number >= 0");
+            o.top_k = (int)v;
+            break;
+        case O_TOPP:
+            if (cli_parse_double(optarg, &d) || !(d > 0.0 && d <= 1.0))
+                return cli_usage(VERB, "--top-p needs a number in (0, 1]");
+            o.top_p = (float)d;
+            break;
+        case O_BEAM:
+            if (cli_parse_long(optarg, &v) || v < 1 || v > MAX_BEAM)
+                return cli_usage(VERB, "--beam needs a whole number from 1 to %d", MAX_BEAM);
+            o.beam = (int)v;
+            break;
+        case O_STOP:
+            if (o.n_stop == MAX_STOP)
+                return cli_usage(VERB, "at most %d --stop strings", MAX_STOP);
+            if (!optarg[0])
+                return cli_usage(VERB, "--stop needs a non-empty string");
+            stops[o.n_stop++] = optarg;
+            break;
+        case O_SEED:
+            if (cli_parse_long(optarg, &v) || v < 0)
+                return cli_usage(VERB, "--seed needs a whole number >= 0");
+            o.seed = (uint64_t)v;
+            break;
+        case 'h': print_usage(stdout); return CLI_EXIT_OK;
+        default: return cli_usage(VERB, "unknown or incomplete option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
+    if (!run_dir)
+        return cli_usage(VERB, "--run is required");
+    if (!prompt == !tokens)
+        return cli_usage(VERB, "give the prompt as either --prompt TEXT or --tokens IDS");
+    o.stop = stops;
+
+    char path[4096];
+    lethe_gpt *g = NULL;
+    lethe_tokenizer_t *tok = NULL;
+    int32_t *ids = NULL;
+    int n_ids = 0;
+    lethe_gen_result r = {0};
+    unsigned char *text = NULL;
+    size_t text_len = 0;
+    snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
+    lethe_status st = lethe_gpt_load(path, &g);
+    snprintf(path, sizeof path, "%s/tokenizer.json", run_dir);
+    int has_tok = access(path, F_OK) == 0;
+    if (st == LETHE_OK && has_tok)
+        st = lethe_tokenizer_load_json(path, &tok);
+    if (st == LETHE_OK && !tok && (prompt || o.n_stop))
+        st = lethe_fail(LETHE_ERR_NOT_FOUND, "%s is missing: give the prompt as --tokens IDS "
+                        "(and no --stop)", path);
+    if (st == LETHE_OK && prompt) {
+        uint32_t *u = NULL;
+        size_t n = 0;
+        st = lethe_tokenizer_encode(tok, prompt, strlen(prompt), &u, &n);
+        if (st == LETHE_OK) {
+            ids = malloc(sizeof(int32_t) * (n ? n : 1));
+            if (!ids)
+                st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+            for (size_t i = 0; ids && i < n; i++)
+                ids[i] = (int32_t)u[i];
+            n_ids = (int)n;
+        }
+        free(u);
+        if (st == LETHE_OK && n_ids == 0)
+            st = lethe_fail(LETHE_ERR_INVALID, "the prompt is empty");
+    } else if (st == LETHE_OK) {
+        st = parse_ids(tokens, "--tokens", &ids, &n_ids);
+        if (st == LETHE_OK && n_ids == 0)
+            st = lethe_fail(LETHE_ERR_INVALID, "--tokens: no ids");
+    }
+    if (st == LETHE_OK && n_ids > g->cfg.n_positions)
+        st = lethe_fail(LETHE_ERR_INVALID, "the prompt has %d tokens; the model's context is %d",
+                        n_ids, g->cfg.n_positions);
+    if (st == LETHE_OK) {
+        o.tok = tok;
+        o.eos = tok ? find_eot(tok) : -1;
+        st = lethe_gpt_generate(g, ids, n_ids, &o, &r);
+    }
+    if (st == LETHE_OK && tok)
+        st = lethe_tokenizer_decode(tok, (const uint32_t *)r.tokens, (size_t)r.n, &text,
+                                    &text_len);
+    if (st == LETHE_OK)
+        print_result(&r, n_ids, tok, text, text_len, json);
+    free(text);
+    free(ids);
+    lethe_gen_result_free(&r);
+    lethe_tokenizer_free(tok);
+    lethe_gpt_free(g);
+    return st == LETHE_OK ? CLI_EXIT_OK : cli_report(VERB, st);
+}
