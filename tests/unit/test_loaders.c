@@ -202,22 +202,11 @@ TEST(jsonl_reads_the_tofu_sample)
 
 TEST(jsonl_reads_the_real_tofu_files)
 {
-    static const char *const dirs[] = {"/work/shared/data/tofu/", "../shared/data/tofu/"};
     static const struct {
         const char *file;
         size_t rows;
     } files[] = {{"real_authors_perturbed.json", 100}, {"world_facts_perturbed.json", 117}};
-    const char *dir = NULL;
-    for (size_t d = 0; d < 2 && !dir; d++) {
-        char p[256];
-        snprintf(p, sizeof p, "%s%s", dirs[d], files[0].file);
-        if (access(p, R_OK) == 0)
-            dir = dirs[d];
-    }
-    if (!dir) {
-        skip_note("shared/data/tofu");
-        return;
-    }
+    const char *dir = FIXTURES "tofu/";
     for (size_t f = 0; f < 2; f++) {
         char p[256];
         snprintf(p, sizeof p, "%s%s", dir, files[f].file);
