@@ -22,8 +22,9 @@
  * step is a fixed stride along it, in either layout. op(B) is read in place
  * when its rows are contiguous (tb == 0); otherwise one panel of KC x TN
  * values at a time is copied into contiguous rows. When op(B) is transposed
- * and C has fewer rows than columns, the product is formed as
- * C^T = op(B)^T op(A)^T, so the smaller operand is the one copied.
+ * and C has fewer rows than columns (but at least TM), the product is formed
+ * as C^T = op(B)^T op(A)^T, so the smaller operand is the one copied. A
+ * single row of C (a matrix-vector product) is computed with one-row tiles.
  *
  * Every element of C is the sum, pass by pass (k split at multiples of KC),
  * of its products taken in order of k, so the value does not depend on the
@@ -33,7 +34,8 @@
 #define TM 8                    /* rows of a C tile */
 #define KC 256                  /* values of k in one pass */
 #define MC 128                  /* rows of C per block (op(A) block stays in L2) */
-#define PARALLEL_MIN (1L << 26) /* multiply-adds below which one thread runs */
+#define NC 512                  /* columns of an in-place op(B) block (a multiple of 2 VL) */
+#define PARALLEL_MIN (1L << 24) /* multiply-adds below which one thread runs */
 
 /* The problem after any swap: C (m x n, row stride ldc; stored transposed
  * when tc, i.e. element (i, j) at c[j * ldc + i]) = alpha op(A) op(B) + beta C,
@@ -50,29 +52,31 @@ typedef struct prob {
     float alpha, beta;
 } prob;
 
-/* acc = the product of a TM x kc block of op(A) (rows at arow[r], steps aps
- * apart) and a kc x (NV * VL) panel of op(B) (rows bs apart, columns beyond
- * `mask` zero). Inlined with constant NV and aps == 1 where it applies. */
+/* acc = the product of an R x kc block of op(A) (rows at arow[r], steps aps
+ * apart; R is TM, or 1 for a single row) and a kc x (NV * VL) panel of op(B)
+ * (rows bs apart, columns beyond `mask` zero). Inlined with constant R, NV
+ * and aps == 1 where it applies. Each lane of an accumulator is its own
+ * chain of fused multiply-adds over k, so R does not change any value. */
 static inline __attribute__((always_inline)) void
-tile_product(__m512 acc[TM][2], const int NV, const float *const arow[TM], long aps,
+tile_product(__m512 acc[TM][2], const int R, const int NV, const float *const arow[TM], long aps,
              const float *b, long bs, const __mmask16 mask[2], int kc)
 {
     /* local accumulators, so that they stay in registers through the loop */
     __m512 c[TM][2];
-    for (int r = 0; r < TM; r++)
+    for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++)
             c[r][v] = _mm512_setzero_ps();
     for (int p = 0; p < kc; p++) {
         __m512 bv[2];
         for (int v = 0; v < NV; v++)
             bv[v] = _mm512_maskz_loadu_ps(mask[v], b + (long)p * bs + v * VL);
-        for (int r = 0; r < TM; r++) {
+        for (int r = 0; r < R; r++) {
             __m512 av = _mm512_set1_ps(arow[r][(long)p * aps]);
             for (int v = 0; v < NV; v++)
                 c[r][v] = _mm512_fmadd_ps(av, bv[v], c[r][v]);
         }
     }
-    for (int r = 0; r < TM; r++)
+    for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++)
             acc[r][v] = c[r][v];
 }
@@ -97,7 +101,7 @@ static void tile_store(const prob *P, __m512 acc[TM][2], int NV, int i0, int j0,
     }
     /* transposed C: tile row r is column i0 + r of the stored matrix */
     float t[TM][2 * VL];
-    for (int r = 0; r < TM; r++)
+    for (int r = 0; r < mr; r++)
         for (int v = 0; v < NV; v++)
             _mm512_storeu_ps(t[r] + v * VL, acc[r][v]);
     for (int j = 0; j < nr; j++) {
@@ -172,14 +176,18 @@ static void gemm_tile(const prob *P, int i0, int j0, int p0, int kc, const float
     for (int r = 0; r < TM; r++) /* rows past the end repeat the first */
         arow[r] = P->a + (long)(i0 + (r < mr ? r : 0)) * P->ars + (long)p0 * P->aps;
     __m512 acc[TM][2];
-    if (NV == 1 && P->aps == 1)
-        tile_product(acc, 1, arow, 1, b, bs, mask, kc);
+    if (mr == 1 && NV == 1)
+        tile_product(acc, 1, 1, arow, P->aps, b, bs, mask, kc);
+    else if (mr == 1)
+        tile_product(acc, 1, 2, arow, P->aps, b, bs, mask, kc);
+    else if (NV == 1 && P->aps == 1)
+        tile_product(acc, TM, 1, arow, 1, b, bs, mask, kc);
     else if (NV == 1)
-        tile_product(acc, 1, arow, P->aps, b, bs, mask, kc);
+        tile_product(acc, TM, 1, arow, P->aps, b, bs, mask, kc);
     else if (P->aps == 1)
-        tile_product(acc, 2, arow, 1, b, bs, mask, kc);
+        tile_product(acc, TM, 2, arow, 1, b, bs, mask, kc);
     else
-        tile_product(acc, 2, arow, P->aps, b, bs, mask, kc);
+        tile_product(acc, TM, 2, arow, P->aps, b, bs, mask, kc);
     tile_store(P, acc, NV, i0, j0, mr, nr, mask, beta);
 }
 
@@ -192,10 +200,15 @@ static void gemm_rows(const prob *P, int i_begin, int i_end)
         int kc = P->k - p0 < KC ? P->k - p0 : KC;
         float beta = p0 == 0 ? P->beta : 1.0f;
         if (P->bjs == 1) {
-            /* op(B) in place: sweep C row by row */
-            for (int i0 = i_begin; i0 < i_end; i0 += TM)
-                for (int j0 = 0; j0 < P->n; j0 += TN)
-                    gemm_tile(P, i0, j0, p0, kc, P->b + (long)p0 * P->bps + j0, P->bps, beta);
+            /* op(B) in place, NC columns at a time (a KC x NC block stays in
+             * L2 while every row of C in the range passes over it) */
+            for (int jb = 0; jb < P->n; jb += NC) {
+                int je = jb + NC < P->n ? jb + NC : P->n;
+                for (int i0 = i_begin; i0 < i_end; i0 += TM)
+                    for (int j0 = jb; j0 < je; j0 += TN)
+                        gemm_tile(P, i0, j0, p0, kc, P->b + (long)p0 * P->bps + j0, P->bps,
+                                  beta);
+            }
             continue;
         }
         /* op(B) copied a panel at a time into contiguous rows, then used by
@@ -213,7 +226,7 @@ static void gemm_kernel(int ta, int tb, int m, int n, int k, float alpha, const 
                         int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
     prob P = {.c = C, .ldc = ldc, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta};
-    if (tb && m < n) {
+    if (tb && m < n && m >= TM) {
         /* C^T (n x m) = op(B)^T op(A)^T: op(B)^T(j, p) = B[j * ldb + p] is read
          * in place, op(A)^T(p, i) is the smaller operand, copied by panels */
         P.a = B, P.ars = ldb, P.aps = 1;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmath.h"
+
 /* ---- the key/value cache ------------------------------------------------ */
 
 lethe_gpt_kv *lethe_gpt_kv_new(const lethe_gpt *g)
@@ -156,8 +158,9 @@ lethe_status lethe_gpt_kv_forward(lethe_gpt_kv *kv, const int32_t *tokens, int n
                     mx = s[j] > mx ? s[j] : mx;
                 }
                 float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
                 for (int j = 0; j <= t; j++) {
-                    s[j] = expf(s[j] - mx);
+                    s[j] = lethe_vexpf(s[j] - mx);
                     sum += s[j];
                 }
                 float inv = 1.0f / sum;
@@ -221,13 +224,15 @@ void lethe_gen_result_free(lethe_gen_result *res)
 static double logsumexp(const float *z, int V)
 {
     float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (int v = 0; v < V; v++)
         mx = z[v] > mx ? z[v] : mx;
     if (!isfinite(mx))
         return mx;
     double s = 0.0;
+#pragma omp simd reduction(+ : s)
     for (int v = 0; v < V; v++)
-        s += exp((double)z[v] - mx);
+        s += lethe_vexpf(z[v] - mx);
     return mx + log(s);
 }
 

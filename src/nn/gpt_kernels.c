@@ -9,7 +9,10 @@
 #include "lethe/gpt.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "vmath.h"
 
 /* Loops with fewer multiply-adds than this stay on one thread. */
 #define PAR_MIN (1L << 16)
@@ -17,29 +20,37 @@
  * query rows [r0, r1) only needs keys [0, r1). */
 #define ATT_BLK 64
 
+/* Row sums in float, as simd reductions: a fixed order for a given build,
+ * whatever the thread count. */
 void lethe_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                              const float *w, const float *b, int N, int C)
 {
 #pragma omp parallel for schedule(static) if ((long)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (long)n * C;
-        double s = 0.0;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
         for (int c = 0; c < C; c++)
             s += x[c];
-        float m = (float)(s / C);
-        double v = 0.0;
+        float m = s / (float)C;
+        float v = 0.0f;
+#pragma omp simd reduction(+ : v)
         for (int c = 0; c < C; c++) {
             float d = x[c] - m;
-            v += (double)d * d;
+            v += d * d;
         }
-        float r = (float)(1.0 / sqrt(v / C + 1e-5));
+        float r = 1.0f / sqrtf(v / (float)C + 1e-5f);
         float *y = out + (long)n * C;
+#pragma omp simd
         for (int c = 0; c < C; c++)
             y[c] = (x[c] - m) * r * w[c] + b[c];
         mean[n] = m;
         rstd[n] = r;
     }
 }
+
+/* Columns per share of the parameter gradients' row sums. */
+#define LN_COLS 64
 
 void lethe_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                               const float *inp, const float *w, const float *mean,
@@ -50,27 +61,34 @@ void lethe_layernorm_backward(float *dinp, float *dw, float *db, const float *do
     for (int n = 0; n < N; n++) {
         const float *x = inp + (long)n * C, *dy = dout + (long)n * C;
         float m = mean[n], r = rstd[n];
-        double sg = 0.0, sgx = 0.0;
+        float sg = 0.0f, sgx = 0.0f;
+#pragma omp simd reduction(+ : sg, sgx)
         for (int c = 0; c < C; c++) {
             float g = dy[c] * w[c];
             sg += g;
-            sgx += (double)g * ((x[c] - m) * r);
+            sgx += g * ((x[c] - m) * r);
         }
-        float mg = (float)(sg / C), mgx = (float)(sgx / C);
+        float mg = sg / (float)C, mgx = sgx / (float)C;
         float *dx = dinp + (long)n * C;
+#pragma omp simd
         for (int c = 0; c < C; c++) {
             float xhat = (x[c] - m) * r;
             dx[c] += r * (dy[c] * w[c] - mg - xhat * mgx);
         }
     }
-    /* parameter gradients: sums over rows, in row order */
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (long)n * C, *dy = dout + (long)n * C;
-        float m = mean[n], r = rstd[n];
+    /* parameter gradients: sums over rows, in row order; threads share out
+     * columns */
+#pragma omp parallel for schedule(static) if ((long)N * C > PAR_MIN)
+    for (int c0 = 0; c0 < C; c0 += LN_COLS) {
+        int c1 = c0 + LN_COLS < C ? c0 + LN_COLS : C;
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (long)n * C, *dy = dout + (long)n * C;
+            float m = mean[n], r = rstd[n];
 #pragma omp simd
-        for (int c = 0; c < C; c++) {
-            dw[c] += dy[c] * ((x[c] - m) * r);
-            db[c] += dy[c];
+            for (int c = c0; c < c1; c++) {
+                dw[c] += dy[c] * ((x[c] - m) * r);
+                db[c] += dy[c];
+            }
         }
     }
 }
@@ -78,12 +96,14 @@ void lethe_layernorm_backward(float *dinp, float *dw, float *db, const float *do
 #define GELU_K 0.7978845608028654f /* sqrt(2 / pi) */
 #define GELU_A 0.044715f
 
+/* With u = K (x + A x^3):  0.5 (1 + tanh u) = sigmoid(2 u), so
+ * gelu(x) = x s and gelu'(x) = s + 2 x s (1 - s) u', s = sigmoid(2 u). */
 void lethe_gelu_tanh_forward(float *out, const float *inp, long n)
 {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (long i = 0; i < n; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_A * x * x * x)));
+        out[i] = x * lethe_vsigmoidf(2.0f * GELU_K * (x + GELU_A * x * x * x));
     }
 }
 
@@ -92,9 +112,9 @@ void lethe_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, 
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (long i = 0; i < n; i++) {
         float x = inp[i];
-        float th = tanhf(GELU_K * (x + GELU_A * x * x * x));
+        float s = lethe_vsigmoidf(2.0f * GELU_K * (x + GELU_A * x * x * x));
         float du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);
-        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+        dinp[i] += dout[i] * (s + 2.0f * x * s * (1.0f - s) * du);
     }
 }
 
@@ -128,11 +148,13 @@ void lethe_conv1d_backward(float *dinp, float *dw, float *db, const float *dout,
 static void causal_softmax_row(float *s, int t, int T)
 {
     float mx = s[0];
+#pragma omp simd reduction(max : mx)
     for (int j = 1; j <= t; j++)
         mx = s[j] > mx ? s[j] : mx;
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (int j = 0; j <= t; j++) {
-        float e = expf(s[j] - mx);
+        float e = lethe_vexpf(s[j] - mx);
         s[j] = e;
         sum += e;
     }
@@ -143,29 +165,58 @@ static void causal_softmax_row(float *s, int t, int T)
         s[j] = 0.0f;
 }
 
+/* One head's keys (or values), T rows hs wide and `stride` apart, as hs rows
+ * of T: the products against them then read contiguous rows instead of
+ * forming a transposed result. */
+static void head_transpose(float *dst, const float *src, long stride, int T, int hs)
+{
+    for (int j = 0; j < T; j++)
+        for (int e = 0; e < hs; e++)
+            dst[(long)e * T + j] = src[(long)j * stride + e];
+}
+
+/* Scores rows [r0, r0 + m) against keys [0, r1): s = alpha X K^T, from the
+ * transposed copy kt (hs x T) when there is one, else from K in place. Both
+ * routes sum every element in the same order (lethe_gemm). */
+static void scores(float *s, int T, const float *x, long ldx, const float *k, long ldk,
+                   const float *kt, int m, int r1, int hs, float alpha)
+{
+    if (kt)
+        lethe_gemm(0, 0, m, r1, hs, alpha, x, (int)ldx, kt, T, 0.0f, s, T);
+    else
+        lethe_gemm(0, 1, m, r1, hs, alpha, x, (int)ldx, k, (int)ldk, 0.0f, s, T);
+}
+
 void lethe_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
                              int NH)
 {
     const int hs = C / NH, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for schedule(static) if ((long)B * NH * T * T * hs > PAR_MIN)
-    for (int bh = 0; bh < B * NH; bh++) {
-        int b = bh / NH, h = bh % NH;
-        const float *q = qkv + (long)b * T * C3 + (long)h * hs;
-        const float *k = q + C, *v = q + 2 * C;
-        float *a = att + (long)bh * T * T;
-        float *y = out + (long)b * T * C + (long)h * hs;
-        for (int r0 = 0; r0 < T; r0 += ATT_BLK) {
-            int r1 = r0 + ATT_BLK < T ? r0 + ATT_BLK : T, m = r1 - r0;
-            /* scores of query rows [r0, r1) against keys [0, r1) */
-            lethe_gemm(0, 1, m, r1, hs, scale, q + (long)r0 * C3, C3, k, C3, 0.0f,
-                       a + (long)r0 * T, T);
-            for (int t = r0; t < r1; t++)
-                causal_softmax_row(a + (long)t * T, t, T);
-            /* y rows [r0, r1) = P[r0:r1, 0:r1] V[0:r1] */
-            lethe_gemm(0, 0, m, hs, r1, 1.0f, a + (long)r0 * T, T, v, C3, 0.0f,
-                       y + (long)r0 * C, C);
+#pragma omp parallel if ((long)B * NH * T * T * hs > PAR_MIN)
+    {
+        /* one transposed head per thread; without memory, K is read in place */
+        float *kt = malloc(sizeof(float) * (size_t)T * hs);
+#pragma omp for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++) {
+            int b = bh / NH, h = bh % NH;
+            const float *q = qkv + (long)b * T * C3 + (long)h * hs;
+            const float *k = q + C, *v = q + 2 * C;
+            float *a = att + (long)bh * T * T;
+            float *y = out + (long)b * T * C + (long)h * hs;
+            if (kt)
+                head_transpose(kt, k, C3, T, hs);
+            for (int r0 = 0; r0 < T; r0 += ATT_BLK) {
+                int r1 = r0 + ATT_BLK < T ? r0 + ATT_BLK : T, m = r1 - r0;
+                /* scores of query rows [r0, r1) against keys [0, r1) */
+                scores(a + (long)r0 * T, T, q + (long)r0 * C3, C3, k, C3, kt, m, r1, hs, scale);
+                for (int t = r0; t < r1; t++)
+                    causal_softmax_row(a + (long)t * T, t, T);
+                /* y rows [r0, r1) = P[r0:r1, 0:r1] V[0:r1] */
+                lethe_gemm(0, 0, m, hs, r1, 1.0f, a + (long)r0 * T, T, v, C3, 0.0f,
+                           y + (long)r0 * C, C);
+            }
         }
+        free(kt);
     }
 }
 
@@ -174,45 +225,53 @@ void lethe_attention_backward(float *dqkv, float *datt, const float *dout, const
 {
     const int hs = C / NH, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for schedule(static) if ((long)B * NH * T * T * hs > PAR_MIN)
-    for (int bh = 0; bh < B * NH; bh++) {
-        int b = bh / NH, h = bh % NH;
-        const float *q = qkv + (long)b * T * C3 + (long)h * hs;
-        const float *k = q + C, *v = q + 2 * C;
-        float *dq = dqkv + (long)b * T * C3 + (long)h * hs;
-        float *dk = dq + C, *dv = dq + 2 * C;
-        const float *a = att + (long)bh * T * T;
-        float *ds = datt + (long)bh * T * T;
-        const float *dy = dout + (long)b * T * C + (long)h * hs;
-        for (int r0 = 0; r0 < T; r0 += ATT_BLK) {
-            int r1 = r0 + ATT_BLK < T ? r0 + ATT_BLK : T, m = r1 - r0;
-            /* dP = dY V^T over keys [0, r1) */
-            lethe_gemm(0, 1, m, r1, hs, 1.0f, dy + (long)r0 * C, C, v, C3, 0.0f,
-                       ds + (long)r0 * T, T);
-            /* through the softmax: dS = P (dP - sum_j P dP); 0 above the diagonal */
-            for (int t = r0; t < r1; t++) {
-                const float *p = a + (long)t * T;
-                float *d = ds + (long)t * T;
-                float dot = 0.0f;
-                for (int j = 0; j <= t; j++)
-                    dot += p[j] * d[j];
-                for (int j = 0; j <= t; j++)
-                    d[j] = p[j] * (d[j] - dot);
-                for (int j = t + 1; j < T; j++)
-                    d[j] = 0.0f;
+#pragma omp parallel if ((long)B * NH * T * T * hs > PAR_MIN)
+    {
+        float *vt = malloc(sizeof(float) * (size_t)T * hs);
+#pragma omp for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++) {
+            int b = bh / NH, h = bh % NH;
+            const float *q = qkv + (long)b * T * C3 + (long)h * hs;
+            const float *k = q + C, *v = q + 2 * C;
+            float *dq = dqkv + (long)b * T * C3 + (long)h * hs;
+            float *dk = dq + C, *dv = dq + 2 * C;
+            const float *a = att + (long)bh * T * T;
+            float *ds = datt + (long)bh * T * T;
+            const float *dy = dout + (long)b * T * C + (long)h * hs;
+            if (vt)
+                head_transpose(vt, v, C3, T, hs);
+            for (int r0 = 0; r0 < T; r0 += ATT_BLK) {
+                int r1 = r0 + ATT_BLK < T ? r0 + ATT_BLK : T, m = r1 - r0;
+                /* dP = dY V^T over keys [0, r1) */
+                scores(ds + (long)r0 * T, T, dy + (long)r0 * C, C, v, C3, vt, m, r1, hs, 1.0f);
+                /* through the softmax: dS = P (dP - sum_j P dP); 0 above the diagonal */
+                for (int t = r0; t < r1; t++) {
+                    const float *p = a + (long)t * T;
+                    float *d = ds + (long)t * T;
+                    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+                    for (int j = 0; j <= t; j++)
+                        dot += p[j] * d[j];
+#pragma omp simd
+                    for (int j = 0; j <= t; j++)
+                        d[j] = p[j] * (d[j] - dot);
+                    for (int j = t + 1; j < T; j++)
+                        d[j] = 0.0f;
+                }
+                /* dQ rows [r0, r1) += scale dS[r0:r1, 0:r1] K[0:r1] */
+                lethe_gemm(0, 0, m, hs, r1, scale, ds + (long)r0 * T, T, k, C3, 1.0f,
+                           dq + (long)r0 * C3, C3);
             }
-            /* dQ rows [r0, r1) += scale dS[r0:r1, 0:r1] K[0:r1] */
-            lethe_gemm(0, 0, m, hs, r1, scale, ds + (long)r0 * T, T, k, C3, 1.0f,
-                       dq + (long)r0 * C3, C3);
+            for (int c0 = 0; c0 < T; c0 += ATT_BLK) {
+                int c1 = c0 + ATT_BLK < T ? c0 + ATT_BLK : T, m = c1 - c0;
+                /* key rows [c0, c1) see queries [c0, T) only */
+                lethe_gemm(1, 0, m, hs, T - c0, scale, ds + (long)c0 * T + c0, T,
+                           q + (long)c0 * C3, C3, 1.0f, dk + (long)c0 * C3, C3);
+                lethe_gemm(1, 0, m, hs, T - c0, 1.0f, a + (long)c0 * T + c0, T,
+                           dy + (long)c0 * C, C, 1.0f, dv + (long)c0 * C3, C3);
+            }
         }
-        for (int c0 = 0; c0 < T; c0 += ATT_BLK) {
-            int c1 = c0 + ATT_BLK < T ? c0 + ATT_BLK : T, m = c1 - c0;
-            /* key rows [c0, c1) see queries [c0, T) only */
-            lethe_gemm(1, 0, m, hs, T - c0, scale, ds + (long)c0 * T + c0, T, q + (long)c0 * C3,
-                       C3, 1.0f, dk + (long)c0 * C3, C3);
-            lethe_gemm(1, 0, m, hs, T - c0, 1.0f, a + (long)c0 * T + c0, T, dy + (long)c0 * C, C,
-                       1.0f, dv + (long)c0 * C3, C3);
-        }
+        free(vt);
     }
 }
 
@@ -251,12 +310,14 @@ int lethe_xent_forward(float *lse, float *logprobs, const float *logits, const i
     for (int n = 0; n < N; n++) {
         const float *z = logits + (long)n * V;
         float mx = z[0];
+#pragma omp simd reduction(max : mx)
         for (int v = 1; v < V; v++)
             mx = z[v] > mx ? z[v] : mx;
-        double s = 0.0;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
         for (int v = 0; v < V; v++)
-            s += expf(z[v] - mx);
-        float l = mx + (float)log(s);
+            s += lethe_vexpf(z[v] - mx);
+        float l = mx + logf(s);
         lse[n] = l;
         logprobs[n] = targets[n] >= 0 ? z[targets[n]] - l : 0.0f;
     }
@@ -275,8 +336,9 @@ void lethe_xent_backward(float *dlogits, const float *dloss, const float *logits
             continue;
         const float *z = logits + (long)n * V;
         float *dz = dlogits + (long)n * V, dl = dloss[n], l = lse[n];
+#pragma omp simd
         for (int v = 0; v < V; v++)
-            dz[v] += dl * expf(z[v] - l);
+            dz[v] += dl * lethe_vexpf(z[v] - l);
         dz[targets[n]] -= dl;
     }
 }
