@@ -3,6 +3,8 @@
  * Each check takes a scalar L = sum(out .* R) for a fixed random R, computes
  * dL/dx analytically through the backward kernel, and compares it with the
  * central difference (L(x + eps) - L(x - eps)) / 2 eps at every coordinate. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -249,4 +251,29 @@ TEST(kernel_loss_gradients)
         CHECK_MSG(worst < 1e-6, "loss %d per-sample mismatch %g", kind, worst);
         CHECK_CLOSE(L, mean, 1e-6, 0);
     }
+}
+
+#include "../../src/nn/vmath.h"
+
+/* The vectorised exp and logistic function of the GPT kernels against libm in
+ * double, on a fine grid over the whole clamped range and around 0. */
+TEST(kernel_vexpf_accuracy)
+{
+    double worst = 0.0, worst_sig = 0.0;
+    for (long i = 0; i <= 2000000; i++) {
+        float x = -87.0f + 175.0f * (float)i / 2000000.0f;
+        double rel = fabs((double)lethe_vexpf(x) - exp((double)x)) / exp((double)x);
+        worst = rel > worst ? rel : worst;
+        float y = -20.0f + 40.0f * (float)i / 2000000.0f;
+        double ref = 1.0 / (1.0 + exp(-(double)y));
+        double e = fabs((double)lethe_vsigmoidf(y) - ref) / ref;
+        worst_sig = e > worst_sig ? e : worst_sig;
+    }
+    CHECK(worst < 2e-7);
+    CHECK(worst_sig < 3e-7);
+    /* clamped, never 0 or infinite */
+    CHECK(lethe_vexpf(-1000.0f) > 0.0f && lethe_vexpf(-1000.0f) < 2e-38f);
+    CHECK(isfinite(lethe_vexpf(1000.0f)));
+    CHECK(lethe_vexpf(0.0f) == 1.0f);
+    printf("  vexpf: worst relative error %.2e; sigmoid %.2e\n", worst, worst_sig);
 }
