@@ -123,7 +123,7 @@ typedef struct lethe_gpt {
 
     /* Backward scratch, grown with the activations. */
     float *work;
-    float *dres, *dln, *dqkv, *datty, *datt, *dfch, *dfch_gelu, *dlogits, *dloss;
+    float *dres, *dln, *dqkv, *datty, *datt, *dfch, *dlogits, *dloss;
 } lethe_gpt;
 
 /* A model for cfg with parameters zero (see lethe_gpt_init_params) and
@@ -216,7 +216,9 @@ void lethe_layernorm_backward(float *dinp,       /* (N, C) */
                               const float *rstd, /* (N) */
                               int N, int C);
 
-/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+ * The backward writes dinp = dout gelu'(inp) (not +=), and dinp may be dout:
+ * the gradient is then formed in place. */
 void lethe_gelu_tanh_forward(float *out, const float *inp, long n);
 void lethe_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, long n);
 
@@ -267,8 +269,9 @@ int lethe_xent_forward(float *lse,            /* (N) out */
                        const float *logits,   /* (N, V) */
                        const int32_t *targets, /* (N), each in [0, V) or -1 */
                        int N, int V);
-/* dlogits[n] += dloss[n] (softmax(logits[n]) - onehot(y_n)), the gradient of
- * sum_n dloss[n] * (-logprobs[n]); rows without a target are left alone. */
+/* dlogits[n] = dloss[n] (softmax(logits[n]) - onehot(y_n)), the gradient of
+ * sum_n dloss[n] * (-logprobs[n]); rows without a target, or with dloss 0,
+ * are set to 0. Written, not accumulated, unlike the other backward kernels. */
 void lethe_xent_backward(float *dlogits,        /* (N, V) */
                          const float *dloss,    /* (N) */
                          const float *logits,   /* (N, V) */

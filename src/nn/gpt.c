@@ -274,7 +274,6 @@ static void layout(lethe_gpt *g, int B, int T, float *acts, long *n_acts, float 
     CARVE(work, datty, N * C);
     CARVE(work, datt, B * NH * T * T);
     CARVE(work, dfch, N * 4 * C);
-    CARVE(work, dfch_gelu, N * 4 * C);
     CARVE(work, dlogits, (N < LOGIT_CHUNK ? N : LOGIT_CHUNK) * V);
     CARVE(work, dloss, N);
     *n_work = used;
@@ -403,6 +402,15 @@ void lethe_gpt_backward(lethe_gpt *g)
     lethe_gpt_backward_weighted(g, g->dloss);
 }
 
+/* A projection's backward with dinp written (not accumulated): dinp = dout
+ * w^T; dw, db accumulate. */
+static void proj_backward(float *dinp, float *dw, float *db, const float *dout,
+                          const float *inp, const float *w, long N, int C, int OC)
+{
+    lethe_gemm(0, 1, (int)N, C, OC, 1.0f, dout, OC, w, OC, 0.0f, dinp, C);
+    lethe_conv1d_backward(NULL, dw, db, dout, inp, w, (int)N, C, OC);
+}
+
 void lethe_gpt_backward_weighted(lethe_gpt *g, const float *dloss)
 {
     LETHE_ASSERT(g->B > 0);
@@ -415,13 +423,11 @@ void lethe_gpt_backward_weighted(lethe_gpt *g, const float *dloss)
 
     /* the head, LOGIT_CHUNK rows at a time: dlnf = dlogits wte, dwte += dlogits^T lnf */
     float *dlnf = g->dln;
-    memset(dlnf, 0, sizeof(float) * (size_t)(N * C));
     for (long r0 = 0; r0 < N; r0 += LOGIT_CHUNK) {
         int m = (int)(N - r0 < LOGIT_CHUNK ? N - r0 : LOGIT_CHUNK);
-        memset(g->dlogits, 0, sizeof(float) * (size_t)m * V);
         lethe_xent_backward(g->dlogits, dloss + r0, g->logits + r0 * V, g->lse + r0,
                             g->targets + r0, m, V);
-        lethe_gemm(0, 0, m, C, V, 1.0f, g->dlogits, V, wte, C, 1.0f, dlnf + r0 * C, C);
+        lethe_gemm(0, 0, m, C, V, 1.0f, g->dlogits, V, wte, C, 0.0f, dlnf + r0 * C, C);
         lethe_gemm(1, 0, V, C, m, 1.0f, g->dlogits, V, g->lnf + r0 * C, C, 1.0f, dwte, C);
     }
     float *dres = g->dres;
@@ -439,24 +445,18 @@ void lethe_gpt_backward_weighted(lethe_gpt *g, const float *dloss)
         const float *fch = g->fch + l * N * 4 * C, *fch_gelu = g->fch_gelu + l * N * 4 * C;
         const float *att = g->att + (long)l * B * NH * T * T;
         /* dres is the gradient of res3; it flows on unchanged to res2 */
-        memset(g->dfch_gelu, 0, sizeof(float) * (size_t)(N * 4 * C));
-        lethe_conv1d_backward(g->dfch_gelu, d.fc_proj_w, d.fc_proj_b, dres, fch_gelu,
-                              p.fc_proj_w, (int)N, 4 * C, C);
-        memset(g->dfch, 0, sizeof(float) * (size_t)(N * 4 * C));
-        lethe_gelu_tanh_backward(g->dfch, g->dfch_gelu, fch, N * 4 * C);
-        memset(g->dln, 0, sizeof(float) * (size_t)(N * C));
-        lethe_conv1d_backward(g->dln, d.fc_w, d.fc_b, g->dfch, ln2, p.fc_w, (int)N, C, 4 * C);
+        proj_backward(g->dfch, d.fc_proj_w, d.fc_proj_b, dres, fch_gelu, p.fc_proj_w, N, 4 * C,
+                      C);
+        lethe_gelu_tanh_backward(g->dfch, g->dfch, fch, N * 4 * C);
+        proj_backward(g->dln, d.fc_w, d.fc_b, g->dfch, ln2, p.fc_w, N, C, 4 * C);
         lethe_layernorm_backward(dres, d.ln_2_w, d.ln_2_b, g->dln, res2, p.ln_2_w,
                                  g->ln2_mean + l * N, g->ln2_rstd + l * N, (int)N, C);
         /* dres is now the gradient of res2; it flows on unchanged to res */
-        memset(g->datty, 0, sizeof(float) * (size_t)(N * C));
-        lethe_conv1d_backward(g->datty, d.attn_proj_w, d.attn_proj_b, dres, atty, p.attn_proj_w,
-                              (int)N, C, C);
+        proj_backward(g->datty, d.attn_proj_w, d.attn_proj_b, dres, atty, p.attn_proj_w, N, C,
+                      C);
         memset(g->dqkv, 0, sizeof(float) * (size_t)(N * 3 * C));
         lethe_attention_backward(g->dqkv, g->datt, g->datty, qkv, att, B, T, C, NH);
-        memset(g->dln, 0, sizeof(float) * (size_t)(N * C));
-        lethe_conv1d_backward(g->dln, d.attn_w, d.attn_b, g->dqkv, ln1, p.attn_w, (int)N, C,
-                              3 * C);
+        proj_backward(g->dln, d.attn_w, d.attn_b, g->dqkv, ln1, p.attn_w, N, C, 3 * C);
         lethe_layernorm_backward(dres, d.ln_1_w, d.ln_1_b, g->dln, res, p.ln_1_w,
                                  g->ln1_mean + l * N, g->ln1_rstd + l * N, (int)N, C);
     }

@@ -114,7 +114,7 @@ void lethe_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, 
         float x = inp[i];
         float s = lethe_vsigmoidf(2.0f * GELU_K * (x + GELU_A * x * x * x));
         float du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);
-        dinp[i] += dout[i] * (s + 2.0f * x * s * (1.0f - s) * du);
+        dinp[i] = dout[i] * (s + 2.0f * x * s * (1.0f - s) * du);
     }
 }
 
@@ -332,13 +332,16 @@ void lethe_xent_backward(float *dlogits, const float *dloss, const float *logits
 {
 #pragma omp parallel for schedule(static) if ((long)N * V > PAR_MIN)
     for (int n = 0; n < N; n++) {
-        if (targets[n] < 0 || dloss[n] == 0.0f)
+        float *dz = dlogits + (long)n * V;
+        if (targets[n] < 0 || dloss[n] == 0.0f) {
+            memset(dz, 0, sizeof(float) * (size_t)V);
             continue;
+        }
         const float *z = logits + (long)n * V;
-        float *dz = dlogits + (long)n * V, dl = dloss[n], l = lse[n];
+        float dl = dloss[n], l = lse[n];
 #pragma omp simd
         for (int v = 0; v < V; v++)
-            dz[v] += dl * lethe_vexpf(z[v] - l);
+            dz[v] = dl * lethe_vexpf(z[v] - l);
         dz[targets[n]] -= dl;
     }
 }
