@@ -17,6 +17,16 @@
  * and nanoGPT train; the learning rate rises linearly over `warmup` steps,
  * then follows a cosine from lr to min_lr (lethe_sched, LETHE_SCHED_COSINE).
  *
+ * With a LoRA adapter (cfg->lora, lethe/lora.h) only the adapter is
+ * trained: the base weights are frozen, the model computes with
+ * W0 + s A B (lethe_lora_apply before the first step and after every
+ * update), each step's model gradient is turned into the adapter's
+ * (lethe_lora_backward) and then cleared, clipping is over the adapter's
+ * gradient norm, and AdamW with decoupled weight decay runs over the
+ * adapter's arena (every A and B is 2-D, so all of it is decayed). The
+ * model is left in the applied state: it holds W0 + s A B at the end
+ * (lethe_lora_unmerge restores W0 bit for bit).
+ *
  * Every eval_every steps and after the last one, the mean token loss over the
  * first eval_windows windows of the validation stream is measured and logged.
  * The same model, streams and configuration give the same bits. */
@@ -27,6 +37,7 @@
 #include <stdio.h>
 
 #include "lethe/gpt.h"
+#include "lethe/lora.h"
 #include "lethe/optim.h"
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
@@ -45,11 +56,13 @@ typedef struct lethe_gpt_train_cfg {
     int eval_windows;   /* validation windows measured (at most) */
     uint64_t seed;      /* window order */
     int quiet;          /* no progress output */
+    lethe_lora *lora;   /* train this adapter of the model only; NULL: every
+                           parameter (full fine-tuning). Not owned. */
 } lethe_gpt_train_cfg;
 
 /* Defaults: batch 8, seq 256, accum 1, 100 steps, lr 1e-3, min_lr 1e-4,
  * warmup 10, weight decay 0.1, betas (0.9, 0.95), eps 1e-8, clip 1.0,
- * eval_every 0, eval_windows 32, seed 0. */
+ * eval_every 0, eval_windows 32, seed 0, no LoRA adapter. */
 void lethe_gpt_train_defaults(lethe_gpt_train_cfg *cfg);
 
 typedef struct lethe_gpt_train_result {
@@ -88,7 +101,7 @@ long lethe_gpt_eot(const lethe_tokenizer_t *tok);
  * and per validation {"step":S,"val_loss":X} to log when not NULL; the
  * gradient norm is the one before clipping. Every token must be below the
  * model's vocab_size. LETHE_ERR_INVALID (a stream shorter than seq + 1, a bad
- * setting, a token out of range), LETHE_ERR_FAILED (the loss diverged),
+ * setting, a token out of range, a LoRA adapter made for another model), LETHE_ERR_FAILED (the loss diverged),
  * LETHE_ERR_NOMEM. */
 lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
                              const int32_t *val, long n_val, const lethe_gpt_train_cfg *cfg,

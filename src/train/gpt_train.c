@@ -1,5 +1,6 @@
 /* Training GPT language models: window order, schedule, accumulation,
- * clipping, AdamW with decay on 2-D tensors, validation. */
+ * clipping, AdamW with decay on 2-D tensors (or on a LoRA adapter alone),
+ * validation. */
 #include "lethe/gpt_train.h"
 #include "lethe/mem.h"
 #include "lethe/progress.h"
@@ -193,8 +194,11 @@ lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
     lethe_status st = check_stream(train, n_train, g->cfg.vocab_size, "training");
     if (st == LETHE_OK && val)
         st = check_stream(val, n_val, g->cfg.vocab_size, "validation");
+    if (st == LETHE_OK && cfg->lora)
+        st = lethe_lora_check(cfg->lora, g);
     if (st != LETHE_OK)
         return st;
+    lethe_lora *lora = cfg->lora;
     long WV = val ? lethe_gpt_windows(n_val, T) : 0;
     if (WV > cfg->eval_windows)
         WV = cfg->eval_windows;
@@ -204,7 +208,7 @@ lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
     int32_t *tok = malloc(sizeof *tok * (size_t)B * (size_t)T);
     int32_t *tgt = malloc(sizeof *tgt * (size_t)B * (size_t)T);
     float *dloss = malloc(sizeof *dloss * (size_t)B * (size_t)T);
-    lethe_optim *opt = lethe_optim_init(LETHE_OPTIM_ADAMW, g->n_params);
+    lethe_optim *opt = lethe_optim_init(LETHE_OPTIM_ADAMW, lora ? lora->n_params : g->n_params);
     if (!order || !tok || !tgt || !dloss || !opt) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory setting up training");
         goto done;
@@ -213,7 +217,9 @@ lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
     opt->beta1 = cfg->beta1;
     opt->beta2 = cfg->beta2;
     opt->eps = cfg->eps;
-    opt->weight_decay = 0.0f; /* decoupled decay applied below, 2-D tensors only */
+    /* Full fine-tuning: decoupled decay applied below, 2-D tensors only.
+     * LoRA: every adapter parameter is 2-D, so the optimizer decays them all. */
+    opt->weight_decay = lora ? cfg->weight_decay : 0.0f;
     for (long i = 0; i < (long)B * T; i++)
         dloss[i] = 1.0f / ((float)B * (float)T * (float)K);
 
@@ -221,6 +227,10 @@ lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
     lethe_progress_init(&prog, stderr, "train", "steps", (uint64_t)cfg->steps, cfg->quiet);
     long epoch = -1, next = 0; /* window counter over the concatenated epochs */
     lethe_gpt_zero_grad(g);
+    if (lora) {
+        lethe_lora_zero_grad(lora);
+        lethe_lora_apply(lora, g);
+    }
     for (long step = 0; step < cfg->steps; step++) {
         double loss = 0;
         for (int k = 0; k < K; k++) {
@@ -243,20 +253,32 @@ lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
                             step);
             goto done;
         }
-        double norm = cfg->clip > 0 ? lethe_grad_clip(g->grads, g->n_params, cfg->clip)
-                                    : lethe_grad_norm(g->grads, g->n_params);
         float lr = lethe_gpt_train_lr(cfg, step);
-        float decay = 1.0f - lr * cfg->weight_decay;
-        if (decay != 1.0f)
-            for (int i = 0; i < g->n_tensors; i++) {
-                const lethe_gpt_tensor *t = &g->tensors[i];
-                if (t->rank != 2)
-                    continue;
-                float *p = g->params + t->offset;
-                for (long j = 0; j < t->numel; j++)
-                    p[j] *= decay;
-            }
-        lethe_optim_step_zero_grad(opt, g->params, g->grads, lr);
+        double norm;
+        if (lora) {
+            /* The step's dW_eff, summed over the micro-batches, gives the
+             * adapter's gradient; the base's is dropped. */
+            lethe_lora_backward(lora, g);
+            lethe_gpt_zero_grad(g);
+            norm = cfg->clip > 0 ? lethe_grad_clip(lora->grads, lora->n_params, cfg->clip)
+                                 : lethe_grad_norm(lora->grads, lora->n_params);
+            lethe_optim_step_zero_grad(opt, lora->params, lora->grads, lr);
+            lethe_lora_apply(lora, g);
+        } else {
+            norm = cfg->clip > 0 ? lethe_grad_clip(g->grads, g->n_params, cfg->clip)
+                                 : lethe_grad_norm(g->grads, g->n_params);
+            float decay = 1.0f - lr * cfg->weight_decay;
+            if (decay != 1.0f)
+                for (int i = 0; i < g->n_tensors; i++) {
+                    const lethe_gpt_tensor *t = &g->tensors[i];
+                    if (t->rank != 2)
+                        continue;
+                    float *p = g->params + t->offset;
+                    for (long j = 0; j < t->numel; j++)
+                        p[j] *= decay;
+                }
+            lethe_optim_step_zero_grad(opt, g->params, g->grads, lr);
+        }
         if (step == 0)
             res->first_loss = loss;
         res->last_loss = loss;
