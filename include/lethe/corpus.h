@@ -34,7 +34,7 @@ typedef struct lethe_corpus {
 /* Load a corpus by name or path (see above). limit > 0 keeps the first limit
  * documents. On success *out is new (free with lethe_corpus_free).
  * LETHE_ERR_NOT_FOUND (unknown name, not installed), _IO, _FORMAT (a bad
- * line, naming file and line), _INVALID (no document), _NOMEM. */
+ * line, naming file and line), _INVALID (no document, or no text in any), _NOMEM. */
 lethe_status lethe_corpus_load(const char *spec, long limit, lethe_corpus **out);
 void lethe_corpus_free(lethe_corpus *c); /* NULL is a no-op */
 

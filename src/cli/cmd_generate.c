@@ -1,15 +1,16 @@
-/* lethe generate: continue a prompt with a GPT run's model. */
+/* lethe generate: continue a prompt with the GPT model of a lethe run or a
+ * Hugging Face GPT-2 directory. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli.h"
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
+#include "lethe/gpt_hf.h"
 #include "lethe/tokenizer.h"
 
 #define VERB "generate"
@@ -19,15 +20,17 @@
 static void print_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: lethe generate --run RUN (--prompt TEXT | --tokens IDS) [options]\n\n"
-            "Continue a prompt with the GPT model of RUN (RUN/model.safetensors), decoding\n"
-            "with a key/value cache. The prompt is encoded with RUN/tokenizer.json; without\n"
-            "one, give it as token ids and ids are printed. Generation stops after --max-new\n"
-            "tokens, after <|endoftext|> (when the tokenizer has it), when the text ends\n"
-            "with a stop string, or at the model's context length.\n\n"
+            "Usage: lethe generate --run DIR (--prompt TEXT | --tokens IDS) [options]\n\n"
+            "Continue a prompt with the GPT model of DIR, decoding with a key/value cache.\n"
+            "DIR is a lethe run (model.safetensors, config.json, tokenizer.json) or a\n"
+            "Hugging Face GPT-2 directory (model.safetensors, config.json, vocab.json +\n"
+            "merges.txt or tokenizer.json). The prompt is encoded with DIR's tokenizer;\n"
+            "without one, give it as token ids and ids are printed. Generation stops after\n"
+            "--max-new tokens, after <|endoftext|> (when the tokenizer has it), when the\n"
+            "text ends with a stop string, or at the model's context length.\n\n"
             "Options:\n"
-            "  --run RUN          the run directory (model.safetensors, tokenizer.json)\n"
-            "  --prompt TEXT      the prompt as text (needs RUN/tokenizer.json)\n"
+            "  --run DIR          a lethe run or Hugging Face GPT-2 directory\n"
+            "  --prompt TEXT      the prompt as text (needs DIR's tokenizer)\n"
             "  --tokens IDS       the prompt as token ids (\"464 3290 318\")\n"
             "  --max-new N        new tokens at most (default 32)\n"
             "  --temperature X    0: greedy; > 0: sample from softmax(logits / X)\n"
@@ -45,8 +48,9 @@ static void print_usage(FILE *out)
             "                     \"stop\"} and \"text\" when there is a tokenizer\n"
             "  -h, --help         show this help\n\n"
             "Without --json the generated text (or ids) is printed, without the prompt.\n"
-            "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input (missing run or\n"
-            "tokenizer, ids outside the vocabulary, a prompt longer than the context).\n",
+            "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input (no checkpoint in DIR,\n"
+            "a missing or misshapen tensor, a config.json that does not match the tensors,\n"
+            "no tokenizer, ids outside the vocabulary, a prompt longer than the context).\n",
             MAX_STOP);
 }
 
@@ -76,21 +80,6 @@ static lethe_status parse_ids(const char *s, const char *what, int32_t **out, in
     }
     *out = ids, *n = k;
     return LETHE_OK;
-}
-
-/* The id of the special token "<|endoftext|>", or -1. */
-static int32_t find_eot(const lethe_tokenizer_t *tok)
-{
-    static const char eot[] = "<|endoftext|>";
-    size_t V = lethe_tokenizer_vocab_size(tok);
-    for (size_t i = V; i-- > 0;) {
-        size_t len;
-        const unsigned char *b = lethe_tokenizer_token(tok, (uint32_t)i, &len);
-        if (b && len == sizeof eot - 1 && !memcmp(b, eot, len) &&
-            lethe_tokenizer_is_special(tok, (uint32_t)i))
-            return (int32_t)i;
-    }
-    return -1;
 }
 
 static void print_result(const lethe_gen_result *r, int n_prompt, const lethe_tokenizer_t *tok,
@@ -197,23 +186,19 @@ int cmd_generate(int argc, char **argv)
         return cli_usage(VERB, "give the prompt as either --prompt TEXT or --tokens IDS");
     o.stop = stops;
 
-    char path[4096];
-    lethe_gpt *g = NULL;
-    lethe_tokenizer_t *tok = NULL;
+    lethe_gpt_dir dir;
     int32_t *ids = NULL;
     int n_ids = 0;
     lethe_gen_result r = {0};
     unsigned char *text = NULL;
     size_t text_len = 0;
-    snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
-    lethe_status st = lethe_gpt_load(path, &g);
-    snprintf(path, sizeof path, "%s/tokenizer.json", run_dir);
-    int has_tok = access(path, F_OK) == 0;
-    if (st == LETHE_OK && has_tok)
-        st = lethe_tokenizer_load_json(path, &tok);
+    lethe_status st = lethe_gpt_dir_load(run_dir, 1, &dir);
+    lethe_gpt *g = dir.model;
+    lethe_tokenizer_t *tok = dir.tok;
     if (st == LETHE_OK && !tok && (prompt || o.n_stop))
-        st = lethe_fail(LETHE_ERR_NOT_FOUND, "%s is missing: give the prompt as --tokens IDS "
-                        "(and no --stop)", path);
+        st = lethe_fail(LETHE_ERR_NOT_FOUND, "%s has no tokenizer (tokenizer.json, or "
+                        "vocab.json + merges.txt): give the prompt as --tokens IDS (and no "
+                        "--stop)", run_dir);
     if (st == LETHE_OK && prompt) {
         uint32_t *u = NULL;
         size_t n = 0;
@@ -239,7 +224,7 @@ int cmd_generate(int argc, char **argv)
                         n_ids, g->cfg.n_positions);
     if (st == LETHE_OK) {
         o.tok = tok;
-        o.eos = tok ? find_eot(tok) : -1;
+        o.eos = (int32_t)dir.eot;
         st = lethe_gpt_generate(g, ids, n_ids, &o, &r);
     }
     if (st == LETHE_OK && tok)
@@ -250,7 +235,6 @@ int cmd_generate(int argc, char **argv)
     free(text);
     free(ids);
     lethe_gen_result_free(&r);
-    lethe_tokenizer_free(tok);
-    lethe_gpt_free(g);
+    lethe_gpt_dir_free(&dir);
     return st == LETHE_OK ? CLI_EXIT_OK : cli_report(VERB, st);
 }

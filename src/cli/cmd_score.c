@@ -1,4 +1,5 @@
-/* lethe score: per-token log-probabilities of sequences under a GPT run. */
+/* lethe score: per-token log-probabilities of sequences under the GPT model of a
+ * lethe run or a Hugging Face GPT-2 directory. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "lethe/fileio.h"
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
+#include "lethe/gpt_hf.h"
 #include "lethe/tokenizer.h"
 
 #define VERB "score"
@@ -18,14 +20,17 @@
 static void print_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: lethe score --run RUN (--text FILE | --tokens FILE) [--json]\n\n"
-            "Score sequences with the GPT model of RUN (RUN/model.safetensors): for every\n"
-            "sequence, the log-probability of each token after the first given those before\n"
-            "it, their mean negative log-likelihood, and at each position the mean and\n"
-            "variance of log p under the model's own next-token distribution (Min-K%%++).\n\n"
+            "Usage: lethe score --run DIR (--text FILE | --tokens FILE) [--json]\n\n"
+            "Score sequences with the GPT model of DIR, a lethe run (model.safetensors,\n"
+            "config.json, tokenizer.json) or a Hugging Face GPT-2 directory\n"
+            "(model.safetensors, config.json, vocab.json + merges.txt or tokenizer.json):\n"
+            "for every sequence, the log-probability of each token after the first given\n"
+            "those before it, their mean negative log-likelihood, and at each position the\n"
+            "mean and variance of log p under the model's own next-token distribution\n"
+            "(Min-K%%++).\n\n"
             "Options:\n"
-            "  --run RUN       the run directory (model.safetensors, tokenizer.json)\n"
-            "  --text FILE     one sequence per line, encoded with RUN/tokenizer.json\n"
+            "  --run DIR       a lethe run or Hugging Face GPT-2 directory\n"
+            "  --text FILE     one sequence per line, encoded with DIR's tokenizer\n"
             "  --tokens FILE   one sequence per line as space-separated token ids (needs no\n"
             "                  tokenizer)\n"
             "  --json          print one JSON object per sequence (JSONL):\n"
@@ -36,8 +41,10 @@ static void print_usage(FILE *out)
             "mu[t] = sum_v p_v log p_v and sigma2[t] = sum_v p_v (log p_v)^2 - mu[t]^2 over\n"
             "the same distribution. A sequence may hold at most the model's n_positions\n"
             "tokens. Without --json one summary line per sequence, then the total.\n"
-            "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input (missing run, file or\n"
-            "tokenizer, ids outside the vocabulary, a sequence longer than the context).\n");
+            "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input (no checkpoint in DIR,\n"
+            "a missing or misshapen tensor, a config.json that does not match the tensors,\n"
+            "a missing file or tokenizer, ids outside the vocabulary, a sequence longer\n"
+            "than the context).\n");
 }
 
 typedef struct seqs {
@@ -187,16 +194,14 @@ int cmd_score(int argc, char **argv)
     if (!text == !tokens)
         return cli_usage(VERB, "give the sequences as either --text FILE or --tokens FILE");
 
-    char path[4096];
-    lethe_gpt *g = NULL;
-    lethe_tokenizer_t *tok = NULL;
+    lethe_gpt_dir d;
     seqs s = {0};
-    snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
-    lethe_status st = lethe_gpt_load(path, &g);
-    if (st == LETHE_OK && text) {
-        snprintf(path, sizeof path, "%s/tokenizer.json", run_dir);
-        st = lethe_tokenizer_load_json(path, &tok);
-    }
+    lethe_status st = lethe_gpt_dir_load(run_dir, text != NULL, &d);
+    lethe_gpt *g = d.model;
+    lethe_tokenizer_t *tok = d.tok;
+    if (st == LETHE_OK && text && !tok)
+        st = lethe_fail(LETHE_ERR_NOT_FOUND, "%s has no tokenizer (tokenizer.json, or "
+                        "vocab.json + merges.txt): give the sequences as --tokens FILE", run_dir);
     const char *file = text ? text : tokens;
     if (st == LETHE_OK)
         st = read_seqs(file, tok, &s);
@@ -260,7 +265,6 @@ int cmd_score(int argc, char **argv)
     }
     free(targets), free(mu), free(s2);
     seqs_free(&s);
-    lethe_tokenizer_free(tok);
-    lethe_gpt_free(g);
+    lethe_gpt_dir_free(&d);
     return st == LETHE_OK ? CLI_EXIT_OK : cli_report(VERB, st);
 }

@@ -1,6 +1,8 @@
 /* lethe train --model gpt: tokenize a corpus (training a BPE tokenizer when
- * none is given), train a GPT language model and write a run directory with
- * model.safetensors, config.json, log.jsonl and tokenizer.json. */
+ * none is given), train a GPT language model (from scratch, or fine-tune one
+ * from a lethe run or a Hugging Face GPT-2 directory) and write a run
+ * directory with model.safetensors, config.json, log.jsonl and tokenizer.json
+ * (or the Hugging Face layout with --format hf). */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include "lethe/corpus.h"
 #include "lethe/fileio.h"
 #include "lethe/gpt.h"
+#include "lethe/gpt_hf.h"
 #include "lethe/gpt_train.h"
 #include "lethe/rng.h"
 #include "lethe/run.h"
@@ -29,22 +32,34 @@ static void print_usage(FILE *out)
     lethe_gpt_train_cfg d;
     lethe_gpt_train_defaults(&d);
     fprintf(out,
-            "Usage: lethe train --model gpt --preset NAME --data CORPUS --out RUN [options]\n\n"
+            "Usage: lethe train --model gpt --preset NAME --data CORPUS --out RUN [options]\n"
+            "       lethe train --model gpt --init DIR --data CORPUS --out RUN [options]\n\n"
             "Train a GPT-2 style language model and write RUN/model.safetensors,\n"
             "RUN/config.json, RUN/log.jsonl and RUN/tokenizer.json. Documents are tokenized\n"
             "and concatenated, each followed by <|endoftext|>; training reads windows of\n"
             "seq + 1 tokens in an order keyed by the seed. A share of the documents (by a\n"
             "keyed hash of the id) is held out for the validation loss. Without\n"
             "--tokenizer, a byte-level BPE tokenizer is trained on the training documents\n"
-            "to the model's vocabulary size. The same options give byte-identical files.\n\n"
+            "to the model's vocabulary size. With --init DIR training starts from the\n"
+            "model of DIR (a lethe run or a Hugging Face GPT-2 directory: fine-tuning), with\n"
+            "its architecture and its tokenizer. The same options give byte-identical files.\n\n"
             "Options:\n"
-            "  --preset NAME      tiny, small or gpt2 (required)\n"
+            "  --preset NAME      tiny, small or gpt2 (required without --init; with it,\n"
+            "                     it must match the checkpoint)\n"
+            "  --init DIR         start from the model and tokenizer of DIR, a lethe run or\n"
+            "                     a Hugging Face GPT-2 directory (model.safetensors,\n"
+            "                     config.json, vocab.json + merges.txt or tokenizer.json)\n"
+            "  --format F         the output layout: lethe (default) or hf (Hugging Face's\n"
+            "                     GPT-2: transformer.* tensors, its config.json with the\n"
+            "                     run's settings under \"lethe\", vocab.json, merges.txt and\n"
+            "                     tokenizer.json)\n"
             "  --data CORPUS      moby, sotu, FILE.txt (one document) or FILE.jsonl (one\n"
             "                     {\"text\": ...} object or JSON string per line)\n"
             "  --out RUN          the run directory to write (created)\n"
             "  --tokenizer FILE   use this tokenizer.json; its vocabulary size must be the\n"
-            "                     model's\n"
-            "  --vocab N          the model's vocabulary size (default: the preset's)\n"
+            "                     model's (not with --init)\n"
+            "  --vocab N          the model's vocabulary size (default: the preset's; not\n"
+            "                     with --init)\n"
             "  --steps N          optimizer steps\n"
             "  --epochs N         passes over the training windows instead (default 1)\n"
             "  --batch B          windows per micro-batch (default %d)\n"
@@ -66,7 +81,10 @@ static void print_usage(FILE *out)
             "  -h, --help         show this help\n\n"
             "AdamW betas (%g, %g), eps %g.\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input (unknown corpus or\n"
-            "preset, a tokenizer whose vocabulary does not fit, too little text).\n",
+            "preset, an empty corpus, a tokenizer whose vocabulary does not fit, too little\n"
+            "text; an --init directory without a checkpoint or tokenizer, with a missing\n"
+            "or misshapen tensor, a config.json that does not match its tensors, or a\n"
+            "--preset that does not match it).\n",
             d.batch, d.seq, d.accum, d.weight_decay, d.clip, d.eval_windows, d.beta1, d.beta2,
             d.eps);
 }
@@ -74,7 +92,7 @@ static void print_usage(FILE *out)
 enum {
     O_DATA = 256, O_OUT, O_MODEL, O_PRESET, O_TOKENIZER, O_VOCAB, O_STEPS, O_EPOCHS, O_BATCH,
     O_SEQ, O_ACCUM, O_LR, O_MIN_LR, O_WARMUP, O_WD, O_CLIP, O_VAL, O_EVAL_EVERY,
-    O_EVAL_WINDOWS, O_SEED, O_LIMIT, O_JSON, O_QUIET
+    O_EVAL_WINDOWS, O_SEED, O_LIMIT, O_JSON, O_QUIET, O_INIT, O_FORMAT
 };
 
 static const struct option longopts[] = {
@@ -89,12 +107,13 @@ static const struct option longopts[] = {
     {"val", 1, 0, O_VAL},             {"eval-every", 1, 0, O_EVAL_EVERY},
     {"eval-windows", 1, 0, O_EVAL_WINDOWS}, {"seed", 1, 0, O_SEED},
     {"limit", 1, 0, O_LIMIT},         {"json", 0, 0, O_JSON},
-    {"quiet", 0, 0, O_QUIET},         {"help", 0, 0, 'h'},
+    {"quiet", 0, 0, O_QUIET},         {"init", 1, 0, O_INIT},
+    {"format", 1, 0, O_FORMAT},       {"help", 0, 0, 'h'},
     {0, 0, 0, 0}};
 
 /* Options as given; -1 / NAN / NULL where not given. */
 typedef struct opts {
-    const char *data, *out, *model, *preset, *tokenizer;
+    const char *data, *out, *model, *preset, *tokenizer, *init, *format;
     long vocab, steps, epochs, batch, seq, accum, warmup, eval_every, eval_windows, seed, limit;
     double lr, min_lr, wd, clip, val;
     int json, quiet;
@@ -159,6 +178,8 @@ static int parse(int argc, char **argv, opts *o)
         case O_MODEL: o->model = optarg; break;
         case O_PRESET: o->preset = optarg; break;
         case O_TOKENIZER: o->tokenizer = optarg; break;
+        case O_INIT: o->init = optarg; break;
+        case O_FORMAT: o->format = optarg; break;
         case O_JSON: o->json = 1; break;
         case O_QUIET: o->quiet = 1; break;
         case 'h': print_usage(stdout); return -1;
@@ -169,8 +190,14 @@ static int parse(int argc, char **argv, opts *o)
         return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
     if (!o->data || !o->out)
         return cli_usage(VERB, "--data and --out are required");
-    if (!o->preset)
-        return cli_usage(VERB, "--model gpt needs --preset tiny, small or gpt2");
+    if (!o->preset && !o->init)
+        return cli_usage(VERB, "--model gpt needs --preset tiny, small or gpt2 (or --init DIR)");
+    if (o->init && o->tokenizer)
+        return cli_usage(VERB, "--init takes the tokenizer of its checkpoint: drop --tokenizer");
+    if (o->init && o->vocab > 0)
+        return cli_usage(VERB, "--init takes the vocabulary of its checkpoint: drop --vocab");
+    if (o->format && strcmp(o->format, "lethe") && strcmp(o->format, "hf"))
+        return cli_usage(VERB, "--format needs lethe or hf, not '%s'", o->format);
     if (o->steps > 0 && o->epochs > 0)
         return cli_usage(VERB, "give --steps or --epochs, not both");
     return 0;
@@ -194,7 +221,8 @@ static double fl(float x)
     return strtod(b, NULL);
 }
 
-static cJSON *make_config(const opts *o, const lethe_gpt_config *mc, long n_params,
+static cJSON *make_config(const opts *o, const char *preset, const lethe_gpt_config *mc,
+                          long n_params,
                           const lethe_gpt_train_cfg *tc, const char *data_hash, size_t n_docs,
                           size_t n_train_docs, size_t n_val_docs, long train_tokens,
                           long val_tokens, long eot, double val_frac)
@@ -202,7 +230,12 @@ static cJSON *make_config(const opts *o, const lethe_gpt_config *mc, long n_para
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "data", o->data);
     cJSON_AddStringToObject(j, "model", "gpt");
-    cJSON_AddStringToObject(j, "preset", o->preset);
+    cJSON_AddStringToObject(j, "preset", preset);
+    if (o->init)
+        cJSON_AddStringToObject(j, "init", o->init);
+    else
+        cJSON_AddNullToObject(j, "init");
+    cJSON_AddStringToObject(j, "format", o->format ? o->format : "lethe");
     cJSON_AddNumberToObject(j, "vocab_size", mc->vocab_size);
     cJSON_AddNumberToObject(j, "n_positions", mc->n_positions);
     cJSON_AddNumberToObject(j, "n_embd", mc->n_embd);
@@ -259,6 +292,53 @@ static lethe_status write_json(const char *dir, const char *name, const cJSON *j
     return st;
 }
 
+static int same_config(const lethe_gpt_config *a, const lethe_gpt_config *b)
+{
+    return a->vocab_size == b->vocab_size && a->n_positions == b->n_positions &&
+           a->n_embd == b->n_embd && a->n_layer == b->n_layer && a->n_head == b->n_head;
+}
+
+/* The model and tokenizer of --init DIR into *g and *tok, and the preset
+ * name: --preset (which must match the checkpoint), else the preset the
+ * checkpoint matches, else "custom". */
+static lethe_status load_init(const opts *o, lethe_gpt **g, lethe_tokenizer_t **tok,
+                              const char **preset)
+{
+    static const char *const names[] = {"tiny", "small", "gpt2"};
+    lethe_gpt_dir d;
+    lethe_status st = lethe_gpt_dir_load(o->init, 1, &d);
+    if (st != LETHE_OK)
+        return st;
+    const lethe_gpt_config *c = &d.model->cfg;
+    lethe_gpt_config p;
+    if (!d.tok) {
+        st = lethe_fail(LETHE_ERR_NOT_FOUND, "%s has no tokenizer (tokenizer.json, or "
+                        "vocab.json + merges.txt), which --init needs", o->init);
+    } else if (o->preset) {
+        st = lethe_gpt_preset(o->preset, &p);
+        if (st == LETHE_OK && !same_config(&p, c))
+            st = lethe_fail(LETHE_ERR_INVALID,
+                            "--preset %s (vocab_size %d, n_positions %d, n_embd %d, n_layer %d, "
+                            "n_head %d) does not match %s (%d, %d, %d, %d, %d); drop --preset",
+                            o->preset, p.vocab_size, p.n_positions, p.n_embd, p.n_layer,
+                            p.n_head, o->init, c->vocab_size, c->n_positions, c->n_embd,
+                            c->n_layer, c->n_head);
+        *preset = o->preset;
+    } else {
+        *preset = "custom";
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (lethe_gpt_preset(names[i], &p) == LETHE_OK && same_config(&p, c))
+                *preset = names[i];
+    }
+    if (st != LETHE_OK) {
+        lethe_gpt_dir_free(&d);
+        return st;
+    }
+    *g = d.model;
+    *tok = d.tok;
+    return LETHE_OK;
+}
+
 int cmd_train_gpt(int argc, char **argv)
 {
     opts o;
@@ -278,7 +358,16 @@ int cmd_train_gpt(int argc, char **argv)
     lethe_gpt_train_cfg tc;
     lethe_gpt_train_result res;
     double val_frac = isnan(o.val) ? 0.05 : o.val;
-    lethe_status st = lethe_gpt_preset(o.preset, &mc);
+    const char *preset = o.preset;
+    int hf = o.format && !strcmp(o.format, "hf");
+    lethe_status st;
+    if (o.init) {
+        st = load_init(&o, &g, &tok, &preset);
+        if (st == LETHE_OK)
+            mc = g->cfg;
+    } else {
+        st = lethe_gpt_preset(o.preset, &mc);
+    }
     if (st == LETHE_OK && o.vocab > 0)
         mc.vocab_size = (int)o.vocab;
     if (st == LETHE_OK)
@@ -306,8 +395,10 @@ int cmd_train_gpt(int argc, char **argv)
         n_tr = corpus->n, n_va = 0;
     }
 
-    /* The tokenizer: given, or trained on the training documents. */
-    if (o.tokenizer) {
+    /* The tokenizer: the checkpoint's, given, or trained on the training documents. */
+    if (o.init) {
+        /* loaded with the model */
+    } else if (o.tokenizer) {
         st = lethe_tokenizer_load_json(o.tokenizer, &tok);
         if (st == LETHE_OK && (long)lethe_tokenizer_vocab_size(tok) != mc.vocab_size)
             st = lethe_fail(LETHE_ERR_INVALID,
@@ -345,14 +436,14 @@ int cmd_train_gpt(int argc, char **argv)
     }
     if (st == LETHE_OK && (eot = lethe_gpt_eot(tok)) < 0)
         st = lethe_fail(LETHE_ERR_INVALID, "%s: the tokenizer has no %s token",
-                        o.tokenizer ? o.tokenizer : "tokenizer", EOT_TEXT);
+                        o.init ? o.init : o.tokenizer ? o.tokenizer : "tokenizer", EOT_TEXT);
     if (st == LETHE_OK)
         st = lethe_gpt_encode_docs(tok, (const char *const *)corpus->texts, corpus->lens,
                                    idx_train, n_tr, (int32_t)eot, &s_train, &n_train);
     if (st == LETHE_OK && n_va)
         st = lethe_gpt_encode_docs(tok, (const char *const *)corpus->texts, corpus->lens,
                                    idx_val, n_va, (int32_t)eot, &s_val, &n_val);
-    if (st == LETHE_OK && !(g = lethe_gpt_init(&mc)))
+    if (st == LETHE_OK && !g && !(g = lethe_gpt_init(&mc)))
         st = LETHE_ERR_INVALID;
     if (st != LETHE_OK)
         goto done;
@@ -364,7 +455,7 @@ int cmd_train_gpt(int argc, char **argv)
         tc.batch = (int)o.batch;
     if (o.accum > 0)
         tc.accum = (int)o.accum;
-    tc.lr = !isnan(o.lr) ? (float)o.lr : !strcmp(o.preset, "tiny") ? 1e-3f : 6e-4f;
+    tc.lr = !isnan(o.lr) ? (float)o.lr : !strcmp(preset, "tiny") ? 1e-3f : 6e-4f;
     tc.min_lr = !isnan(o.min_lr) ? (float)o.min_lr : tc.lr / 10;
     if (!isnan(o.wd))
         tc.weight_decay = (float)o.wd;
@@ -400,40 +491,46 @@ int cmd_train_gpt(int argc, char **argv)
     }
     if (!o.quiet)
         fprintf(stderr,
-                "gpt %s: %ld parameters, vocabulary %d; %zu training documents (%ld tokens), "
-                "%zu validation (%ld tokens); %ld steps of %d x %d x %d tokens\n",
-                o.preset, g->n_params, mc.vocab_size, n_tr, n_train, n_va, n_val, tc.steps,
-                tc.accum, tc.batch, tc.seq);
-    lethe_gpt_init_params(g, (uint64_t)o.seed);
+                "gpt %s%s%s: %ld parameters, vocabulary %d; %zu training documents (%ld "
+                "tokens), %zu validation (%ld tokens); %ld steps of %d x %d x %d tokens\n",
+                preset, o.init ? " from " : "", o.init ? o.init : "", g->n_params,
+                mc.vocab_size, n_tr, n_train, n_va, n_val, tc.steps, tc.accum, tc.batch, tc.seq);
+    if (!o.init)
+        lethe_gpt_init_params(g, (uint64_t)o.seed);
     st = lethe_gpt_train(g, s_train, n_train, s_val, n_val, &tc, log->fp, &res);
     if (st != LETHE_OK)
         goto done;
     st = lethe_afile_commit(log);
     log = NULL;
-    config = make_config(&o, &mc, g->n_params, &tc, data_hash, corpus->n, n_tr, n_va, n_train,
-                         n_val, eot, val_frac);
+    config = make_config(&o, preset, &mc, g->n_params, &tc, data_hash, corpus->n, n_tr, n_va,
+                         n_train, n_val, eot, val_frac);
     if (st == LETHE_OK && !(config_line = cJSON_PrintUnformatted(config)))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     snprintf(seed_str, sizeof seed_str, "%ld", o.seed);
-    snprintf(path, sizeof path, "%s/tokenizer.json", o.out);
-    if (st == LETHE_OK)
-        st = lethe_tokenizer_save_json(tok, path);
-    lethe_st_meta meta[] = {{"model", "gpt"},          {"preset", (char *)o.preset},
+    lethe_st_meta meta[] = {{"model", "gpt"},          {"preset", (char *)preset},
                             {"config", config_line},   {"data", (char *)o.data},
                             {"data_hash", data_hash},  {"seed", seed_str},
-                            {"method", "train"}};
-    snprintf(path, sizeof path, "%s/model.safetensors", o.out);
-    if (st == LETHE_OK)
-        st = lethe_gpt_save(g, path, meta, sizeof meta / sizeof meta[0]);
-    if (st == LETHE_OK)
-        st = write_json(o.out, "config.json", config);
+                            {"method", o.init ? "finetune" : "train"},
+                            {"init", (char *)o.init}};
+    size_t n_meta = sizeof meta / sizeof meta[0] - (o.init ? 0 : 1);
+    if (st == LETHE_OK && hf) {
+        st = lethe_gpt_save_hf(g, tok, o.out, meta, n_meta, config_line);
+    } else if (st == LETHE_OK) {
+        snprintf(path, sizeof path, "%s/tokenizer.json", o.out);
+        st = lethe_tokenizer_save_json(tok, path);
+        snprintf(path, sizeof path, "%s/model.safetensors", o.out);
+        if (st == LETHE_OK)
+            st = lethe_gpt_save(g, path, meta, n_meta);
+        if (st == LETHE_OK)
+            st = write_json(o.out, "config.json", config);
+    }
     if (st != LETHE_OK)
         goto done;
     double tps = res.seconds > 0 ? (double)res.tokens / res.seconds : 0;
     if (o.json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "run", o.out);
-        cJSON_AddStringToObject(j, "preset", o.preset);
+        cJSON_AddStringToObject(j, "preset", preset);
         cJSON_AddNumberToObject(j, "n_params", (double)g->n_params);
         cJSON_AddNumberToObject(j, "vocab_size", mc.vocab_size);
         cJSON_AddNumberToObject(j, "steps", (double)res.steps);
@@ -451,13 +548,16 @@ int cmd_train_gpt(int argc, char **argv)
         free(txt);
         cJSON_Delete(j);
     } else {
-        printf("trained gpt %s (%ld parameters) on %s: %ld steps, %ld tokens, %.1f s "
+        printf("trained gpt %s (%ld parameters)%s%s on %s: %ld steps, %ld tokens, %.1f s "
                "(%.0f tokens/s)\n",
-               o.preset, g->n_params, o.data, res.steps, res.tokens, res.seconds, tps);
+               preset, g->n_params, o.init ? " from " : "", o.init ? o.init : "", o.data,
+               res.steps, res.tokens, res.seconds, tps);
         printf("  loss %.4f -> %.4f", res.first_loss, res.last_loss);
         if (!isnan(res.val_loss))
             printf(", validation %.4f", res.val_loss);
-        printf("\nwrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json\n", o.out);
+        printf("\nwrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json%s\n", o.out,
+               hf ? " (Hugging Face's layout; vocab.json, merges.txt when they can hold the "
+                    "tokenizer)" : "");
     }
 done:
     lethe_afile_abort(log);

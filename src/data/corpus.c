@@ -253,8 +253,14 @@ lethe_status lethe_corpus_load(const char *spec, long limit, lethe_corpus **out)
     else
         st = lethe_fail(LETHE_ERR_NOT_FOUND,
                         "unknown corpus '%s' (expected moby, sotu, FILE.txt or FILE.jsonl)", spec);
+    size_t bytes = 0;
+    for (size_t i = 0; st == LETHE_OK && i < c->n; i++)
+        bytes += c->lens[i];
     if (st == LETHE_OK && c->n == 0)
-        st = lethe_fail(LETHE_ERR_INVALID, "%s: no documents", spec);
+        st = lethe_fail(LETHE_ERR_INVALID, "%s: the corpus is empty (no documents)", spec);
+    else if (st == LETHE_OK && bytes == 0)
+        st = lethe_fail(LETHE_ERR_INVALID, "%s: the corpus is empty (%zu document%s, no text)",
+                        spec, c->n, c->n == 1 ? "" : "s");
     if (st != LETHE_OK) {
         lethe_corpus_free(c);
         return st;
