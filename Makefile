@@ -8,6 +8,7 @@
 #   make demo            install what is missing, build, run the demo
 #   make bench           lethe against its PyTorch twin (bench/run.sh)
 #   make bench-exact     SISA, S3T and ridge removal against retraining
+#   make bench-gpt       GPT-2 training steps and generation against PyTorch
 #   make install PREFIX=/usr/local
 #
 # Options: PORTABLE=1 (no -march=native), OMP=0 (no OpenMP), WERROR=1,
@@ -60,7 +61,8 @@ ifeq ($(WERROR),1)
 endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
 
-.PHONY: all lib test check sanitize valgrind fuzz demo deps install uninstall clean bench bench-exact
+.PHONY: all lib test check sanitize valgrind fuzz demo deps install uninstall clean bench bench-exact \
+        bench-gpt
 all: $(BUILD)/lethe $(BUILD)/liblethe.a $(BUILD)/liblethe.so
 lib: $(BUILD)/liblethe.a $(BUILD)/liblethe.so
 
@@ -133,6 +135,10 @@ demo: deps
 BENCH_REPS ?= 3
 bench: $(BUILD)/liblethe.a
 	@BUILD=$(BUILD) bench/run.sh -r $(BENCH_REPS)
+
+# bench-gpt: GPT-2 steps and generation against the PyTorch twin (bench/gpt_bench.py).
+bench-gpt: $(BUILD)/bench/bench_gpt
+	@BUILD=$(BUILD) bench/gpt_bench.py --reps $(BENCH_REPS)
 
 # bench-exact: exact unlearning against retraining (bench/exact_bench.py).
 bench-exact: $(BUILD)/lethe $(BUILD)/bench/bench_ridge
