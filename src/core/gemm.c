@@ -36,6 +36,7 @@
 #define MC 128                  /* rows of C per block (op(A) block stays in L2) */
 #define NC 512                  /* columns of an in-place op(B) block (a multiple of 2 VL) */
 #define PARALLEL_MIN (1L << 24) /* multiply-adds below which one thread runs */
+#define PAR_BLOCKS 8            /* blocks a large product is split into, at least */
 
 /* The problem after any swap: C (m x n, row stride ldc; stored transposed
  * when tc, i.e. element (i, j) at c[j * ldc + i]) = alpha op(A) op(B) + beta C,
@@ -191,8 +192,9 @@ static void gemm_tile(const prob *P, int i0, int j0, int p0, int kc, const float
     tile_store(P, acc, NV, i0, j0, mr, nr, mask, beta);
 }
 
-/* Rows [i_begin, i_end) of C over all of k and n. */
-static void gemm_rows(const prob *P, int i_begin, int i_end)
+/* Rows [i_begin, i_end) and columns [j_begin, j_end) of C over all of k;
+ * j_begin is a multiple of the tile width. */
+static void gemm_block(const prob *P, int i_begin, int i_end, int j_begin, int j_end)
 {
     const int TN = P->n <= VL ? VL : 2 * VL;
     float pack[KC * 2 * VL] __attribute__((aligned(64)));
@@ -202,8 +204,8 @@ static void gemm_rows(const prob *P, int i_begin, int i_end)
         if (P->bjs == 1) {
             /* op(B) in place, NC columns at a time (a KC x NC block stays in
              * L2 while every row of C in the range passes over it) */
-            for (int jb = 0; jb < P->n; jb += NC) {
-                int je = jb + NC < P->n ? jb + NC : P->n;
+            for (int jb = j_begin; jb < j_end; jb += NC) {
+                int je = jb + NC < j_end ? jb + NC : j_end;
                 for (int i0 = i_begin; i0 < i_end; i0 += TM)
                     for (int j0 = jb; j0 < je; j0 += TN)
                         gemm_tile(P, i0, j0, p0, kc, P->b + (long)p0 * P->bps + j0, P->bps,
@@ -213,7 +215,7 @@ static void gemm_rows(const prob *P, int i_begin, int i_end)
         }
         /* op(B) copied a panel at a time into contiguous rows, then used by
          * every row of C (its columns are contiguous here: bps == 1) */
-        for (int j0 = 0; j0 < P->n; j0 += TN) {
+        for (int j0 = j_begin; j0 < j_end; j0 += TN) {
             int nr = P->n - j0 < TN ? P->n - j0 : TN;
             pack_panel(pack, TN, P->b + p0 + (long)j0 * P->bjs, P->bjs, kc, nr);
             for (int i0 = i_begin; i0 < i_end; i0 += TM)
@@ -236,16 +238,20 @@ static void gemm_kernel(int ta, int tb, int m, int n, int k, float alpha, const 
         P.a = A, P.ars = ta ? 1 : lda, P.aps = ta ? lda : 1;
         P.b = B, P.bps = tb ? 1 : ldb, P.bjs = tb ? ldb : 1;
     }
-    /* Blocks of MC rows; threads share them out only for large products
-     * (each element is computed the same way whichever thread does it). */
-    int blocks = (P.m + MC - 1) / MC;
-    if ((long)m * n * k > PARALLEL_MIN && blocks > 1) {
-#pragma omp parallel for schedule(static)
-        for (int blk = 0; blk < blocks; blk++)
-            gemm_rows(&P, blk * MC, (blk + 1) * MC < P.m ? (blk + 1) * MC : P.m);
-    } else {
-        for (int blk = 0; blk < blocks; blk++)
-            gemm_rows(&P, blk * MC, (blk + 1) * MC < P.m ? (blk + 1) * MC : P.m);
+    /* Blocks of MC rows, and of columns too when there are few row blocks
+     * (at least PAR_BLOCKS in all where the columns allow); threads share
+     * them out only for large products. Each element is computed the same way
+     * whichever block or thread it falls to. */
+    const int TN = P.n <= VL ? VL : 2 * VL;
+    int bm = (P.m + MC - 1) / MC, tiles = (P.n + TN - 1) / TN, bn = 1;
+    if (bm < PAR_BLOCKS)
+        bn = (PAR_BLOCKS + bm - 1) / bm < tiles ? (PAR_BLOCKS + bm - 1) / bm : tiles;
+    int jw = (tiles + bn - 1) / bn * TN;
+    bn = (P.n + jw - 1) / jw;
+#pragma omp parallel for schedule(static) if ((long)m * n * k > PARALLEL_MIN && bm * bn > 1)
+    for (int blk = 0; blk < bm * bn; blk++) {
+        int i0 = blk / bn * MC, j0 = blk % bn * jw;
+        gemm_block(&P, i0, i0 + MC < P.m ? i0 + MC : P.m, j0, j0 + jw < P.n ? j0 + jw : P.n);
     }
 }
 #endif /* __AVX512F__ */

@@ -19,6 +19,8 @@
 /* Rows of the attention matrix per product: the causal mask means a block of
  * query rows [r0, r1) only needs keys [0, r1). */
 #define ATT_BLK 64
+/* Columns per thread's share of a sum over rows (parameter gradients). */
+#define LN_COLS 64
 
 /* Row sums in float, as simd reductions: a fixed order for a given build,
  * whatever the thread count. */
@@ -48,9 +50,6 @@ void lethe_layernorm_forward(float *out, float *mean, float *rstd, const float *
         rstd[n] = r;
     }
 }
-
-/* Columns per share of the parameter gradients' row sums. */
-#define LN_COLS 64
 
 void lethe_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                               const float *inp, const float *w, const float *mean,
@@ -134,13 +133,19 @@ void lethe_conv1d_backward(float *dinp, float *dw, float *db, const float *dout,
     if (dinp)
         lethe_gemm(0, 1, N, C, OC, 1.0f, dout, OC, w, OC, 1.0f, dinp, C);
     lethe_gemm(1, 0, C, OC, N, 1.0f, inp, C, dout, OC, 1.0f, dw, OC);
-    if (db)
+    if (!db)
+        return;
+    /* the bias gradient: sums over rows in row order; threads share out columns */
+#pragma omp parallel for schedule(static) if ((long)N * OC > PAR_MIN)
+    for (int o0 = 0; o0 < OC; o0 += LN_COLS) {
+        int o1 = o0 + LN_COLS < OC ? o0 + LN_COLS : OC;
         for (int n = 0; n < N; n++) {
             const float *d = dout + (long)n * OC;
 #pragma omp simd
-            for (int o = 0; o < OC; o++)
+            for (int o = o0; o < o1; o++)
                 db[o] += d[o];
         }
+    }
 }
 
 /* Row t of scores s (keys [0, t]) to probabilities in place; keys t+1 .. T-1
@@ -291,14 +296,19 @@ void lethe_embed_forward(float *out, const int32_t *tokens, const float *wte, co
 void lethe_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens,
                           int B, int T, int C)
 {
-    /* in position order: a token seen twice gets its sums in a fixed order */
-    for (int n = 0; n < B * T; n++) {
-        float *de = dwte + (long)tokens[n] * C, *dp = dwpe + (long)(n % T) * C;
-        const float *d = dout + (long)n * C;
+    /* in position order: a token seen twice gets its sums in a fixed order;
+     * threads share out columns */
+#pragma omp parallel for schedule(static) if ((long)B * T * C > PAR_MIN)
+    for (int c0 = 0; c0 < C; c0 += LN_COLS) {
+        int c1 = c0 + LN_COLS < C ? c0 + LN_COLS : C;
+        for (int n = 0; n < B * T; n++) {
+            float *de = dwte + (long)tokens[n] * C, *dp = dwpe + (long)(n % T) * C;
+            const float *d = dout + (long)n * C;
 #pragma omp simd
-        for (int c = 0; c < C; c++) {
-            de[c] += d[c];
-            dp[c] += d[c];
+            for (int c = c0; c < c1; c++) {
+                de[c] += d[c];
+                dp[c] += d[c];
+            }
         }
     }
 }
