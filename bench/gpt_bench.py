@@ -5,6 +5,7 @@ PyTorch twin (torch_gpt.py), side by side in one run:
   step tiny  batch 16 x 128 tokens   one training step (forward, backward,
   step gpt2  batch 4 x 64 tokens     gradient norm, AdamW)
   gen  tiny  200 tokens              greedy, with the key/value cache
+  gen  gpt2  64 tokens
 
 each at 1 and 2 threads per side, the two sides alternating (which goes first
 alternates between repetitions). Every run is its own process: it reports the
@@ -12,7 +13,7 @@ median of its timed steps and its peak resident memory. The table gives, per
 configuration and thread count, the median over repetitions, each side's best
 thread setting, and the ratios best against best and one thread against one.
 
-  bench/gpt_bench.py [--reps N] [--out FILE] [--only step-tiny,step-gpt2,gen-tiny]
+  bench/gpt_bench.py [--reps N] [--out FILE] [--only step-tiny,step-gpt2,gen-tiny,gen-gpt2]
 
 Environment: BUILD (the build directory holding bench/bench_gpt, default
 build), PYTHON (a Python with torch, default /usr/bin/python3).
@@ -32,6 +33,7 @@ CONFIGS = {
     "step-tiny": ["step", "--preset", "tiny", "--batch", "16", "--seq", "128", "--steps", "10"],
     "step-gpt2": ["step", "--preset", "gpt2", "--batch", "4", "--seq", "64", "--steps", "4"],
     "gen-tiny": ["gen", "--preset", "tiny", "--tokens", "200", "--steps", "5"],
+    "gen-gpt2": ["gen", "--preset", "gpt2", "--tokens", "64", "--steps", "3"],
 }
 THREADS = [1, 2]
 

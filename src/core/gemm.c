@@ -37,6 +37,9 @@
 #define NC 512                  /* columns of an in-place op(B) block (a multiple of 2 VL) */
 #define PARALLEL_MIN (1L << 24) /* multiply-adds below which one thread runs */
 #define PAR_BLOCKS 8            /* blocks a large product is split into, at least */
+#define GV_V 8                  /* vectors of columns a matrix-vector pass holds */
+#define GV_N 1024               /* columns per thread's share of a matrix-vector product */
+#define GEMV_PARALLEL_MIN (1L << 20) /* matrix-vector products: multiply-adds, ditto */
 
 /* The problem after any swap: C (m x n, row stride ldc; stored transposed
  * when tc, i.e. element (i, j) at c[j * ldc + i]) = alpha op(A) op(B) + beta C,
@@ -224,6 +227,45 @@ static void gemm_block(const prob *P, int i_begin, int i_end, int j_begin, int j
     }
 }
 
+/* One row of C from op(B) in place (a matrix-vector product, the shape of
+ * generation): GV_V vectors of columns at a time, op(B) streamed row by row
+ * through a pass with the accumulators in registers. Each element is the
+ * same chain of fused multiply-adds, pass by pass, as in the tiles, and is
+ * stored the same way, so the value is the one the tiles give. */
+static void gemv_block(const prob *P, int j_begin, int j_end)
+{
+    const __m512 va = _mm512_set1_ps(P->alpha);
+    for (int p0 = 0; p0 < P->k; p0 += KC) {
+        int kc = P->k - p0 < KC ? P->k - p0 : KC;
+        const __m512 vb = _mm512_set1_ps(p0 == 0 ? P->beta : 1.0f);
+        const int add = p0 > 0 || P->beta != 0.0f;
+        for (int j0 = j_begin; j0 < j_end; j0 += GV_V * VL) {
+            __mmask16 mk[GV_V];
+            for (int v = 0; v < GV_V; v++) {
+                int cols = j_end - j0 - v * VL;
+                mk[v] = cols >= VL ? (__mmask16)0xFFFF
+                        : cols > 0 ? (__mmask16)((1u << cols) - 1) : (__mmask16)0;
+            }
+            __m512 acc[GV_V];
+            for (int v = 0; v < GV_V; v++)
+                acc[v] = _mm512_setzero_ps();
+            const float *b = P->b + (long)p0 * P->bps + j0;
+            for (int p = 0; p < kc; p++, b += P->bps) {
+                __m512 a = _mm512_set1_ps(P->a[(long)(p0 + p) * P->aps]);
+                for (int v = 0; v < GV_V; v++)
+                    acc[v] = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(mk[v], b + v * VL), acc[v]);
+            }
+            float *c = P->c + j0;
+            for (int v = 0; v < GV_V; v++) {
+                __m512 x = _mm512_mul_ps(va, acc[v]);
+                if (add)
+                    x = _mm512_add_ps(x, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mk[v], c + v * VL)));
+                _mm512_mask_storeu_ps(c + v * VL, mk[v], x);
+            }
+        }
+    }
+}
+
 static void gemm_kernel(int ta, int tb, int m, int n, int k, float alpha, const float *A,
                         int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -237,6 +279,13 @@ static void gemm_kernel(int ta, int tb, int m, int n, int k, float alpha, const 
     } else {
         P.a = A, P.ars = ta ? 1 : lda, P.aps = ta ? lda : 1;
         P.b = B, P.bps = tb ? 1 : ldb, P.bjs = tb ? ldb : 1;
+    }
+    if (P.m == 1 && P.bjs == 1 && !P.tc) {
+        int nb = (P.n + GV_N - 1) / GV_N;
+#pragma omp parallel for schedule(static) if ((long)n * k > GEMV_PARALLEL_MIN && nb > 1)
+        for (int blk = 0; blk < nb; blk++)
+            gemv_block(&P, blk * GV_N, (blk + 1) * GV_N < P.n ? (blk + 1) * GV_N : P.n);
+        return;
     }
     /* Blocks of MC rows, and of columns too when there are few row blocks
      * (at least PAR_BLOCKS in all where the columns allow); threads share

@@ -172,6 +172,45 @@ TEST(gemm_matches_reference)
     }
 }
 
+/* A row of C does not depend on the other rows computed with it: the
+ * one-row routes (matrix-vector products) give the bits the tiles give, over
+ * several passes of k, in parallel and not, with beta zero and not. */
+TEST(gemm_row_independent_of_batch)
+{
+    static const int shapes[][3] = {{9, 17, 5}, {40, 300, 600}, {40, 2100, 600}, {3, 1100, 300}};
+    lethe_rng r = lethe_rng_init(5, 0);
+    int mismatches = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int bz = 0; bz < 2; bz++) {
+                    float beta = bz ? 0.0f : 0.3f;
+                    int lda = ta ? m : k, ldb = tb ? k : n;
+                    float *A = malloc(sizeof(float) * (size_t)m * k);
+                    float *B = malloc(sizeof(float) * (size_t)k * n);
+                    float *C = malloc(sizeof(float) * (size_t)m * n);
+                    float *row = malloc(sizeof(float) * (size_t)n);
+                    float *a1 = malloc(sizeof(float) * (size_t)k);
+                    fill(A, m * k, &r);
+                    fill(B, k * n, &r);
+                    fill(C, m * n, &r);
+                    float *C0 = malloc(sizeof(float) * (size_t)m * n);
+                    memcpy(C0, C, sizeof(float) * (size_t)m * n);
+                    lethe_gemm(ta, tb, m, n, k, 0.75f, A, lda, B, ldb, beta, C, n);
+                    for (int i = 0; i < m; i++) {
+                        for (int p = 0; p < k; p++)
+                            a1[p] = ta ? A[(long)p * m + i] : A[(long)i * k + p];
+                        memcpy(row, C0 + (long)i * n, sizeof(float) * (size_t)n);
+                        lethe_gemm(0, tb, 1, n, k, 0.75f, a1, k, B, ldb, beta, row, n);
+                        mismatches += memcmp(row, C + (long)i * n, sizeof(float) * (size_t)n) != 0;
+                    }
+                    free(A), free(B), free(C), free(C0), free(row), free(a1);
+                }
+    }
+    CHECK_MSG(mismatches == 0, "%d rows differ from their one-row product", mismatches);
+}
+
 TEST(gemm_beta_zero_ignores_nan)
 {
     float A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 0, 0, 1, 1, 1}, C[4];
