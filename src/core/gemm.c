@@ -24,7 +24,8 @@
  * values at a time is copied into contiguous rows. When op(B) is transposed
  * and C has fewer rows than columns (but at least TM), the product is formed
  * as C^T = op(B)^T op(A)^T, so the smaller operand is the one copied. A
- * single row of C (a matrix-vector product) is computed with one-row tiles.
+ * single row of C (a matrix-vector product) streams an in-place op(B) row
+ * by row (gemv_block), or uses one-row tiles on copied panels.
  *
  * Every element of C is the sum, pass by pass (k split at multiples of KC),
  * of its products taken in order of k, so the value does not depend on the
