@@ -27,14 +27,15 @@ the distributions are far from uniform.
 Run with Debian's python3-torch: /usr/bin/python3 tests/ref/make_gpt_hf_fixture.py
 """
 import json
-import math
 import os
 import re
-import struct
+import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_gpt_fixtures import forward, init_params, write_safetensors  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(__file__), "fixtures", "gpt_hf_tiny")
 MERGES = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n"), ("e", "r"), ("Ġ", "a"), ("o", "n")]
@@ -88,69 +89,10 @@ def encode(text, b2u, vocab):
     return ids
 
 
-def param_shapes(cfg):
-    V, P, C = cfg["vocab_size"], cfg["n_positions"], cfg["n_embd"]
-    shapes = {"wte.weight": (V, C), "wpe.weight": (P, C)}
-    for i in range(cfg["n_layer"]):
-        h = "h.%d." % i
-        shapes.update({
-            h + "ln_1.weight": (C,), h + "ln_1.bias": (C,),
-            h + "attn.c_attn.weight": (C, 3 * C), h + "attn.c_attn.bias": (3 * C,),
-            h + "attn.c_proj.weight": (C, C), h + "attn.c_proj.bias": (C,),
-            h + "ln_2.weight": (C,), h + "ln_2.bias": (C,),
-            h + "mlp.c_fc.weight": (C, 4 * C), h + "mlp.c_fc.bias": (4 * C,),
-            h + "mlp.c_proj.weight": (4 * C, C), h + "mlp.c_proj.bias": (C,),
-        })
-    shapes["ln_f.weight"] = (C,)
-    shapes["ln_f.bias"] = (C,)
-    return shapes
-
-
-def init_params(cfg):
-    params = {}
-    for name, shape in param_shapes(cfg).items():
-        if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name == "ln_f.weight":
-            v = 1.0 + 0.1 * torch.randn(shape)
-        elif len(shape) == 1:
-            v = 0.1 * torch.randn(shape)
-        elif name in ("wte.weight", "wpe.weight"):
-            v = 0.5 * torch.randn(shape)
-        else:
-            v = torch.randn(shape) / math.sqrt(shape[0])
-        params[name] = v.float()
-    return params
-
-
-def forward(p, cfg, tokens):
-    """Logits (B, T, V) of GPT-2 with Conv1D weights (in, out) and a tied head."""
-    C, NH = cfg["n_embd"], cfg["n_head"]
-    hs = C // NH
-    b, t = tokens.shape
-    x = p["wte.weight"][tokens] + p["wpe.weight"][:t]
-    mask = torch.tril(torch.ones(t, t, dtype=torch.bool))
-    for i in range(cfg["n_layer"]):
-        h = "h.%d." % i
-        a = F.layer_norm(x, (C,), p[h + "ln_1.weight"], p[h + "ln_1.bias"], eps=1e-5)
-        qkv = a @ p[h + "attn.c_attn.weight"] + p[h + "attn.c_attn.bias"]
-        q, k, v = qkv.split(C, dim=2)
-        q = q.view(b, t, NH, hs).transpose(1, 2)
-        k = k.view(b, t, NH, hs).transpose(1, 2)
-        v = v.view(b, t, NH, hs).transpose(1, 2)
-        s = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
-        s = s.masked_fill(~mask, float("-inf"))
-        y = (F.softmax(s, dim=-1) @ v).transpose(1, 2).contiguous().view(b, t, C)
-        x = x + (y @ p[h + "attn.c_proj.weight"] + p[h + "attn.c_proj.bias"])
-        m = F.layer_norm(x, (C,), p[h + "ln_2.weight"], p[h + "ln_2.bias"], eps=1e-5)
-        m = F.gelu(m @ p[h + "mlp.c_fc.weight"] + p[h + "mlp.c_fc.bias"], approximate="tanh")
-        x = x + (m @ p[h + "mlp.c_proj.weight"] + p[h + "mlp.c_proj.bias"])
-    x = F.layer_norm(x, (C,), p["ln_f.weight"], p["ln_f.bias"], eps=1e-5)
-    return x @ p["wte.weight"].t()
-
-
 def token_logprobs(p, ids):
     """log p(ids[t+1] | ids[..t]) for t < len - 1, in float64 from float32 logits."""
     with torch.no_grad():
-        logits = forward(p, CFG, torch.tensor([ids]))[0].double()
+        logits = forward(p, CFG, torch.tensor([ids]))[0][0].double()
     lp = F.log_softmax(logits, dim=-1)
     return [float(lp[t, ids[t + 1]]) for t in range(len(ids) - 1)]
 
@@ -159,28 +101,9 @@ def greedy(p, prompt, n):
     ids = list(prompt)
     with torch.no_grad():
         for _ in range(n):
-            logits = forward(p, CFG, torch.tensor([ids]))[0, -1]
+            logits = forward(p, CFG, torch.tensor([ids]))[0][0, -1]
             ids.append(int(torch.argmax(logits)))  # the first (lowest id) of equal maxima
     return ids[len(prompt):]
-
-
-def write_safetensors(path, tensors, metadata):
-    header = {"__metadata__": metadata}
-    blobs, offset = [], 0
-    for name in sorted(tensors):
-        arr = np.ascontiguousarray(tensors[name], dtype="<f4")
-        raw = arr.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in blobs:
-            f.write(raw)
 
 
 def hf_config(cfg, eot):
@@ -207,8 +130,8 @@ def main():
     p = init_params(CFG)
     V, T = CFG["vocab_size"], CFG["n_positions"]
 
-    tensors = {"transformer." + k: v.numpy() for k, v in p.items()}
-    tensors["lm_head.weight"] = p["wte.weight"].numpy()
+    tensors = {"transformer." + k: v.detach().numpy() for k, v in p.items()}
+    tensors["lm_head.weight"] = p["wte.weight"].detach().numpy()
     write_safetensors(os.path.join(OUT, "model.safetensors"), tensors, {"format": "pt"})
     with open(os.path.join(OUT, "config.json"), "w") as f:
         json.dump(hf_config(CFG, vocab[EOT]), f, indent=2)
