@@ -176,6 +176,15 @@ void lethe_gpt_backward(lethe_gpt *g);
  * per-token weighting and sequence losses are other choices. */
 void lethe_gpt_backward_weighted(lethe_gpt *g, const float *dloss);
 
+/* Backpropagate any loss given its gradient with respect to the logits of
+ * the last forward, dlogits (B, T, V) (every position, targets or not): for
+ * losses over whole distributions (KL to a reference, distillation). */
+void lethe_gpt_backward_logits(lethe_gpt *g, const float *dlogits);
+/* Backpropagate a loss on hidden state i of the last forward (numbered as in
+ * lethe_gpt_hidden) given its gradient dh (B, T, C): only the parameters
+ * below that state receive gradient (representation losses such as RMU's). */
+void lethe_gpt_backward_hidden(lethe_gpt *g, int i, const float *dh);
+
 void lethe_gpt_zero_grad(lethe_gpt *g);
 
 /* ---- checkpoints ------------------------------------------------------- */

@@ -411,32 +411,17 @@ static void proj_backward(float *dinp, float *dw, float *db, const float *dout,
     lethe_conv1d_backward(NULL, dw, db, dout, inp, w, (int)N, C, OC);
 }
 
-void lethe_gpt_backward_weighted(lethe_gpt *g, const float *dloss)
+/* Backpropagate g->dres, the gradient of the output of block top - 1 (of the
+ * embeddings when top is 0), through blocks top - 1 .. 0 and the
+ * embeddings. */
+static void backward_blocks(lethe_gpt *g, int top)
 {
-    LETHE_ASSERT(g->B > 0);
     const lethe_gpt_config *c = &g->cfg;
-    int B = g->B, T = g->T, C = c->n_embd, L = c->n_layer, V = c->vocab_size, NH = c->n_head;
+    int B = g->B, T = g->T, C = c->n_embd, NH = c->n_head;
     long N = (long)B * T;
-    const float *wte = g->params + g->tensors[0].offset;
     float *dwte = g->grads + g->tensors[0].offset, *dwpe = g->grads + g->tensors[1].offset;
-    const lethe_gpt_tensor *tf = &g->tensors[g->n_tensors - 2];
-
-    /* the head, LOGIT_CHUNK rows at a time: dlnf = dlogits wte, dwte += dlogits^T lnf */
-    float *dlnf = g->dln;
-    for (long r0 = 0; r0 < N; r0 += LOGIT_CHUNK) {
-        int m = (int)(N - r0 < LOGIT_CHUNK ? N - r0 : LOGIT_CHUNK);
-        lethe_xent_backward(g->dlogits, dloss + r0, g->logits + r0 * V, g->lse + r0,
-                            g->targets + r0, m, V);
-        lethe_gemm(0, 0, m, C, V, 1.0f, g->dlogits, V, wte, C, 0.0f, dlnf + r0 * C, C);
-        lethe_gemm(1, 0, V, C, m, 1.0f, g->dlogits, V, g->lnf + r0 * C, C, 1.0f, dwte, C);
-    }
     float *dres = g->dres;
-    memset(dres, 0, sizeof(float) * (size_t)(N * C));
-    lethe_layernorm_backward(dres, g->grads + tf[0].offset, g->grads + tf[1].offset, dlnf,
-                             g->res3 + (L - 1) * N * C, g->params + tf[0].offset, g->lnf_mean,
-                             g->lnf_rstd, (int)N, C);
-
-    for (int l = L - 1; l >= 0; l--) {
+    for (int l = top - 1; l >= 0; l--) {
         lethe_gpt_block p = lethe_gpt_block_params(g, l), d = block_in(g, g->grads, l);
         const float *res = l == 0 ? g->encoded : g->res3 + (l - 1) * N * C;
         const float *ln1 = g->ln1 + l * N * C, *ln2 = g->ln2 + l * N * C;
@@ -461,6 +446,66 @@ void lethe_gpt_backward_weighted(lethe_gpt *g, const float *dloss)
                                  g->ln1_mean + l * N, g->ln1_rstd + l * N, (int)N, C);
     }
     lethe_embed_backward(dwte, dwpe, dres, g->tokens, B, T, C);
+}
+
+/* dlnf (in g->dln) through ln_f into g->dres, then every block. */
+static void backward_from_lnf(lethe_gpt *g, const float *dlnf)
+{
+    long N = (long)g->B * g->T, C = g->cfg.n_embd, L = g->cfg.n_layer;
+    const lethe_gpt_tensor *tf = &g->tensors[g->n_tensors - 2];
+    memset(g->dres, 0, sizeof(float) * (size_t)(N * C));
+    lethe_layernorm_backward(g->dres, g->grads + tf[0].offset, g->grads + tf[1].offset, dlnf,
+                             g->res3 + (L - 1) * N * C, g->params + tf[0].offset, g->lnf_mean,
+                             g->lnf_rstd, (int)N, (int)C);
+    backward_blocks(g, (int)L);
+}
+
+void lethe_gpt_backward_weighted(lethe_gpt *g, const float *dloss)
+{
+    LETHE_ASSERT(g->B > 0);
+    long N = (long)g->B * g->T;
+    int C = g->cfg.n_embd, V = g->cfg.vocab_size;
+    const float *wte = g->params + g->tensors[0].offset;
+    float *dwte = g->grads + g->tensors[0].offset;
+    /* the head, LOGIT_CHUNK rows at a time: dlnf = dlogits wte, dwte += dlogits^T lnf */
+    float *dlnf = g->dln;
+    for (long r0 = 0; r0 < N; r0 += LOGIT_CHUNK) {
+        int m = (int)(N - r0 < LOGIT_CHUNK ? N - r0 : LOGIT_CHUNK);
+        lethe_xent_backward(g->dlogits, dloss + r0, g->logits + r0 * V, g->lse + r0,
+                            g->targets + r0, m, V);
+        lethe_gemm(0, 0, m, C, V, 1.0f, g->dlogits, V, wte, C, 0.0f, dlnf + r0 * C, C);
+        lethe_gemm(1, 0, V, C, m, 1.0f, g->dlogits, V, g->lnf + r0 * C, C, 1.0f, dwte, C);
+    }
+    backward_from_lnf(g, dlnf);
+}
+
+void lethe_gpt_backward_logits(lethe_gpt *g, const float *dlogits)
+{
+    LETHE_ASSERT(g->B > 0);
+    long N = (long)g->B * g->T;
+    int C = g->cfg.n_embd, V = g->cfg.vocab_size;
+    const float *wte = g->params + g->tensors[0].offset;
+    float *dwte = g->grads + g->tensors[0].offset;
+    /* in the same row chunks as the loss's backward, so both sum alike */
+    for (long r0 = 0; r0 < N; r0 += LOGIT_CHUNK) {
+        int m = (int)(N - r0 < LOGIT_CHUNK ? N - r0 : LOGIT_CHUNK);
+        lethe_gemm(0, 0, m, C, V, 1.0f, dlogits + r0 * V, V, wte, C, 0.0f, g->dln + r0 * C, C);
+        lethe_gemm(1, 0, V, C, m, 1.0f, dlogits + r0 * V, V, g->lnf + r0 * C, C, 1.0f, dwte, C);
+    }
+    backward_from_lnf(g, g->dln);
+}
+
+void lethe_gpt_backward_hidden(lethe_gpt *g, int i, const float *dh)
+{
+    LETHE_ASSERT(g->B > 0 && i >= 0 && i <= g->cfg.n_layer + 1);
+    long N = (long)g->B * g->T, C = g->cfg.n_embd;
+    if (i == g->cfg.n_layer + 1) {
+        memcpy(g->dln, dh, sizeof(float) * (size_t)(N * C));
+        backward_from_lnf(g, g->dln);
+        return;
+    }
+    memcpy(g->dres, dh, sizeof(float) * (size_t)(N * C));
+    backward_blocks(g, i);
 }
 
 /* ---- checkpoints ------------------------------------------------------ */

@@ -459,6 +459,71 @@ TEST(gpt_model_gradients_finite_differences)
     CHECK(n == 1888);
 }
 
+/* A loss on a hidden state, sum(h_i .* R), and one on the logits,
+ * sum(logits .* R): their backward entry points against finite differences
+ * over every parameter of the micro model. */
+struct hidden_loss { lethe_gpt *g; int i; const float *R; };
+static double hidden_eval(void *p)
+{
+    struct hidden_loss *c = p;
+    LETHE_ASSERT(lethe_gpt_forward(c->g, micro_tokens, micro_targets, 2, 5) == LETHE_OK);
+    long n = 10L * (c->i < 0 ? c->g->cfg.vocab_size : c->g->cfg.n_embd);
+    const float *h = c->i < 0 ? c->g->logits : lethe_gpt_hidden(c->g, c->i);
+    return dot(h, c->R, n);
+}
+
+TEST(gpt_backward_from_hidden_states_and_logits)
+{
+    lethe_gpt *g = lethe_gpt_init(&micro);
+    CHECK(g);
+    random_params(g, 6);
+    rng = lethe_rng_init(108, 0);
+    float *R = randv(10L * micro.vocab_size, -1, 1);
+    float *ana = malloc(sizeof(float) * (size_t)g->n_params);
+    /* i = -1 stands for the logits */
+    const int states[4] = {-1, 1, micro.n_layer, micro.n_layer + 1};
+    for (int s = 0; s < 4; s++) {
+        struct hidden_loss c = {g, states[s], R};
+        hidden_eval(&c);
+        lethe_gpt_zero_grad(g);
+        if (c.i < 0)
+            lethe_gpt_backward_logits(g, R);
+        else
+            lethe_gpt_backward_hidden(g, c.i, R);
+        memcpy(ana, g->grads, sizeof(float) * (size_t)g->n_params);
+        double worst = fd_worst(g->params, ana, g->n_params, hidden_eval, &c);
+        /* the blocks above state i get no gradient */
+        long above = 0;
+        if (c.i >= 1 && c.i <= micro.n_layer)
+            for (int t = 2 + 12 * c.i; t < g->n_tensors; t++)
+                for (long k = 0; k < g->tensors[t].numel; k++)
+                    above += ana[g->tensors[t].offset + k] != 0.0f;
+        /* 5 TOL: a sum over the whole state carries more float noise than
+         * one kernel's output; a wrong gradient is off by its own size */
+        CHECK_MSG(worst < 5 * TOL && above == 0, "state %d: worst relative error %.3g, %ld "
+                  "nonzero gradients above it", c.i, worst, above);
+    }
+    /* the logits' route agrees with the loss's own backward */
+    CHECK_OK(lethe_gpt_forward(g, micro_tokens, micro_targets, 2, 5));
+    lethe_gpt_zero_grad(g);
+    lethe_gpt_backward(g);
+    memcpy(ana, g->grads, sizeof(float) * (size_t)g->n_params);
+    float *dl = zeros(10L * micro.vocab_size);
+    for (int n = 0; n < 10; n++) {
+        if (micro_targets[n] < 0)
+            continue;
+        for (int v = 0; v < micro.vocab_size; v++)
+            dl[n * micro.vocab_size + v] =
+                (float)(exp(g->logits[n * micro.vocab_size + v] - g->lse[n]) / g->n_targets);
+        dl[n * micro.vocab_size + micro_targets[n]] -= 1.0f / (float)g->n_targets;
+    }
+    lethe_gpt_zero_grad(g);
+    lethe_gpt_backward_logits(g, dl);
+    CHECK(worst_diff(ana, g->grads, g->n_params) < 1e-6);
+    free(dl), free(R), free(ana);
+    lethe_gpt_free(g);
+}
+
 TEST(gpt_causal)
 {
     lethe_gpt *g = lethe_gpt_init(&micro);
