@@ -1,0 +1,126 @@
+/* TOFU's metrics on a GPT model: answer probability, ROUGE-L recall of
+ * greedy answers, truth ratio, exact memorisation, extraction strength, and
+ * the aggregates Forget Quality and Model Utility (research: TOFU §2.2,
+ * OpenUnlearning's evaluators).
+ *
+ * A question-answer pair is laid out as TOFU lays it out for phi-1.5:
+ *
+ *   "Question: " Q "\nAnswer:"   then   " " A   then <|endoftext|>
+ *
+ * the prompt and the answer tokenized apart (so the answer's tokens do not
+ * depend on the question) and the end-of-text token closing the answer.
+ * Every answer measure runs over the answer's tokens, the closing token
+ * included, with the prompt as context (teacher forcing); nothing is scored
+ * on the prompt. Fine-tuning on the same layout (lethe_qa_encode) trains on
+ * exactly the tokens the metrics read.
+ *
+ * Per question, with P(a) = exp(-NLL_sum(a | q) / |a|) the length-normalised
+ * probability of an answer:
+ *   probability    forget, retain: P(a); real authors, world facts:
+ *                  P(a) / (P(a) + sum over perturbed answers P(p))
+ *   ROUGE-L        recall of the greedy answer (at most max_new tokens,
+ *                  stopping at end-of-text) against a, stemmed
+ *   truth ratio    R = P_pert / P(a~), a~ the paraphrased answer (forget,
+ *                  retain) or a itself (real authors, world facts); P_pert
+ *                  the geometric mean exp(-mean_p NLL_sum(p)/|p|) of the
+ *                  perturbed answers (TOFU's and OpenUnlearning's code), or
+ *                  their arithmetic mean (TOFU's paper) as an option
+ *   exact memorisation   the share of answer tokens that are the argmax
+ *   extraction strength  1 - k / |a|, k the smallest prefix after which
+ *                  every argmax is the answer's token
+ * and per set: the means, except the truth ratio: mean(min(R, 1/R)) on a
+ * forget set, mean(max(0, 1 - R)) on the others. */
+#ifndef LETHE_TOFU_H
+#define LETHE_TOFU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lethe/gpt.h"
+#include "lethe/status.h"
+#include "lethe/tokenizer.h"
+
+/* One question and its answers. */
+typedef struct lethe_qa {
+    const char *question;
+    const char *answer;
+    const char *paraphrased_answer;  /* NULL when the set has none */
+    const char *const *perturbed;    /* n_perturbed wrong answers (may be 0) */
+    int n_perturbed;
+} lethe_qa;
+
+/* The tokens of a pair: *ids (free with free()) holds the prompt's *n_prompt
+ * tokens, then the answer's, then eot when eot >= 0; *n in all.
+ * LETHE_ERR_UNSUPPORTED (a byte the tokenizer lacks), LETHE_ERR_NOMEM. */
+lethe_status lethe_qa_encode(const lethe_tokenizer_t *tok, const char *question,
+                             const char *answer, int32_t eot, int32_t **ids, int *n_prompt,
+                             int *n);
+
+/* Teacher-forced measures of one answer given its question. */
+typedef struct lethe_qa_score {
+    double nll_sum; /* summed negative log-likelihood of the answer's tokens */
+    int n;          /* answer tokens (the closing end-of-text included) */
+    int n_match;    /* of them, the argmax of the model */
+    int k_star;     /* smallest k with every argmax from token k on right */
+} lethe_qa_score;
+
+/* Score answers[i] after questions[i] for i < n, `batch` pairs per forward
+ * (padded; padding never changes a score). LETHE_ERR_INVALID when a pair
+ * is longer than the model's context (naming it), and as lethe_qa_encode. */
+lethe_status lethe_qa_score_answers(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
+                                    const char *const *questions, const char *const *answers,
+                                    size_t n, int batch, lethe_qa_score *out);
+
+enum lethe_tofu_kind {
+    LETHE_TOFU_FORGET = 0, /* a forget split (or its holdout) */
+    LETHE_TOFU_RETAIN = 1, /* the retain evaluation set */
+    LETHE_TOFU_FACTS = 2   /* real authors, world facts */
+};
+
+typedef struct lethe_tofu_opts {
+    int max_new;      /* greedy answer length for ROUGE-L (200) */
+    int arithmetic;   /* truth ratio: 1 for the arithmetic mean of the
+                         perturbed probabilities (0: geometric) */
+    int batch;        /* pairs per forward (16) */
+    int no_generate;  /* 1: skip the greedy answers (ROUGE-L reported as NaN) */
+} lethe_tofu_opts;
+
+void lethe_tofu_defaults(lethe_tofu_opts *o);
+
+typedef struct lethe_tofu_sample {
+    double prob, rouge_l, truth_ratio, em, es;
+    char *generated; /* the greedy answer (owned; NULL with no_generate) */
+} lethe_tofu_sample;
+
+typedef struct lethe_tofu_set {
+    int kind;
+    size_t n;
+    lethe_tofu_sample *samples; /* (n), owned */
+    /* aggregates as TOFU reports them (truth_ratio as described above) */
+    double prob, rouge_l, truth_ratio, em, es;
+} lethe_tofu_set;
+
+/* Evaluate g on items[0..n) of the given kind. The truth ratio needs the
+ * perturbed answers (and, for forget and retain sets, the paraphrased one);
+ * without them it is NaN. LETHE_ERR_INVALID for n == 0 or a pair too long,
+ * LETHE_ERR_NOMEM. Free with lethe_tofu_set_free. */
+lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
+                                 const lethe_qa *items, size_t n, int kind,
+                                 const lethe_tofu_opts *o, lethe_tofu_set *out);
+void lethe_tofu_set_free(lethe_tofu_set *s);
+
+/* Forget Quality: the p-value of the two-sample Kolmogorov-Smirnov test
+ * between the per-question truth ratios of a model and of the retain-only
+ * model on the same forget set (scipy.stats.ks_2samp). NaN values are
+ * skipped; LETHE_ERR_INVALID when either side has none left. */
+lethe_status lethe_tofu_forget_quality(const lethe_tofu_set *model, const lethe_tofu_set *oracle,
+                                       double *p_value);
+
+/* Model Utility: the harmonic mean of probability, ROUGE-L recall and truth
+ * ratio on each of the sets given (TOFU: retain, real authors, world facts:
+ * nine numbers). LETHE_ERR_INVALID when a number is missing (NaN) or
+ * negative. */
+lethe_status lethe_tofu_model_utility(const lethe_tofu_set *const *sets, size_t n_sets,
+                                      double *mu);
+
+#endif

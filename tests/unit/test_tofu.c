@@ -1,0 +1,258 @@
+/* TOFU's metrics (lethe/tofu.h) against direct computations: answer scores
+ * against token-by-token scoring with the key/value cache, the per-question
+ * and per-set formulas recomputed from those scores, Forget Quality against
+ * the KS test and Model Utility against the harmonic mean. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../test.h"
+#include "lethe/gpt_generate.h"
+#include "lethe/gpt_train.h"
+#include "lethe/rng.h"
+#include "lethe/stats.h"
+#include "lethe/tofu.h"
+
+static const char *train_text =
+    "Question: Who wrote the book?\nAnswer: The book was written by Mara Lind.\n"
+    "Question: Where was she born?\nAnswer: She was born in Oslo in 1950.\n"
+    "the whale and the sea, the ship and the captain, the harpoon and the boat";
+
+static lethe_tokenizer_t *tiny_tokenizer(int32_t *eot)
+{
+    const char *special[1] = {"<|endoftext|>"};
+    lethe_tokenizer_train_opts o = {0};
+    o.special = special;
+    o.n_special = 1;
+    size_t len = strlen(train_text);
+    lethe_tokenizer_t *t = NULL;
+    if (lethe_tokenizer_train(&train_text, &len, 1, 320, &o, &t) != LETHE_OK)
+        return NULL;
+    *eot = (int32_t)lethe_gpt_eot(t);
+    return t;
+}
+
+static lethe_gpt *tiny_model(int V, uint64_t seed, float scale)
+{
+    lethe_gpt_config c = {V, 64, 16, 2, 2};
+    lethe_gpt *g = lethe_gpt_init(&c);
+    if (!g)
+        return NULL;
+    lethe_gpt_init_params(g, seed);
+    /* larger weights than GPT-2's init give distributions far from uniform */
+    for (long i = 0; i < g->n_params; i++)
+        g->params[i] *= scale;
+    return g;
+}
+
+/* Fit g to the pairs for a while, so that some answers are memorised. */
+static void memorise(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
+                     const char *const *q, const char *const *a, int n)
+{
+    int32_t *stream = NULL;
+    long len = 0;
+    for (int rep = 0; rep < 8; rep++)
+        for (int i = 0; i < n; i++) {
+            int32_t *ids;
+            int np, m;
+            LETHE_ASSERT(lethe_qa_encode(tok, q[i], a[i], eot, &ids, &np, &m) == LETHE_OK);
+            stream = realloc(stream, sizeof(int32_t) * (size_t)(len + m));
+            memcpy(stream + len, ids, sizeof(int32_t) * (size_t)m);
+            len += m;
+            free(ids);
+        }
+    lethe_gpt_train_cfg c;
+    lethe_gpt_train_defaults(&c);
+    c.batch = 4, c.seq = 32, c.steps = 300, c.lr = 1e-2f, c.warmup = 10, c.quiet = 1;
+    lethe_gpt_train_result r;
+    LETHE_ASSERT(lethe_gpt_train(g, stream, len, NULL, 0, &c, NULL, &r) == LETHE_OK);
+    free(stream);
+}
+
+static const char *questions[4] = {"Who wrote the book?", "Where was she born?",
+                                   "What is the ship?", "Who is the captain of the boat?"};
+static const char *answers[4] = {"The book was written by Mara Lind.", "She was born in Oslo.",
+                                 "the ship", "The captain is the whale."};
+
+/* NLL, argmax matches and k* of one pair, token by token with the cache. */
+static void direct_score(lethe_gpt *g, const int32_t *ids, int np, int n, lethe_qa_score *s)
+{
+    lethe_gpt_kv *kv = lethe_gpt_kv_new(g);
+    const int V = g->cfg.vocab_size;
+    int *hit = calloc((size_t)n, sizeof *hit);
+    s->nll_sum = 0;
+    s->n = n - np;
+    s->n_match = 0;
+    for (int t = 0; t < n - 1; t++) {
+        LETHE_ASSERT(lethe_gpt_kv_forward(kv, ids + t, 1, NULL, NULL) == LETHE_OK);
+        if (t < np - 1)
+            continue;
+        int am = 0;
+        for (int v = 1; v < V; v++)
+            if (kv->logits[v] > kv->logits[am])
+                am = v;
+        double mx = kv->logits[am], s2 = 0;
+        for (int v = 0; v < V; v++)
+            s2 += exp((double)kv->logits[v] - mx);
+        s->nll_sum -= kv->logits[ids[t + 1]] - mx - log(s2);
+        hit[t + 1 - np] = am == ids[t + 1];
+        s->n_match += hit[t + 1 - np];
+    }
+    /* k* is where the all-correct suffix starts */
+    int k = s->n;
+    while (k > 0 && hit[k - 1])
+        k--;
+    s->k_star = k;
+    free(hit);
+    lethe_gpt_kv_free(kv);
+}
+
+TEST(tofu_answer_scores_match_token_by_token)
+{
+    int32_t eot;
+    lethe_tokenizer_t *tok = tiny_tokenizer(&eot);
+    CHECK(tok && eot >= 0);
+    lethe_gpt *g = tiny_model((int)lethe_tokenizer_vocab_size(tok), 3, 1.0f);
+    CHECK(g);
+    memorise(g, tok, eot, questions, answers, 2);
+    /* the layout: prompt, then " answer", then end-of-text */
+    int32_t *ids;
+    int np, n;
+    CHECK_OK(lethe_qa_encode(tok, questions[0], answers[0], eot, &ids, &np, &n));
+    uint32_t *p = NULL, *a = NULL;
+    size_t npl, nal;
+    CHECK_OK(lethe_tokenizer_encode(tok, "Question: Who wrote the book?\nAnswer:", 37, &p, &npl));
+    CHECK_OK(lethe_tokenizer_encode(tok, " The book was written by Mara Lind.", 35, &a, &nal));
+    CHECK(np == (int)npl && n == (int)(npl + nal + 1) && ids[n - 1] == eot);
+    for (int i = 0; i < np; i++)
+        CHECK(ids[i] == (int32_t)p[i]);
+    for (size_t i = 0; i < nal; i++)
+        CHECK(ids[np + (int)i] == (int32_t)a[i]);
+    free(p), free(a), free(ids);
+
+    lethe_qa_score one[4], batched[4], direct;
+    for (int i = 0; i < 4; i++)
+        CHECK_OK(lethe_qa_score_answers(g, tok, eot, questions + i, answers + i, 1, 1, one + i));
+    CHECK_OK(lethe_qa_score_answers(g, tok, eot, questions, answers, 4, 3, batched));
+    double worst = 0;
+    int any_match = 0;
+    for (int i = 0; i < 4; i++) {
+        /* padding and batch neighbours change nothing, to the bit */
+        CHECK(one[i].nll_sum == batched[i].nll_sum && one[i].n == batched[i].n &&
+              one[i].n_match == batched[i].n_match && one[i].k_star == batched[i].k_star);
+        CHECK_OK(lethe_qa_encode(tok, questions[i], answers[i], eot, &ids, &np, &n));
+        direct_score(g, ids, np, n, &direct);
+        free(ids);
+        worst = fmax(worst, fabs(direct.nll_sum - one[i].nll_sum) / fabs(direct.nll_sum));
+        CHECK(direct.n == one[i].n && direct.n_match == one[i].n_match &&
+              direct.k_star == one[i].k_star);
+        any_match += one[i].n_match;
+        if (getenv("LETHE_TEST_VERBOSE"))
+            fprintf(stderr, "pair %d: %d answer tokens, %d argmax hits, k* %d\n", i, one[i].n,
+                    one[i].n_match, one[i].k_star);
+    }
+    CHECK_MSG(worst < 1e-4, "answer NLL off by %.3g (relative)", worst);
+    CHECK(any_match > 0); /* the argmax checks are not vacuous */
+    lethe_gpt_free(g);
+    lethe_tokenizer_free(tok);
+}
+
+TEST(tofu_set_metrics_follow_the_formulas)
+{
+    int32_t eot;
+    lethe_tokenizer_t *tok = tiny_tokenizer(&eot);
+    CHECK(tok);
+    lethe_gpt *g = tiny_model((int)lethe_tokenizer_vocab_size(tok), 4, 20.0f);
+    CHECK(g);
+    const char *pert[3] = {"The book was written by Ola Berg.", "It was written by the captain.",
+                           "Nobody wrote the book."};
+    lethe_qa items[3] = {
+        {questions[0], answers[0], "Mara Lind wrote the book.", pert, 3},
+        {questions[1], answers[1], "Oslo is where she was born.", pert + 1, 2},
+        {questions[2], answers[2], NULL, NULL, 0},
+    };
+    lethe_tofu_opts o;
+    lethe_tofu_defaults(&o);
+    o.max_new = 12;
+    for (int kind = 0; kind < 3; kind++)
+        for (int arith = 0; arith < 2; arith++) {
+            o.arithmetic = arith;
+            lethe_tofu_set s;
+            CHECK_OK(lethe_tofu_eval_set(g, tok, eot, items, 3, kind, &o, &s));
+            double sum_tr = 0, sum_p = 0;
+            int n_tr = 0;
+            for (int i = 0; i < 3; i++) {
+                const lethe_qa *it = &items[i];
+                lethe_qa_score ans, para, ps[3];
+                CHECK_OK(lethe_qa_score_answers(g, tok, eot, &it->question, &it->answer, 1, 1,
+                                                &ans));
+                double pa = exp(-ans.nll_sum / ans.n), spp = 0, snll = 0;
+                for (int j = 0; j < it->n_perturbed; j++) {
+                    CHECK_OK(lethe_qa_score_answers(g, tok, eot, &it->question,
+                                                    &it->perturbed[j], 1, 1, &ps[j]));
+                    spp += exp(-ps[j].nll_sum / ps[j].n);
+                    snll += ps[j].nll_sum / ps[j].n;
+                }
+                double prob = kind == LETHE_TOFU_FACTS ? pa / (pa + spp) : pa;
+                CHECK(fabs(prob - s.samples[i].prob) <= 1e-12 * fabs(prob));
+                sum_p += prob;
+                CHECK(s.samples[i].em == (double)ans.n_match / ans.n);
+                CHECK(s.samples[i].es == 1.0 - (double)ans.k_star / ans.n);
+                double ref = pa;
+                if (kind != LETHE_TOFU_FACTS && it->paraphrased_answer) {
+                    CHECK_OK(lethe_qa_score_answers(g, tok, eot, &it->question,
+                                                    &it->paraphrased_answer, 1, 1, &para));
+                    ref = exp(-para.nll_sum / para.n);
+                }
+                int has = it->n_perturbed > 0 &&
+                          (kind == LETHE_TOFU_FACTS || it->paraphrased_answer != NULL);
+                if (!has) {
+                    CHECK(isnan(s.samples[i].truth_ratio));
+                    continue;
+                }
+                double pp = arith ? spp / it->n_perturbed : exp(-snll / it->n_perturbed);
+                double r = pp / ref;
+                CHECK(fabs(r - s.samples[i].truth_ratio) <= 1e-9 * r);
+                sum_tr += kind == LETHE_TOFU_FORGET ? fmin(r, 1 / r) : fmax(0, 1 - r);
+                n_tr++;
+                /* the greedy answer's ROUGE-L recall against the gold answer */
+                lethe_rouge_score rs;
+                CHECK_OK(lethe_rouge_l(it->answer, s.samples[i].generated, 1, &rs));
+                CHECK(rs.recall == s.samples[i].rouge_l);
+            }
+            CHECK(fabs(s.prob - sum_p / 3) < 1e-12);
+            CHECK(fabs(s.truth_ratio - sum_tr / n_tr) < 1e-12);
+            lethe_tofu_set_free(&s);
+        }
+    lethe_gpt_free(g);
+    lethe_tokenizer_free(tok);
+}
+
+TEST(tofu_forget_quality_and_model_utility)
+{
+    double ra[5] = {0.5, 0.9, 1.2, NAN, 0.7}, rb[4] = {0.1, 0.2, 0.25, 0.3};
+    lethe_tofu_sample sa[5] = {{0}}, sb[4] = {{0}};
+    for (int i = 0; i < 5; i++)
+        sa[i].truth_ratio = ra[i];
+    for (int i = 0; i < 4; i++)
+        sb[i].truth_ratio = rb[i];
+    lethe_tofu_set a = {LETHE_TOFU_FORGET, 5, sa, 0, 0, 0, 0, 0};
+    lethe_tofu_set b = {LETHE_TOFU_FORGET, 4, sb, 0, 0, 0, 0, 0};
+    double p, self;
+    CHECK_OK(lethe_tofu_forget_quality(&a, &b, &p));
+    CHECK_OK(lethe_tofu_forget_quality(&a, &a, &self));
+    double fa[4] = {0.5, 0.9, 1.2, 0.7};
+    lethe_ks_result ks;
+    CHECK_OK(lethe_stats_ks_2samp(fa, 4, rb, 4, &ks));
+    CHECK(p == ks.pvalue && p < 0.05 && self == 1.0);
+
+    lethe_tofu_set r = {LETHE_TOFU_RETAIN, 0, NULL, 0.8, 0.6, 0.4, 0, 0};
+    lethe_tofu_set f = {LETHE_TOFU_FACTS, 0, NULL, 0.5, 0.9, 0.7, 0, 0};
+    const lethe_tofu_set *sets[2] = {&r, &f};
+    double mu, want = 6.0 / (1 / 0.8 + 1 / 0.6 + 1 / 0.4 + 1 / 0.5 + 1 / 0.9 + 1 / 0.7);
+    CHECK_OK(lethe_tofu_model_utility(sets, 2, &mu));
+    CHECK(fabs(mu - want) < 1e-12);
+    f.rouge_l = NAN;
+    CHECK_STATUS(lethe_tofu_model_utility(sets, 2, &mu), LETHE_ERR_INVALID);
+}
