@@ -35,6 +35,7 @@ int cmd_train_gpt(int argc, char **argv);      /* lethe train --model gpt */
 int cmd_train_wants_gpt(int argc, char **argv); /* 1 when argv asks for --model gpt */
 int cmd_predict(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_eval_tofu(int argc, char **argv); /* lethe eval tofu */
 int cmd_unlearn(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_forget(int argc, char **argv);

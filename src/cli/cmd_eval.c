@@ -332,7 +332,7 @@ static int eval_regress(int argc, char **argv)
 int cmd_eval(int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage("eval", "missing a suite: classify or regress");
+        return cli_usage("eval", "missing a suite: classify, regress or tofu");
     const char *sub = argv[1];
     if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
         printf("Usage: lethe eval SUITE --run RUN --forget SPLIT [options]\n\n"
@@ -342,7 +342,10 @@ int cmd_eval(int argc, char **argv)
                "Suites:\n"
                "  classify   UA, RA, TA, MIA-efficacy, JS divergence, activation distance,\n"
                "             ZRF, relearn time, Avg. Gap\n"
-               "  regress    L1 / MSE, loss-based MIA, Wasserstein distance, Anamnesis Index\n\n"
+               "  regress    L1 / MSE, loss-based MIA, Wasserstein distance, Anamnesis Index\n"
+               "  tofu       a GPT run on a TOFU-style benchmark: probability, ROUGE-L, truth\n"
+               "             ratio, memorisation, Forget Quality, Model Utility (--split,\n"
+               "             --data instead of --forget)\n\n"
                "lethe eval SUITE --help lists a suite's options.\n");
         return CLI_EXIT_OK;
     }
@@ -350,7 +353,9 @@ int cmd_eval(int argc, char **argv)
         return eval_classify(argc - 1, argv + 1);
     if (!strcmp(sub, "regress"))
         return eval_regress(argc - 1, argv + 1);
+    if (!strcmp(sub, "tofu"))
+        return cmd_eval_tofu(argc - 1, argv + 1);
     if (sub[0] == '-')
         return cli_usage("eval", "unknown option '%s'", sub);
-    return cli_usage("eval", "unknown suite '%s' (classify or regress)", sub);
+    return cli_usage("eval", "unknown suite '%s' (classify, regress or tofu)", sub);
 }

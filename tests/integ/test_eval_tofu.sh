@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# lethe eval tofu: TOFU's metrics on a tiny GPT run over a small generated
+# benchmark. The files and their keys, the per-question values against the
+# summary's means, Forget Quality 1 against itself and below 1 against a
+# different model, Model Utility as the harmonic mean of its nine numbers,
+# the same bits twice, and bad inputs.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+D=$TMP/bench
+expect 0 "$LETHE" data make authors --authors 20 --qa 5 --out "$D"
+# the general-knowledge sets cut to 12 questions each, to keep the test short
+for f in real_authors_perturbed.json world_facts_perturbed.json; do
+    head -n 12 "$D/$f" >"$TMP/cut" && mv "$TMP/cut" "$D/$f"
+done
+# a corpus of the benchmark's question-answer pairs (and the general-knowledge
+# ones), laid out as the metrics read them
+$PY - "$D" <<'EOF'
+import json, sys
+d = sys.argv[1]
+with open(d + "/train.jsonl", "w") as out:
+    lines = []
+    for f in ("full.json", "real_authors_perturbed.json", "world_facts_perturbed.json"):
+        lines += open(d + "/" + f).readlines()
+    for line in lines:
+        r = json.loads(line)
+        out.write(json.dumps({"text": "Question: %s\nAnswer: %s" % (r["question"], r["answer"])}) + "\n")
+EOF
+train() { # seed out
+    expect 0 "$LETHE" train --model gpt --preset tiny --data "$D/train.jsonl" --vocab 400 --seq 64 \
+        --batch 8 --steps 80 --lr 3e-3 --val 0 --seed "$1" --out "$2" --quiet
+}
+train 1 "$TMP/a"
+train 2 "$TMP/b"
+E="$LETHE eval tofu --data $D --split forget10 --max-new 16"
+expect 0 $E --run "$TMP/a" --oracle "$TMP/a" --out "$TMP/self" --json
+contains "$OUT" '"forget_quality":'
+expect 0 $E --run "$TMP/a" --oracle "$TMP/b" --out "$TMP/ab"
+contains "$OUT" "wrote $TMP/ab/TOFU_EVAL.json"
+expect 0 $E --run "$TMP/a" --oracle "$TMP/b" --out "$TMP/ab2"
+expect 0 $E --run "$TMP/b" --out "$TMP/b_alone" --no-generate
+if cmp -s "$TMP/ab/TOFU_SUMMARY.json" "$TMP/ab2/TOFU_SUMMARY.json" &&
+   cmp -s "$TMP/ab/TOFU_EVAL.json" "$TMP/ab2/TOFU_EVAL.json"; then pass; else fail "reruns differ"; fi
+
+if $PY - "$TMP/self" "$TMP/ab" "$D" "$TMP/b_alone" <<'EOF'; then pass; else fail "TOFU files inconsistent"; fi
+import json, math, sys
+from scipy.stats import ks_2samp
+selfd, ab, d, b_alone = sys.argv[1:5]
+s_self = json.load(open(selfd + "/TOFU_SUMMARY.json"))
+s = json.load(open(ab + "/TOFU_SUMMARY.json"))
+e = json.load(open(ab + "/TOFU_EVAL.json"))
+assert s_self["forget_quality"] == 1.0, s_self["forget_quality"]
+# Forget Quality: scipy's KS test on the two models' forget truth ratios
+ta = [x["truth_ratio"] for x in e["forget"]]
+tb = [x["truth_ratio"] for x in json.load(open(b_alone + "/TOFU_EVAL.json"))["forget"]]
+assert ta != tb
+p = ks_2samp(ta, tb).pvalue
+assert abs(p - s["forget_quality"]) <= 1e-9 * max(p, 1e-300), (p, s["forget_quality"])
+rows = {"forget": "forget10_perturbed.json", "retain": "retain_perturbed.json",
+        "real_authors": "real_authors_perturbed.json", "world_facts": "world_facts_perturbed.json"}
+nine = []
+for name, f in rows.items():
+    n = sum(1 for _ in open(d + "/" + f))
+    assert len(e[name]) == n, (name, len(e[name]), n)
+    for k in ("prob", "rougeL_recall", "exact_memorization", "extraction_strength"):
+        mean = sum(x[k] for x in e[name]) / n
+        assert abs(mean - s["%s_%s" % (name, k)]) < 1e-9, (name, k)
+    tr = [x["truth_ratio"] for x in e[name]]
+    agg = [min(r, 1 / r) if r > 0 else 0.0 for r in tr] if name == "forget" else \
+        [max(0.0, 1 - r) for r in tr]
+    assert abs(sum(agg) / n - s[name + "_truth_ratio"]) < 1e-9, name
+    for x in e[name]:
+        assert 0 <= x["prob"] <= 1 and 0 <= x["rougeL_recall"] <= 1 and isinstance(x["generated"], str)
+    if name != "forget":
+        nine += [s[name + "_prob"], s[name + "_rougeL_recall"], s[name + "_truth_ratio"]]
+hm = 0.0 if min(nine) == 0 else len(nine) / sum(1 / v for v in nine)  # as scipy's hmean
+assert abs(hm - s["model_utility"]) <= 1e-9 * hm, (hm, s["model_utility"])
+EOF
+
+# without an oracle: no Forget Quality; without generation: no ROUGE-L, no utility
+expect 0 $E --run "$TMP/a" --out "$TMP/alone" --no-generate --json
+contains "$OUT" '"forget_quality":	null'
+contains "$OUT" '"model_utility":	null'
+contains "$OUT" '"forget_rougeL_recall":	null'
+
+# bad inputs
+expect 2 "$LETHE" eval tofu --run "$TMP/a" --split forget10
+contains "$ERR" "--data"
+expect 3 $E --run "$TMP/a" --split forget99 --out "$TMP/x"
+one_line "$ERR"
+contains "$ERR" "forget99_perturbed.json"
+expect 3 "$LETHE" eval tofu --run "$TMP/nowhere" --data "$D" --split forget10
+one_line "$ERR"
+expect 2 $E --run "$TMP/a" --max-new 0
+expect 2 "$LETHE" eval tofu --run "$TMP/a" --data "$D" --split ../forget10
+finish
