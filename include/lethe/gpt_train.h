@@ -107,4 +107,40 @@ lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
                              const int32_t *val, long n_val, const lethe_gpt_train_cfg *cfg,
                              FILE *log, lethe_gpt_train_result *res);
 
+/* A bigram baseline (src/train/bigram.c) to read the model's validation
+ * loss against. Jelinek-Mercer interpolation of the maximum-likelihood
+ * bigram with an add-one unigram:
+ *
+ *     p(b | a) = lambda c(a, b) / c(a) + (1 - lambda) (c(b) + 1) / (N + V)
+ *
+ * (the unigram alone when a was never seen as a context), c counting the
+ * pairs and tokens of a training stream of N tokens, V the vocabulary size.
+ * lambda is chosen from {0, 1/G, ..., (G-1)/G} (G = LETHE_BIGRAM_GRID) as
+ * the one with the lowest cross-entropy on the pairs ending in the last
+ * tenth of the training stream under counts of the first nine tenths
+ * (ties: the smallest); the validation stream is never used to choose it.
+ * The model is then refit on the whole training stream, and val_loss is the
+ * mean of -log p(val[i] | val[i-1]) over i = 1 .. n_val - 1, in nats, as
+ * the GPT's loss. */
+#define LETHE_BIGRAM_GRID 100
+#define LETHE_BIGRAM_MIN_TRAIN 20
+
+typedef struct lethe_bigram_result {
+    double val_loss;     /* mean token cross-entropy on the validation stream, nats */
+    double lambda;       /* the interpolation weight chosen */
+    double heldout_loss; /* the held-out slice's cross-entropy under it (fit on the rest) */
+    long n_scored;       /* validation tokens scored: n_val - 1 */
+} lethe_bigram_result;
+
+/* The baseline of train[0..n_train) (at least LETHE_BIGRAM_MIN_TRAIN
+ * tokens) on val[0..n_val) (at least 2), every id below vocab.
+ * LETHE_ERR_INVALID (too short, an id out of range), LETHE_ERR_NOMEM. */
+lethe_status lethe_bigram_val_loss(const int32_t *train, long n_train, const int32_t *val,
+                                   long n_val, int vocab, lethe_bigram_result *res);
+
+/* p(b | a) of the formula above under counts of train[0..n_train), computed
+ * directly (O(n_train)): a reference for tests. */
+double lethe_bigram_prob(const int32_t *train, long n_train, int vocab, double lambda, int32_t a,
+                         int32_t b);
+
 #endif

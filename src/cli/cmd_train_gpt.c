@@ -3,6 +3,7 @@
  * from a lethe run or a Hugging Face GPT-2 directory) and write a run
  * directory with model.safetensors, config.json, log.jsonl and tokenizer.json
  * (or the Hugging Face layout with --format hf). */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "lethe/gpt.h"
 #include "lethe/gpt_hf.h"
 #include "lethe/gpt_train.h"
+#include "lethe/lora.h"
 #include "lethe/rng.h"
 #include "lethe/run.h"
 #include "lethe/tokenizer.h"
@@ -30,10 +32,13 @@
 static void print_usage(FILE *out)
 {
     lethe_gpt_train_cfg d;
+    lethe_lora_config lc;
     lethe_gpt_train_defaults(&d);
+    lethe_lora_config_defaults(&lc);
     fprintf(out,
             "Usage: lethe train --model gpt --preset NAME --data CORPUS --out RUN [options]\n"
-            "       lethe train --model gpt --init DIR --data CORPUS --out RUN [options]\n\n"
+            "       lethe train --model gpt --init DIR --data CORPUS --out RUN [options]\n"
+            "       lethe train --model gpt --init DIR --lora R --data CORPUS --out RUN [options]\n\n"
             "Train a GPT-2 style language model and write RUN/model.safetensors,\n"
             "RUN/config.json, RUN/log.jsonl and RUN/tokenizer.json. Documents are tokenized\n"
             "and concatenated, each followed by <|endoftext|>; training reads windows of\n"
@@ -42,7 +47,13 @@ static void print_usage(FILE *out)
             "--tokenizer, a byte-level BPE tokenizer is trained on the training documents\n"
             "to the model's vocabulary size. With --init DIR training starts from the\n"
             "model of DIR (a lethe run or a Hugging Face GPT-2 directory: fine-tuning), with\n"
-            "its architecture and its tokenizer. The same options give byte-identical files.\n\n"
+            "its architecture and its tokenizer. With --lora R only a LoRA adapter of rank R\n"
+            "is trained on the frozen --init model; RUN then holds the adapter apart from\n"
+            "the base (adapter_model.safetensors and adapter_config.json, PEFT's layout, and\n"
+            "config.json naming the base by its absolute path) instead of model.safetensors,\n"
+            "and loading RUN (generate, score, --init) loads the base and merges the\n"
+            "adapter. The same options give byte-identical files.\n\n");
+    fprintf(out,
             "Options:\n"
             "  --preset NAME      tiny, small or gpt2 (required without --init; with it,\n"
             "                     it must match the checkpoint)\n"
@@ -74,7 +85,14 @@ static void print_usage(FILE *out)
             "  --val F            share of documents held out (default 0.05)\n"
             "  --eval-every N     steps between validations (default steps / 10)\n"
             "  --eval-windows N   validation windows measured (default %d)\n"
-            "  --seed N           initialisation and window order (default 0)\n"
+            "  --lora R           train a LoRA adapter of rank R only (needs --init)\n"
+            "  --lora-alpha A     the adapter's alpha; scale alpha / R (default %g)\n"
+            "  --lora-targets L   comma-separated modules: attn.c_attn, attn.c_proj,\n"
+            "                     mlp.c_fc, mlp.c_proj, or all (default all)\n"
+            "  --lora-layers I:J  adapt blocks I..J-1 only (default every block)\n"
+            "  --merge            with --lora, also write model.safetensors with the\n"
+            "                     adapter merged in (the run then stands alone)\n"
+            "  --seed N           initialisation, adapter and window order (default 0)\n"
             "  --limit N          the first N documents only\n"
             "  --json             print a one-line JSON summary\n"
             "  --quiet            no progress output\n"
@@ -84,15 +102,16 @@ static void print_usage(FILE *out)
             "preset, an empty corpus, a tokenizer whose vocabulary does not fit, too little\n"
             "text; an --init directory without a checkpoint or tokenizer, with a missing\n"
             "or misshapen tensor, a config.json that does not match its tensors, or a\n"
-            "--preset that does not match it).\n",
-            d.batch, d.seq, d.accum, d.weight_decay, d.clip, d.eval_windows, d.beta1, d.beta2,
-            d.eps);
+            "--preset that does not match it; a --lora-layers range outside the model).\n",
+            d.batch, d.seq, d.accum, d.weight_decay, d.clip, d.eval_windows, (double)lc.alpha,
+            d.beta1, d.beta2, d.eps);
 }
 
 enum {
     O_DATA = 256, O_OUT, O_MODEL, O_PRESET, O_TOKENIZER, O_VOCAB, O_STEPS, O_EPOCHS, O_BATCH,
     O_SEQ, O_ACCUM, O_LR, O_MIN_LR, O_WARMUP, O_WD, O_CLIP, O_VAL, O_EVAL_EVERY,
-    O_EVAL_WINDOWS, O_SEED, O_LIMIT, O_JSON, O_QUIET, O_INIT, O_FORMAT
+    O_EVAL_WINDOWS, O_SEED, O_LIMIT, O_JSON, O_QUIET, O_INIT, O_FORMAT, O_LORA, O_LORA_ALPHA,
+    O_LORA_TARGETS, O_LORA_LAYERS, O_MERGE
 };
 
 static const struct option longopts[] = {
@@ -108,15 +127,20 @@ static const struct option longopts[] = {
     {"eval-windows", 1, 0, O_EVAL_WINDOWS}, {"seed", 1, 0, O_SEED},
     {"limit", 1, 0, O_LIMIT},         {"json", 0, 0, O_JSON},
     {"quiet", 0, 0, O_QUIET},         {"init", 1, 0, O_INIT},
-    {"format", 1, 0, O_FORMAT},       {"help", 0, 0, 'h'},
+    {"format", 1, 0, O_FORMAT},       {"lora", 1, 0, O_LORA},
+    {"lora-alpha", 1, 0, O_LORA_ALPHA}, {"lora-targets", 1, 0, O_LORA_TARGETS},
+    {"lora-layers", 1, 0, O_LORA_LAYERS}, {"merge", 0, 0, O_MERGE},
+    {"help", 0, 0, 'h'},
     {0, 0, 0, 0}};
 
 /* Options as given; -1 / NAN / NULL where not given. */
 typedef struct opts {
-    const char *data, *out, *model, *preset, *tokenizer, *init, *format;
+    const char *data, *out, *model, *preset, *tokenizer, *init, *format, *lora_targets;
     long vocab, steps, epochs, batch, seq, accum, warmup, eval_every, eval_windows, seed, limit;
-    double lr, min_lr, wd, clip, val;
-    int json, quiet;
+    long lora, lora_begin, lora_end;
+    double lr, min_lr, wd, clip, val, lora_alpha;
+    unsigned lora_mask;
+    int json, quiet, merge;
 } opts;
 
 int cmd_train_wants_gpt(int argc, char **argv)
@@ -135,17 +159,19 @@ static int parse(int argc, char **argv, opts *o)
 {
     *o = (opts){.vocab = -1, .steps = -1, .epochs = -1, .batch = -1, .seq = -1, .accum = -1,
                 .warmup = -1, .eval_every = -1, .eval_windows = -1, .seed = 0, .limit = 0,
-                .lr = NAN, .min_lr = NAN, .wd = NAN, .clip = NAN, .val = NAN};
+                .lr = NAN, .min_lr = NAN, .wd = NAN, .clip = NAN, .val = NAN, .lora = 0,
+                .lora_begin = 0, .lora_end = 0, .lora_alpha = NAN};
     struct { int id; long *v; long lo, hi; } ints[] = {
         {O_VOCAB, &o->vocab, 257, LETHE_TOKENIZER_MAX_ID}, {O_STEPS, &o->steps, 1, 1L << 40},
         {O_EPOCHS, &o->epochs, 1, 1000000},  {O_BATCH, &o->batch, 1, 1 << 16},
         {O_SEQ, &o->seq, 1, 1 << 16},        {O_ACCUM, &o->accum, 1, 1 << 16},
         {O_WARMUP, &o->warmup, 0, 1L << 40}, {O_EVAL_EVERY, &o->eval_every, 0, 1L << 40},
         {O_EVAL_WINDOWS, &o->eval_windows, 1, 1 << 20}, {O_SEED, &o->seed, 0, 1L << 53},
-        {O_LIMIT, &o->limit, 1, 1L << 40}};
+        {O_LIMIT, &o->limit, 1, 1L << 40}, {O_LORA, &o->lora, 1, 1 << 16}};
     struct { int id; double *v; double lo, hi; } reals[] = {
         {O_LR, &o->lr, 1e-12, 100}, {O_MIN_LR, &o->min_lr, 0, 100}, {O_WD, &o->wd, 0, 100},
-        {O_CLIP, &o->clip, 0, 1e30}, {O_VAL, &o->val, 0, 0.9}};
+        {O_CLIP, &o->clip, 0, 1e30}, {O_VAL, &o->val, 0, 0.9},
+        {O_LORA_ALPHA, &o->lora_alpha, 1e-6, 1e6}};
     int c;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -180,6 +206,24 @@ static int parse(int argc, char **argv, opts *o)
         case O_TOKENIZER: o->tokenizer = optarg; break;
         case O_INIT: o->init = optarg; break;
         case O_FORMAT: o->format = optarg; break;
+        case O_LORA_TARGETS:
+            o->lora_targets = optarg;
+            if (lethe_lora_parse_targets(optarg, &o->lora_mask) != LETHE_OK)
+                return cli_usage(VERB, "--lora-targets: %s", lethe_error_detail());
+            break;
+        case O_LORA_LAYERS: {
+            char *end = NULL, *end2 = NULL;
+            long a = strtol(optarg, &end, 10), b = -1;
+            if (end != optarg && *end == ':')
+                b = strtol(end + 1, &end2, 10);
+            if (end == optarg || *end != ':' || !end2 || end2 == end + 1 || *end2 || a < 0 ||
+                b <= a || b > 1 << 20)
+                return cli_usage(VERB, "--lora-layers needs I:J with 0 <= I < J (blocks I..J-1), "
+                                 "not '%s'", optarg);
+            o->lora_begin = a, o->lora_end = b;
+            break;
+        }
+        case O_MERGE: o->merge = 1; break;
         case O_JSON: o->json = 1; break;
         case O_QUIET: o->quiet = 1; break;
         case 'h': print_usage(stdout); return -1;
@@ -200,6 +244,14 @@ static int parse(int argc, char **argv, opts *o)
         return cli_usage(VERB, "--format needs lethe or hf, not '%s'", o->format);
     if (o->steps > 0 && o->epochs > 0)
         return cli_usage(VERB, "give --steps or --epochs, not both");
+    if (o->lora && !o->init)
+        return cli_usage(VERB, "--lora trains an adapter on a base model: give --init DIR (a "
+                         "lethe run or a Hugging Face GPT-2 directory)");
+    if (!o->lora && (o->lora_targets || o->lora_end > 0 || !isnan(o->lora_alpha) || o->merge))
+        return cli_usage(VERB, "--lora-alpha, --lora-targets, --lora-layers and --merge need "
+                         "--lora R");
+    if (o->lora && o->format && !strcmp(o->format, "hf") && !o->merge)
+        return cli_usage(VERB, "--format hf with --lora writes the merged model: add --merge");
     return 0;
 }
 
@@ -225,7 +277,8 @@ static cJSON *make_config(const opts *o, const char *preset, const lethe_gpt_con
                           long n_params,
                           const lethe_gpt_train_cfg *tc, const char *data_hash, size_t n_docs,
                           size_t n_train_docs, size_t n_val_docs, long train_tokens,
-                          long val_tokens, long eot, double val_frac)
+                          long val_tokens, long eot, double val_frac, const char *base_abs,
+                          const lethe_bigram_result *bg)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "data", o->data);
@@ -274,6 +327,29 @@ static cJSON *make_config(const opts *o, const char *preset, const lethe_gpt_con
     cJSON_AddNumberToObject(j, "clip", fl(tc->clip));
     cJSON_AddNumberToObject(j, "eval_every", (double)tc->eval_every);
     cJSON_AddNumberToObject(j, "eval_windows", tc->eval_windows);
+    if (isnan(bg->val_loss)) {
+        cJSON_AddNullToObject(j, "bigram_val_loss");
+        cJSON_AddNullToObject(j, "bigram_lambda");
+    } else {
+        cJSON_AddNumberToObject(j, "bigram_val_loss", bg->val_loss);
+        cJSON_AddNumberToObject(j, "bigram_lambda", bg->lambda);
+    }
+    if (tc->lora) {
+        const lethe_lora *l = tc->lora;
+        cJSON *lj = cJSON_AddObjectToObject(j, "lora");
+        cJSON_AddStringToObject(lj, "base", base_abs);
+        cJSON_AddNumberToObject(lj, "rank", l->cfg.rank);
+        cJSON_AddNumberToObject(lj, "alpha", fl(l->cfg.alpha));
+        cJSON *t = cJSON_AddArrayToObject(lj, "targets");
+        for (unsigned b = 1; b <= LETHE_LORA_MLP_PROJ; b <<= 1)
+            if (l->cfg.targets & b)
+                cJSON_AddItemToArray(t, cJSON_CreateString(lethe_lora_target_name(b)));
+        cJSON *ly = cJSON_AddArrayToObject(lj, "layers");
+        cJSON_AddItemToArray(ly, cJSON_CreateNumber(l->cfg.layer_begin));
+        cJSON_AddItemToArray(ly, cJSON_CreateNumber(l->cfg.layer_end));
+        cJSON_AddNumberToObject(lj, "n_params", (double)l->n_params);
+        cJSON_AddBoolToObject(lj, "merged", o->merge);
+    }
     return j;
 }
 
@@ -360,6 +436,9 @@ int cmd_train_gpt(int argc, char **argv)
     double val_frac = isnan(o.val) ? 0.05 : o.val;
     const char *preset = o.preset;
     int hf = o.format && !strcmp(o.format, "hf");
+    lethe_lora *lora = NULL;
+    lethe_bigram_result bg = {NAN, NAN, NAN, 0};
+    char *base_abs = NULL;
     lethe_status st;
     if (o.init) {
         st = load_init(&o, &g, &tok, &preset);
@@ -481,6 +560,31 @@ int cmd_train_gpt(int argc, char **argv)
     }
     tc.warmup = o.warmup >= 0 ? o.warmup : tc.steps / 10 < 100 ? tc.steps / 10 : 100;
     tc.eval_every = o.eval_every >= 0 ? o.eval_every : tc.steps >= 10 ? tc.steps / 10 : 0;
+    if (o.lora) {
+        lethe_lora_config lc;
+        lethe_lora_config_defaults(&lc);
+        lc.rank = (int)o.lora;
+        if (!isnan(o.lora_alpha))
+            lc.alpha = (float)o.lora_alpha;
+        if (o.lora_mask)
+            lc.targets = o.lora_mask;
+        lc.layer_begin = (int)o.lora_begin;
+        lc.layer_end = (int)o.lora_end;
+        if (lc.layer_end > mc.n_layer) {
+            st = lethe_fail(LETHE_ERR_INVALID, "--lora-layers %ld:%ld: %s has %d blocks (0:%d)",
+                            o.lora_begin, o.lora_end, o.init, mc.n_layer, mc.n_layer);
+            goto done;
+        }
+        if (!(base_abs = realpath(o.init, NULL))) {
+            st = lethe_fail(LETHE_ERR_IO, "%s: cannot resolve the path", o.init);
+            goto done;
+        }
+        if (!(lora = lethe_lora_init(g, &lc, (uint64_t)o.seed))) {
+            st = LETHE_ERR_INVALID;
+            goto done;
+        }
+        tc.lora = lora;
+    }
 
     if ((st = lethe_run_mkdir(o.out)) != LETHE_OK)
         goto done;
@@ -495,6 +599,21 @@ int cmd_train_gpt(int argc, char **argv)
                 "tokens), %zu validation (%ld tokens); %ld steps of %d x %d x %d tokens\n",
                 preset, o.init ? " from " : "", o.init ? o.init : "", g->n_params,
                 mc.vocab_size, n_tr, n_train, n_va, n_val, tc.steps, tc.accum, tc.batch, tc.seq);
+    /* The bigram baseline, on the validation tokens the model is measured on:
+     * the first eval_windows windows. */
+    long wv = lethe_gpt_windows(n_val, tc.seq);
+    if (wv > tc.eval_windows)
+        wv = tc.eval_windows;
+    if (wv > 0 && n_train >= LETHE_BIGRAM_MIN_TRAIN) {
+        if ((st = lethe_bigram_val_loss(s_train, n_train, s_val, wv * tc.seq + 1, mc.vocab_size,
+                                        &bg)) != LETHE_OK)
+            goto done;
+        fprintf(log->fp, "{\"bigram_val_loss\":%.9g,\"bigram_lambda\":%.9g}\n", bg.val_loss,
+                bg.lambda);
+        if (!o.quiet)
+            fprintf(stderr, "bigram baseline: validation loss %.4f (lambda %.2f)\n", bg.val_loss,
+                    bg.lambda);
+    }
     if (!o.init)
         lethe_gpt_init_params(g, (uint64_t)o.seed);
     st = lethe_gpt_train(g, s_train, n_train, s_val, n_val, &tc, log->fp, &res);
@@ -503,7 +622,7 @@ int cmd_train_gpt(int argc, char **argv)
     st = lethe_afile_commit(log);
     log = NULL;
     config = make_config(&o, preset, &mc, g->n_params, &tc, data_hash, corpus->n, n_tr, n_va,
-                         n_train, n_val, eot, val_frac);
+                         n_train, n_val, eot, val_frac, base_abs, &bg);
     if (st == LETHE_OK && !(config_line = cJSON_PrintUnformatted(config)))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     snprintf(seed_str, sizeof seed_str, "%ld", o.seed);
@@ -513,7 +632,23 @@ int cmd_train_gpt(int argc, char **argv)
                             {"method", o.init ? "finetune" : "train"},
                             {"init", (char *)o.init}};
     size_t n_meta = sizeof meta / sizeof meta[0] - (o.init ? 0 : 1);
-    if (st == LETHE_OK && hf) {
+    if (lora)
+        meta[6].value = (char *)"lora";
+    if (st == LETHE_OK && lora)
+        st = lethe_lora_save(lora, o.out, base_abs);
+    if (st == LETHE_OK && lora && !hf) {
+        /* The adapter apart from its base; model.safetensors only with --merge
+         * (the model holds W0 + s A B after training). */
+        snprintf(path, sizeof path, "%s/tokenizer.json", o.out);
+        st = lethe_tokenizer_save_json(tok, path);
+        snprintf(path, sizeof path, "%s/model.safetensors", o.out);
+        if (st == LETHE_OK && o.merge)
+            st = lethe_gpt_save(g, path, meta, n_meta);
+        else if (st == LETHE_OK && remove(path) != 0 && errno != ENOENT)
+            st = lethe_fail(LETHE_ERR_IO, "%s: cannot remove a stale model", path);
+        if (st == LETHE_OK)
+            st = write_json(o.out, "config.json", config);
+    } else if (st == LETHE_OK && hf) {
         st = lethe_gpt_save_hf(g, tok, o.out, meta, n_meta, config_line);
     } else if (st == LETHE_OK) {
         snprintf(path, sizeof path, "%s/tokenizer.json", o.out);
@@ -532,6 +667,8 @@ int cmd_train_gpt(int argc, char **argv)
         cJSON_AddStringToObject(j, "run", o.out);
         cJSON_AddStringToObject(j, "preset", preset);
         cJSON_AddNumberToObject(j, "n_params", (double)g->n_params);
+        if (lora)
+            cJSON_AddNumberToObject(j, "lora_params", (double)lora->n_params);
         cJSON_AddNumberToObject(j, "vocab_size", mc.vocab_size);
         cJSON_AddNumberToObject(j, "steps", (double)res.steps);
         cJSON_AddNumberToObject(j, "tokens", (double)res.tokens);
@@ -543,6 +680,10 @@ int cmd_train_gpt(int argc, char **argv)
             cJSON_AddNullToObject(j, "val_loss");
         else
             cJSON_AddNumberToObject(j, "val_loss", res.val_loss);
+        if (isnan(bg.val_loss))
+            cJSON_AddNullToObject(j, "bigram_val_loss");
+        else
+            cJSON_AddNumberToObject(j, "bigram_val_loss", bg.val_loss);
         char *txt = cJSON_PrintUnformatted(j);
         printf("%s\n", txt ? txt : "{}");
         free(txt);
@@ -555,9 +696,17 @@ int cmd_train_gpt(int argc, char **argv)
         printf("  loss %.4f -> %.4f", res.first_loss, res.last_loss);
         if (!isnan(res.val_loss))
             printf(", validation %.4f", res.val_loss);
-        printf("\nwrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json%s\n", o.out,
-               hf ? " (Hugging Face's layout; vocab.json, merges.txt when they can hold the "
-                    "tokenizer)" : "");
+        if (!isnan(bg.val_loss))
+            printf(" (bigram baseline %.4f)", bg.val_loss);
+        if (lora)
+            printf("\nwrote %s/adapter_model.safetensors, adapter_config.json (LoRA rank %d, "
+                   "%ld parameters, base %s)%s, config.json, log.jsonl, tokenizer.json\n",
+                   o.out, lora->cfg.rank, lora->n_params, base_abs,
+                   o.merge ? ", model.safetensors (merged)" : "");
+        else
+            printf("\nwrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json%s\n",
+                   o.out, hf ? " (Hugging Face's layout; vocab.json, merges.txt when they can "
+                               "hold the tokenizer)" : "");
     }
 done:
     lethe_afile_abort(log);
@@ -567,6 +716,8 @@ done:
     free(s_val);
     free(idx_train);
     free(idx_val);
+    lethe_lora_free(lora);
+    free(base_abs);
     lethe_gpt_free(g);
     lethe_tokenizer_free(tok);
     lethe_corpus_free(corpus);

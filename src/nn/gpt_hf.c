@@ -12,6 +12,7 @@
 
 #include "lethe/fileio.h"
 #include "lethe/json.h"
+#include "lethe/lora.h"
 
 #define EOT_TEXT "<|endoftext|>"
 #define PREFIX "transformer."
@@ -416,7 +417,44 @@ void lethe_gpt_dir_free(lethe_gpt_dir *d)
     *d = (lethe_gpt_dir){.eot = -1};
 }
 
-lethe_status lethe_gpt_dir_load(const char *dir, int want_tok, lethe_gpt_dir *d)
+/* The base directory a LoRA run records: config.json's "lora": {"base":
+ * ...}, else adapter_config.json's base_model_name_or_path. *out is
+ * malloc'd. */
+static lethe_status lora_base_dir(const char *dir, char **out)
+{
+    char path[PATH_CAP];
+    const char *keys[2][2] = {{"config.json", "lora"}, {"adapter_config.json", NULL}};
+    *out = NULL;
+    for (int i = 0; i < 2 && !*out; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, keys[i][0]);
+        if (!file_exists(path))
+            continue;
+        cJSON *j = NULL;
+        lethe_status s = lethe_json_read(path, &j);
+        if (s != LETHE_OK)
+            return s;
+        const cJSON *o = keys[i][1] ? cJSON_GetObjectItemCaseSensitive(j, keys[i][1]) : j;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, keys[i][1] ? "base"
+                                                                       : "base_model_name_or_path");
+        if (cJSON_IsString(v) && v->valuestring[0] && !(*out = strdup(v->valuestring))) {
+            cJSON_Delete(j);
+            return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        }
+        cJSON_Delete(j);
+    }
+    if (!*out)
+        return lethe_fail(LETHE_ERR_NOT_FOUND, "%s: a LoRA adapter without a base: neither "
+                          "config.json (\"lora\": {\"base\": DIR}) nor adapter_config.json "
+                          "(base_model_name_or_path) names one", dir);
+    return LETHE_OK;
+}
+
+/* A run that holds a LoRA adapter and no model.safetensors: load the base it
+ * records, then the adapter, and merge it. The tokenizer is the run's
+ * (the base's when the run has none). depth bounds a chain of LoRA runs. */
+static lethe_status load_lora_run(const char *dir, int want_tok, lethe_gpt_dir *d, int depth);
+
+static lethe_status dir_load(const char *dir, int want_tok, lethe_gpt_dir *d, int depth)
 {
     *d = (lethe_gpt_dir){.eot = -1};
     char model[PATH_CAP], config[PATH_CAP], meta_label[PATH_CAP];
@@ -427,7 +465,10 @@ lethe_status lethe_gpt_dir_load(const char *dir, int want_tok, lethe_gpt_dir *d)
         return lethe_fail(LETHE_ERR_NOT_FOUND, "%s: no such directory (expected a lethe run or "
                           "a Hugging Face GPT-2 directory with model.safetensors)", dir);
     if (!file_exists(model)) {
-        char bin[PATH_CAP];
+        char bin[PATH_CAP], adapter[PATH_CAP];
+        snprintf(adapter, sizeof adapter, "%s/adapter_model.safetensors", dir);
+        if (file_exists(adapter))
+            return load_lora_run(dir, want_tok, d, depth);
         snprintf(bin, sizeof bin, "%s/pytorch_model.bin", dir);
         return lethe_fail(LETHE_ERR_NOT_FOUND, "%s: no model.safetensors: neither a lethe run "
                           "nor a Hugging Face GPT-2 directory%s", dir,
@@ -458,6 +499,74 @@ lethe_status lethe_gpt_dir_load(const char *dir, int want_tok, lethe_gpt_dir *d)
     if (s != LETHE_OK)
         lethe_gpt_dir_free(d);
     return s;
+}
+
+/* Fail with s, prefixing the current detail message with a context. */
+static lethe_status fail_ctx(lethe_status s, const char *dir, const char *what, const char *base)
+{
+    char detail[1024];
+    snprintf(detail, sizeof detail, "%s", lethe_error_detail());
+    return lethe_fail(s, "%s: %s %s: %s", dir, what, base, detail);
+}
+
+static lethe_status load_lora_run(const char *dir, int want_tok, lethe_gpt_dir *d, int depth)
+{
+    char *base = NULL, config[PATH_CAP], tokpath[PATH_CAP];
+    lethe_gpt_config want = {0};
+    unsigned have = 0;
+    lethe_lora *l = NULL;
+    struct stat sb;
+    if (depth >= 8)
+        return lethe_fail(LETHE_ERR_FORMAT, "%s: a chain of more than 8 LoRA runs (a run "
+                          "that is its own base?)", dir);
+    lethe_status s = lora_base_dir(dir, &base);
+    if (s != LETHE_OK)
+        return s;
+    snprintf(config, sizeof config, "%s/config.json", dir);
+    if (file_exists(config))
+        s = read_config(config, &want, &have, NULL);
+    if (s == LETHE_OK && (stat(base, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+        s = lethe_fail(LETHE_ERR_NOT_FOUND, "%s: the LoRA adapter's base %s is missing (the run "
+                       "holds the adapter only; restore the base or train with --merge)", dir,
+                       base);
+    snprintf(tokpath, sizeof tokpath, "%s/tokenizer.json", dir);
+    int own_tok = want_tok && file_exists(tokpath);
+    if (s == LETHE_OK) {
+        s = dir_load(base, want_tok && !own_tok, d, depth + 1);
+        if (s != LETHE_OK)
+            s = fail_ctx(s, dir, "its LoRA base", base);
+    }
+    if (s == LETHE_OK) {
+        const lethe_gpt_config *c = &d->model->cfg;
+        for (int k = 0; k < N_FIELDS && s == LETHE_OK; k++)
+            if ((have & (1u << k)) && get_field(&want, k) != get_field(c, k))
+                s = lethe_fail(LETHE_ERR_FORMAT, "%s: the adapter was trained on a base with "
+                               "%s %d, but its base %s has %d (the base was replaced?)", dir,
+                               field_name[k], get_field(&want, k), base, get_field(c, k));
+    }
+    if (s == LETHE_OK) {
+        s = lethe_lora_load(dir, d->model, &l);
+        if (s != LETHE_OK)
+            s = fail_ctx(s, dir, "the adapter does not fit its base", base);
+    }
+    if (s == LETHE_OK) {
+        lethe_lora_merge(l, d->model);
+        lethe_lora_free(l);
+    }
+    if (s == LETHE_OK && own_tok) {
+        lethe_tokenizer_free(d->tok);
+        d->tok = NULL;
+        s = load_dir_tokenizer(dir, d);
+    }
+    free(base);
+    if (s != LETHE_OK)
+        lethe_gpt_dir_free(d);
+    return s;
+}
+
+lethe_status lethe_gpt_dir_load(const char *dir, int want_tok, lethe_gpt_dir *d)
+{
+    return dir_load(dir, want_tok, d, 0);
 }
 
 /* ---- writing Hugging Face's layout -------------------------------------- */

@@ -1,4 +1,5 @@
 /* GPT training: window order, schedule, token streams, determinism. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,4 +165,51 @@ TEST(gpt_train_rejects_bad_streams)
     CHECK(st1 == LETHE_ERR_INVALID);
     CHECK(st2 == LETHE_ERR_INVALID);
     CHECK(st3 == LETHE_ERR_INVALID);
+}
+
+/* The bigram baseline against a direct computation on a tiny stream. */
+TEST(gpt_train_bigram_baseline)
+{
+    /* p(1 | 0) under {0, 1, 0, 2}, V 3, lambda 0.5: 0.5 * 1/2 + 0.5 * 2/7. */
+    const int32_t t4[4] = {0, 1, 0, 2};
+    CHECK_CLOSE(lethe_bigram_prob(t4, 4, 3, 0.5, 0, 1), 0.25 + 1.0 / 7, 0, 1e-15);
+    /* an unseen context (2 ends the stream): the unigram alone, (1 + 1) / 7 */
+    CHECK_CLOSE(lethe_bigram_prob(t4, 4, 3, 0.5, 2, 0), 3.0 / 7, 0, 1e-15);
+
+    /* A mostly cyclic stream 0 1 2 3 with some 4s; 5 occurs in validation only. */
+    enum { N = 60, NV = 12, V = 6 };
+    int32_t tr[N], va[NV] = {0, 1, 2, 3, 0, 1, 2, 3, 4, 0, 1, 5};
+    for (int i = 0; i < N; i++)
+        tr[i] = i % 7 == 6 ? 4 : i % 4;
+    lethe_bigram_result r;
+    CHECK_OK(lethe_bigram_val_loss(tr, N, va, NV, V, &r));
+    CHECK(r.n_scored == NV - 1);
+    CHECK(r.lambda >= 0 && r.lambda < 1);
+    double direct = 0;
+    for (int i = 1; i < NV; i++)
+        direct -= log(lethe_bigram_prob(tr, N, V, r.lambda, va[i - 1], va[i]));
+    direct /= NV - 1;
+    CHECK_CLOSE(r.val_loss, direct, 0, 1e-12);
+    /* lambda: the grid point with the lowest held-out loss (fit on the first
+     * 54 tokens, pairs ending in the last 6) */
+    int m = N - N / 10;
+    double best = INFINITY;
+    for (int k = 0; k < LETHE_BIGRAM_GRID; k++) {
+        double l = (double)k / LETHE_BIGRAM_GRID, ce = 0;
+        for (int i = m; i < N; i++)
+            ce -= log(lethe_bigram_prob(tr, m, V, l, tr[i - 1], tr[i]));
+        ce /= N - m;
+        CHECK_MSG(ce >= r.heldout_loss - 1e-12, "lambda %g: %g < %g", l, ce, r.heldout_loss);
+        if (ce < best)
+            best = ce;
+    }
+    CHECK_CLOSE(r.heldout_loss, best, 0, 1e-12);
+    /* the stream is predictable: lambda high, the loss below the uniform log V */
+    CHECK_MSG(r.lambda > 0.5 && r.val_loss < log(V), "lambda %g, val %g", r.lambda,
+              r.val_loss);
+
+    /* errors: too short, an id out of range */
+    CHECK_STATUS(lethe_bigram_val_loss(tr, 10, va, NV, V, &r), LETHE_ERR_INVALID);
+    CHECK_STATUS(lethe_bigram_val_loss(tr, N, va, 1, V, &r), LETHE_ERR_INVALID);
+    CHECK_STATUS(lethe_bigram_val_loss(tr, N, va, NV, 4, &r), LETHE_ERR_INVALID);
 }
