@@ -98,11 +98,12 @@ test: deps
 sanitize: deps
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SAN=1 check
 
-# valgrind: the unit runner under memcheck (errors and definite leaks fail),
+# valgrind: the unit runner under memcheck (errors and definite leaks fail;
+# LETHE_TEST_QUICK thins the finite-difference samples of the slowest tests),
 # built PORTABLE=1 in $(BUILD)/vg: valgrind does not decode AVX-512.
 valgrind:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/vg PORTABLE=1 $(BUILD)/vg/test_unit
-	OMP_NUM_THREADS=1 valgrind -q --error-exitcode=1 --leak-check=full \
+	LETHE_TEST_QUICK=1 OMP_NUM_THREADS=1 valgrind -q --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite $(BUILD)/vg/test_unit
 
 # Fuzz harnesses: libFuzzer (clang) over the library's sources, each run for

@@ -1,0 +1,269 @@
+/* Unlearning for GPT language models (lethe/gpt.h): the losses of
+ * OpenUnlearning (locuslab/open-unlearning) and MUSE behind one interface,
+ * and a driver that runs them with AdamW. See docs/lm-unlearning.md for each
+ * loss as implemented, its defaults and OpenUnlearning's names.
+ *
+ * Data. A batch is B question-answer sequences of T tokens, tokens (B, T)
+ * and targets (B, T), as TOFU fine-tuning lays them out (lethe/tofu.h,
+ * lethe_qa_encode): targets[b, t] is the next token where that token belongs
+ * to the answer (the closing end-of-text included) and -1 on the prompt and
+ * on padding. Every sequence of a batch must carry at least one target.
+ * "Answer tokens" below are the positions with a target.
+ *
+ * Every method's step loss has the form
+ *
+ *     L = gamma * L_forget + alpha * L_retain
+ *
+ * with L_retain chosen among NLL (the mean token cross-entropy of the retain
+ * batch, Hugging Face's model loss), KL (sum over every position, prompt and
+ * padding included, of KL(p_ref || p_theta), divided by B T: OpenUnlearning's
+ * kl_div(..., "batchmean", log_target=True) on the flattened logits) and,
+ * for RMU, EMBED (the activation MSE to the reference). lethe_lm_loss
+ * computes L from its forwards and accumulates (+=) dL/dtheta into g->grads
+ * through the engine's backward entry points; it never zeroes them.
+ *
+ * The reference model is a frozen copy of the model at the start (NPO,
+ * IdkDPO, UNDIAL, the KL retain term and RMU's EMBED term read it; GA,
+ * GradDiff with NLL, SimNPO, IdkNLL, WGA, SatImp, CE-U, Task Vector and WHP
+ * do not, and accept NULL). Its parameters are never changed; its
+ * activations are overwritten by its forwards. */
+#ifndef LETHE_LM_UNLEARN_H
+#define LETHE_LM_UNLEARN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lethe/gpt.h"
+#include "lethe/lora.h"
+#include "lethe/status.h"
+
+typedef enum lethe_lm_method {
+    LETHE_LM_GA,         /* "ga"         GradAscent */
+    LETHE_LM_GRADDIFF,   /* "graddiff"   GradDiff (retain NLL; "ga_klr": KL) */
+    LETHE_LM_NPO,        /* "npo"        NPO ("npo_gdr" = NLL retain, "npo_klr" = KL) */
+    LETHE_LM_SIMNPO,     /* "simnpo"     SimNPO, no reference */
+    LETHE_LM_IDKNLL,     /* "idknll"     NLL of the "I don't know" answer (TOFU's idk) */
+    LETHE_LM_IDKDPO,     /* "idkdpo"     DPO with the idk answer preferred */
+    LETHE_LM_RMU,        /* "rmu"        representation misdirection */
+    LETHE_LM_UNDIAL,     /* "undial"     self-distillation with the gold logit lowered */
+    LETHE_LM_WGA,        /* "wga"        weighted gradient ascent */
+    LETHE_LM_SATIMP,     /* "satimp"     saturation-importance weighted ascent */
+    LETHE_LM_CEU,        /* "ceu"        cross-entropy unlearning */
+    LETHE_LM_TASKVECTOR, /* "taskvector" theta - alpha (theta_reinforced - theta) */
+    LETHE_LM_WHP,        /* "whp"        Who's Harry Potter logit adjustment */
+    LETHE_LM_N_METHODS
+} lethe_lm_method;
+
+typedef enum lethe_lm_retain {
+    LETHE_LM_RETAIN_NONE,  /* "none" */
+    LETHE_LM_RETAIN_NLL,   /* "nll" */
+    LETHE_LM_RETAIN_KL,    /* "kl" */
+    LETHE_LM_RETAIN_EMBED  /* "embed" (RMU only) */
+} lethe_lm_retain;
+
+typedef struct lethe_lm_cfg {
+    lethe_lm_method method;
+    lethe_lm_retain retain;
+    double gamma;     /* weight of the forget term */
+    double alpha;     /* weight of the retain term; for Task Vector and WHP, their alpha */
+    double beta;      /* NPO, IdkDPO: beta; SimNPO: beta; UNDIAL: the logit drop;
+                         WGA: the exponent; SatImp: beta1 */
+    double beta2;     /* SatImp: beta2 */
+    double delta;     /* SimNPO: delta (the margin is beta * delta) */
+    int ceu_ignore;   /* CE-U: answer tokens ignored at the start of each sequence */
+    int rmu_layer;    /* RMU: the block whose output is steered (0-based); < 0:
+                         min(7, n_layer - 1), OpenUnlearning's model.layers.7 */
+    int rmu_blocks;   /* RMU: train blocks rmu_layer - rmu_blocks + 1 .. rmu_layer
+                         only (others frozen); 0: every parameter */
+    int rmu_proj_only;/* RMU: 1: within those blocks train mlp.c_proj.weight only
+                         (the WMDP recipe's down_proj); 0: the whole blocks */
+    double steering;  /* RMU: c, the norm of the control vector */
+} lethe_lm_cfg;
+
+/* OpenUnlearning's defaults (configs/trainer/<handler>.yaml) for method m:
+ *   ga          gamma 1, no retain term
+ *   graddiff    gamma 1, alpha 1, retain NLL
+ *   npo         beta 0.1, gamma 1, alpha 1, retain NLL
+ *   simnpo      beta 4.5, delta 0, gamma 0.125, alpha 1, retain NLL
+ *   idknll      gamma 1, alpha 1, retain NLL
+ *   idkdpo      beta 0.1, gamma 1, alpha 1, retain NLL
+ *   rmu         steering 2, gamma 1, alpha 1, retain EMBED, layer -1 (auto),
+ *               3 blocks (the layer and the two below), whole blocks
+ *   undial      beta 10, gamma 1, alpha 0 (retain NLL, so off)
+ *   wga         beta 1, gamma 1, alpha 1, retain NLL
+ *   satimp      beta 5 (beta1), beta2 1, gamma 0.1, alpha 1, retain NLL
+ *   ceu         ignore 1 token, gamma 1, no retain term
+ *   taskvector  alpha 5 (MUSE's scripts), gamma 1 (the reinforcement fine-tune)
+ *   whp         alpha 5, gamma 1 (likewise) */
+void lethe_lm_defaults(lethe_lm_method m, lethe_lm_cfg *cfg);
+
+/* "ga", "graddiff", ... as in the enum; NULL out of range. */
+const char *lethe_lm_method_name(lethe_lm_method m);
+const char *lethe_lm_retain_name(lethe_lm_retain r);
+
+/* Fill cfg with the defaults of the method called `name`: one of the names
+ * above, or MUSE's variants "ga_gdr" (graddiff), "ga_klr" (graddiff with KL
+ * retain), "npo_gdr" (npo), "npo_klr" (npo with KL retain).
+ * LETHE_ERR_NOT_FOUND listing the names. */
+lethe_status lethe_lm_parse(const char *name, lethe_lm_cfg *cfg);
+/* "none", "nll", "kl", "embed". LETHE_ERR_INVALID. */
+lethe_status lethe_lm_retain_parse(const char *name, lethe_lm_retain *r);
+
+/* LETHE_OK when cfg is usable with model g and the reference given (NULL or
+ * not): the retain kind suits the method (EMBED only for RMU), a reference
+ * is present when the loss reads one, numbers are finite, beta > 0 where it
+ * divides, the RMU layer exists. Otherwise LETHE_ERR_INVALID saying what. */
+lethe_status lethe_lm_check(const lethe_lm_cfg *cfg, const lethe_gpt *g, const lethe_gpt *ref);
+
+/* One batch of sequences (not owned). */
+typedef struct lethe_lm_batch {
+    const int32_t *tokens;  /* (B, T) */
+    const int32_t *targets; /* (B, T), -1 where no label */
+    int B, T;
+} lethe_lm_batch;
+
+typedef struct lethe_lm_terms {
+    double loss;    /* gamma * forget + alpha * retain */
+    double forget;  /* L_forget (unweighted) */
+    double retain;  /* L_retain (unweighted; 0 when there is no retain term) */
+} lethe_lm_terms;
+
+/* RMU's control vector c = steering * u / |u|, u ~ U[0, 1)^C drawn from
+ * lethe's Philox at (seed, stream 0x524D55) (torch.rand then normalised, as
+ * RMU's code), written to c (C). */
+void lethe_lm_rmu_control(float *c, int C, double steering, uint64_t seed);
+
+/* The step loss of cfg's method on the forget batch, the retain batch (may
+ * be NULL when there is no retain term or alpha is 0) and the idk batch
+ * (IdkNLL, IdkDPO: the alternate answers of the same B questions, row b for
+ * forget row b; NULL otherwise), with reference ref (NULL where unneeded)
+ * and, for RMU, its control vector control (C; NULL otherwise). Fills *out
+ * and accumulates dL/dtheta into g->grads. Task Vector and WHP train a
+ * reinforced model: their step loss is gamma times the forget batch's mean
+ * token NLL (descent). LETHE_ERR_INVALID (a bad configuration, a missing
+ * batch or reference, a sequence without targets, CE-U with no token left),
+ * LETHE_ERR_NOMEM; the forwards' errors. */
+lethe_status lethe_lm_loss(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *cfg,
+                           const lethe_lm_batch *forget, const lethe_lm_batch *retain,
+                           const lethe_lm_batch *idk, const float *control, lethe_lm_terms *out);
+
+/* UNDIAL's target distribution at one position: q = softmax(ref_logits -
+ * beta onehot(y)) in double (y < 0: no adjustment). q (V). */
+void lethe_lm_undial_target(double *q, const float *ref_logits, int V, int y, double beta);
+
+/* ---- the driver ------------------------------------------------------- */
+
+/* n sequences of T tokens (not owned). */
+typedef struct lethe_lm_set {
+    const int32_t *tokens;  /* (n, T) */
+    const int32_t *targets; /* (n, T) */
+    long n;
+    int T;
+} lethe_lm_set;
+
+typedef struct lethe_lm_sched {
+    int epochs;          /* passes over the forget set */
+    int batch;           /* forget sequences per step (each with one retain one) */
+    float lr;            /* peak learning rate */
+    float weight_decay;  /* AdamW's decoupled decay, on 2-D tensors only */
+    long warmup;         /* linear warm-up steps; < 0: one epoch (warmup_epochs 1) */
+    int constant;        /* 1: constant after the warm-up; 0: linear decay to 0 */
+    float beta1, beta2, eps;
+    float clip;          /* max global gradient norm; 0: none */
+    uint64_t seed;       /* batch order, retain pairing, RMU's control vector */
+    lethe_lora *lora;    /* train this adapter of the model only; NULL: the model.
+                            Not owned. Not with Task Vector. */
+} lethe_lm_sched;
+
+/* OpenUnlearning's TOFU unlearning run: epochs 10, batch 32 (8 per device x
+ * 4 accumulation), lr 1e-5, weight decay 0.01, warm-up one epoch, linear
+ * decay (Hugging Face's default scheduler), betas (0.9, 0.999), eps 1e-8,
+ * clip 1.0 (Hugging Face's max_grad_norm), seed 0, no adapter. */
+void lethe_lm_sched_defaults(lethe_lm_sched *s);
+
+/* The learning rate of step t (0-based) of a run of `total` steps, as
+ * Hugging Face's get_linear_schedule_with_warmup (or _constant_): lr t / W
+ * while t < W (so the first step of a warm-up runs at 0), then lr (W - ...)
+ * decaying linearly to 0 at `total`, or lr when constant. warmup is the
+ * resolved number of steps W. */
+float lethe_lm_sched_lr(const lethe_lm_sched *s, long warmup, long total, long t);
+
+/* Batches per epoch of a forget set of n: ceil(n / batch). */
+long lethe_lm_steps_per_epoch(long n, int batch);
+
+/* The forget indices of epoch e in visiting order: 0..n-1 ordered by
+ * lethe_rng_hash(seed, 0x4C4D0000 + e, i) (ties by i), so an item's place
+ * does not depend on which other items exist (DESIGN §5). out (n). */
+lethe_status lethe_lm_order(long n, uint64_t seed, long epoch, long *out);
+
+/* The retain item paired with forget item i in epoch e: uniform over
+ * [0, n_retain), keyed by (seed, 0x52540000 + e, i). OpenUnlearning's
+ * ForgetRetainDataset draws a uniformly random retain item per forget item. */
+long lethe_lm_retain_pick(long i, long n_retain, uint64_t seed, long epoch);
+
+typedef struct lethe_lm_result {
+    long steps;
+    double first_loss, last_loss;
+} lethe_lm_result;
+
+/* Unlearn the forget set from g in place: epochs x ceil(n / batch) AdamW
+ * steps, each on the next batch of forget items (lethe_lm_order), each
+ * paired with a retain item (lethe_lm_retain_pick; retain may be NULL when
+ * the method has no retain term) and, for IdkNLL / IdkDPO, the idk item of
+ * the same index (idk->n must equal forget->n). A step: gradients zeroed,
+ * lethe_lm_loss, RMU's freezing (the gradient of every parameter outside
+ * the trained blocks zeroed), clipping, decay, AdamW (or, with an adapter,
+ * its gradient from the model's, as lethe_gpt_train). ref must be a frozen
+ * copy of g's starting point where the method reads one (else NULL allowed).
+ *
+ *   taskvector  a copy of g is fine-tuned on the forget set (NLL descent,
+ *               this schedule; the reinforced model), then
+ *               g <- g - alpha (reinforced - g) (lethe_lm_task_vector).
+ *   whp         g itself is fine-tuned on the forget set into the reinforced
+ *               model; generate with the base model (a copy kept by the
+ *               caller) and lethe_lm_whp_hook over the result.
+ *
+ * One JSON line per step to log (may be NULL):
+ *   {"step":S,"epoch":E,"lr":X,"loss":X,"forget":X,"retain":X,"grad_norm":X}
+ * the norm before clipping. The same inputs and seed give the same bits.
+ * res may be NULL. LETHE_ERR_INVALID (configuration, sets of the wrong
+ * shape or size, tokens out of range, an adapter for another model or with
+ * Task Vector), LETHE_ERR_FAILED (the loss went non-finite), LETHE_ERR_NOMEM. */
+lethe_status lethe_lm_unlearn(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *cfg,
+                              const lethe_lm_set *forget, const lethe_lm_set *retain,
+                              const lethe_lm_set *idk, const lethe_lm_sched *sched, FILE *log,
+                              lethe_lm_result *res);
+
+/* ---- Task Vector and WHP ---------------------------------------------- */
+
+/* g <- g - alpha (reinforced - g), element by element (in float:
+ * p - alpha (r - p)). LETHE_ERR_INVALID when the configurations differ. */
+lethe_status lethe_lm_task_vector(lethe_gpt *g, const lethe_gpt *reinforced, double alpha);
+
+/* WHP's logits for N rows of V: out = base - alpha relu(reinforced - base).
+ * out may be base. */
+void lethe_lm_whp_logits(float *out, const float *base, const float *reinforced, long N, int V,
+                         double alpha);
+
+/* A generation logits hook (lethe/gpt_generate.h) applying WHP: the model
+ * generating is the base; the hook runs the reinforced model over the same
+ * sequence with its own key/value cache (fed incrementally while the
+ * sequence only grows, refed from scratch when it changes, as between
+ * beams) and rewrites the logits with lethe_lm_whp_logits. */
+typedef struct lethe_lm_whp lethe_lm_whp;
+
+/* A hook context for the reinforced model (not owned; must outlive it) and
+ * alpha. NULL (detail set) when out of memory. Free with lethe_lm_whp_free. */
+lethe_lm_whp *lethe_lm_whp_new(const lethe_gpt *reinforced, double alpha);
+void lethe_lm_whp_free(lethe_lm_whp *w); /* NULL is a no-op */
+/* The hook; ctx is a lethe_lm_whp. If the reinforced forward fails (out of
+ * memory), the logits are left as they are and lethe_lm_whp_status reports
+ * the failure. */
+void lethe_lm_whp_hook(void *ctx, float *logits, int V, const int32_t *seq, int len, int beam);
+lethe_status lethe_lm_whp_status(const lethe_lm_whp *w);
+
+/* A copy of g's configuration and parameters (gradients zero). NULL (detail
+ * set) when out of memory; free with lethe_gpt_free. */
+lethe_gpt *lethe_lm_clone(const lethe_gpt *g);
+
+#endif
