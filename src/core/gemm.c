@@ -281,9 +281,15 @@ static void gemm_kernel(int ta, int tb, int m, int n, int k, float alpha, const 
         P.a = A, P.ars = ta ? 1 : lda, P.aps = ta ? lda : 1;
         P.b = B, P.bps = tb ? 1 : ldb, P.bjs = tb ? ldb : 1;
     }
+    /* (a parallel region costs system calls even when its `if` is false, so
+     * small products do not enter one) */
     if (P.m == 1 && P.bjs == 1 && !P.tc) {
         int nb = (P.n + GV_N - 1) / GV_N;
-#pragma omp parallel for schedule(static) if ((long)n * k > GEMV_PARALLEL_MIN && nb > 1)
+        if ((long)n * k <= GEMV_PARALLEL_MIN || nb == 1) {
+            gemv_block(&P, 0, P.n);
+            return;
+        }
+#pragma omp parallel for schedule(static)
         for (int blk = 0; blk < nb; blk++)
             gemv_block(&P, blk * GV_N, (blk + 1) * GV_N < P.n ? (blk + 1) * GV_N : P.n);
         return;
@@ -298,7 +304,11 @@ static void gemm_kernel(int ta, int tb, int m, int n, int k, float alpha, const 
         bn = (PAR_BLOCKS + bm - 1) / bm < tiles ? (PAR_BLOCKS + bm - 1) / bm : tiles;
     int jw = (tiles + bn - 1) / bn * TN;
     bn = (P.n + jw - 1) / jw;
-#pragma omp parallel for schedule(static) if ((long)m * n * k > PARALLEL_MIN && bm * bn > 1)
+    if ((long)m * n * k <= PARALLEL_MIN || bm * bn == 1) {
+        gemm_block(&P, 0, P.m, 0, P.n);
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (int blk = 0; blk < bm * bn; blk++) {
         int i0 = blk / bn * MC, j0 = blk % bn * jw;
         gemm_block(&P, i0, i0 + MC < P.m ? i0 + MC : P.m, j0, j0 + jw < P.n ? j0 + jw : P.n);

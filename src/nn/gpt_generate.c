@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "par.h"
 #include "vmath.h"
 
 /* ---- the key/value cache ------------------------------------------------ */
@@ -102,12 +103,51 @@ static void residual_proj(float *out, const float *inp, const float *w, const fl
     lethe_gemm(0, 0, N, C, IC, 1.0f, inp, IC, w, C, 1.0f, out, C);
 }
 
+/* Head h of the cached attention for rows [0, n) at positions p0.. (keys and
+ * values already appended): kv->atty's head columns. */
+static void kv_attend_head(lethe_gpt_kv *kv, const float *K, const float *Vc, int n, int p0,
+                           int h)
+{
+    const int C = kv->g->cfg.n_embd, hs = C / kv->g->cfg.n_head;
+    const float scale = 1.0f / sqrtf((float)hs);
+    float *s = kv->att + (long)h * kv->cap;
+    for (int i = 0; i < n; i++) {
+        const float *q = kv->qkv + (long)i * 3 * C + (long)h * hs;
+        int t = p0 + i; /* keys 0 .. t */
+        float mx = -INFINITY;
+        for (int j = 0; j <= t; j++) {
+            const float *kr = K + (long)j * C + (long)h * hs;
+            float d = 0.0f;
+            for (int e = 0; e < hs; e++)
+                d += q[e] * kr[e];
+            s[j] = d * scale;
+            mx = s[j] > mx ? s[j] : mx;
+        }
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int j = 0; j <= t; j++) {
+            s[j] = lethe_vexpf(s[j] - mx);
+            sum += s[j];
+        }
+        float inv = 1.0f / sum;
+        float *y = kv->atty + (long)i * C + (long)h * hs;
+        for (int e = 0; e < hs; e++)
+            y[e] = 0.0f;
+        for (int j = 0; j <= t; j++) {
+            const float *vr = Vc + (long)j * C + (long)h * hs;
+            float a = s[j] * inv;
+            for (int e = 0; e < hs; e++)
+                y[e] += a * vr[e];
+        }
+    }
+}
+
 lethe_status lethe_gpt_kv_forward(lethe_gpt_kv *kv, const int32_t *tokens, int n,
                                   lethe_gpt_embed_hook hook, void *hook_ctx)
 {
     const lethe_gpt *g = kv->g;
     const lethe_gpt_config *c = &g->cfg;
-    int C = c->n_embd, L = c->n_layer, V = c->vocab_size, NH = c->n_head, hs = C / NH;
+    int C = c->n_embd, L = c->n_layer, V = c->vocab_size, NH = c->n_head;
     if (n < 1 || kv->len + n > kv->cap)
         return lethe_fail(LETHE_ERR_INVALID,
                           "GPT cache: %d positions after %d exceed n_positions %d", n, kv->len,
@@ -130,7 +170,6 @@ lethe_status lethe_gpt_kv_forward(lethe_gpt_kv *kv, const int32_t *tokens, int n
     }
     if (hook)
         hook(hook_ctx, p0, n, tokens, kv->x, C);
-    const float scale = 1.0f / sqrtf((float)hs);
     const long plane = (long)kv->cap * C;
     for (int l = 0; l < L; l++) {
         lethe_gpt_block p = lethe_gpt_block_params(g, l);
@@ -142,39 +181,8 @@ lethe_status lethe_gpt_kv_forward(lethe_gpt_kv *kv, const int32_t *tokens, int n
             memcpy(Vc + (long)(p0 + i) * C, kv->qkv + (long)i * 3 * C + 2 * C,
                    sizeof(float) * C);
         }
-#pragma omp parallel for schedule(static) if ((long)n * (p0 + n) * C > (1L << 16))
-        for (int h = 0; h < NH; h++) {
-            float *s = kv->att + (long)h * kv->cap;
-            for (int i = 0; i < n; i++) {
-                const float *q = kv->qkv + (long)i * 3 * C + (long)h * hs;
-                int t = p0 + i; /* keys 0 .. t */
-                float mx = -INFINITY;
-                for (int j = 0; j <= t; j++) {
-                    const float *kr = K + (long)j * C + (long)h * hs;
-                    float d = 0.0f;
-                    for (int e = 0; e < hs; e++)
-                        d += q[e] * kr[e];
-                    s[j] = d * scale;
-                    mx = s[j] > mx ? s[j] : mx;
-                }
-                float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-                for (int j = 0; j <= t; j++) {
-                    s[j] = lethe_vexpf(s[j] - mx);
-                    sum += s[j];
-                }
-                float inv = 1.0f / sum;
-                float *y = kv->atty + (long)i * C + (long)h * hs;
-                for (int e = 0; e < hs; e++)
-                    y[e] = 0.0f;
-                for (int j = 0; j <= t; j++) {
-                    const float *vr = Vc + (long)j * C + (long)h * hs;
-                    float a = s[j] * inv;
-                    for (int e = 0; e < hs; e++)
-                        y[e] += a * vr[e];
-                }
-            }
-        }
+        PAR_FOR((long)n * (p0 + n) * C > (1L << 16), int, h, NH,
+                kv_attend_head(kv, K, Vc, n, p0, h));
         residual_proj(kv->x, kv->atty, p.attn_proj_w, p.attn_proj_b, n, C, C);
         lethe_layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p.ln_2_w, p.ln_2_b, n, C);
         lethe_conv1d_forward(kv->fch, kv->ln, p.fc_w, p.fc_b, n, C, 4 * C);
