@@ -36,6 +36,7 @@
 #include "lethe/gpt.h"
 #include "lethe/lora.h"
 #include "lethe/status.h"
+#include "lethe/tokenizer.h"
 
 typedef enum lethe_lm_method {
     LETHE_LM_GA,         /* "ga"         GradAscent */
@@ -265,5 +266,36 @@ lethe_status lethe_lm_whp_status(const lethe_lm_whp *w);
 /* A copy of g's configuration and parameters (gradients zero). NULL (detail
  * set) when out of memory; free with lethe_gpt_free. */
 lethe_gpt *lethe_lm_clone(const lethe_gpt *g);
+
+/* ---- sets from question-answer pairs (src/unlearn/lm_data.c) ---------- */
+
+/* A set built from question-answer pairs, owning its arrays; set views
+ * them. */
+typedef struct lethe_lm_data {
+    lethe_lm_set set;
+    int32_t *tokens;  /* (n, T) owned */
+    int32_t *targets; /* (n, T) owned */
+} lethe_lm_data;
+
+/* Encode answers[i] after questions[i] (i < n) with lethe_qa_encode
+ * ("Question: Q\nAnswer:" then " A" then eot; eot >= 0) as TOFU fine-tuning
+ * lays them out: sequence i holds the pair's tokens but the last as inputs,
+ * its targets the next token where that token belongs to the answer (the
+ * closing eot included) and -1 on the prompt; every sequence is padded to
+ * the longest (T) with eot as input and -1 as target. `name` labels
+ * messages (a file name). LETHE_ERR_INVALID (n == 0, eot < 0, a pair whose
+ * inputs exceed n_positions, naming the row (1-based) and both lengths, or
+ * with no answer token), LETHE_ERR_UNSUPPORTED (as lethe_qa_encode),
+ * LETHE_ERR_NOMEM. On failure *out is empty. Free with lethe_lm_data_free. */
+lethe_status lethe_lm_data_build(const lethe_tokenizer_t *tok, int32_t eot, int n_positions,
+                                 const char *const *questions, const char *const *answers,
+                                 size_t n, const char *name, lethe_lm_data *out);
+void lethe_lm_data_free(lethe_lm_data *d); /* frees and empties; NULL is a no-op */
+
+/* The refusal paired with question i when there are n_idk refusals:
+ * uniform over [0, n_idk), keyed by (seed, stream 0x49444B00, i), so each
+ * question's pick does not depend on the other questions (OpenUnlearning's
+ * IDK datasets draw one at random per item). */
+long lethe_lm_idk_pick(long i, long n_idk, uint64_t seed);
 
 #endif

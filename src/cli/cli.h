@@ -37,6 +37,8 @@ int cmd_predict(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_eval_tofu(int argc, char **argv); /* lethe eval tofu */
 int cmd_unlearn(int argc, char **argv);
+int cmd_unlearn_lm(int argc, char **argv);      /* lethe unlearn on a GPT run */
+int cmd_unlearn_lm_wants(int argc, char **argv); /* 1 when --run is a GPT run or --list-lm */
 int cmd_fit(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_sisa(int argc, char **argv);

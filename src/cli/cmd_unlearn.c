@@ -22,7 +22,8 @@ static void print_usage(FILE *out)
     fprintf(out,
             "Usage: lethe unlearn --run RUN --method NAME --forget SPLIT --out RUN2\n"
             "                     [--retain SPLIT] [--set KEY=VALUE ...] [--seed N] [--json]\n"
-            "       lethe unlearn --list\n\n"
+            "       lethe unlearn --list\n"
+            "       lethe unlearn --run GPT_RUN ... (GPT runs: see --list-lm, --run GPT_RUN --help)\n\n"
             "Make the model of RUN forget a split of its training data with an approximate\n"
             "method, and write the result as a new run directory. The retain set is the\n"
             "rest of the training data, or --retain SPLIT minus the forget set.\n"
@@ -90,6 +91,8 @@ int cmd_unlearn(int argc, char **argv)
     size_t n_sets = 0;
     long seed = 0, split_seed = 0;
     int json = 0, quiet = 0, c;
+    if (cmd_unlearn_lm_wants(argc, argv))
+        return cmd_unlearn_lm(argc, argv); /* a GPT run: LM unlearning (cmd_unlearn_lm.c) */
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
