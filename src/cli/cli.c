@@ -62,3 +62,30 @@ int cli_parse_double(const char *s, double *out)
     *out = v;
     return 0;
 }
+
+int cli_numeric_option(const char *verb, const struct option *longopts, int c, const char *arg,
+                       const cli_long_opt *ints, size_t n_ints, const cli_real_opt *reals,
+                       size_t n_reals)
+{
+    const char *name = "?";
+    for (const struct option *l = longopts; l->name; l++)
+        if (l->val == c)
+            name = l->name;
+    for (size_t i = 0; i < n_ints; i++)
+        if (ints[i].id == c) {
+            if (cli_parse_long(arg, ints[i].v) || *ints[i].v < ints[i].lo ||
+                *ints[i].v > ints[i].hi)
+                return -cli_usage(verb, "--%s needs a whole number %ld-%ld, not '%s'", name,
+                                  ints[i].lo, ints[i].hi, arg);
+            return 1;
+        }
+    for (size_t i = 0; i < n_reals; i++)
+        if (reals[i].id == c) {
+            if (cli_parse_double(arg, reals[i].v) || !(*reals[i].v >= reals[i].lo) ||
+                !(*reals[i].v <= reals[i].hi))
+                return -cli_usage(verb, "--%s needs a number in [%g, %g], not '%s'", name,
+                                  reals[i].lo, reals[i].hi, arg);
+            return 1;
+        }
+    return 0;
+}

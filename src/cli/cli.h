@@ -2,6 +2,9 @@
 #ifndef LETHE_CLI_H
 #define LETHE_CLI_H
 
+#include <getopt.h>
+#include <stddef.h>
+
 #include "lethe/status.h"
 
 /* Stable exit codes (DESIGN §4.9). */
@@ -25,6 +28,16 @@ void cli_getopt_reset(void);
 /* Parse a whole decimal / floating value; 0 on success, -1 otherwise. */
 int cli_parse_long(const char *s, long *out);
 int cli_parse_double(const char *s, double *out);
+
+/* Numeric options with their ranges, for getopt_long loops. */
+typedef struct cli_long_opt { int id; long *v; long lo, hi; } cli_long_opt;
+typedef struct cli_real_opt { int id; double *v; double lo, hi; } cli_real_opt;
+/* When option c (value arg) is in one of the tables, parse it into its
+ * variable: 1 when done, or -(exit code) for a bad value (the message
+ * printed, naming the option as `longopts` does); 0 when c is in neither. */
+int cli_numeric_option(const char *verb, const struct option *longopts, int c, const char *arg,
+                       const cli_long_opt *ints, size_t n_ints, const cli_real_opt *reals,
+                       size_t n_reals);
 
 /* Subcommands: each returns an exit code; argv[0] is the verb. */
 int cmd_data(int argc, char **argv);

@@ -161,41 +161,25 @@ static int parse(int argc, char **argv, opts *o)
                 .warmup = -1, .eval_every = -1, .eval_windows = -1, .seed = 0, .limit = 0,
                 .lr = NAN, .min_lr = NAN, .wd = NAN, .clip = NAN, .val = NAN, .lora = 0,
                 .lora_begin = 0, .lora_end = 0, .lora_alpha = NAN};
-    struct { int id; long *v; long lo, hi; } ints[] = {
+    cli_long_opt ints[] = {
         {O_VOCAB, &o->vocab, 257, LETHE_TOKENIZER_MAX_ID}, {O_STEPS, &o->steps, 1, 1L << 40},
         {O_EPOCHS, &o->epochs, 1, 1000000},  {O_BATCH, &o->batch, 1, 1 << 16},
         {O_SEQ, &o->seq, 1, 1 << 16},        {O_ACCUM, &o->accum, 1, 1 << 16},
         {O_WARMUP, &o->warmup, 0, 1L << 40}, {O_EVAL_EVERY, &o->eval_every, 0, 1L << 40},
         {O_EVAL_WINDOWS, &o->eval_windows, 1, 1 << 20}, {O_SEED, &o->seed, 0, 1L << 53},
         {O_LIMIT, &o->limit, 1, 1L << 40}, {O_LORA, &o->lora, 1, 1 << 16}};
-    struct { int id; double *v; double lo, hi; } reals[] = {
+    cli_real_opt reals[] = {
         {O_LR, &o->lr, 1e-12, 100}, {O_MIN_LR, &o->min_lr, 0, 100}, {O_WD, &o->wd, 0, 100},
         {O_CLIP, &o->clip, 0, 1e30}, {O_VAL, &o->val, 0, 0.9},
         {O_LORA_ALPHA, &o->lora_alpha, 1e-6, 1e6}};
     int c;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        const char *name = longopts[0].name;
-        for (const struct option *l = longopts; l->name; l++)
-            if (l->val == c)
-                name = l->name;
-        int done = 0;
-        for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !done; i++)
-            if (ints[i].id == c) {
-                if (cli_parse_long(optarg, ints[i].v) || *ints[i].v < ints[i].lo ||
-                    *ints[i].v > ints[i].hi)
-                    return cli_usage(VERB, "--%s needs a whole number %ld-%ld, not '%s'", name,
-                                     ints[i].lo, ints[i].hi, optarg);
-                done = 1;
-            }
-        for (size_t i = 0; i < sizeof reals / sizeof reals[0] && !done; i++)
-            if (reals[i].id == c) {
-                if (cli_parse_double(optarg, reals[i].v) || !(*reals[i].v >= reals[i].lo) ||
-                    !(*reals[i].v <= reals[i].hi))
-                    return cli_usage(VERB, "--%s needs a number in [%g, %g], not '%s'", name,
-                                     reals[i].lo, reals[i].hi, optarg);
-                done = 1;
-            }
+        int done = cli_numeric_option(VERB, longopts, c, optarg, ints,
+                                      sizeof ints / sizeof ints[0], reals,
+                                      sizeof reals / sizeof reals[0]);
+        if (done < 0)
+            return -done;
         if (done)
             continue;
         switch (c) {

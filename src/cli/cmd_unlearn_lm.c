@@ -441,38 +441,22 @@ static int parse(int argc, char **argv, opts *o)
         {"quiet", 0, 0, O_QUIET},     {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     *o = (opts){.epochs = -1, .batch = -1, .warmup = -1, .seed = 0, .lora = 0, .lr = NAN,
                 .wd = NAN, .clip = NAN, .beta = NAN, .gamma = NAN, .alpha = NAN};
-    struct { int id; long *v; long lo, hi; } ints[] = {
+    cli_long_opt ints[] = {
         {O_EPOCHS, &o->epochs, 1, 100000}, {O_BATCH, &o->batch, 1, 1 << 16},
         {O_WARMUP, &o->warmup, 0, 1L << 40}, {O_SEED, &o->seed, 0, 1L << 53},
         {O_LORA, &o->lora, 1, 1 << 16}};
-    struct { int id; double *v; double lo, hi; } reals[] = {
+    cli_real_opt reals[] = {
         {O_LR, &o->lr, 0, 100},         {O_WD, &o->wd, 0, 100},
         {O_CLIP, &o->clip, 0, 1e30},    {O_BETA, &o->beta, 1e-12, 1e6},
         {O_GAMMA, &o->gamma, -1e6, 1e6}, {O_ALPHA, &o->alpha, -1e6, 1e6}};
     int c;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        const char *name = "?";
-        for (const struct option *l = longopts; l->name; l++)
-            if (l->val == c)
-                name = l->name;
-        int done = 0;
-        for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !done; i++)
-            if (ints[i].id == c) {
-                if (cli_parse_long(optarg, ints[i].v) || *ints[i].v < ints[i].lo ||
-                    *ints[i].v > ints[i].hi)
-                    return cli_usage(VERB, "--%s needs a whole number %ld-%ld, not '%s'", name,
-                                     ints[i].lo, ints[i].hi, optarg);
-                done = 1;
-            }
-        for (size_t i = 0; i < sizeof reals / sizeof reals[0] && !done; i++)
-            if (reals[i].id == c) {
-                if (cli_parse_double(optarg, reals[i].v) || !(*reals[i].v >= reals[i].lo) ||
-                    !(*reals[i].v <= reals[i].hi))
-                    return cli_usage(VERB, "--%s needs a number in [%g, %g], not '%s'", name,
-                                     reals[i].lo, reals[i].hi, optarg);
-                done = 1;
-            }
+        int done = cli_numeric_option(VERB, longopts, c, optarg, ints,
+                                      sizeof ints / sizeof ints[0], reals,
+                                      sizeof reals / sizeof reals[0]);
+        if (done < 0)
+            return -done;
         if (done)
             continue;
         switch (c) {
