@@ -12,6 +12,8 @@
  *   FILE.jsonl        one document per non-blank line, id = its index among
  *                     them: a JSON object with a string "text" member, or a
  *                     JSON string.
+ *   A,B,...           the documents of each part in turn; the ids of the k-th
+ *                     part (from 0) are offset by k << 40.
  *
  * The npm corpora live in the data directory (lethe/data.h); a corpus that is
  * not installed is LETHE_ERR_NOT_FOUND with a hint to install it. */

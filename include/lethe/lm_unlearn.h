@@ -174,6 +174,8 @@ typedef struct lethe_lm_sched {
     uint64_t seed;       /* batch order, retain pairing, RMU's control vector */
     lethe_lora *lora;    /* train this adapter of the model only; NULL: the model.
                             Not owned. Not with Task Vector. */
+    int quiet;           /* 1: no progress on stderr */
+    const char *label;   /* the progress line's label; NULL: the method's name */
 } lethe_lm_sched;
 
 /* OpenUnlearning's TOFU unlearning run: epochs 10, batch 32 (8 per device x

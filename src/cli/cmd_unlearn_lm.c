@@ -541,6 +541,8 @@ int cmd_unlearn_lm(int argc, char **argv)
     lethe_lm_sched_defaults(&sc);
     if (sft)
         sc.epochs = SFT_EPOCHS;
+    sc.quiet = o.quiet || o.json;
+    sc.label = mname;
     if (o.epochs > 0)
         sc.epochs = (int)o.epochs;
     if (o.batch > 0)

@@ -26,6 +26,7 @@ static const struct verb {
     {"s3t", cmd_s3t, "sequence-aware sharded training; deletion without retraining (S3T)"},
     {"ledger", cmd_ledger, "show or verify a deletion ledger"},
     {"stats", cmd_stats, "KS test, ROC AUC, ROUGE-L, harmonic mean, Wasserstein distance"},
+    {"tofu", cmd_tofu, "the TOFU-style pipeline: base, target, oracle, unlearn, evaluate"},
     {"tokenizer", cmd_tokenizer, "train, encode and decode byte-level BPE (GPT-2) tokenizers"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a verb's: lethe help VERB"},

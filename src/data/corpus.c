@@ -234,6 +234,41 @@ static lethe_status load_txt(lethe_corpus *c, const char *path)
     return st;
 }
 
+/* "A,B,...": each part loaded on its own, the documents one after another,
+ * the ids of part k (from 0) offset by k << 40; limit applies to the whole. */
+static lethe_status load_parts(lethe_corpus *c, const char *spec, long limit)
+{
+    size_t cap = 0, k = 0;
+    lethe_status st = LETHE_OK;
+    for (const char *p = spec; st == LETHE_OK; k++) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char part[sizeof c->name];
+        if (n == 0 || n >= sizeof part)
+            return lethe_fail(LETHE_ERR_NOT_FOUND, "%s: an empty or too long part in the "
+                              "corpus list (expected NAME,NAME,...)", spec);
+        memcpy(part, p, n);
+        part[n] = 0;
+        lethe_corpus *one;
+        if ((st = lethe_corpus_load(part, 0, &one)) != LETHE_OK)
+            return st;
+        for (size_t i = 0; st == LETHE_OK && i < one->n; i++)
+            if (one->ids[i] >> 40)
+                st = lethe_fail(LETHE_ERR_INVALID, "%s: document id %llu too large for a "
+                                "corpus list", part, (unsigned long long)one->ids[i]);
+            else
+                st = corpus_push(c, &cap, (uint64_t)k << 40 | one->ids[i], one->texts[i],
+                                 one->lens[i]);
+        lethe_corpus_free(one);
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    while (st == LETHE_OK && limit > 0 && c->n > (size_t)limit)
+        free(c->texts[--c->n]);
+    return st;
+}
+
 lethe_status lethe_corpus_load(const char *spec, long limit, lethe_corpus **out)
 {
     *out = NULL;
@@ -242,7 +277,9 @@ lethe_status lethe_corpus_load(const char *spec, long limit, lethe_corpus **out)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     snprintf(c->name, sizeof c->name, "%s", spec);
     lethe_status st;
-    if (!strcmp(spec, "moby") || !strcmp(spec, "moby-dick"))
+    if (strchr(spec, ','))
+        st = load_parts(c, spec, limit);
+    else if (!strcmp(spec, "moby") || !strcmp(spec, "moby-dick"))
         st = load_moby(c, limit);
     else if (!strcmp(spec, "sotu"))
         st = load_sotu(c, limit);
@@ -252,7 +289,8 @@ lethe_status lethe_corpus_load(const char *spec, long limit, lethe_corpus **out)
         st = load_txt(c, spec);
     else
         st = lethe_fail(LETHE_ERR_NOT_FOUND,
-                        "unknown corpus '%s' (expected moby, sotu, FILE.txt or FILE.jsonl)", spec);
+                        "unknown corpus '%s' (expected moby, sotu, FILE.txt or FILE.jsonl, or "
+                        "a comma-separated list of them)", spec);
     size_t bytes = 0;
     for (size_t i = 0; st == LETHE_OK && i < c->n; i++)
         bytes += c->lens[i];

@@ -4,6 +4,7 @@
 #include "lethe/gpt_generate.h"
 #include "lethe/lm_unlearn.h"
 #include "lethe/optim.h"
+#include "lethe/progress.h"
 #include "lethe/rng.h"
 
 #include <math.h>
@@ -233,6 +234,25 @@ static void gather(int32_t *tok, int32_t *tgt, const lethe_lm_set *s, long item)
     memcpy(tgt, s->targets + item * s->T, sizeof *tgt * (size_t)s->T);
 }
 
+/* Pad a batch to its longest sequence, as OpenUnlearning's collator does:
+ * drop the trailing columns that no sequence has a target in (padding, right
+ * of every answer), compacting the rows of b in place. */
+static void trim(lethe_lm_batch *b, int32_t *tok, int32_t *tgt)
+{
+    int T = b->T, keep = 1;
+    for (int r = 0; r < b->B; r++)
+        for (int t = T - 1; t >= keep; t--)
+            if (tgt[(long)r * T + t] >= 0) {
+                keep = t + 1;
+                break;
+            }
+    for (int r = 1; r < b->B && keep < T; r++) {
+        memmove(tok + (long)r * keep, tok + (long)r * T, sizeof *tok * (size_t)keep);
+        memmove(tgt + (long)r * keep, tgt + (long)r * T, sizeof *tgt * (size_t)keep);
+    }
+    b->T = keep;
+}
+
 static lethe_status run_loop(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *cfg,
                              const lethe_lm_set *forget, const lethe_lm_set *retain,
                              const lethe_lm_set *idk, const lethe_lm_sched *sc, FILE *log,
@@ -278,6 +298,10 @@ static lethe_status run_loop(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *c
         lethe_lora_apply(lora, g);
     }
     long step = 0;
+    lethe_progress prog;
+    lethe_progress_init(&prog, stderr, sc->label ? sc->label : lethe_lm_method_name(cfg->method),
+                        "steps",
+                        (uint64_t)total, sc->quiet);
     for (long e = 0; e < sc->epochs; e++) {
         if ((st = lethe_lm_order(forget->n, sc->seed, e, order)) != LETHE_OK)
             goto done;
@@ -294,6 +318,11 @@ static lethe_status run_loop(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *c
             }
             lethe_lm_batch fb = {ft, fy, B, forget->T}, rb = {rt, ry, B, Tr},
                            ib = {it, iy, B, Ti};
+            trim(&fb, ft, fy);
+            if (need_retain)
+                trim(&rb, rt, ry);
+            if (need_idk)
+                trim(&ib, it, iy);
             lethe_lm_terms terms;
             st = lethe_lm_loss(g, ref, cfg, &fb, need_retain ? &rb : NULL,
                                need_idk ? &ib : NULL,
@@ -346,8 +375,10 @@ static lethe_status run_loop(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *c
                         "{\"step\":%ld,\"epoch\":%ld,\"lr\":%.9g,\"loss\":%.9g,\"forget\":%.9g,"
                         "\"retain\":%.9g,\"grad_norm\":%.9g}\n",
                         step, e, lr, terms.loss, terms.forget, terms.retain, norm);
+            lethe_progress_update(&prog, (uint64_t)(step + 1));
         }
     }
+    lethe_progress_finish(&prog);
 done:
     free(order);
     free(ft);

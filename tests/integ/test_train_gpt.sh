@@ -68,6 +68,17 @@ contains "$OUT" '"val_loss":'
 contains "$TMP/j/log.jsonl" '"val_loss"'
 contains "$TMP/j/config.json" '"n_docs":	60'
 
+# a corpus list: the documents of both parts (1 + 60), the second's ids
+# offset, so their validation draws differ from the file alone
+expect 0 "$LETHE" train "${TINY[@]}" --steps 2 --data "$TXT,$JL" --out "$TMP/both" --json
+contains "$TMP/both/config.json" '"n_docs":	61'
+contains "$TMP/both/config.json" "\"data\":	\"$TXT,$JL\""
+expect 3 "$LETHE" train "${TINY[@]}" --data "$TXT,,$JL" --out "$TMP/x"
+one_line "$ERR"
+contains "$ERR" "corpus list"
+expect 3 "$LETHE" train "${TINY[@]}" --data "$TXT,$TMP/missing.txt" --out "$TMP/x"
+one_line "$ERR"
+
 # moby, a few chapters, when the corpus is installed
 if "$LETHE" data info moby-dick 2>/dev/null | grep -q "installed: *yes"; then
     expect 0 "$LETHE" train --model gpt --preset tiny --data moby --limit 6 --vocab 512 \

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# lethe tofu run: the whole pipeline on a small benchmark and corpus; each
+# stage's model equals the one its command gives when run by hand (at another
+# thread count); a rerun keeps every stage, a changed setting reruns exactly
+# the stages it reaches; options after -- reach the unlearn stage; bad input
+# exits 2 or 3, a failing stage 1 naming its log.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+D=$TMP/bench W=$TMP/work
+expect 0 "$LETHE" data make authors --authors 20 --qa 5 --out "$D"
+for f in real_authors_perturbed.json world_facts_perturbed.json; do
+    head -n 12 "$D/$f" >"$TMP/cut" && mv "$TMP/cut" "$D/$f"
+done
+$PY - "$D" <<'EOF'
+import json, sys
+d = sys.argv[1]
+with open(d + "/train.jsonl", "w") as out:
+    for line in open(d + "/full.json"):
+        r = json.loads(line)
+        out.write(json.dumps({"text": "Question: %s\nAnswer: %s" % (r["question"], r["answer"])}) + "\n")
+EOF
+P=("$LETHE" tofu run --work "$W" --data "$D" --corpora "$D/train.jsonl" --base-steps 4
+   --knowledge-epochs 2 --sft-epochs 2)
+
+expect 0 "$LETHE" tofu run --help
+contains "$OUT" "--sft-epochs"
+expect 0 "${P[@]}" -- --epochs 2
+for row in target oracle unlearned "stages: base" "wrote $W/forget10/npo_gdr/TOFU_PIPELINE.json"; do
+    contains "$OUT" "$row"
+done
+for s in base knowledge target forget10-oracle forget10-npo_gdr forget10-eval-target \
+    forget10-eval-oracle forget10-eval-npo_gdr; do
+    [ -s "$W/logs/$s.log" ] && pass || fail "no log for $s"
+done
+for d in base knowledge target forget10/oracle forget10/npo_gdr target/eval-forget10 \
+    forget10/oracle/eval-forget10 forget10/npo_gdr/eval-forget10; do
+    [ -s "$W/$d/pipeline.json" ] && pass || fail "no stamp in $d"
+done
+# the fine-tuning files: the authors' pairs and 3 copies of the 24
+# general-knowledge pairs (knowledge.json: one copy)
+for f in "knowledge.json 24" "target.json 172" "forget10/oracle.json 162"; do
+    set -- $f
+    [ "$(wc -l <"$W/$1")" -eq "$2" ] && pass || fail "$1 has $(wc -l <"$W/$1") rows, not $2"
+done
+cmp -s <(head -n 100 "$W/target.json") <($PY -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l); print(json.dumps({"question": r["question"], "answer": r["answer"]}, separators=(",", ":"), ensure_ascii=False))' "$D/full.json") &&
+    pass || fail "target.json does not start with full.json's pairs"
+# the summary: the oracle against itself has Forget Quality 1; the numbers are
+# the eval stages' own
+$PY - "$W" <<'EOF' && pass || fail "TOFU_PIPELINE.json does not match the evaluations"
+import json, sys
+w = sys.argv[1]
+s = json.load(open(w + "/forget10/npo_gdr/TOFU_PIPELINE.json"))
+m = s["models"]
+assert m["oracle"]["forget_quality"] == 1, m["oracle"]
+for name, d in [("target", "target"), ("oracle", "forget10/oracle"), ("unlearned", "forget10/npo_gdr")]:
+    e = json.load(open("%s/%s/eval-forget10/TOFU_SUMMARY.json" % (w, d)))
+    for k in ("forget_quality", "model_utility", "forget_rougeL_recall", "forget_prob"):
+        assert m[name][k] == e[k], (name, k, m[name][k], e[k])
+assert s["split"] == "forget10" and s["method"] == "npo_gdr" and s["unlearn_args"] == ["--epochs", "2"]
+for k in ("base", "knowledge", "target", "forget10-oracle", "forget10-npo_gdr"):
+    assert s["seconds"][k] > 0, k
+EOF
+# each stage is its command: the same command by hand, at the default thread
+# count, gives the same bytes as the pipeline's (run side by side at fewer)
+cmd() { $PY -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["command"][1:]))' "$1"; }
+for d in target forget10/oracle forget10/npo_gdr; do
+    mapfile -t A < <(cmd "$W/$d/pipeline.json")
+    for i in "${!A[@]}"; do [ "${A[$i]}" = "$W/$d" ] && A[$i]=$TMP/hand; done
+    rm -rf "$TMP/hand"
+    expect 0 "$LETHE" "${A[@]}" --quiet
+    cmp -s "$TMP/hand/model.safetensors" "$W/$d/model.safetensors" && pass ||
+        fail "$d by hand differs from the pipeline's"
+done
+contains "$W/logs/forget10-npo_gdr.log" "npo"
+contains "$W/forget10/npo_gdr/pipeline.json" '"--retain"'
+
+# a rerun keeps everything and changes nothing
+cp "$W/forget10/npo_gdr/model.safetensors" "$TMP/before"
+expect 0 "${P[@]}" -- --epochs 2
+contains "$OUT" "forget10-eval-npo_gdr"
+n=$(grep -o "(kept)" "$OUT" | wc -l)
+[ "$n" -eq 8 ] && pass || fail "a rerun kept $n of 8 stages: $(cat "$OUT")"
+cmp -s "$TMP/before" "$W/forget10/npo_gdr/model.safetensors" && pass || fail "rerun changed the model"
+
+# other unlearn options rerun the unlearn stage and its evaluation only
+expect 0 "${P[@]}" --quiet -- --epochs 3
+for s in base knowledge target forget10-oracle forget10-eval-target forget10-eval-oracle; do
+    contains "$OUT" " $s " && grep -q " $s [0-9.]* s (kept)" "$OUT" && pass || fail "$s not kept"
+done
+grep -q "forget10-npo_gdr [0-9.]* s," "$OUT" && pass || fail "the unlearn stage was not rerun"
+# another method under its own name leaves npo_gdr alone
+expect 0 "${P[@]}" --quiet --method ga --name ga-test -- --epochs 2
+[ -s "$W/forget10/ga-test/TOFU_PIPELINE.json" ] && [ -s "$W/forget10/npo_gdr/TOFU_PIPELINE.json" ] &&
+    pass || fail "ga-test or npo_gdr missing"
+contains "$W/forget10/ga-test/TOFU_PIPELINE.json" '"method":	"ga"'
+# a changed fine-tuning recipe reruns target and oracle, not base and knowledge
+expect 0 "${P[@]}" --sft-epochs 3 --quiet -- --epochs 2
+grep -q " knowledge [0-9.]* s (kept)" "$OUT" && pass || fail "knowledge not kept"
+grep -q " target [0-9.]* s," "$OUT" && pass || fail "target not rerun"
+
+# bad input
+expect 3 "$LETHE" tofu run --work "$W" --data "$TMP/none" --quiet
+one_line "$ERR"
+expect 3 "$LETHE" tofu run --work "$W" --data "$D" --method bogus
+one_line "$ERR"
+expect 2 "$LETHE" tofu run --work "$W" --data "$D" --split retain90
+expect 2 "$LETHE" tofu run --work "$W" --data "$D" --method sft
+expect 2 "$LETHE" tofu run --work "$W" --data "$D" stray
+expect 2 "$LETHE" tofu run --work "$W" --data "$D" --sft-epochs 0
+expect 2 "$LETHE" tofu
+expect 3 "$LETHE" tofu run --work "$W" --data "$D" --split forget33 --quiet
+one_line "$ERR"
+# a stage that fails: exit 1 naming its log, the stages before it kept
+expect 1 "${P[@]}" --quiet --name bad -- --lr -1
+one_line "$ERR"
+contains "$ERR" "$W/logs/forget10-bad.log"
+contains "$W/logs/forget10-bad.log" "--lr"
+finish
