@@ -10,6 +10,7 @@
 #include "../test.h"
 #include "lethe/gpt_generate.h"
 #include "lethe/gpt_train.h"
+#include "lethe/lm_unlearn.h"
 #include "lethe/rng.h"
 #include "lethe/stats.h"
 #include "lethe/tofu.h"
@@ -270,4 +271,97 @@ TEST(tofu_forget_quality_and_model_utility)
     CHECK(fabs(mu - want) < 1e-12);
     f.rouge_l = NAN;
     CHECK_STATUS(lethe_tofu_model_utility(sets, 2, &mu), LETHE_ERR_INVALID);
+}
+
+/* The fine-tuning sets of LM unlearning (lethe_lm_data_build) against the
+ * layout built here from the tokenizer: "Question: Q\nAnswer:" then " A" then
+ * end-of-text, each row cut to its length - 1 positions and padded with
+ * end-of-text to the longest; targets the next token on the answer (end-of-
+ * text included) and -1 on the prompt and the padding. Then the padding
+ * dropped by the driver changes no answer-only loss. */
+static int32_t *encode_cat(const lethe_tokenizer_t *t, const char *a, const char *b, int *na,
+                           int *n)
+{
+    uint32_t *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    if (lethe_tokenizer_encode(t, a, strlen(a), &x, &nx) != LETHE_OK ||
+        lethe_tokenizer_encode(t, b, strlen(b), &y, &ny) != LETHE_OK) {
+        free(x);
+        return NULL;
+    }
+    int32_t *out = malloc(sizeof *out * (nx + ny + 1));
+    for (size_t i = 0; out && i < nx; i++)
+        out[i] = (int32_t)x[i];
+    for (size_t i = 0; out && i < ny; i++)
+        out[nx + i] = (int32_t)y[i];
+    free(x);
+    free(y);
+    *na = (int)nx;
+    *n = (int)(nx + ny);
+    return out;
+}
+
+TEST(lm_data_build_layout)
+{
+    int32_t eot;
+    lethe_tokenizer_t *tok = tiny_tokenizer(&eot);
+    CHECK(tok && eot >= 0);
+    const char *q[3] = {"Who wrote the book?", "Where was she born?",
+                        "Who wrote the book, where was she born, and when?"};
+    const char *a[3] = {"The book was written by Mara Lind.", "In Oslo.",
+                        "She was born in Oslo in 1950, the whale and the sea."};
+    lethe_lm_data d;
+    CHECK_OK(lethe_lm_data_build(tok, eot, 64, q, a, 3, "pairs", &d));
+    int T = 0, len[3], np[3];
+    int32_t *want[3];
+    char prompt[3][128], ans[3][128];
+    for (int i = 0; i < 3; i++) {
+        snprintf(prompt[i], sizeof prompt[i], "Question: %s\nAnswer:", q[i]);
+        snprintf(ans[i], sizeof ans[i], " %s", a[i]);
+        want[i] = encode_cat(tok, prompt[i], ans[i], &np[i], &len[i]);
+        CHECK(want[i]);
+        want[i][len[i]++] = eot;
+        if (len[i] - 1 > T)
+            T = len[i] - 1;
+    }
+    CHECK(d.set.n == 3 && d.set.T == T);
+    for (int i = 0; i < 3; i++)
+        for (int t = 0; t < T; t++) {
+            int32_t x = d.set.tokens[i * T + t], y = d.set.targets[i * T + t];
+            CHECK(x == (t < len[i] - 1 ? want[i][t] : eot));
+            CHECK(y == (t < len[i] - 1 && t + 1 >= np[i] ? want[i][t + 1] : -1));
+        }
+
+    /* an answer-only loss over the padded rows equals the one over rows cut
+     * to the longest answer of a batch (as the driver pads) */
+    lethe_gpt *g = tiny_model((int)lethe_tokenizer_vocab_size(tok), 3, 4.0f);
+    CHECK(g);
+    lethe_lm_cfg cfg;
+    lethe_lm_defaults(LETHE_LM_GA, &cfg);
+    int B = 2, Tb = len[0] > len[1] ? len[0] - 1 : len[1] - 1;
+    lethe_lm_batch full = {d.set.tokens, d.set.targets, B, T};
+    int32_t cut_x[2 * 64], cut_y[2 * 64];
+    for (int b = 0; b < B; b++) {
+        memcpy(cut_x + b * Tb, d.set.tokens + b * T, sizeof(int32_t) * (size_t)Tb);
+        memcpy(cut_y + b * Tb, d.set.targets + b * T, sizeof(int32_t) * (size_t)Tb);
+    }
+    lethe_lm_batch cut = {cut_x, cut_y, B, Tb};
+    lethe_lm_terms t_full, t_cut;
+    CHECK(Tb < T);
+    lethe_gpt_zero_grad(g);
+    CHECK_OK(lethe_lm_loss(g, NULL, &cfg, &full, NULL, NULL, NULL, &t_full));
+    lethe_gpt_zero_grad(g);
+    CHECK_OK(lethe_lm_loss(g, NULL, &cfg, &cut, NULL, NULL, NULL, &t_cut));
+    CHECK_CLOSE(t_full.loss, t_cut.loss, 1e-6, 1e-7);
+
+    /* a pair longer than the context, and no end-of-text token */
+    lethe_lm_data_free(&d);
+    CHECK_STATUS(lethe_lm_data_build(tok, eot, 8, q, a, 3, "pairs", &d), LETHE_ERR_INVALID);
+    CHECK(strstr(lethe_error_detail(), "pairs row 1") != NULL);
+    CHECK_STATUS(lethe_lm_data_build(tok, -1, 64, q, a, 3, "pairs", &d), LETHE_ERR_INVALID);
+    CHECK(d.tokens == NULL);
+    lethe_gpt_free(g);
+    for (int i = 0; i < 3; i++)
+        free(want[i]);
+    lethe_tokenizer_free(tok);
 }
