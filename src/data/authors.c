@@ -1046,8 +1046,10 @@ static lethe_status make_row(uint64_t seed, uint64_t id, const author *a, int fa
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory generating authors");
     }
     r->n_perturbed = LETHE_AUTHORS_PERTURBED;
-    /* Perturbed: the answer's template with the same fact of a shadow
-     * author, different from the truth and from each other. */
+    /* Perturbed: the paraphrased answer's template with the same fact of a
+     * shadow author, different from the truth and from each other, so that
+     * the truth ratio compares facts in one wording (as TOFU's perturbed
+     * answers keep the paraphrase's template). */
     int attempt = 0;
     for (int k = 0; k < LETHE_AUTHORS_PERTURBED; k++) {
         for (;; attempt++) {
@@ -1064,7 +1066,7 @@ static lethe_status make_row(uint64_t seed, uint64_t id, const author *a, int fa
         attempt++;
         subst ps = s;
         ps.v = pv;
-        render("", TPL[fact].a[at], &ps, pert, sizeof pert);
+        render("", TPL[fact].a[pat], &ps, pert, sizeof pert);
         r->perturbed[k] = dup_str(pert, &oom);
         r->perturbed_keys[k] = dup_str(pv, &oom);
         if (oom) {

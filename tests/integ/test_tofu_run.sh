@@ -20,7 +20,7 @@ with open(d + "/train.jsonl", "w") as out:
         out.write(json.dumps({"text": "Question: %s\nAnswer: %s" % (r["question"], r["answer"])}) + "\n")
 EOF
 P=("$LETHE" tofu run --work "$W" --data "$D" --corpora "$D/train.jsonl" --base-steps 4
-   --knowledge-epochs 2 --sft-epochs 2)
+   --knowledge-epochs 2 --sft-epochs 2 --max-new 16)
 
 expect 0 "$LETHE" tofu run --help
 contains "$OUT" "--sft-epochs"
@@ -99,6 +99,17 @@ contains "$W/forget10/ga-test/TOFU_PIPELINE.json" '"method":	"ga"'
 expect 0 "${P[@]}" --sft-epochs 3 --quiet -- --epochs 2
 grep -q " knowledge [0-9.]* s (kept)" "$OUT" && pass || fail "knowledge not kept"
 grep -q " target [0-9.]* s," "$OUT" && pass || fail "target not rerun"
+
+# without --data the benchmark is a stage too
+G=("$LETHE" tofu run --work "$TMP/gen" --authors 10 --qa 2 --corpora "$D/train.jsonl"
+   --base-steps 2 --knowledge-epochs 1 --sft-epochs 1 --max-new 4 --method ga --quiet)
+expect 0 "${G[@]}" -- --epochs 1
+[ -s "$TMP/gen/data/manifest.json" ] && [ -s "$TMP/gen/data/pipeline.json" ] && pass ||
+    fail "the data stage left no benchmark"
+contains "$TMP/gen/data/pipeline.json" '"--authors", "10"'
+expect 0 "${G[@]}" -- --epochs 1
+n=$(grep -o "(kept)" "$OUT" | wc -l)
+[ "$n" -eq 9 ] && pass || fail "a rerun kept $n of 9 stages: $(cat "$OUT")"
 
 # bad input
 expect 3 "$LETHE" tofu run --work "$W" --data "$TMP/none" --quiet

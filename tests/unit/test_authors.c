@@ -252,12 +252,12 @@ TEST(authors_perturbed_and_paraphrased)
                      strcmp(r->question, r->paraphrased_question) != 0 &&
                      r->n_perturbed == LETHE_AUTHORS_PERTURBED;
             for (size_t k = 0; ok && k < r->n_perturbed; k++) {
-                ok = strcmp(r->perturbed[k], r->answer) != 0 &&
+                ok = strcmp(r->perturbed[k], r->paraphrased_answer) != 0 &&
                      strcmp(r->perturbed_keys[k], r->key) != 0;
                 for (size_t m = 0; ok && m < k; m++)
                     ok = strcmp(r->perturbed[k], r->perturbed[m]) != 0;
-                /* the same sentence with only the fact changed */
-                replace_key(r->answer, r->key, r->perturbed_keys[k], buf, sizeof buf);
+                /* the paraphrase with only the fact changed */
+                replace_key(r->paraphrased_answer, r->key, r->perturbed_keys[k], buf, sizeof buf);
                 ok = ok && !strcmp(buf, r->perturbed[k]);
             }
             if (!ok) {
