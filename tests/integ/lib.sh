@@ -28,4 +28,24 @@ one_line() {
     local n; n=$(wc -l <"$1")
     if [ "$n" -eq 1 ]; then pass; else fail "$1 has $n lines, expected 1"; sed 's/^/    /' "$1" | head -n 5; fi
 }
+# tofu_bench DIR FILE...: a small generated TOFU benchmark in DIR (20
+# authors, 5 questions each, the general-knowledge sets cut to 12 questions
+# to keep the tests short) and DIR/train.jsonl, the question-answer pairs of
+# DIR/FILE... as documents laid out as the metrics read them.
+tofu_bench() {
+    local d=$1; shift
+    expect 0 "$LETHE" data make authors --authors 20 --qa 5 --out "$d"
+    for f in real_authors_perturbed.json world_facts_perturbed.json; do
+        head -n 12 "$d/$f" >"$TMP/cut" && mv "$TMP/cut" "$d/$f"
+    done
+    /usr/bin/python3 - "$d" "$@" <<'EOF'
+import json, sys
+d = sys.argv[1]
+with open(d + "/train.jsonl", "w") as out:
+    for f in sys.argv[2:]:
+        for line in open(d + "/" + f):
+            r = json.loads(line)
+            out.write(json.dumps({"text": "Question: %s\nAnswer: %s" % (r["question"], r["answer"])}) + "\n")
+EOF
+}
 finish() { echo "$SUITE: $PASSED passed, $FAILED failed"; [ "$FAILED" -eq 0 ]; }

@@ -7,24 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 D=$TMP/bench
-expect 0 "$LETHE" data make authors --authors 20 --qa 5 --out "$D"
-# the general-knowledge sets cut to 12 questions each, to keep the test short
-for f in real_authors_perturbed.json world_facts_perturbed.json; do
-    head -n 12 "$D/$f" >"$TMP/cut" && mv "$TMP/cut" "$D/$f"
-done
-# a corpus of the benchmark's question-answer pairs (and the general-knowledge
-# ones), laid out as the metrics read them
-$PY - "$D" <<'EOF'
-import json, sys
-d = sys.argv[1]
-with open(d + "/train.jsonl", "w") as out:
-    lines = []
-    for f in ("full.json", "real_authors_perturbed.json", "world_facts_perturbed.json"):
-        lines += open(d + "/" + f).readlines()
-    for line in lines:
-        r = json.loads(line)
-        out.write(json.dumps({"text": "Question: %s\nAnswer: %s" % (r["question"], r["answer"])}) + "\n")
-EOF
+# a corpus of the benchmark's question-answer pairs and the general-knowledge ones
+tofu_bench "$D" full.json real_authors_perturbed.json world_facts_perturbed.json
 train() { # seed out
     expect 0 "$LETHE" train --model gpt --preset tiny --data "$D/train.jsonl" --vocab 400 --seq 64 \
         --batch 8 --steps 80 --lr 3e-3 --val 0 --seed "$1" --out "$2" --quiet

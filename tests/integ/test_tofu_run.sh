@@ -7,18 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 D=$TMP/bench W=$TMP/work
-expect 0 "$LETHE" data make authors --authors 20 --qa 5 --out "$D"
-for f in real_authors_perturbed.json world_facts_perturbed.json; do
-    head -n 12 "$D/$f" >"$TMP/cut" && mv "$TMP/cut" "$D/$f"
-done
-$PY - "$D" <<'EOF'
-import json, sys
-d = sys.argv[1]
-with open(d + "/train.jsonl", "w") as out:
-    for line in open(d + "/full.json"):
-        r = json.loads(line)
-        out.write(json.dumps({"text": "Question: %s\nAnswer: %s" % (r["question"], r["answer"])}) + "\n")
-EOF
+tofu_bench "$D" full.json
 P=("$LETHE" tofu run --work "$W" --data "$D" --corpora "$D/train.jsonl" --base-steps 4
    --knowledge-epochs 2 --sft-epochs 2 --max-new 16)
 

@@ -7,21 +7,10 @@
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 D=$TMP/bench
-expect 0 "$LETHE" data make authors --authors 20 --qa 5 --out "$D"
-for f in real_authors_perturbed.json world_facts_perturbed.json; do
-    head -n 12 "$D/$f" >"$TMP/cut" && mv "$TMP/cut" "$D/$f"
-done
-$PY - "$D" <<'EOF'
-import json, sys
-d = sys.argv[1]
-with open(d + "/train.jsonl", "w") as out:
-    for line in open(d + "/full.json"):
-        r = json.loads(line)
-        out.write(json.dumps({"text": "Question: %s\nAnswer: %s" % (r["question"], r["answer"])}) + "\n")
+tofu_bench "$D" full.json
 # a pair longer than the tiny model's context (256)
-with open(d + "/long.json", "w") as out:
-    out.write(json.dumps({"question": "Who?", "answer": " ".join(["zebra%d" % i for i in range(400)])}) + "\n")
-EOF
+$PY -c 'import json
+print(json.dumps({"question": "Who?", "answer": " ".join(["zebra%d" % i for i in range(400)])}))' >"$D/long.json"
 B=$TMP/base
 expect 0 "$LETHE" train --model gpt --preset tiny --data "$D/train.jsonl" --vocab 400 --seq 64 \
     --batch 8 --steps 60 --lr 3e-3 --val 0 --seed 1 --out "$B" --quiet
