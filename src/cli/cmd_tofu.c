@@ -412,7 +412,9 @@ static void print_command(const stage *s)
  * run alone gets every thread, stages side by side share them. */
 static lethe_status run_all(const opts *o, pipeline *p)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    /* the threads to share: OMP_NUM_THREADS when set, else the cores */
+    const char *omp = getenv("OMP_NUM_THREADS");
+    long ncpu = omp && atol(omp) > 0 ? atol(omp) : sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu < 1)
         ncpu = 1;
     int running = 0, left = 0;

@@ -8,6 +8,7 @@
 PY=/usr/bin/python3
 D=$TMP/bench W=$TMP/work
 tofu_bench "$D" full.json
+export OMP_NUM_THREADS=1
 P=("$LETHE" tofu run --work "$W" --data "$D" --corpora "$D/train.jsonl" --base-steps 4
    --knowledge-epochs 2 --sft-epochs 2 --max-new 16)
 
@@ -51,8 +52,9 @@ assert s["split"] == "forget10" and s["method"] == "npo_gdr" and s["unlearn_args
 for k in ("base", "knowledge", "target", "forget10-oracle", "forget10-npo_gdr"):
     assert s["seconds"][k] > 0, k
 EOF
-# each stage is its command: the same command by hand, at the default thread
-# count, gives the same bytes as the pipeline's (run side by side at fewer)
+# each stage is its command: the same command by hand gives the same bytes
+# as the pipeline's (OMP_NUM_THREADS=1 throughout: with a CBLAS, as in the
+# sanitizer build, the last bits may depend on the thread count)
 cmd() { $PY -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["command"][1:]))' "$1"; }
 for d in target forget10/oracle forget10/npo_gdr; do
     mapfile -t A < <(cmd "$W/$d/pipeline.json")
