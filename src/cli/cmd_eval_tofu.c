@@ -31,7 +31,7 @@ static const struct {
 enum { N_SETS = sizeof sets / sizeof sets[0] };
 
 struct opts {
-    const char *run, *oracle, *data, *split, *out;
+    const char *run, *oracle, *data, *split, *out, *whp;
     int json;
     lethe_tofu_opts t;
 };
@@ -67,12 +67,20 @@ static void usage(FILE *out)
             "                   answers' probabilities (TOFU's paper) instead of the\n"
             "                   geometric mean (TOFU's and OpenUnlearning's code)\n"
             "  --no-generate    skip the greedy answers (no ROUGE-L, no Model Utility)\n"
+            "  --whp RUN        evaluate WHP (Who's Harry Potter): RUN is the model of\n"
+            "                   --run fine-tuned further on the forget set (lethe unlearn\n"
+            "                   --method sft); every logit row z of --run becomes\n"
+            "                   z - alpha relu(z_RUN - z), in scoring and in generation\n"
+            "  --whp-alpha A    WHP's alpha (%g)\n"
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
-            d.max_new, d.batch);
+            d.max_new, d.batch, d.whp_alpha);
 }
 
-enum { O_RUN = 256, O_ORACLE, O_DATA, O_SPLIT, O_OUT, O_JSON, O_MAXNEW, O_BATCH, O_ARITH, O_NOGEN };
+enum {
+    O_RUN = 256, O_ORACLE, O_DATA, O_SPLIT, O_OUT, O_JSON, O_MAXNEW, O_BATCH, O_ARITH, O_NOGEN,
+    O_WHP, O_WHP_ALPHA
+};
 
 static int parse(int argc, char **argv, struct opts *o)
 {
@@ -80,7 +88,8 @@ static int parse(int argc, char **argv, struct opts *o)
         {"run", 1, 0, O_RUN},       {"oracle", 1, 0, O_ORACLE}, {"data", 1, 0, O_DATA},
         {"split", 1, 0, O_SPLIT},   {"out", 1, 0, O_OUT},       {"json", 0, 0, O_JSON},
         {"max-new", 1, 0, O_MAXNEW}, {"batch", 1, 0, O_BATCH}, {"arithmetic", 0, 0, O_ARITH},
-        {"no-generate", 0, 0, O_NOGEN}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"no-generate", 0, 0, O_NOGEN}, {"whp", 1, 0, O_WHP}, {"whp-alpha", 1, 0, O_WHP_ALPHA},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     lethe_tofu_defaults(&o->t);
     cli_getopt_reset();
@@ -96,6 +105,12 @@ static int parse(int argc, char **argv, struct opts *o)
         case O_JSON: o->json = 1; break;
         case O_ARITH: o->t.arithmetic = 1; break;
         case O_NOGEN: o->t.no_generate = 1; break;
+        case O_WHP: o->whp = optarg; break;
+        case O_WHP_ALPHA:
+            if (cli_parse_double(optarg, &o->t.whp_alpha) || !(o->t.whp_alpha >= 0) ||
+                o->t.whp_alpha > 1e6)
+                return cli_usage(VERB, "--whp-alpha needs a number from 0 to 1e6");
+            break;
         case O_MAXNEW:
         case O_BATCH:
             if (cli_parse_long(optarg, &v) || v < 1 || v > 100000)
@@ -129,8 +144,8 @@ static lethe_qa *as_items(const lethe_tofu *t)
 }
 
 /* Evaluate one set of DIR on model m. */
-static lethe_status eval_one(const struct opts *o, int s, lethe_gpt_dir *m, int no_generate,
-                             lethe_tofu_set *out)
+static lethe_status eval_one(const struct opts *o, int s, lethe_gpt_dir *m, lethe_gpt *whp,
+                             int no_generate, lethe_tofu_set *out)
 {
     char file[512], path[4096];
     snprintf(file, sizeof file, sets[s].file, o->split);
@@ -142,6 +157,7 @@ static lethe_status eval_one(const struct opts *o, int s, lethe_gpt_dir *m, int 
     lethe_qa *items = as_items(&t);
     lethe_tofu_opts to = o->t;
     to.no_generate = no_generate;
+    to.whp = whp;
     st = items ? lethe_tofu_eval_set(m->model, m->tok, (int32_t)m->eot, items, t.n,
                                      sets[s].kind, &to, out)
                : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
@@ -212,17 +228,21 @@ int cmd_eval_tofu(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
-    lethe_gpt_dir m = {0}, orc = {0};
+    lethe_gpt_dir m = {0}, orc = {0}, whp = {0};
     lethe_tofu_set res[N_SETS] = {{0}}, oracle_forget = {0};
     cJSON *eval = NULL, *sum = NULL;
     lethe_status st = load_model(o.run, &m);
     if (!st && o.oracle)
         st = load_model(o.oracle, &orc);
+    if (!st && o.whp && (st = lethe_gpt_dir_load(o.whp, 0, &whp)) == LETHE_OK &&
+        memcmp(&whp.model->cfg, &m.model->cfg, sizeof m.model->cfg))
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: WHP's reinforced model needs the architecture of "
+                        "%s", o.whp, o.run);
     for (int s = 0; s < N_SETS && !st; s++)
-        st = eval_one(&o, s, &m, o.t.no_generate, &res[s]);
+        st = eval_one(&o, s, &m, whp.model, o.t.no_generate, &res[s]);
     /* the oracle's truth ratios on the forget split (no generation needed) */
     if (!st && o.oracle)
-        st = eval_one(&o, 0, &orc, 1, &oracle_forget);
+        st = eval_one(&o, 0, &orc, NULL, 1, &oracle_forget);
     double fq = NAN, mu = NAN;
     if (!st && o.oracle)
         st = lethe_tofu_forget_quality(&res[0], &oracle_forget, &fq);
@@ -239,6 +259,10 @@ int cmd_eval_tofu(int argc, char **argv)
     sum = cJSON_CreateObject();
     cJSON_AddStringToObject(sum, "split", o.split);
     cJSON_AddStringToObject(sum, "truth_ratio_mean", o.t.arithmetic ? "arithmetic" : "geometric");
+    if (o.whp) {
+        cJSON_AddStringToObject(sum, "whp", o.whp);
+        cJSON_AddNumberToObject(sum, "whp_alpha", o.t.whp_alpha);
+    }
     for (int s = 0; s < N_SETS; s++) {
         char key[64];
         const lethe_tofu_set *r = &res[s];
@@ -279,5 +303,6 @@ done:
     lethe_tofu_set_free(&oracle_forget);
     lethe_gpt_dir_free(&m);
     lethe_gpt_dir_free(&orc);
+    lethe_gpt_dir_free(&whp);
     return st ? cli_report(VERB, st) : CLI_EXIT_OK;
 }

@@ -80,7 +80,10 @@ static void usage(FILE *out)
             "  oracle     the same on retainXX.json (WORK/SPLIT/oracle.json; the same\n"
             "             recipe and seed)\n"
             "  unlearn    lethe unlearn --method NAME on forgetXX.json from the target, with\n"
-            "             retainXX.json (and idontknow.jsonl for idknll and idkdpo)\n"
+            "             retainXX.json (and idontknow.jsonl for idknll and idkdpo); for\n"
+            "             whp the reinforced model (--method sft on forgetXX.json, 10\n"
+            "             epochs), evaluated as the target's logits adjusted by it\n"
+            "             (eval tofu --whp, alpha 5)\n"
             "  eval       lethe eval tofu of target, oracle and unlearned model against the\n"
             "             oracle\n"
             "then prints Forget Quality, Model Utility and the forget set's ROUGE-L,\n"
@@ -189,9 +192,8 @@ static int parse(int argc, char **argv, opts *o)
         return cli_usage(VERB, "--split and --name are names, not paths");
     if (strncmp(o->split, "forget", 6))
         return cli_usage(VERB, "--split needs forget01, forget05 or forget10 (forgetXX)");
-    if (!strcmp(o->method, "sft") || !strcmp(o->method, "whp"))
-        return cli_usage(VERB, "--method %s is not an unlearning method of this pipeline",
-                         o->method);
+    if (!strcmp(o->method, "sft"))
+        return cli_usage(VERB, "--method sft is not an unlearning method");
     return 0;
 }
 
@@ -715,10 +717,15 @@ static int tofu_run(int argc, char **argv)
     stage *un = new_stage(&p, keep(&p, fmt("%s-%s", o.split, o.name)),
                           keep(&p, fmt("%s/%s/%s", o.work, o.split, o.name)));
     const char *ffile = keep(&p, fmt("%s/%s.json", data, o.split));
-    add_args(&p, un, "unlearn", "--run", tg->dir, "--method", o.method, "--forget", ffile,
-             "--seed", seed, "--lr", "1e-4", "--out", un->dir, NULL);
+    /* WHP's stage is the reinforced model (the fine-tune Task Vector also
+     * makes); its evaluation is the target's logits adjusted by it */
+    const int whp = cfg.method == LETHE_LM_WHP;
+    add_args(&p, un, "unlearn", "--run", tg->dir, "--method", whp ? "sft" : o.method,
+             "--forget", ffile, "--seed", seed, "--lr", "1e-4", "--out", un->dir, NULL);
+    if (whp)
+        add_args(&p, un, "--epochs", "10", NULL);
     input(un, ffile);
-    if (cfg.method != LETHE_LM_TASKVECTOR) {
+    if (cfg.method != LETHE_LM_TASKVECTOR && !whp) {
         add_args(&p, un, "--retain", rfile, NULL);
         input(un, rfile);
     }
@@ -741,8 +748,11 @@ static int tofu_run(int argc, char **argv)
         char *out = keep(&p, fmt("%s/eval-%s", m->dir, o.split));
         stage *ev = new_stage(&p, keep(&p, fmt("%s-eval-%s", o.split,
                                        r == 2 ? o.name : which[r])), out);
-        add_args(&p, ev, "eval", "tofu", "--run", m->dir, "--data", data, "--split", o.split,
-                 "--oracle", oracle, "--max-new", max_new, "--out", out, NULL);
+        add_args(&p, ev, "eval", "tofu", "--run", r == 2 && whp ? tg->dir : m->dir, "--data",
+                 data, "--split", o.split, "--oracle", oracle, "--max-new", max_new, "--out", out,
+                 NULL);
+        if (r == 2 && whp)
+            add_args(&p, ev, "--whp", m->dir, NULL);
         depend(ev, trained[r]);
         depend(ev, (int)(orc - p.s));
         input(ev, keep(&p, fmt("%s/%s_perturbed.json", data, o.split)));

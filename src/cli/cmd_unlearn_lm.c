@@ -170,7 +170,7 @@ static void list_lm(void)
            "schedule (OpenUnlearning's TOFU run): epochs %d, batch %d, lr %g, weight decay %g, "
            "warm-up one epoch, linear decay, clip %g, AdamW (%g, %g), eps %g.\n"
            "whp is not stored as a model: train the reinforced model with --method sft on the "
-           "forget set and generate with lethe_lm_whp_hook (docs/lm-unlearning.md).\n",
+           "forget set and measure it with lethe eval tofu --whp (docs/lm-unlearning.md).\n",
            s.epochs, s.batch, (double)s.lr, (double)s.weight_decay, (double)s.clip,
            (double)s.beta1, (double)s.beta2, (double)s.eps);
 }
@@ -498,7 +498,7 @@ int cmd_unlearn_lm(int argc, char **argv)
         st = lethe_fail(LETHE_ERR_UNSUPPORTED,
                         "whp is not a stored model (it adjusts the logits of a base and a "
                         "reinforced model at generation time): train the reinforced model with "
-                        "--method sft and use lethe_lm_whp_hook (docs/lm-unlearning.md)");
+                        "--method sft and measure it with lethe eval tofu --whp (docs/lm-unlearning.md)");
         return cli_report(VERB, st);
     } else if ((st = lethe_lm_parse(o.method, &cfg)) != LETHE_OK) {
         char detail[600];

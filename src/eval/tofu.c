@@ -1,6 +1,7 @@
 /* TOFU's metrics on a GPT model (lethe/tofu.h). */
 #include "lethe/tofu.h"
 #include "lethe/gpt_generate.h"
+#include "lethe/lm_unlearn.h"
 #include "lethe/stats.h"
 
 #include <math.h>
@@ -16,6 +17,8 @@ void lethe_tofu_defaults(lethe_tofu_opts *o)
     o->arithmetic = 0;
     o->batch = 16;
     o->no_generate = 0;
+    o->whp = NULL;
+    o->whp_alpha = 5.0;
 }
 
 /* Append the tokens of text[0..len) to ids (capacity grown). */
@@ -89,16 +92,32 @@ static int argmax(const float *z, int V)
     return best;
 }
 
-lethe_status lethe_qa_score_answers(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
-                                    const char *const *questions, const char *const *answers,
-                                    size_t n, int batch, lethe_qa_score *out)
+/* log p(target) and the argmax of row z adjusted by WHP (z - alpha relu(zr - z)),
+ * the adjusted row written to buf. */
+static double whp_row(const float *z, const float *zr, double alpha, int V, int32_t target,
+                      float *buf, int *best)
+{
+    lethe_lm_whp_logits(buf, z, zr, 1, V, alpha);
+    *best = argmax(buf, V);
+    double m = buf[*best], sum = 0;
+    for (int v = 0; v < V; v++)
+        sum += exp((double)buf[v] - m);
+    return (double)buf[target] - m - log(sum);
+}
+
+/* lethe_qa_score_answers, with the logits adjusted by WHP when whp is given. */
+static lethe_status score_answers(lethe_gpt *g, lethe_gpt *whp, double alpha,
+                                  const lethe_tokenizer_t *tok, int32_t eot,
+                                  const char *const *questions, const char *const *answers,
+                                  size_t n, int batch, lethe_qa_score *out)
 {
     const int V = g->cfg.vocab_size, P = g->cfg.n_positions;
     int32_t **ids = calloc(n ? n : 1, sizeof *ids);
     int *np = calloc(n ? n : 1, sizeof *np), *len = calloc(n ? n : 1, sizeof *len);
     int32_t *tok_b = NULL, *tgt_b = NULL;
+    float *row = whp ? malloc(sizeof *row * (size_t)V) : NULL;
     lethe_status st = LETHE_OK;
-    if (!ids || !np || !len) {
+    if (!ids || !np || !len || (whp && !row)) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -136,6 +155,8 @@ lethe_status lethe_qa_score_answers(lethe_gpt *g, const lethe_tokenizer_t *tok, 
             }
         }
         st = lethe_gpt_forward(g, tok_b, tgt_b, B, T);
+        if (!st && whp)
+            st = lethe_gpt_forward(whp, tok_b, tgt_b, B, T);
         if (st)
             goto done;
         for (int b = 0; b < B; b++) {
@@ -148,8 +169,13 @@ lethe_status lethe_qa_score_answers(lethe_gpt *g, const lethe_tokenizer_t *tok, 
             int tail = 1; /* every argmax from here to the end is right */
             for (int t = last - 1; t >= first; t--) {
                 long r = (long)b * T + t;
-                s->nll_sum -= g->logprobs[r];
-                int hit = argmax(g->logits + r * V, V) == tgt_b[r];
+                int best;
+                if (whp)
+                    s->nll_sum -= whp_row(g->logits + r * V, whp->logits + r * V, alpha, V,
+                                          tgt_b[r], row, &best);
+                else
+                    s->nll_sum -= g->logprobs[r], best = argmax(g->logits + r * V, V);
+                int hit = best == tgt_b[r];
                 s->n_match += hit;
                 tail = tail && hit;
                 if (tail)
@@ -165,7 +191,15 @@ done:
     free(len);
     free(tok_b);
     free(tgt_b);
+    free(row);
     return st;
+}
+
+lethe_status lethe_qa_score_answers(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
+                                    const char *const *questions, const char *const *answers,
+                                    size_t n, int batch, lethe_qa_score *out)
+{
+    return score_answers(g, NULL, 0.0, tok, eot, questions, answers, n, batch, out);
 }
 
 static double answer_prob(const lethe_qa_score *s)
@@ -174,8 +208,8 @@ static double answer_prob(const lethe_qa_score *s)
 }
 
 /* The greedy answer to a question: text decoded up to end-of-text. */
-static lethe_status greedy_answer(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
-                                  const char *question, int max_new, char **text)
+static lethe_status greedy_answer(lethe_gpt *g, lethe_lm_whp *whp, const lethe_tokenizer_t *tok,
+                                  int32_t eot, const char *question, int max_new, char **text)
 {
     int32_t *ids = NULL;
     int np = 0, n = 0;
@@ -192,9 +226,15 @@ static lethe_status greedy_answer(lethe_gpt *g, const lethe_tokenizer_t *tok, in
     lethe_gen_defaults(&o);
     o.max_new = max_new;
     o.eos = eot;
+    if (whp) {
+        o.logits_hook = lethe_lm_whp_hook;
+        o.logits_ctx = whp;
+    }
     lethe_gen_result r;
     st = lethe_gpt_generate(g, ids, np, &o, &r);
     free(ids);
+    if (!st && whp && (st = lethe_lm_whp_status(whp)) != LETHE_OK)
+        lethe_gen_result_free(&r);
     if (st)
         return st;
     int m = r.n;
@@ -225,6 +265,9 @@ lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int
     out->kind = kind;
     if (n == 0)
         return lethe_fail(LETHE_ERR_INVALID, "an empty evaluation set");
+    if (o->whp && memcmp(&o->whp->cfg, &g->cfg, sizeof g->cfg))
+        return lethe_fail(LETHE_ERR_INVALID, "WHP's reinforced model has another architecture "
+                          "than the model evaluated");
     /* every (question, answer variant) pair, scored together: per item the
      * answer, the paraphrase when there is one, then the perturbed answers */
     size_t total = 0;
@@ -233,8 +276,9 @@ lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int
     const char **q = malloc(sizeof *q * total), **a = malloc(sizeof *a * total);
     lethe_qa_score *sc = malloc(sizeof *sc * total);
     out->samples = calloc(n, sizeof *out->samples);
+    lethe_lm_whp *whp = o->whp && !o->no_generate ? lethe_lm_whp_new(o->whp, o->whp_alpha) : NULL;
     lethe_status st = LETHE_OK;
-    if (!q || !a || !sc || !out->samples) {
+    if (!q || !a || !sc || !out->samples || (o->whp && !o->no_generate && !whp)) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -246,7 +290,7 @@ lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int
         for (int j = 0; j < items[i].n_perturbed; j++)
             q[k] = items[i].question, a[k++] = items[i].perturbed[j];
     }
-    st = lethe_qa_score_answers(g, tok, eot, q, a, total, o->batch, sc);
+    st = score_answers(g, o->whp, o->whp_alpha, tok, eot, q, a, total, o->batch, sc);
     if (st)
         goto done;
     out->n = n;
@@ -279,7 +323,7 @@ lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int
         }
         s->rouge_l = NAN;
         if (!o->no_generate) {
-            st = greedy_answer(g, tok, eot, items[i].question, o->max_new, &s->generated);
+            st = greedy_answer(g, whp, tok, eot, items[i].question, o->max_new, &s->generated);
             if (st)
                 goto done;
             lethe_rouge_score rs;
@@ -300,6 +344,7 @@ done:
     free(q);
     free(a);
     free(sc);
+    lethe_lm_whp_free(whp);
     if (st)
         lethe_tofu_set_free(out);
     return st;

@@ -86,6 +86,26 @@ expect 0 "${P[@]}" --quiet --method ga --name ga-test -- --epochs 2
 [ -s "$W/forget10/ga-test/TOFU_PIPELINE.json" ] && [ -s "$W/forget10/npo_gdr/TOFU_PIPELINE.json" ] &&
     pass || fail "ga-test or npo_gdr missing"
 contains "$W/forget10/ga-test/TOFU_PIPELINE.json" '"method":	"ga"'
+# WHP: its stage is the reinforced model (sft on the forget set), its
+# evaluation the target's logits adjusted by it, as eval tofu --whp by hand
+expect 0 "${P[@]}" --quiet --method whp -- --epochs 2
+contains "$W/forget10/whp/pipeline.json" '"sft"'
+contains "$W/forget10/whp/eval-forget10/pipeline.json" '"--whp"'
+expect 0 "$LETHE" eval tofu --run "$W/target" --whp "$W/forget10/whp" --data "$D" \
+    --split forget10 --oracle "$W/forget10/oracle" --max-new 16 --out "$TMP/whp-hand"
+for f in TOFU_EVAL.json TOFU_SUMMARY.json; do
+    cmp -s "$TMP/whp-hand/$f" "$W/forget10/whp/eval-forget10/$f" && pass ||
+        fail "WHP's $f by hand differs from the pipeline's"
+done
+$PY - "$W" <<'EOF' && pass || fail "WHP's evaluation is the target's"
+import json, sys
+m = json.load(open(sys.argv[1] + "/forget10/whp/TOFU_PIPELINE.json"))["models"]
+e = json.load(open(sys.argv[1] + "/forget10/whp/eval-forget10/TOFU_SUMMARY.json"))
+assert e["whp_alpha"] == 5 and m["unlearned"]["forget_prob"] < m["target"]["forget_prob"], (e, m)
+EOF
+expect 3 "$LETHE" eval tofu --run "$W/target" --whp "$TMP/none" --data "$D" --split forget10
+expect 2 "$LETHE" eval tofu --run "$W/target" --whp "$W/forget10/whp" --whp-alpha -1 \
+    --data "$D" --split forget10
 # a changed fine-tuning recipe reruns target and oracle, not base and knowledge
 expect 0 "${P[@]}" --sft-epochs 3 --quiet -- --epochs 2
 grep -q " knowledge [0-9.]* s (kept)" "$OUT" && pass || fail "knowledge not kept"

@@ -85,27 +85,44 @@ static const char *questions[4] = {"Who wrote the book?", "Where was she born?",
 static const char *answers[4] = {"The book was written by Mara Lind.", "She was born in Oslo.",
                                  "the ship", "The captain is the whale."};
 
-/* NLL, argmax matches and k* of one pair, token by token with the cache. */
-static void direct_score(lethe_gpt *g, const int32_t *ids, int np, int n, lethe_qa_score *s)
+/* The next-token logits of g after feeding ids[t] to its cache, adjusted by
+ * WHP when whp is given: z - alpha max(0, z_whp - z), into z (V). */
+static void next_logits(lethe_gpt_kv *kv, lethe_gpt_kv *kw, double alpha, int32_t id, double *z)
 {
-    lethe_gpt_kv *kv = lethe_gpt_kv_new(g);
+    const int V = kv->g->cfg.vocab_size;
+    LETHE_ASSERT(lethe_gpt_kv_forward(kv, &id, 1, NULL, NULL) == LETHE_OK);
+    if (kw)
+        LETHE_ASSERT(lethe_gpt_kv_forward(kw, &id, 1, NULL, NULL) == LETHE_OK);
+    for (int v = 0; v < V; v++) {
+        double d = kw ? (double)kw->logits[v] - kv->logits[v] : 0.0;
+        z[v] = kv->logits[v] - (d > 0 ? alpha * d : 0.0);
+    }
+}
+
+/* NLL, argmax matches and k* of one pair, token by token with the cache (of
+ * g's logits adjusted by WHP's model whp when not NULL). */
+static void direct_score(lethe_gpt *g, lethe_gpt *whp, double alpha, const int32_t *ids, int np,
+                         int n, lethe_qa_score *s)
+{
+    lethe_gpt_kv *kv = lethe_gpt_kv_new(g), *kw = whp ? lethe_gpt_kv_new(whp) : NULL;
     const int V = g->cfg.vocab_size;
     int *hit = calloc((size_t)n, sizeof *hit);
+    double *z = malloc(sizeof *z * (size_t)V);
     s->nll_sum = 0;
     s->n = n - np;
     s->n_match = 0;
     for (int t = 0; t < n - 1; t++) {
-        LETHE_ASSERT(lethe_gpt_kv_forward(kv, ids + t, 1, NULL, NULL) == LETHE_OK);
+        next_logits(kv, kw, alpha, ids[t], z);
         if (t < np - 1)
             continue;
         int am = 0;
         for (int v = 1; v < V; v++)
-            if (kv->logits[v] > kv->logits[am])
+            if (z[v] > z[am])
                 am = v;
-        double mx = kv->logits[am], s2 = 0;
+        double mx = z[am], s2 = 0;
         for (int v = 0; v < V; v++)
-            s2 += exp((double)kv->logits[v] - mx);
-        s->nll_sum -= kv->logits[ids[t + 1]] - mx - log(s2);
+            s2 += exp(z[v] - mx);
+        s->nll_sum -= z[ids[t + 1]] - mx - log(s2);
         hit[t + 1 - np] = am == ids[t + 1];
         s->n_match += hit[t + 1 - np];
     }
@@ -115,7 +132,9 @@ static void direct_score(lethe_gpt *g, const int32_t *ids, int np, int n, lethe_
         k--;
     s->k_star = k;
     free(hit);
+    free(z);
     lethe_gpt_kv_free(kv);
+    lethe_gpt_kv_free(kw);
 }
 
 TEST(tofu_answer_scores_match_token_by_token)
@@ -158,7 +177,7 @@ TEST(tofu_answer_scores_match_token_by_token)
         CHECK(one[i].n == batched[i].n && one[i].n_match == batched[i].n_match &&
               one[i].k_star == batched[i].k_star);
         CHECK_OK(lethe_qa_encode(tok, questions[i], answers[i], eot, &ids, &np, &n));
-        direct_score(g, ids, np, n, &direct);
+        direct_score(g, NULL, 0.0, ids, np, n, &direct);
         free(ids);
         worst = fmax(worst, fabs(direct.nll_sum - one[i].nll_sum) / (1.0 + fabs(direct.nll_sum)));
         CHECK(direct.n == one[i].n && direct.n_match == one[i].n_match &&
@@ -241,6 +260,100 @@ TEST(tofu_set_metrics_follow_the_formulas)
             CHECK(fabs(s.truth_ratio - sum_tr / n_tr) <= BATCH_RTOL);
             lethe_tofu_set_free(&s);
         }
+    lethe_gpt_free(g);
+    lethe_tokenizer_free(tok);
+}
+
+/* The greedy answer of g adjusted by WHP's model whp, token by token. */
+static char *direct_greedy(lethe_gpt *g, lethe_gpt *whp, double alpha,
+                           const lethe_tokenizer_t *tok, int32_t eot, const char *q, int max_new)
+{
+    int32_t *ids;
+    int np, n;
+    LETHE_ASSERT(lethe_qa_encode(tok, q, "", -1, &ids, &np, &n) == LETHE_OK);
+    lethe_gpt_kv *kv = lethe_gpt_kv_new(g), *kw = lethe_gpt_kv_new(whp);
+    const int V = g->cfg.vocab_size;
+    double *z = malloc(sizeof *z * (size_t)V);
+    uint32_t *out = malloc(sizeof *out * (size_t)max_new);
+    int m = 0;
+    for (int t = 0; t < np - 1; t++)
+        next_logits(kv, kw, alpha, ids[t], z);
+    int32_t next = ids[np - 1];
+    while (m < max_new && np + m < g->cfg.n_positions) {
+        next_logits(kv, kw, alpha, next, z);
+        next = 0;
+        for (int v = 1; v < V; v++)
+            if (z[v] > z[next])
+                next = v;
+        if (next == eot)
+            break;
+        out[m++] = (uint32_t)next;
+    }
+    unsigned char *text = NULL;
+    size_t len;
+    LETHE_ASSERT(lethe_tokenizer_decode(tok, out, (size_t)m, &text, &len) == LETHE_OK);
+    free(ids), free(z), free(out);
+    lethe_gpt_kv_free(kv);
+    lethe_gpt_kv_free(kw);
+    return (char *)text;
+}
+
+/* WHP in the evaluation: every score and greedy answer of the target with
+ * the reinforced model's adjustment, against token-by-token scoring and
+ * decoding that apply the formula here; with it the numbers move. */
+TEST(tofu_whp_follows_the_adjusted_logits)
+{
+    int32_t eot;
+    lethe_tokenizer_t *tok = tiny_tokenizer(&eot);
+    CHECK(tok);
+    lethe_gpt *g = tiny_model((int)lethe_tokenizer_vocab_size(tok), 3, 1.0f);
+    CHECK(g);
+    memorise(g, tok, eot, questions, answers, 2);
+    lethe_gpt *r = lethe_lm_clone(g); /* the reinforced model: more of the first pair */
+    CHECK(r);
+    memorise(r, tok, eot, questions, answers, 1);
+    const char *pert[2] = {"The book was written by Ola Berg.", "She was born in Rome."};
+    lethe_qa items[2] = {
+        {questions[0], answers[0], "Mara Lind wrote the book.", pert, 2},
+        {questions[1], answers[1], "Oslo is where she was born.", pert + 1, 1},
+    };
+    lethe_tofu_opts o;
+    lethe_tofu_defaults(&o);
+    o.max_new = 12;
+    lethe_tofu_set plain, s;
+    CHECK_OK(lethe_tofu_eval_set(g, tok, eot, items, 2, LETHE_TOFU_FORGET, &o, &plain));
+    o.whp = r;
+    o.whp_alpha = 2.0;
+    CHECK_OK(lethe_tofu_eval_set(g, tok, eot, items, 2, LETHE_TOFU_FORGET, &o, &s));
+    double moved = 0;
+    for (int i = 0; i < 2; i++) {
+        int32_t *ids;
+        int np, n;
+        lethe_qa_score d;
+        CHECK_OK(lethe_qa_encode(tok, items[i].question, items[i].answer, eot, &ids, &np, &n));
+        direct_score(g, r, 2.0, ids, np, n, &d);
+        free(ids);
+        double prob = exp(-d.nll_sum / d.n);
+        CHECK_MSG(fabs(prob - s.samples[i].prob) <= 1e-4 * prob, "pair %d: prob %.9g, direct %.9g",
+                  i, s.samples[i].prob, prob);
+        CHECK(s.samples[i].em == (double)d.n_match / d.n);
+        char *want = direct_greedy(g, r, 2.0, tok, eot, items[i].question, o.max_new);
+        CHECK_MSG(!strcmp(want, s.samples[i].generated), "pair %d: '%s', direct '%s'", i,
+                  s.samples[i].generated, want);
+        free(want);
+        moved = fmax(moved, fabs(log(s.samples[i].prob / plain.samples[i].prob)));
+    }
+    CHECK_MSG(moved > 1e-3, "WHP changed no probability (%.3g)", moved);
+    lethe_tofu_set_free(&plain);
+    lethe_tofu_set_free(&s);
+    /* a reinforced model of another shape is refused */
+    lethe_gpt *other = tiny_model((int)lethe_tokenizer_vocab_size(tok) + 1, 3, 1.0f);
+    CHECK(other);
+    o.whp = other;
+    CHECK_STATUS(lethe_tofu_eval_set(g, tok, eot, items, 2, LETHE_TOFU_FORGET, &o, &s),
+                 LETHE_ERR_INVALID);
+    lethe_gpt_free(other);
+    lethe_gpt_free(r);
     lethe_gpt_free(g);
     lethe_tokenizer_free(tok);
 }
