@@ -309,9 +309,10 @@ TEST(tofu_whp_follows_the_adjusted_logits)
     lethe_gpt *g = tiny_model((int)lethe_tokenizer_vocab_size(tok), 3, 1.0f);
     CHECK(g);
     memorise(g, tok, eot, questions, answers, 2);
-    lethe_gpt *r = lethe_lm_clone(g); /* the reinforced model: more of the first pair */
+    lethe_gpt *r = lethe_lm_clone(g); /* a "reinforced" model: g moved a little */
     CHECK(r);
-    memorise(r, tok, eot, questions, answers, 1);
+    for (long i = 0; i < r->n_params; i++)
+        r->params[i] += 0.05f * sinf((float)i);
     const char *pert[2] = {"The book was written by Ola Berg.", "She was born in Rome."};
     lethe_qa items[2] = {
         {questions[0], answers[0], "Mara Lind wrote the book.", pert, 2},
