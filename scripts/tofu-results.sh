@@ -13,7 +13,7 @@ set -euo pipefail
 LETHE=${LETHE:-build/lethe}
 WORK=${1:-tofu-work}
 SPLITS=${SPLITS-forget10 forget05 forget01}
-METHODS=${METHODS-ga ga_gdr ga_klr npo npo_gdr npo_klr simnpo idknll idkdpo rmu undial wga satimp ceu taskvector}
+METHODS=${METHODS-ga ga_gdr ga_klr npo npo_gdr npo_klr simnpo idknll idkdpo rmu undial wga satimp ceu taskvector whp}
 SEEDS=${SEEDS-1 2}
 
 for split in $SPLITS; do
