@@ -498,7 +498,8 @@ int cmd_unlearn_lm(int argc, char **argv)
         st = lethe_fail(LETHE_ERR_UNSUPPORTED,
                         "whp is not a stored model (it adjusts the logits of a base and a "
                         "reinforced model at generation time): train the reinforced model with "
-                        "--method sft and measure it with lethe eval tofu --whp (docs/lm-unlearning.md)");
+                        "--method sft and measure it with lethe eval tofu --whp "
+                        "(docs/lm-unlearning.md)");
         return cli_report(VERB, st);
     } else if ((st = lethe_lm_parse(o.method, &cfg)) != LETHE_OK) {
         char detail[600];
