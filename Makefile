@@ -39,7 +39,7 @@ WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prot
             -Wno-missing-field-initializers
 CPPFLAGS += -Iinclude -I/usr/include/cjson -D_GNU_SOURCE -DLETHE_VERSION='"$(VERSION)"'
 CFLAGS   ?=
-BASE_CFLAGS = -std=c11 $(WARN) -fPIC -MMD -MP -g -fno-math-errno
+BASE_CFLAGS = -std=c11 $(WARN) -fPIC -fvisibility=hidden -MMD -MP -g -fno-math-errno
 LDLIBS   := -lopenblas -lcjson -lz -lm
 
 ifeq ($(SAN),1)
@@ -61,7 +61,7 @@ ifeq ($(WERROR),1)
 endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
 
-.PHONY: all lib test check sanitize valgrind fuzz demo deps install uninstall clean bench bench-exact \
+.PHONY: all lib test check sanitize valgrind fuzz demo deps install install-files uninstall clean bench bench-exact \
         bench-gpt
 all: $(BUILD)/lethe $(BUILD)/liblethe.a $(BUILD)/liblethe.so
 lib: $(BUILD)/liblethe.a $(BUILD)/liblethe.so
@@ -150,6 +150,10 @@ $(BUILD)/bench/bench_ridge $(BUILD)/bench/bench_gpt: $(BUILD)/bench/%: bench/%.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/liblethe.a $(LDFLAGS) $(LDLIBS)
 
 install: all
+	@$(MAKE) --no-print-directory install-files
+
+# install-files: copy what is built, building nothing (the install test uses it).
+install-files:
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/include/lethe
 	install -m 755 $(BUILD)/lethe $(DESTDIR)$(PREFIX)/bin/lethe

@@ -22,6 +22,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 #define LETHE_AUTHORS_MIN 10       /* fewest authors (forget01 then has 1) */
 #define LETHE_AUTHORS_MAX 10000    /* most authors */
 #define LETHE_AUTHORS_QA_MAX 200   /* most QA pairs per author */
@@ -98,4 +101,5 @@ lethe_status lethe_authors_general(uint64_t seed, int which, lethe_tofu *out);
  * rows, authors, bytes and sha256. */
 lethe_status lethe_authors_write(const char *dir, const lethe_authors_opts *opts);
 
+LETHE_API_END
 #endif

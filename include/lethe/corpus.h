@@ -25,6 +25,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef struct lethe_corpus {
     char name[256];   /* "moby", "sotu" or the file name given */
     size_t n;         /* documents */
@@ -44,4 +47,5 @@ void lethe_corpus_free(lethe_corpus *c); /* NULL is a no-op */
  * bytes, in order: the provenance hash of the data. */
 void lethe_corpus_hash(const lethe_corpus *c, char hex[17]);
 
+LETHE_API_END
 #endif

@@ -19,6 +19,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef enum lethe_data_source { LETHE_DATA_DEBIAN, LETHE_DATA_NPM } lethe_data_source;
 
 /* One row of the registry. All strings are static. */
@@ -75,4 +78,5 @@ typedef struct lethe_data_state {
  * lethe_data_dir) or a directory cannot be read. */
 lethe_status lethe_data_probe(const lethe_data_entry *e, lethe_data_state *st);
 
+LETHE_API_END
 #endif

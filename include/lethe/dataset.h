@@ -11,6 +11,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef enum lethe_task { LETHE_TASK_CLASSIFY, LETHE_TASK_REGRESS } lethe_task;
 
 typedef struct lethe_dataset {
@@ -55,4 +58,5 @@ lethe_status lethe_rows_minus(lethe_rows *out, const lethe_rows *from, const let
  * basis of random splits, so membership never depends on other samples. */
 double lethe_id_uniform(uint64_t seed, uint64_t stream, uint64_t id);
 
+LETHE_API_END
 #endif

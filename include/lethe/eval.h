@@ -27,11 +27,14 @@
 
 #include <stdint.h>
 
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 
 #include "lethe/dataset.h"
 #include "lethe/net.h"
 #include "lethe/status.h"
+
+#include "lethe/api.h"
+LETHE_API_BEGIN
 
 /* ================================================== support vector classifier */
 
@@ -296,4 +299,5 @@ lethe_status lethe_relearn_regress(lethe_net *net, const lethe_dataset *ds,
                                    double target, float lr, int batch, int epochs, uint64_t seed,
                                    long *steps, int *reached);
 
+LETHE_API_END
 #endif

@@ -9,6 +9,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 /* Read all of `path` into a new buffer (NUL-terminated one byte past *len, so
  * text can be parsed in place). The caller frees *data with free(). */
 lethe_status lethe_file_read(const char *path, unsigned char **data, size_t *len);
@@ -41,4 +44,5 @@ void lethe_afile_abort(lethe_afile *f);
 /* Write `len` bytes to `path` atomically. */
 lethe_status lethe_file_write_atomic(const char *path, const void *data, size_t len);
 
+LETHE_API_END
 #endif

@@ -13,6 +13,9 @@
 #ifndef LETHE_GEMM_H
 #define LETHE_GEMM_H
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 void lethe_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc);
 
@@ -20,4 +23,5 @@ void lethe_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A
 void lethe_gemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+LETHE_API_END
 #endif

@@ -38,6 +38,9 @@
 #include "lethe/safetensors.h"
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 /* ---- configuration -------------------------------------------------- */
 
 typedef struct lethe_gpt_config {
@@ -288,4 +291,5 @@ void lethe_xent_backward(float *dlogits,        /* (N, V) */
                          const int32_t *targets, /* (N) */
                          int N, int V);
 
+LETHE_API_END
 #endif

@@ -29,6 +29,9 @@
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 /* ---- hooks ------------------------------------------------------------- */
 
 /* Called once per cached forward with the input embeddings emb (n, C) of the
@@ -143,4 +146,5 @@ void lethe_gen_result_free(lethe_gen_result *res);
  * (clamped at 0). Min-K%++ normalises a token's log-probability by them. */
 void lethe_gpt_logit_moments(const float *logits, int V, double *mu, double *sigma2);
 
+LETHE_API_END
 #endif

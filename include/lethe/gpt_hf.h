@@ -39,6 +39,9 @@
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 /* Bits of lethe_gpt_read_config's *have: which fields the file named. */
 #define LETHE_GPT_HAVE_VOCAB 1u
 #define LETHE_GPT_HAVE_POSITIONS 2u
@@ -105,4 +108,5 @@ lethe_status lethe_gpt_save_vocab_merges(const lethe_tokenizer_t *tok, const cha
 lethe_status lethe_gpt_save_hf(const lethe_gpt *g, const lethe_tokenizer_t *tok, const char *dir,
                                const lethe_st_meta *meta, size_t n_meta, const char *lethe_json);
 
+LETHE_API_END
 #endif

@@ -42,6 +42,9 @@
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef struct lethe_gpt_train_cfg {
     int batch;          /* windows per micro-batch (B) */
     int seq;            /* tokens per window (T), <= n_positions */
@@ -143,4 +146,5 @@ lethe_status lethe_bigram_val_loss(const int32_t *train, long n_train, const int
 double lethe_bigram_prob(const int32_t *train, long n_train, int vocab, double lambda, int32_t a,
                          int32_t b);
 
+LETHE_API_END
 #endif

@@ -22,6 +22,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 /* Parse buf[0..len) (NUL termination not needed) as one JSON value; `name`
  * labels messages. Leading UTF-8 byte-order mark and surrounding whitespace
  * are allowed; trailing content and NUL bytes are not. On failure: NULL in
@@ -73,4 +76,5 @@ lethe_status lethe_json_opt_int(const cJSON *obj, const char *key, const char *w
 lethe_status lethe_json_opt_bool(const cJSON *obj, const char *key, const char *where, int dflt,
                                  int *out);
 
+LETHE_API_END
 #endif

@@ -9,6 +9,9 @@
 
 #include <stdint.h>
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 /* ---- fully connected: out = inp @ w^T + b ---------------------------- */
 void lethe_linear_forward(float *out,       /* (B, OC) */
                           const float *inp, /* (B, C) */
@@ -82,4 +85,5 @@ double lethe_mse(float *dpred, float *losses, const float *pred, const float *ta
 double lethe_l1(float *dpred, float *losses, const float *pred, const float *target, int B,
                 int D, float scale);
 
+LETHE_API_END
 #endif

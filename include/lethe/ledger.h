@@ -17,6 +17,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef enum lethe_req_state { LETHE_REQ_RECEIVED, LETHE_REQ_APPLIED } lethe_req_state;
 
 typedef struct lethe_request {
@@ -52,4 +55,5 @@ long lethe_ledger_pending(const lethe_ledger *l);
 /* The request holding sample id, or 0 if none. */
 long lethe_ledger_find(const lethe_ledger *l, uint64_t id);
 
+LETHE_API_END
 #endif

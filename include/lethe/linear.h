@@ -59,6 +59,9 @@
 #include "lethe/dataset.h"
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef enum lethe_linear_kind { LETHE_LINEAR_RIDGE, LETHE_LINEAR_LOGISTIC } lethe_linear_kind;
 
 /* "ridge" or "logistic". */
@@ -202,4 +205,5 @@ int lethe_chol_downdate(double *R, int p, const double *x, double guard, double 
  * factorisation of s I - G that certifies s. work holds p * p + 2p doubles. */
 double lethe_sym_max_eig(const double *G, int p, double *work);
 
+LETHE_API_END
 #endif

@@ -38,6 +38,9 @@
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef enum lethe_lm_method {
     LETHE_LM_GA,         /* "ga"         GradAscent */
     LETHE_LM_GRADDIFF,   /* "graddiff"   GradDiff (retain NLL; "ga_klr": KL) */
@@ -300,4 +303,5 @@ void lethe_lm_data_free(lethe_lm_data *d); /* frees and empties; NULL is a no-op
  * IDK datasets draw one at random per item). */
 long lethe_lm_idk_pick(long i, long n_idk, uint64_t seed);
 
+LETHE_API_END
 #endif

@@ -13,6 +13,9 @@
 #include "lethe/json.h"
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 /* ---- JSON Lines ------------------------------------------------------- */
 
 /* One JSON object per line (the TOFU layout: question, answer,
@@ -130,4 +133,5 @@ void lethe_idx_to_float(const lethe_idx *x, float scale, float *out);
 /* "ubyte", "sbyte", "short", "int", "float", "double". */
 const char *lethe_idx_type_name(lethe_idx_type t);
 
+LETHE_API_END
 #endif

@@ -47,6 +47,9 @@
 #include "lethe/gpt.h"
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 /* The projections an adapter can sit on (a bitmask). */
 enum {
     LETHE_LORA_ATTN_QKV = 1u << 0,  /* attn.c_attn (C, 3C) */
@@ -153,4 +156,5 @@ lethe_status lethe_lora_save(const lethe_lora *l, const char *dir, const char *b
  * detail set. */
 lethe_status lethe_lora_load(const char *dir, const lethe_gpt *g, lethe_lora **out);
 
+LETHE_API_END
 #endif

@@ -4,6 +4,9 @@
 
 #include <stddef.h>
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 #define LETHE_ALIGN 64
 
 /* Zeroed memory aligned to LETHE_ALIGN, or NULL (detail set) on failure or
@@ -26,4 +29,5 @@ void *lethe_arena_push(lethe_arena *a, size_t bytes);
 void lethe_arena_reset(lethe_arena *a);
 void lethe_arena_free(lethe_arena *a); /* safe on a zeroed or freed arena */
 
+LETHE_API_END
 #endif

@@ -20,6 +20,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 #define LETHE_NET_MAX_LAYERS 32
 
 typedef enum lethe_layer_kind {
@@ -101,4 +104,5 @@ void lethe_net_backward(lethe_net *net, const float *dout, int B, float *dx);
 const float *lethe_net_activation(const lethe_net *net, int i, long *size);
 int lethe_net_embedding_layer(const lethe_net *net);
 
+LETHE_API_END
 #endif

@@ -6,6 +6,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef enum lethe_optim_kind { LETHE_OPTIM_SGD, LETHE_OPTIM_ADAMW } lethe_optim_kind;
 
 typedef struct lethe_optim {
@@ -62,4 +65,5 @@ double lethe_grad_norm(const float *g, long n);
  * clip_grad_norm_; returns the norm before clipping. */
 double lethe_grad_clip(float *g, long n, double max_norm);
 
+LETHE_API_END
 #endif

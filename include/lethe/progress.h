@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef struct lethe_progress {
     const char *label; /* not owned; must outlive the progress */
     const char *unit;  /* "steps", "samples", ...; not owned */
@@ -27,4 +30,5 @@ void lethe_progress_finish(lethe_progress *p);
 /* Monotonic seconds. */
 double lethe_now(void);
 
+LETHE_API_END
 #endif

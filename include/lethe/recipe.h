@@ -6,6 +6,9 @@
 #include "lethe/dataset.h"
 #include "lethe/train.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef struct lethe_recipe {
     char model[16];   /* "mlp", "cnn" or "linear" */
     char widths[128]; /* hidden widths for mlp, e.g. "256-256" ("" for none) */
@@ -23,4 +26,5 @@ lethe_status lethe_recipe_default(const lethe_dataset *ds, const char *model, le
 lethe_status lethe_recipe_spec(const lethe_recipe *r, const lethe_dataset *ds, char *buf,
                                int cap);
 
+LETHE_API_END
 #endif

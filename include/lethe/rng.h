@@ -9,6 +9,9 @@
 
 #include <stdint.h>
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 /* One Philox4x32-10 block: out = philox(ctr, key). */
 void lethe_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
@@ -41,4 +44,5 @@ void lethe_rng_shuffle(lethe_rng *r, uint32_t *idx, uint32_t n);
 /* A 64-bit keyed value of (seed, stream, index), independent of any cursor. */
 uint64_t lethe_rng_hash(uint64_t seed, uint64_t stream, uint64_t index);
 
+LETHE_API_END
 #endif

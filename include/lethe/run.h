@@ -12,12 +12,15 @@
 #ifndef LETHE_RUN_H
 #define LETHE_RUN_H
 
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 
 #include "lethe/dataset.h"
 #include "lethe/net.h"
 #include "lethe/status.h"
 #include "lethe/task.h"
+
+#include "lethe/api.h"
+LETHE_API_BEGIN
 
 typedef struct lethe_run {
     char dir[4096];
@@ -75,4 +78,5 @@ typedef struct lethe_scores {
 lethe_status lethe_score(lethe_net *net, const lethe_dataset *ds, const lethe_rows *rows,
                          lethe_scores *out);
 
+LETHE_API_END
 #endif

@@ -38,6 +38,9 @@
 #include "lethe/train.h"
 #include "lethe/task.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 #define LETHE_S3T_MAX_SLICES 24
 #define LETHE_S3T_MAX_BUDGET 256
 
@@ -215,4 +218,5 @@ lethe_status lethe_s3t_predict(lethe_s3t *s, int shard, const lethe_dataset *ds,
 /* The path of shard k's served model file into buf ("" when dead). */
 void lethe_s3t_model_path(const lethe_s3t *s, int shard, char *buf, size_t cap);
 
+LETHE_API_END
 #endif

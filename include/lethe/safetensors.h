@@ -24,6 +24,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 #define LETHE_SAFETENSORS_MAX_HEADER 100000000u
 
 /* Every dtype of the specification. */
@@ -141,4 +144,5 @@ typedef struct lethe_st_f32 {
 lethe_status lethe_safetensors_write(const char *path, const lethe_st_f32 *tensors, size_t n,
                                      const lethe_st_meta *meta, size_t n_meta);
 
+LETHE_API_END
 #endif

@@ -8,6 +8,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef struct lethe_sha256 {
     uint32_t h[8];
     uint64_t len;          /* bytes hashed so far */
@@ -23,4 +26,5 @@ void lethe_sha256_final(lethe_sha256 *s, char hex[65]);
 /* The digest of a whole file; LETHE_ERR_IO naming it when unreadable. */
 lethe_status lethe_sha256_file(const char *path, char hex[65]);
 
+LETHE_API_END
 #endif

@@ -18,13 +18,16 @@
 #ifndef LETHE_SISA_H
 #define LETHE_SISA_H
 
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include <stdint.h>
 
 #include "lethe/dataset.h"
 #include "lethe/ledger.h"
 #include "lethe/recipe.h"
 #include "lethe/task.h"
+
+#include "lethe/api.h"
+LETHE_API_BEGIN
 
 typedef enum lethe_aggregate { LETHE_AGG_VOTE, LETHE_AGG_MEAN } lethe_aggregate;
 
@@ -76,4 +79,5 @@ lethe_status lethe_sisa_predict(lethe_sisa *s, int shard, const lethe_dataset *d
 /* The path of shard s's current model file into buf. */
 void lethe_sisa_model_path(const lethe_sisa *s, int shard, char *buf, size_t cap);
 
+LETHE_API_END
 #endif

@@ -15,6 +15,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 /* ------------------------------------------------------------------ input */
 
 /* Read a text file holding one number per line (surrounding blanks and a CR
@@ -139,4 +142,5 @@ lethe_status lethe_rouge_l(const char *ref, const char *hyp, int stem, lethe_rou
  * and NUL-terminated. Returns the stem's length. */
 size_t lethe_porter_stem(char *word, size_t len);
 
+LETHE_API_END
 #endif

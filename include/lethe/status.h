@@ -7,6 +7,9 @@
 #ifndef LETHE_STATUS_H
 #define LETHE_STATUS_H
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef enum lethe_status {
     LETHE_OK = 0,
     LETHE_ERR_IO,          /* a file could not be opened, read or written */
@@ -38,4 +41,5 @@ _Noreturn void lethe_abort(const char *file, int line, const char *what);
 #define LETHE_ASSERT(cond) \
     do { if (!(cond)) lethe_abort(__FILE__, __LINE__, #cond); } while (0)
 
+LETHE_API_END
 #endif

@@ -19,6 +19,9 @@
 #include "lethe/dataset.h"
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef struct lethe_task_info {
     const char *name;          /* "fashion-mnist", "digits", "boston", ... */
     const char *data;          /* the registry entry it reads (lethe/data.h) */
@@ -59,4 +62,5 @@ lethe_status lethe_split_select(const lethe_dataset *ds, const char *spec, uint6
  * NULL), as 16 hex digits into buf[17]: provenance for model files. */
 void lethe_rows_hash(const lethe_dataset *ds, const lethe_rows *rows, char buf[17]);
 
+LETHE_API_END
 #endif

@@ -40,6 +40,9 @@
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 /* One question and its answers. */
 typedef struct lethe_qa {
     const char *question;
@@ -128,4 +131,5 @@ lethe_status lethe_tofu_forget_quality(const lethe_tofu_set *model, const lethe_
 lethe_status lethe_tofu_model_utility(const lethe_tofu_set *const *sets, size_t n_sets,
                                       double *mu);
 
+LETHE_API_END
 #endif

@@ -28,6 +28,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef struct lethe_tokenizer lethe_tokenizer_t;
 
 /* Ids are below this bound. */
@@ -158,4 +161,5 @@ lethe_status lethe_tokenizer_train(const char *const *texts, const size_t *lens,
                                    size_t vocab_size, const lethe_tokenizer_train_opts *opts,
                                    lethe_tokenizer_t **out);
 
+LETHE_API_END
 #endif

@@ -15,6 +15,9 @@
 #include "lethe/net.h"
 #include "lethe/optim.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 typedef enum lethe_loss { LETHE_LOSS_XENT, LETHE_LOSS_MSE, LETHE_LOSS_L1 } lethe_loss;
 
 typedef struct lethe_train_cfg {
@@ -78,4 +81,5 @@ lethe_status lethe_train_order(const lethe_dataset *ds, const lethe_rows *rows, 
 /* The loss lethe uses for a task when none is named. */
 lethe_loss lethe_default_loss(lethe_task task);
 
+LETHE_API_END
 #endif

@@ -15,6 +15,9 @@
 #include "lethe/net.h"
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 #define LETHE_MAX_HPARAMS 16
 
 typedef struct lethe_hparam {
@@ -71,4 +74,5 @@ double lethe_hp(const lethe_unlearn_ctx *ctx, const char *name);
  * needed, then run it. */
 lethe_status lethe_unlearn_run(lethe_unlearn_ctx *ctx);
 
+LETHE_API_END
 #endif
