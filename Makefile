@@ -89,7 +89,7 @@ deps:
 	@scripts/deps.sh
 
 # check: build and run the suite without touching packages.
-check: $(BUILD)/lethe $(BUILD)/test_unit
+check: $(BUILD)/lethe $(BUILD)/test_unit $(BUILD)/liblethe.so
 	@tests/run.sh $(BUILD)
 
 test: deps
