@@ -27,8 +27,10 @@ count "$log" unit
 
 for t in tests/integ/test_*.sh; do
     [ -e "$t" ] || continue
+    t0=$SECONDS
     bash "$t" >"$log" 2>&1; rc=$?
     cat "$log"
+    echo "  ($(basename "$t" .sh): $((SECONDS - t0)) s)"
     count "$log" "$t"
     [ $rc -eq 0 ] || grep -qE ' [1-9][0-9]* failed' "$log" || total_fail=$((total_fail + 1))
 done
