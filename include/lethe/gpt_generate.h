@@ -104,8 +104,9 @@ typedef struct lethe_gen_opts {
     int n_stop;
     const lethe_tokenizer_t *tok; /* decodes tokens for stop strings; may be NULL
                                      when n_stop is 0 */
-    int no_cache;       /* 1: recompute the whole sequence with lethe_gpt_forward at
-                           every step (a check on the cache; no embed hook) */
+    int no_cache;       /* 1: recompute the whole sequence with a full forward
+                           (lethe_gpt_ctx_forward) at every step (a check on the
+                           cache; no embed hook) */
     lethe_gpt_logits_hook logits_hook;
     void *logits_ctx;
     lethe_gpt_embed_hook embed_hook;
@@ -127,11 +128,13 @@ typedef struct lethe_gen_result {
 } lethe_gen_result;
 
 /* Continue prompt[0..n_prompt) (n_prompt >= 1, every token in the
- * vocabulary, n_prompt <= n_positions) on model g. res is overwritten.
+ * vocabulary, n_prompt <= n_positions) on model g, read-only: the caches
+ * and activations belong to the call, so threads may generate from one
+ * model at once (each hook context is the caller's). res is overwritten.
  * LETHE_ERR_INVALID (detail set) on a bad prompt or option (stop strings
  * without a tokenizer, an embed hook with no_cache), a logits hook that left
  * no finite logit, an id the tokenizer cannot decode; LETHE_ERR_NOMEM. */
-lethe_status lethe_gpt_generate(lethe_gpt *g, const int32_t *prompt, int n_prompt,
+lethe_status lethe_gpt_generate(const lethe_gpt *g, const int32_t *prompt, int n_prompt,
                                 const lethe_gen_opts *o, lethe_gen_result *res);
 void lethe_gen_result_free(lethe_gen_result *res);
 

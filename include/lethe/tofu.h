@@ -65,11 +65,14 @@ typedef struct lethe_qa_score {
 } lethe_qa_score;
 
 /* Score answers[i] after questions[i] for i < n, `batch` pairs per forward
- * (padded; padding never changes a score). LETHE_ERR_INVALID when a pair
+ * (padded; padding never changes a score). g is read-only (the activations
+ * belong to the call), so threads may score on one model at once.
+ * LETHE_ERR_INVALID when a pair
  * is longer than the model's context (naming it), and as lethe_qa_encode. */
-lethe_status lethe_qa_score_answers(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
-                                    const char *const *questions, const char *const *answers,
-                                    size_t n, int batch, lethe_qa_score *out);
+lethe_status lethe_qa_score_answers(const lethe_gpt *g, const lethe_tokenizer_t *tok,
+                                    int32_t eot, const char *const *questions,
+                                    const char *const *answers, size_t n, int batch,
+                                    lethe_qa_score *out);
 
 enum lethe_tofu_kind {
     LETHE_TOFU_FORGET = 0, /* a forget split (or its holdout) */
@@ -107,10 +110,11 @@ typedef struct lethe_tofu_set {
 
 /* Evaluate g on items[0..n) of the given kind. The truth ratio needs the
  * perturbed answers (and, for forget and retain sets, the paraphrased one);
- * without them it is NaN. LETHE_ERR_INVALID for n == 0 or a pair too long,
+ * without them it is NaN. g is read-only, as in lethe_qa_score_answers.
+ * LETHE_ERR_INVALID for n == 0 or a pair too long,
  * LETHE_ERR_NOMEM. Free with lethe_tofu_set_free. */
-lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
-                                 const lethe_qa *items, size_t n, int kind,
+lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *tok,
+                                 int32_t eot, const lethe_qa *items, size_t n, int kind,
                                  const lethe_tofu_opts *o, lethe_tofu_set *out);
 void lethe_tofu_set_free(lethe_tofu_set *s);
 

@@ -106,7 +106,7 @@ static double whp_row(const float *z, const float *zr, double alpha, int V, int3
 }
 
 /* lethe_qa_score_answers, with the logits adjusted by WHP when whp is given. */
-static lethe_status score_answers(lethe_gpt *g, lethe_gpt *whp, double alpha,
+static lethe_status score_answers(const lethe_gpt *g, const lethe_gpt *whp, double alpha,
                                   const lethe_tokenizer_t *tok, int32_t eot,
                                   const char *const *questions, const char *const *answers,
                                   size_t n, int batch, lethe_qa_score *out)
@@ -116,8 +116,9 @@ static lethe_status score_answers(lethe_gpt *g, lethe_gpt *whp, double alpha,
     int *np = calloc(n ? n : 1, sizeof *np), *len = calloc(n ? n : 1, sizeof *len);
     int32_t *tok_b = NULL, *tgt_b = NULL;
     float *row = whp ? malloc(sizeof *row * (size_t)V) : NULL;
+    lethe_gpt_ctx *x = lethe_gpt_ctx_new(), *xw = whp ? lethe_gpt_ctx_new() : NULL;
     lethe_status st = LETHE_OK;
-    if (!ids || !np || !len || (whp && !row)) {
+    if (!ids || !np || !len || !x || (whp && (!row || !xw))) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -147,16 +148,16 @@ static lethe_status score_answers(lethe_gpt *g, lethe_gpt *whp, double alpha,
         /* inputs are the pair without its last token; position t predicts
          * token t + 1, and only answer tokens are targets */
         for (int b = 0; b < B; b++) {
-            const int32_t *x = ids[i0 + b];
+            const int32_t *pair = ids[i0 + b];
             int m = len[i0 + b];
             for (int t = 0; t < T; t++) {
-                tok_b[b * T + t] = t < m - 1 ? x[t] : (eot >= 0 ? eot : 0);
-                tgt_b[b * T + t] = t >= np[i0 + b] - 1 && t < m - 1 ? x[t + 1] : -1;
+                tok_b[b * T + t] = t < m - 1 ? pair[t] : (eot >= 0 ? eot : 0);
+                tgt_b[b * T + t] = t >= np[i0 + b] - 1 && t < m - 1 ? pair[t + 1] : -1;
             }
         }
-        st = lethe_gpt_forward(g, tok_b, tgt_b, B, T);
+        st = lethe_gpt_ctx_forward(x, g, tok_b, tgt_b, B, T);
         if (!st && whp)
-            st = lethe_gpt_forward(whp, tok_b, tgt_b, B, T);
+            st = lethe_gpt_ctx_forward(xw, whp, tok_b, tgt_b, B, T);
         if (st)
             goto done;
         for (int b = 0; b < B; b++) {
@@ -171,10 +172,10 @@ static lethe_status score_answers(lethe_gpt *g, lethe_gpt *whp, double alpha,
                 long r = (long)b * T + t;
                 int best;
                 if (whp)
-                    s->nll_sum -= whp_row(g->logits + r * V, whp->logits + r * V, alpha, V,
+                    s->nll_sum -= whp_row(x->logits + r * V, xw->logits + r * V, alpha, V,
                                           tgt_b[r], row, &best);
                 else
-                    s->nll_sum -= g->logprobs[r], best = argmax(g->logits + r * V, V);
+                    s->nll_sum -= x->logprobs[r], best = argmax(x->logits + r * V, V);
                 int hit = best == tgt_b[r];
                 s->n_match += hit;
                 tail = tail && hit;
@@ -192,12 +193,15 @@ done:
     free(tok_b);
     free(tgt_b);
     free(row);
+    lethe_gpt_ctx_free(x);
+    lethe_gpt_ctx_free(xw);
     return st;
 }
 
-lethe_status lethe_qa_score_answers(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
-                                    const char *const *questions, const char *const *answers,
-                                    size_t n, int batch, lethe_qa_score *out)
+lethe_status lethe_qa_score_answers(const lethe_gpt *g, const lethe_tokenizer_t *tok,
+                                    int32_t eot, const char *const *questions,
+                                    const char *const *answers, size_t n, int batch,
+                                    lethe_qa_score *out)
 {
     return score_answers(g, NULL, 0.0, tok, eot, questions, answers, n, batch, out);
 }
@@ -208,7 +212,7 @@ static double answer_prob(const lethe_qa_score *s)
 }
 
 /* The greedy answer to a question: text decoded up to end-of-text. */
-static lethe_status greedy_answer(lethe_gpt *g, lethe_lm_whp *whp, const lethe_tokenizer_t *tok,
+static lethe_status greedy_answer(const lethe_gpt *g, lethe_lm_whp *whp, const lethe_tokenizer_t *tok,
                                   int32_t eot, const char *question, int max_new, char **text)
 {
     int32_t *ids = NULL;
@@ -257,8 +261,8 @@ static lethe_status greedy_answer(lethe_gpt *g, lethe_lm_whp *whp, const lethe_t
     return st;
 }
 
-lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
-                                 const lethe_qa *items, size_t n, int kind,
+lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *tok,
+                                 int32_t eot, const lethe_qa *items, size_t n, int kind,
                                  const lethe_tofu_opts *o, lethe_tofu_set *out)
 {
     memset(out, 0, sizeof *out);

@@ -1,8 +1,10 @@
 /* TOFU's metrics (lethe/tofu.h) against direct computations: answer scores
  * against token-by-token scoring with the key/value cache, the per-question
  * and per-set formulas recomputed from those scores, Forget Quality against
- * the KS test and Model Utility against the harmonic mean. */
+ * the KS test and Model Utility against the harmonic mean; and one model
+ * serving several threads at once. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,5 +479,153 @@ TEST(lm_data_build_layout)
     lethe_gpt_free(g);
     for (int i = 0; i < 3; i++)
         free(want[i]);
+    lethe_tokenizer_free(tok);
+}
+
+/* ---- one model, several threads ------------------------------------------ */
+
+/* Everything one thread computes with the shared model: a teacher-forced
+ * forward, generations of every kind, answer scores and a TOFU set with its
+ * greedy answers. */
+typedef struct infer_out {
+    float logits[2 * 24 * 320], logprobs[2 * 24], loss;
+    int32_t gen[4][16];
+    float gen_lp[4][16];
+    int gen_n[4];
+    lethe_qa_score sc[4];
+    lethe_tofu_set set;
+} infer_out;
+
+typedef struct infer_job {
+    const lethe_gpt *g;
+    const lethe_tokenizer_t *tok;
+    int32_t eot;
+    const lethe_qa *items;
+    int rounds;
+    const infer_out *want; /* the serial results */
+    infer_out *out;        /* the thread's, each round */
+    pthread_barrier_t *start;
+    lethe_status st;
+    int differ;            /* rounds whose results were not want's */
+} infer_job;
+
+static lethe_status infer_all(const infer_job *j, infer_out *o)
+{
+    const lethe_gpt *g = j->g;
+    int V = g->cfg.vocab_size;
+    int32_t tok[2 * 24], tgt[2 * 24];
+    for (int i = 0; i < 2 * 24; i++)
+        tok[i] = (int32_t)((i * 37 + 11) % V), tgt[i] = i % 5 ? (int32_t)((i * 53 + 7) % V) : -1;
+    lethe_gpt_ctx *x = lethe_gpt_ctx_new();
+    lethe_status st = x ? lethe_gpt_ctx_forward(x, g, tok, tgt, 2, 24) : LETHE_ERR_NOMEM;
+    if (st == LETHE_OK) {
+        LETHE_ASSERT(V * 2 * 24 <= (int)(sizeof o->logits / sizeof *o->logits));
+        memcpy(o->logits, x->logits, sizeof(float) * (size_t)(2 * 24 * V));
+        memcpy(o->logprobs, x->logprobs, sizeof o->logprobs);
+        o->loss = x->loss;
+    }
+    lethe_gpt_ctx_free(x);
+    /* greedy, sampled, beam search, and greedy without the cache */
+    const int32_t prompt[3] = {5, 17, 2};
+    for (int k = 0; k < 4 && st == LETHE_OK; k++) {
+        lethe_gen_opts go;
+        lethe_gen_defaults(&go);
+        go.max_new = 16;
+        go.temperature = k == 1 ? 0.8f : 0.0f;
+        go.top_k = k == 1 ? 20 : 0;
+        go.seed = 9;
+        go.beam = k == 2 ? 3 : 1;
+        go.no_cache = k == 3;
+        lethe_gen_result r;
+        if ((st = lethe_gpt_generate(g, prompt, 3, &go, &r)))
+            break;
+        o->gen_n[k] = r.n;
+        memcpy(o->gen[k], r.tokens, sizeof(int32_t) * (size_t)r.n);
+        memcpy(o->gen_lp[k], r.logprobs, sizeof(float) * (size_t)r.n);
+        lethe_gen_result_free(&r);
+    }
+    if (st == LETHE_OK)
+        st = lethe_qa_score_answers(g, j->tok, j->eot, questions, answers, 4, 3, o->sc);
+    lethe_tofu_opts to;
+    lethe_tofu_defaults(&to);
+    to.max_new = 12;
+    to.batch = 2;
+    if (st == LETHE_OK)
+        st = lethe_tofu_eval_set(g, j->tok, j->eot, j->items, 2, LETHE_TOFU_FORGET, &to, &o->set);
+    return st;
+}
+
+static int same_out(const infer_out *a, const infer_out *b)
+{
+    int same = !memcmp(a->logits, b->logits, sizeof a->logits) &&
+               !memcmp(a->logprobs, b->logprobs, sizeof a->logprobs) && a->loss == b->loss &&
+               !memcmp(a->gen, b->gen, sizeof a->gen) &&
+               !memcmp(a->gen_lp, b->gen_lp, sizeof a->gen_lp) &&
+               !memcmp(a->gen_n, b->gen_n, sizeof a->gen_n) &&
+               !memcmp(a->sc, b->sc, sizeof a->sc) && a->set.n == b->set.n;
+    for (size_t i = 0; same && i < a->set.n; i++) {
+        const lethe_tofu_sample *x = &a->set.samples[i], *y = &b->set.samples[i];
+        same = !memcmp(&x->prob, &y->prob, sizeof x->prob) &&
+               !memcmp(&x->truth_ratio, &y->truth_ratio, sizeof x->truth_ratio) &&
+               x->rouge_l == y->rouge_l && x->em == y->em && x->es == y->es &&
+               !strcmp(x->generated, y->generated);
+    }
+    return same;
+}
+
+/* A thread: `rounds` times everything, each round compared with want. */
+static void *infer_thread(void *arg)
+{
+    infer_job *j = arg;
+    pthread_barrier_wait(j->start);
+    for (int r = 0; r < j->rounds; r++) {
+        memset(j->out, 0, sizeof *j->out);
+        if ((j->st = infer_all(j, j->out)))
+            break;
+        j->differ += !same_out(j->want, j->out);
+        lethe_tofu_set_free(&j->out->set);
+    }
+    return NULL;
+}
+
+/* Inference leaves the model untouched: four threads forwarding, generating,
+ * scoring and evaluating on ONE model at once each get, bit for bit, what a
+ * lone caller gets. Were any activation or cache kept in the model, the
+ * threads would overwrite each other's. */
+TEST(tofu_shared_model_serves_threads)
+{
+    int32_t eot;
+    lethe_tokenizer_t *tok = tiny_tokenizer(&eot);
+    CHECK(tok);
+    lethe_gpt *g = tiny_model((int)lethe_tokenizer_vocab_size(tok), 3, 1.0f);
+    CHECK(g);
+    memorise(g, tok, eot, questions, answers, 2);
+    const char *pert[2] = {"The book was written by Ola Berg.", "She was born in Rome."};
+    const lethe_qa items[2] = {
+        {questions[0], answers[0], "Mara Lind wrote the book.", pert, 2},
+        {questions[1], answers[1], "Oslo is where she was born.", pert + 1, 1},
+    };
+    static infer_out serial, out[4];
+    pthread_barrier_t start;
+    CHECK(pthread_barrier_init(&start, NULL, 4) == 0);
+    infer_job jobs[4];
+    for (int t = 0; t < 4; t++)
+        jobs[t] = (infer_job){g, tok, eot, items, 50, &serial, &out[t], &start, LETHE_OK, 0};
+    memset(&serial, 0, sizeof serial);
+    CHECK_OK(infer_all(&jobs[0], &serial));
+    CHECK(serial.set.n == 2 && serial.gen_n[0] > 0 && serial.gen_n[2] > 0);
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++)
+        CHECK(pthread_create(&th[t], NULL, infer_thread, &jobs[t]) == 0);
+    for (int t = 0; t < 4; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < 4; t++) {
+        CHECK_OK(jobs[t].st);
+        CHECK_MSG(!jobs[t].differ, "thread %d: %d of %d rounds differ from the serial results",
+                  t, jobs[t].differ, jobs[t].rounds);
+    }
+    pthread_barrier_destroy(&start);
+    lethe_tofu_set_free(&serial.set);
+    lethe_gpt_free(g);
     lethe_tokenizer_free(tok);
 }
