@@ -19,7 +19,8 @@
  * ends with a stop string, or at the model's context limit (n_positions:
  * prompt plus generated tokens never exceed it). Two hooks let callers step
  * in: one edits the logits before each choice (constrained decoding), one
- * edits the input embeddings of the prompt. */
+ * edits the input embeddings of the prompt; a third edits the logits of a
+ * teacher-forced forward, so that an evaluation scores what it generates. */
 #ifndef LETHE_GPT_GENERATE_H
 #define LETHE_GPT_GENERATE_H
 
@@ -46,6 +47,27 @@ typedef void (*lethe_gpt_embed_hook)(void *ctx, int pos0, int n, const int32_t *
  * finite. */
 typedef void (*lethe_gpt_logits_hook)(void *ctx, float *logits, int V, const int32_t *seq,
                                       int len, int beam);
+
+/* Called once per teacher-forced forward (scoring) with its input tokens
+ * (B, T) and its logits (B, T, V), which it may change in place: row (b, t)
+ * is the next-token distribution after tokens[b, 0..t] (rows past a
+ * sequence's end are padding, theirs to ignore). Anything but LETHE_OK (with
+ * the detail set) stops the scoring. */
+typedef lethe_status (*lethe_gpt_rows_hook)(void *ctx, float *logits, int V,
+                                            const int32_t *tokens, int B, int T);
+
+/* A logits processor for evaluation: one adjustment of the logits applied
+ * alike to teacher-forced scoring (rows) and to generation (step, the
+ * generation hook above). Either may be NULL (nothing is changed there).
+ * status, when not NULL, reports a failure of step, which has no status of
+ * its own: it is asked after each generation. A context is used by one call
+ * at a time. */
+typedef struct lethe_gpt_logits_proc {
+    lethe_gpt_rows_hook rows;
+    lethe_gpt_logits_hook step;
+    lethe_status (*status)(void *ctx);
+    void *ctx;
+} lethe_gpt_logits_proc;
 
 /* ---- the key/value cache ----------------------------------------------- */
 

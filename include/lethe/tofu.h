@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "lethe/gpt.h"
+#include "lethe/gpt_generate.h"
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
 
@@ -86,11 +87,10 @@ typedef struct lethe_tofu_opts {
                          perturbed probabilities (0: geometric) */
     int batch;        /* pairs per forward (16) */
     int no_generate;  /* 1: skip the greedy answers (ROUGE-L reported as NaN) */
-    lethe_gpt *whp;   /* WHP (Who's Harry Potter): when not NULL, the model fine-tuned
-                         further on the forget set; every logit row z of the model
-                         evaluated becomes z - whp_alpha relu(z_whp - z), in scoring
-                         and in generation (NULL) */
-    double whp_alpha; /* (5, MUSE's) */
+    const lethe_gpt_logits_proc *logits; /* when not NULL, edits every logit row of
+                         the model evaluated: its rows hook in scoring, its step
+                         hook in the greedy answers (WHP's adjustment, from
+                         lethe_lm_whp_proc, is one) (NULL) */
 } lethe_tofu_opts;
 
 void lethe_tofu_defaults(lethe_tofu_opts *o);

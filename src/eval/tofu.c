@@ -1,7 +1,6 @@
 /* TOFU's metrics on a GPT model (lethe/tofu.h). */
 #include "lethe/tofu.h"
 #include "lethe/gpt_generate.h"
-#include "lethe/lm_unlearn.h"
 #include "lethe/stats.h"
 
 #include <math.h>
@@ -17,8 +16,7 @@ void lethe_tofu_defaults(lethe_tofu_opts *o)
     o->arithmetic = 0;
     o->batch = 16;
     o->no_generate = 0;
-    o->whp = NULL;
-    o->whp_alpha = 5.0;
+    o->logits = NULL;
 }
 
 /* Append the tokens of text[0..len) to ids (capacity grown). */
@@ -92,21 +90,20 @@ static int argmax(const float *z, int V)
     return best;
 }
 
-/* log p(target) and the argmax of row z adjusted by WHP (z - alpha relu(zr - z)),
- * the adjusted row written to buf. */
-static double whp_row(const float *z, const float *zr, double alpha, int V, int32_t target,
-                      float *buf, int *best)
+/* log p(target) and the argmax of a row z the logits processor changed (in
+ * double: the row's log-sum-exp is no longer the forward's). */
+static double edited_row(const float *z, int V, int32_t target, int *best)
 {
-    lethe_lm_whp_logits(buf, z, zr, 1, V, alpha);
-    *best = argmax(buf, V);
-    double m = buf[*best], sum = 0;
+    *best = argmax(z, V);
+    double m = z[*best], sum = 0;
     for (int v = 0; v < V; v++)
-        sum += exp((double)buf[v] - m);
-    return (double)buf[target] - m - log(sum);
+        sum += exp((double)z[v] - m);
+    return (double)z[target] - m - log(sum);
 }
 
-/* lethe_qa_score_answers, with the logits adjusted by WHP when whp is given. */
-static lethe_status score_answers(const lethe_gpt *g, const lethe_gpt *whp, double alpha,
+/* lethe_qa_score_answers, with every logit row edited by proc's rows hook
+ * when there is one. */
+static lethe_status score_answers(const lethe_gpt *g, const lethe_gpt_logits_proc *proc,
                                   const lethe_tokenizer_t *tok, int32_t eot,
                                   const char *const *questions, const char *const *answers,
                                   size_t n, int batch, lethe_qa_score *out)
@@ -115,10 +112,10 @@ static lethe_status score_answers(const lethe_gpt *g, const lethe_gpt *whp, doub
     int32_t **ids = calloc(n ? n : 1, sizeof *ids);
     int *np = calloc(n ? n : 1, sizeof *np), *len = calloc(n ? n : 1, sizeof *len);
     int32_t *tok_b = NULL, *tgt_b = NULL;
-    float *row = whp ? malloc(sizeof *row * (size_t)V) : NULL;
-    lethe_gpt_ctx *x = lethe_gpt_ctx_new(), *xw = whp ? lethe_gpt_ctx_new() : NULL;
+    lethe_gpt_rows_hook edit = proc ? proc->rows : NULL;
+    lethe_gpt_ctx *x = lethe_gpt_ctx_new();
     lethe_status st = LETHE_OK;
-    if (!ids || !np || !len || !x || (whp && (!row || !xw))) {
+    if (!ids || !np || !len || !x) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -156,8 +153,8 @@ static lethe_status score_answers(const lethe_gpt *g, const lethe_gpt *whp, doub
             }
         }
         st = lethe_gpt_ctx_forward(x, g, tok_b, tgt_b, B, T);
-        if (!st && whp)
-            st = lethe_gpt_ctx_forward(xw, whp, tok_b, tgt_b, B, T);
+        if (!st && edit)
+            st = edit(proc->ctx, x->logits, V, tok_b, B, T);
         if (st)
             goto done;
         for (int b = 0; b < B; b++) {
@@ -171,9 +168,8 @@ static lethe_status score_answers(const lethe_gpt *g, const lethe_gpt *whp, doub
             for (int t = last - 1; t >= first; t--) {
                 long r = (long)b * T + t;
                 int best;
-                if (whp)
-                    s->nll_sum -= whp_row(x->logits + r * V, xw->logits + r * V, alpha, V,
-                                          tgt_b[r], row, &best);
+                if (edit)
+                    s->nll_sum -= edited_row(x->logits + r * V, V, tgt_b[r], &best);
                 else
                     s->nll_sum -= x->logprobs[r], best = argmax(x->logits + r * V, V);
                 int hit = best == tgt_b[r];
@@ -192,9 +188,7 @@ done:
     free(len);
     free(tok_b);
     free(tgt_b);
-    free(row);
     lethe_gpt_ctx_free(x);
-    lethe_gpt_ctx_free(xw);
     return st;
 }
 
@@ -203,7 +197,7 @@ lethe_status lethe_qa_score_answers(const lethe_gpt *g, const lethe_tokenizer_t 
                                     const char *const *answers, size_t n, int batch,
                                     lethe_qa_score *out)
 {
-    return score_answers(g, NULL, 0.0, tok, eot, questions, answers, n, batch, out);
+    return score_answers(g, NULL, tok, eot, questions, answers, n, batch, out);
 }
 
 static double answer_prob(const lethe_qa_score *s)
@@ -212,8 +206,9 @@ static double answer_prob(const lethe_qa_score *s)
 }
 
 /* The greedy answer to a question: text decoded up to end-of-text. */
-static lethe_status greedy_answer(const lethe_gpt *g, lethe_lm_whp *whp, const lethe_tokenizer_t *tok,
-                                  int32_t eot, const char *question, int max_new, char **text)
+static lethe_status greedy_answer(const lethe_gpt *g, const lethe_gpt_logits_proc *proc,
+                                  const lethe_tokenizer_t *tok, int32_t eot, const char *question,
+                                  int max_new, char **text)
 {
     int32_t *ids = NULL;
     int np = 0, n = 0;
@@ -230,14 +225,14 @@ static lethe_status greedy_answer(const lethe_gpt *g, lethe_lm_whp *whp, const l
     lethe_gen_defaults(&o);
     o.max_new = max_new;
     o.eos = eot;
-    if (whp) {
-        o.logits_hook = lethe_lm_whp_hook;
-        o.logits_ctx = whp;
+    if (proc) {
+        o.logits_hook = proc->step;
+        o.logits_ctx = proc->ctx;
     }
     lethe_gen_result r;
     st = lethe_gpt_generate(g, ids, np, &o, &r);
     free(ids);
-    if (!st && whp && (st = lethe_lm_whp_status(whp)) != LETHE_OK)
+    if (!st && proc && proc->status && (st = proc->status(proc->ctx)) != LETHE_OK)
         lethe_gen_result_free(&r);
     if (st)
         return st;
@@ -269,9 +264,6 @@ lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *to
     out->kind = kind;
     if (n == 0)
         return lethe_fail(LETHE_ERR_INVALID, "an empty evaluation set");
-    if (o->whp && memcmp(&o->whp->cfg, &g->cfg, sizeof g->cfg))
-        return lethe_fail(LETHE_ERR_INVALID, "WHP's reinforced model has another architecture "
-                          "than the model evaluated");
     /* every (question, answer variant) pair, scored together: per item the
      * answer, the paraphrase when there is one, then the perturbed answers */
     size_t total = 0;
@@ -280,9 +272,8 @@ lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *to
     const char **q = malloc(sizeof *q * total), **a = malloc(sizeof *a * total);
     lethe_qa_score *sc = malloc(sizeof *sc * total);
     out->samples = calloc(n, sizeof *out->samples);
-    lethe_lm_whp *whp = o->whp && !o->no_generate ? lethe_lm_whp_new(o->whp, o->whp_alpha) : NULL;
     lethe_status st = LETHE_OK;
-    if (!q || !a || !sc || !out->samples || (o->whp && !o->no_generate && !whp)) {
+    if (!q || !a || !sc || !out->samples) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -294,7 +285,7 @@ lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *to
         for (int j = 0; j < items[i].n_perturbed; j++)
             q[k] = items[i].question, a[k++] = items[i].perturbed[j];
     }
-    st = score_answers(g, o->whp, o->whp_alpha, tok, eot, q, a, total, o->batch, sc);
+    st = score_answers(g, o->logits, tok, eot, q, a, total, o->batch, sc);
     if (st)
         goto done;
     out->n = n;
@@ -327,7 +318,8 @@ lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *to
         }
         s->rouge_l = NAN;
         if (!o->no_generate) {
-            st = greedy_answer(g, whp, tok, eot, items[i].question, o->max_new, &s->generated);
+            st = greedy_answer(g, o->logits, tok, eot, items[i].question, o->max_new,
+                               &s->generated);
             if (st)
                 goto done;
             lethe_rouge_score rs;
@@ -348,7 +340,6 @@ done:
     free(q);
     free(a);
     free(sc);
-    lethe_lm_whp_free(whp);
     if (st)
         lethe_tofu_set_free(out);
     return st;

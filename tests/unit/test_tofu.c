@@ -325,8 +325,10 @@ TEST(tofu_whp_follows_the_adjusted_logits)
     o.max_new = 12;
     lethe_tofu_set plain, s;
     CHECK_OK(lethe_tofu_eval_set(g, tok, eot, items, 2, LETHE_TOFU_FORGET, &o, &plain));
-    o.whp = r;
-    o.whp_alpha = 2.0;
+    lethe_lm_whp *w = lethe_lm_whp_new(r, 2.0);
+    CHECK(w);
+    lethe_gpt_logits_proc proc = lethe_lm_whp_proc(w);
+    o.logits = &proc;
     CHECK_OK(lethe_tofu_eval_set(g, tok, eot, items, 2, LETHE_TOFU_FORGET, &o, &s));
     double moved = 0;
     for (int i = 0; i < 2; i++) {
@@ -349,12 +351,16 @@ TEST(tofu_whp_follows_the_adjusted_logits)
     CHECK_MSG(moved > 1e-3, "WHP changed no probability (%.3g)", moved);
     lethe_tofu_set_free(&plain);
     lethe_tofu_set_free(&s);
-    /* a reinforced model of another shape is refused */
+    lethe_lm_whp_free(w);
+    /* a reinforced model of another vocabulary is refused */
     lethe_gpt *other = tiny_model((int)lethe_tokenizer_vocab_size(tok) + 1, 3, 1.0f);
     CHECK(other);
-    o.whp = other;
+    w = lethe_lm_whp_new(other, 2.0);
+    CHECK(w);
+    proc = lethe_lm_whp_proc(w);
     CHECK_STATUS(lethe_tofu_eval_set(g, tok, eot, items, 2, LETHE_TOFU_FORGET, &o, &s),
                  LETHE_ERR_INVALID);
+    lethe_lm_whp_free(w);
     lethe_gpt_free(other);
     lethe_gpt_free(r);
     lethe_gpt_free(g);
