@@ -77,6 +77,9 @@ static void usage(FILE *out)
             "                   answers' probabilities (TOFU's paper) instead of the\n"
             "                   geometric mean (TOFU's and OpenUnlearning's code)\n"
             "  --no-generate    skip the greedy answers (no ROUGE-L, no Model Utility)\n"
+            "  --memorization C exact memorisation and extraction strength: paper (every\n"
+            "                   answer token; the default) or openunlearning (without the\n"
+            "                   end-of-text token; ES 1/n when no suffix is right)\n"
             "  --whp RUN        evaluate WHP (Who's Harry Potter): RUN is the model of\n"
             "                   --run fine-tuned further on the forget set (lethe unlearn\n"
             "                   --method sft); every logit row z of --run becomes\n"
@@ -89,7 +92,7 @@ static void usage(FILE *out)
 
 enum {
     O_RUN = 256, O_ORACLE, O_DATA, O_SPLIT, O_OUT, O_JSON, O_MAXNEW, O_BATCH, O_ARITH, O_NOGEN,
-    O_WHP, O_WHP_ALPHA
+    O_WHP, O_WHP_ALPHA, O_MEMO
 };
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -99,7 +102,7 @@ static int parse(int argc, char **argv, struct opts *o)
         {"split", 1, 0, O_SPLIT},   {"out", 1, 0, O_OUT},       {"json", 0, 0, O_JSON},
         {"max-new", 1, 0, O_MAXNEW}, {"batch", 1, 0, O_BATCH}, {"arithmetic", 0, 0, O_ARITH},
         {"no-generate", 0, 0, O_NOGEN}, {"whp", 1, 0, O_WHP}, {"whp-alpha", 1, 0, O_WHP_ALPHA},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"memorization", 1, 0, O_MEMO}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     lethe_tofu_defaults(&o->t);
     o->whp_alpha = whp_alpha_default();
@@ -117,6 +120,12 @@ static int parse(int argc, char **argv, struct opts *o)
         case O_ARITH: o->t.arithmetic = 1; break;
         case O_NOGEN: o->t.no_generate = 1; break;
         case O_WHP: o->whp = optarg; break;
+        case O_MEMO:
+            if (!strcmp(optarg, "paper") || !strcmp(optarg, "openunlearning"))
+                o->t.memo = *optarg == 'p' ? LETHE_TOFU_MEMO_PAPER : LETHE_TOFU_MEMO_OU;
+            else
+                return cli_usage(VERB, "--memorization is paper or openunlearning");
+            break;
         case O_WHP_ALPHA:
             if (cli_parse_double(optarg, &o->whp_alpha) || !(o->whp_alpha >= 0) ||
                 o->whp_alpha > 1e6)
@@ -274,6 +283,8 @@ int cmd_eval_tofu(int argc, char **argv)
     sum = cJSON_CreateObject();
     cJSON_AddStringToObject(sum, "split", o.split);
     cJSON_AddStringToObject(sum, "truth_ratio_mean", o.t.arithmetic ? "arithmetic" : "geometric");
+    if (o.t.memo == LETHE_TOFU_MEMO_OU)
+        cJSON_AddStringToObject(sum, "memorization", "openunlearning");
     if (o.whp) {
         cJSON_AddStringToObject(sum, "whp", o.whp);
         cJSON_AddNumberToObject(sum, "whp_alpha", o.whp_alpha);

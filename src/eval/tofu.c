@@ -16,6 +16,7 @@ void lethe_tofu_defaults(lethe_tofu_opts *o)
     o->arithmetic = 0;
     o->batch = 16;
     o->no_generate = 0;
+    o->memo = LETHE_TOFU_MEMO_PAPER;
     o->logits = NULL;
 }
 
@@ -101,6 +102,51 @@ static double edited_row(const float *z, int V, int32_t target, int *best)
     return (double)z[target] - m - log(sum);
 }
 
+void lethe_qa_score_rows(const float *logits, const float *logprobs, int V, const int32_t *ids,
+                         int n_prompt, int n, int closed, lethe_qa_score *s)
+{
+    LETHE_ASSERT(n_prompt >= 1 && n > n_prompt);
+    int first = n_prompt - 1, last = n - 1; /* rows [first, last) */
+    s->nll_sum = 0.0;
+    s->n = last - first;
+    s->n_body = s->n - (closed != 0);
+    s->n_match = s->n_match_body = 0;
+    s->k_star = s->n;
+    s->k_star_body = s->n_body;
+    int tail = 1, tail_body = 1; /* every argmax from here to the end is right */
+    for (int t = last - 1; t >= first; t--) {
+        const float *z = logits + (long)t * V;
+        int best;
+        if (logprobs)
+            s->nll_sum -= logprobs[t], best = argmax(z, V);
+        else
+            s->nll_sum -= edited_row(z, V, ids[t + 1], &best);
+        int hit = best == ids[t + 1];
+        s->n_match += hit;
+        tail = tail && hit;
+        if (tail)
+            s->k_star = t - first;
+        if (t - first < s->n_body) {
+            s->n_match_body += hit;
+            tail_body = tail_body && hit;
+            if (tail_body)
+                s->k_star_body = t - first;
+        }
+    }
+}
+
+void lethe_tofu_memo(const lethe_qa_score *s, int convention, double *em, double *es)
+{
+    if (convention != LETHE_TOFU_MEMO_OU) {
+        *em = (double)s->n_match / s->n;
+        *es = 1.0 - (double)s->k_star / s->n;
+        return;
+    }
+    int n = s->n_body, k = s->k_star_body < n ? s->k_star_body : n - 1;
+    *em = n ? (double)s->n_match_body / n : NAN;
+    *es = n ? 1.0 - (double)k / n : 0.0;
+}
+
 /* lethe_qa_score_answers, with every logit row edited by proc's rows hook
  * when there is one. */
 static lethe_status score_answers(const lethe_gpt *g, const lethe_gpt_logits_proc *proc,
@@ -158,26 +204,9 @@ static lethe_status score_answers(const lethe_gpt *g, const lethe_gpt_logits_pro
         if (st)
             goto done;
         for (int b = 0; b < B; b++) {
-            lethe_qa_score *s = &out[i0 + b];
-            int first = np[i0 + b] - 1, last = len[i0 + b] - 1; /* positions [first, last) */
-            s->nll_sum = 0.0;
-            s->n = last - first;
-            s->n_match = 0;
-            s->k_star = s->n;
-            int tail = 1; /* every argmax from here to the end is right */
-            for (int t = last - 1; t >= first; t--) {
-                long r = (long)b * T + t;
-                int best;
-                if (edit)
-                    s->nll_sum -= edited_row(x->logits + r * V, V, tgt_b[r], &best);
-                else
-                    s->nll_sum -= x->logprobs[r], best = argmax(x->logits + r * V, V);
-                int hit = best == tgt_b[r];
-                s->n_match += hit;
-                tail = tail && hit;
-                if (tail)
-                    s->k_star = t - first;
-            }
+            const float *lp = edit ? NULL : x->logprobs + (long)b * T;
+            lethe_qa_score_rows(x->logits + (long)b * T * V, lp, V, ids[i0 + b], np[i0 + b],
+                                len[i0 + b], eot >= 0, &out[i0 + b]);
         }
     }
 done:
@@ -290,7 +319,7 @@ lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *to
         goto done;
     out->n = n;
     double sum_p = 0, sum_r = 0, sum_tr = 0, sum_em = 0, sum_es = 0;
-    size_t n_tr = 0;
+    size_t n_tr = 0, n_em = 0;
     k = 0;
     for (size_t i = 0; i < n; i++) {
         lethe_tofu_sample *s = &out->samples[i];
@@ -305,8 +334,7 @@ lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *to
             sum_nll += pert[j].nll_sum / pert[j].n;
         }
         s->prob = kind == LETHE_TOFU_FACTS ? pa / (pa + sum_pp) : pa;
-        s->em = (double)ans->n_match / ans->n;
-        s->es = 1.0 - (double)ans->k_star / ans->n;
+        lethe_tofu_memo(ans, o->memo, &s->em, &s->es);
         const lethe_qa_score *ref = kind == LETHE_TOFU_FACTS ? ans : para;
         s->truth_ratio = NAN;
         if (np > 0 && ref) {
@@ -329,12 +357,14 @@ lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *to
             s->rouge_l = rs.recall;
             sum_r += rs.recall;
         }
-        sum_p += s->prob, sum_em += s->em, sum_es += s->es;
+        sum_p += s->prob, sum_es += s->es;
+        if (isfinite(s->em))
+            sum_em += s->em, n_em++;
     }
     out->prob = sum_p / n;
     out->rouge_l = o->no_generate ? NAN : sum_r / n;
     out->truth_ratio = n_tr ? sum_tr / n_tr : NAN;
-    out->em = sum_em / n;
+    out->em = n_em ? sum_em / n_em : NAN;
     out->es = sum_es / n;
 done:
     free(q);

@@ -12,6 +12,7 @@
 #include "../test.h"
 #include "lethe/gpt_generate.h"
 #include "lethe/gpt_train.h"
+#include "lethe/json.h"
 #include "lethe/lm_unlearn.h"
 #include "lethe/rng.h"
 #include "lethe/stats.h"
@@ -128,11 +129,17 @@ static void direct_score(lethe_gpt *g, lethe_gpt *whp, double alpha, const int32
         hit[t + 1 - np] = am == ids[t + 1];
         s->n_match += hit[t + 1 - np];
     }
-    /* k* is where the all-correct suffix starts */
+    /* k* is where the all-correct suffix starts; the body leaves out the
+     * closing end-of-text token */
     int k = s->n;
     while (k > 0 && hit[k - 1])
         k--;
     s->k_star = k;
+    s->n_body = s->n - 1;
+    s->n_match_body = s->n_match - hit[s->n - 1];
+    for (k = s->n_body; k > 0 && hit[k - 1];)
+        k--;
+    s->k_star_body = k;
     free(hit);
     free(z);
     lethe_gpt_kv_free(kv);
@@ -184,6 +191,8 @@ TEST(tofu_answer_scores_match_token_by_token)
         worst = fmax(worst, fabs(direct.nll_sum - one[i].nll_sum) / (1.0 + fabs(direct.nll_sum)));
         CHECK(direct.n == one[i].n && direct.n_match == one[i].n_match &&
               direct.k_star == one[i].k_star);
+        CHECK(direct.n_body == one[i].n_body && direct.n_match_body == one[i].n_match_body &&
+              direct.k_star_body == one[i].k_star_body);
         any_match += one[i].n_match;
         if (getenv("LETHE_TEST_VERBOSE"))
             fprintf(stderr, "pair %d: %d answer tokens, %d argmax hits, k* %d\n", i, one[i].n,
@@ -215,6 +224,7 @@ TEST(tofu_set_metrics_follow_the_formulas)
     for (int kind = 0; kind < 3; kind++)
         for (int arith = 0; arith < 2; arith++) {
             o.arithmetic = arith;
+            o.memo = arith ? LETHE_TOFU_MEMO_OU : LETHE_TOFU_MEMO_PAPER;
             lethe_tofu_set s;
             CHECK_OK(lethe_tofu_eval_set(g, tok, eot, items, 3, kind, &o, &s));
             double sum_tr = 0, sum_p = 0;
@@ -234,8 +244,12 @@ TEST(tofu_set_metrics_follow_the_formulas)
                 double prob = kind == LETHE_TOFU_FACTS ? pa / (pa + spp) : pa;
                 CHECK(fabs(prob - s.samples[i].prob) <= BATCH_RTOL * fabs(prob));
                 sum_p += prob;
-                CHECK(s.samples[i].em == (double)ans.n_match / ans.n);
-                CHECK(s.samples[i].es == 1.0 - (double)ans.k_star / ans.n);
+                double em, es;
+                lethe_tofu_memo(&ans, o.memo, &em, &es);
+                CHECK(s.samples[i].em == em && s.samples[i].es == es);
+                if (o.memo == LETHE_TOFU_MEMO_PAPER)
+                    CHECK(em == (double)ans.n_match / ans.n &&
+                          es == 1.0 - (double)ans.k_star / ans.n);
                 double ref = pa;
                 if (kind != LETHE_TOFU_FACTS && it->paraphrased_answer) {
                     CHECK_OK(lethe_qa_score_answers(g, tok, eot, &it->question,
@@ -486,6 +500,54 @@ TEST(lm_data_build_layout)
     for (int i = 0; i < 3; i++)
         free(want[i]);
     lethe_tokenizer_free(tok);
+}
+
+/* Exact memorisation and extraction strength of planted logits, in both
+ * conventions, against the port of OpenUnlearning's code
+ * (tests/ref/make_tofu_memo_fixture.py): the same numbers, bit for bit. */
+TEST(tofu_memorisation_matches_the_reference)
+{
+    cJSON *root = NULL;
+    CHECK_OK(lethe_json_read(FIXTURES "tofu_memo.json", &root));
+    int n_cases = 0, ou_differs = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, root)
+    {
+        int V = cJSON_GetObjectItem(c, "V")->valueint;
+        int np = cJSON_GetObjectItem(c, "n_prompt")->valueint;
+        const cJSON *jids = cJSON_GetObjectItem(c, "ids"), *jl = cJSON_GetObjectItem(c, "logits");
+        int n = cJSON_GetArraySize(jids);
+        int32_t *ids = malloc(sizeof *ids * (size_t)n);
+        float *z = malloc(sizeof *z * (size_t)(n - 1) * (size_t)V);
+        for (int i = 0; i < n; i++)
+            ids[i] = cJSON_GetArrayItem(jids, i)->valueint;
+        CHECK(cJSON_GetArraySize(jl) == n - 1);
+        for (int t = 0; t < n - 1; t++)
+            for (int v = 0; v < V; v++)
+                z[(long)t * V + v] = (float)cJSON_GetArrayItem(cJSON_GetArrayItem(jl, t), v)
+                                         ->valuedouble;
+        lethe_qa_score s;
+        lethe_qa_score_rows(z, NULL, V, ids, np, n, 1, &s);
+        static const char *const conv[2] = {"paper", "openunlearning"};
+        double got[2][2];
+        for (int k = 0; k < 2; k++) {
+            const cJSON *want = cJSON_GetObjectItem(c, conv[k]);
+            const cJSON *wem = cJSON_GetObjectItem(want, "em");
+            double em, es, w_em = cJSON_IsNull(wem) ? NAN : wem->valuedouble;
+            double w_es = cJSON_GetObjectItem(want, "es")->valuedouble;
+            lethe_tofu_memo(&s, k, &em, &es);
+            got[k][0] = em, got[k][1] = es;
+            CHECK_MSG((em == w_em || (isnan(em) && isnan(w_em))) && es == w_es,
+                      "case %d, %s: EM %.17g ES %.17g, the reference EM %.17g ES %.17g",
+                      n_cases, conv[k], em, es, w_em, w_es);
+        }
+        ou_differs += got[0][0] != got[1][0] || got[0][1] != got[1][1];
+        n_cases++;
+        free(ids);
+        free(z);
+    }
+    CHECK(n_cases >= 20 && ou_differs >= 10); /* the conventions do differ */
+    cJSON_Delete(root);
 }
 
 /* ---- one model, several threads ------------------------------------------ */
