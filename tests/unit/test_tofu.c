@@ -314,26 +314,43 @@ static char *direct_greedy(lethe_gpt *g, lethe_gpt *whp, double alpha,
     return (char *)text;
 }
 
+static const char *const perturbed_two[2] = {"The book was written by Ola Berg.",
+                                              "She was born in Rome."};
+
+/* The first two pairs with a paraphrase and perturbed answers each. */
+static void two_items(lethe_qa items[2])
+{
+    items[0] = (lethe_qa){questions[0], answers[0], "Mara Lind wrote the book.", perturbed_two, 2};
+    items[1] = (lethe_qa){questions[1], answers[1], "Oslo is where she was born.",
+                          perturbed_two + 1, 1};
+}
+
+/* A tokenizer (into *tok) and a tiny model that has memorised the first two
+ * pairs; NULL when either fails. */
+static lethe_gpt *memorised(lethe_tokenizer_t **tok, int32_t *eot)
+{
+    *tok = tiny_tokenizer(eot);
+    lethe_gpt *g = *tok ? tiny_model((int)lethe_tokenizer_vocab_size(*tok), 3, 1.0f) : NULL;
+    if (g)
+        memorise(g, *tok, *eot, questions, answers, 2);
+    return g;
+}
+
 /* WHP in the evaluation: every score and greedy answer of the target with
  * the reinforced model's adjustment, against token-by-token scoring and
  * decoding that apply the formula here; with it the numbers move. */
 TEST(tofu_whp_follows_the_adjusted_logits)
 {
     int32_t eot;
-    lethe_tokenizer_t *tok = tiny_tokenizer(&eot);
-    CHECK(tok);
-    lethe_gpt *g = tiny_model((int)lethe_tokenizer_vocab_size(tok), 3, 1.0f);
+    lethe_tokenizer_t *tok;
+    lethe_gpt *g = memorised(&tok, &eot);
     CHECK(g);
-    memorise(g, tok, eot, questions, answers, 2);
     lethe_gpt *r = lethe_lm_clone(g); /* a "reinforced" model: g moved a little */
     CHECK(r);
     for (long i = 0; i < r->n_params; i++)
         r->params[i] += 0.05f * sinf((float)i);
-    const char *pert[2] = {"The book was written by Ola Berg.", "She was born in Rome."};
-    lethe_qa items[2] = {
-        {questions[0], answers[0], "Mara Lind wrote the book.", pert, 2},
-        {questions[1], answers[1], "Oslo is where she was born.", pert + 1, 1},
-    };
+    lethe_qa items[2];
+    two_items(items);
     lethe_tofu_opts o;
     lethe_tofu_defaults(&o);
     o.max_new = 12;
@@ -663,16 +680,11 @@ static void *infer_thread(void *arg)
 TEST(tofu_shared_model_serves_threads)
 {
     int32_t eot;
-    lethe_tokenizer_t *tok = tiny_tokenizer(&eot);
-    CHECK(tok);
-    lethe_gpt *g = tiny_model((int)lethe_tokenizer_vocab_size(tok), 3, 1.0f);
+    lethe_tokenizer_t *tok;
+    lethe_gpt *g = memorised(&tok, &eot);
     CHECK(g);
-    memorise(g, tok, eot, questions, answers, 2);
-    const char *pert[2] = {"The book was written by Ola Berg.", "She was born in Rome."};
-    const lethe_qa items[2] = {
-        {questions[0], answers[0], "Mara Lind wrote the book.", pert, 2},
-        {questions[1], answers[1], "Oslo is where she was born.", pert + 1, 1},
-    };
+    lethe_qa items[2];
+    two_items(items);
     static infer_out serial, out[4];
     pthread_barrier_t start;
     CHECK(pthread_barrier_init(&start, NULL, 4) == 0);
