@@ -91,6 +91,44 @@ typedef struct lethe_gpt_block {
     float *fc_proj_w, *fc_proj_b;   /* mlp.c_proj (4C, C), (C) */
 } lethe_gpt_block;
 
+/* The activations of one forward of B sequences of T tokens (N = B T
+ * positions), each (B, T, ...) row-major, and the scratch of its backward.
+ * Grown on demand; valid until the next forward into the same place. */
+#define LETHE_GPT_ACTIVATIONS                                                          \
+    lethe_gpt_config acts_cfg; /* the architecture the buffers are laid out for */      \
+    int B, T;            /* shape of the last forward */                               \
+    int cap_B, cap_T;    /* capacity of the buffers below */                           \
+    int has_work;        /* the backward scratch is allocated */                       \
+    float *acts;         /* one block holding every activation, owned */               \
+    float *encoded;      /* (N, C) wte[token] + wpe[t]: the input of block 0 */        \
+    float *ln1, *ln1_mean, *ln1_rstd;   /* (L, N, C), (L, N), (L, N) */                \
+    float *qkv;          /* (L, N, 3C) */                                              \
+    float *att;          /* (L, B, NH, T, T) attention probabilities (0 above the diagonal) */ \
+    float *atty;         /* (L, N, C) heads' outputs, before c_proj */                 \
+    float *res2;         /* (L, N, C) residual after attention */                      \
+    float *ln2, *ln2_mean, *ln2_rstd;   /* (L, N, C), (L, N), (L, N) */                \
+    float *fch;          /* (L, N, 4C) c_fc output (GELU input) */                     \
+    float *fch_gelu;     /* (L, N, 4C) */                                              \
+    float *res3;         /* (L, N, C) residual after the MLP: block l's output */      \
+    float *lnf, *lnf_mean, *lnf_rstd;   /* (N, C), (N), (N) */                         \
+    float *logits;       /* (N, V) */                                                  \
+    float *lse;          /* (N) log-sum-exp of each position's logits */               \
+    float *logprobs;     /* (N) log p(target) at each position; 0 where the target is -1 */ \
+    int32_t *tokens, *targets; /* the last forward's, copied, (N) each */              \
+    int n_targets;       /* positions with a target (!= -1) */                         \
+    float loss;          /* mean of -logprobs over those positions; 0 when none */     \
+    float *work;         /* backward scratch, one block, owned */                      \
+    float *dres, *dln, *dqkv, *datty, *datt, *dfch, *dlogits, *dloss;
+
+/* A forward context: the activations of forwards run through it
+ * (lethe_gpt_ctx_forward), apart from any model. Inference takes the model
+ * read-only and keeps everything it writes in a context, so one model can
+ * serve several threads at once, each with its own context. A context may
+ * be used with any model; its buffers follow the architecture. */
+typedef struct lethe_gpt_ctx {
+    LETHE_GPT_ACTIVATIONS
+} lethe_gpt_ctx;
+
 typedef struct lethe_gpt {
     lethe_gpt_config cfg;
     long n_params;
@@ -99,34 +137,15 @@ typedef struct lethe_gpt {
     int n_tensors;   /* 2 + 12 L + 2 */
     lethe_gpt_tensor *tensors; /* in arena order, owned */
 
-    /* Activations of the last forward, for B sequences of T tokens
-     * (N = B T positions), each (B, T, ...) row-major. Grown on demand;
-     * valid until the next forward. */
-    int B, T;            /* shape of the last forward */
-    int cap_B, cap_T;    /* capacity of the buffers below */
-    float *acts;         /* one block holding every activation, owned */
-    float *encoded;      /* (N, C) wte[token] + wpe[t]: the input of block 0 */
-    float *ln1, *ln1_mean, *ln1_rstd;   /* (L, N, C), (L, N), (L, N) */
-    float *qkv;          /* (L, N, 3C) */
-    float *att;          /* (L, B, NH, T, T) attention probabilities (0 above the diagonal) */
-    float *atty;         /* (L, N, C) heads' outputs, before c_proj */
-    float *res2;         /* (L, N, C) residual after attention */
-    float *ln2, *ln2_mean, *ln2_rstd;   /* (L, N, C), (L, N), (L, N) */
-    float *fch;          /* (L, N, 4C) c_fc output (GELU input) */
-    float *fch_gelu;     /* (L, N, 4C) */
-    float *res3;         /* (L, N, C) residual after the MLP: block l's output */
-    float *lnf, *lnf_mean, *lnf_rstd;   /* (N, C), (N), (N) */
-    float *logits;       /* (N, V) */
-    float *lse;          /* (N) log-sum-exp of each position's logits */
-    float *logprobs;     /* (N) log p(target) at each position; 0 where the target is -1 */
-    /* The last forward's tokens and targets (copied), (N) each. */
-    int32_t *tokens, *targets;
-    int n_targets;       /* positions with a target (!= -1) */
-    float loss;          /* mean of -logprobs over those positions; 0 when none */
-
-    /* Backward scratch, grown with the activations. */
-    float *work;
-    float *dres, *dln, *dqkv, *datty, *datt, *dfch, *dlogits, *dloss;
+    /* The model's own context, for training: lethe_gpt_forward fills it and
+     * the backward functions read it. Its fields are also the model's own
+     * (g->logits is g->own.logits). */
+    union {
+        lethe_gpt_ctx own;
+        struct {
+            LETHE_GPT_ACTIVATIONS
+        };
+    };
 } lethe_gpt;
 
 /* A model for cfg with parameters zero (see lethe_gpt_init_params) and
@@ -169,6 +188,19 @@ lethe_gpt_block lethe_gpt_block_params(const lethe_gpt *g, int l);
 lethe_status lethe_gpt_forward(lethe_gpt *g, const int32_t *tokens, const int32_t *targets,
                                int B, int T);
 const float *lethe_gpt_hidden(const lethe_gpt *g, int i);
+
+/* The same forward with g read-only: the activations go to x (its logits,
+ * logprobs, n_targets and loss as above), not to g's own context; the bits
+ * are those lethe_gpt_forward gives. Threads may share g as long as each
+ * has its own x. No backward runs from a context. */
+lethe_status lethe_gpt_ctx_forward(lethe_gpt_ctx *x, const lethe_gpt *g, const int32_t *tokens,
+                                   const int32_t *targets, int B, int T);
+/* Hidden state i of x's last forward, numbered as in lethe_gpt_hidden. */
+const float *lethe_gpt_ctx_hidden(const lethe_gpt_ctx *x, int i);
+/* An empty context (buffers come with the first forward). NULL (detail set)
+ * when out of memory. Free with lethe_gpt_ctx_free (NULL is a no-op). */
+lethe_gpt_ctx *lethe_gpt_ctx_new(void);
+void lethe_gpt_ctx_free(lethe_gpt_ctx *x);
 
 /* Backpropagate the mean loss of the last forward (which had targets),
  * accumulating (+=) every parameter's gradient into grads. */

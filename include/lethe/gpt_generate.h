@@ -19,7 +19,8 @@
  * ends with a stop string, or at the model's context limit (n_positions:
  * prompt plus generated tokens never exceed it). Two hooks let callers step
  * in: one edits the logits before each choice (constrained decoding), one
- * edits the input embeddings of the prompt. */
+ * edits the input embeddings of the prompt; a third edits the logits of a
+ * teacher-forced forward, so that an evaluation scores what it generates. */
 #ifndef LETHE_GPT_GENERATE_H
 #define LETHE_GPT_GENERATE_H
 
@@ -49,6 +50,27 @@ typedef void (*lethe_gpt_embed_hook)(void *ctx, int pos0, int n, const int32_t *
  * finite. */
 typedef void (*lethe_gpt_logits_hook)(void *ctx, float *logits, int V, const int32_t *seq,
                                       int len, int beam);
+
+/* Called once per teacher-forced forward (scoring) with its input tokens
+ * (B, T) and its logits (B, T, V), which it may change in place: row (b, t)
+ * is the next-token distribution after tokens[b, 0..t] (rows past a
+ * sequence's end are padding, theirs to ignore). Anything but LETHE_OK (with
+ * the detail set) stops the scoring. */
+typedef lethe_status (*lethe_gpt_rows_hook)(void *ctx, float *logits, int V,
+                                            const int32_t *tokens, int B, int T);
+
+/* A logits processor for evaluation: one adjustment of the logits applied
+ * alike to teacher-forced scoring (rows) and to generation (step, the
+ * generation hook above). Either may be NULL (nothing is changed there).
+ * status, when not NULL, reports a failure of step, which has no status of
+ * its own: it is asked after each generation. A context is used by one call
+ * at a time. */
+typedef struct lethe_gpt_logits_proc {
+    lethe_gpt_rows_hook rows;
+    lethe_gpt_logits_hook step;
+    lethe_status (*status)(void *ctx);
+    void *ctx;
+} lethe_gpt_logits_proc;
 
 /* ---- the key/value cache ----------------------------------------------- */
 
@@ -107,8 +129,9 @@ typedef struct lethe_gen_opts {
     int n_stop;
     const lethe_tokenizer_t *tok; /* decodes tokens for stop strings; may be NULL
                                      when n_stop is 0 */
-    int no_cache;       /* 1: recompute the whole sequence with lethe_gpt_forward at
-                           every step (a check on the cache; no embed hook) */
+    int no_cache;       /* 1: recompute the whole sequence with a full forward
+                           (lethe_gpt_ctx_forward) at every step (a check on the
+                           cache; no embed hook) */
     lethe_gpt_logits_hook logits_hook;
     void *logits_ctx;
     lethe_gpt_embed_hook embed_hook;
@@ -130,11 +153,13 @@ typedef struct lethe_gen_result {
 } lethe_gen_result;
 
 /* Continue prompt[0..n_prompt) (n_prompt >= 1, every token in the
- * vocabulary, n_prompt <= n_positions) on model g. res is overwritten.
+ * vocabulary, n_prompt <= n_positions) on model g, read-only: the caches
+ * and activations belong to the call, so threads may generate from one
+ * model at once (each hook context is the caller's). res is overwritten.
  * LETHE_ERR_INVALID (detail set) on a bad prompt or option (stop strings
  * without a tokenizer, an embed hook with no_cache), a logits hook that left
  * no finite logit, an id the tokenizer cannot decode; LETHE_ERR_NOMEM. */
-lethe_status lethe_gpt_generate(lethe_gpt *g, const int32_t *prompt, int n_prompt,
+lethe_status lethe_gpt_generate(const lethe_gpt *g, const int32_t *prompt, int n_prompt,
                                 const lethe_gen_opts *o, lethe_gen_result *res);
 void lethe_gen_result_free(lethe_gen_result *res);
 

@@ -34,6 +34,7 @@
 #include <stdio.h>
 
 #include "lethe/gpt.h"
+#include "lethe/gpt_generate.h"
 #include "lethe/lora.h"
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
@@ -267,6 +268,15 @@ void lethe_lm_whp_free(lethe_lm_whp *w); /* NULL is a no-op */
  * the failure. */
 void lethe_lm_whp_hook(void *ctx, float *logits, int V, const int32_t *seq, int len, int beam);
 lethe_status lethe_lm_whp_status(const lethe_lm_whp *w);
+/* The same adjustment for a teacher-forced forward (lethe_gpt_rows_hook; ctx
+ * is a lethe_lm_whp): the reinforced model runs over the same (B, T) tokens
+ * and every row becomes lethe_lm_whp_logits of the two. LETHE_ERR_INVALID
+ * when the vocabularies differ; LETHE_ERR_NOMEM. */
+lethe_status lethe_lm_whp_rows(void *ctx, float *logits, int V, const int32_t *tokens, int B,
+                               int T);
+/* w as a logits processor: lethe_lm_whp_rows in scoring, lethe_lm_whp_hook in
+ * generation, lethe_lm_whp_status after each generation. */
+lethe_gpt_logits_proc lethe_lm_whp_proc(lethe_lm_whp *w);
 
 /* A copy of g's configuration and parameters (gradients zero). NULL (detail
  * set) when out of memory; free with lethe_gpt_free. */

@@ -27,9 +27,14 @@
  *                  their arithmetic mean (TOFU's paper) as an option
  *   exact memorisation   the share of answer tokens that are the argmax
  *   extraction strength  1 - k / |a|, k the smallest prefix after which
- *                  every argmax is the answer's token
+ *                  every argmax is the answer's token (k = |a| when the
+ *                  last one is wrong: 0)
  * and per set: the means, except the truth ratio: mean(min(R, 1/R)) on a
- * forget set, mean(max(0, 1 - R)) on the others. */
+ * forget set, mean(max(0, 1 - R)) on the others. OpenUnlearning computes
+ * the last two otherwise, an option (lethe_tofu_memo): over the answer
+ * without its closing end-of-text token (n = |a| - 1 tokens), and, when no
+ * suffix is right, with k = n - 1 (its search stops on the last token), so
+ * ES = 1 / n rather than 0. */
 #ifndef LETHE_TOFU_H
 #define LETHE_TOFU_H
 
@@ -37,6 +42,7 @@
 #include <stdint.h>
 
 #include "lethe/gpt.h"
+#include "lethe/gpt_generate.h"
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
 
@@ -65,14 +71,39 @@ typedef struct lethe_qa_score {
     int n;          /* answer tokens (the closing end-of-text included) */
     int n_match;    /* of them, the argmax of the model */
     int k_star;     /* smallest k with every argmax from token k on right */
+    /* the same three over the answer without its closing end-of-text token
+     * (n - 1 tokens; all n when the pair has none) */
+    int n_body, n_match_body, k_star_body;
 } lethe_qa_score;
 
+/* The measures of one pair from the logits of its teacher-forced forward:
+ * the pair is ids[0..n), its answer ids[n_prompt..n) (1 <= n_prompt < n),
+ * closed by the end-of-text token when `closed`; row t of logits (n - 1, V)
+ * is the distribution of ids[t + 1]. logprobs (n - 1), when not NULL, holds
+ * log p(ids[t + 1]) of each row as the forward computed it; otherwise it is
+ * formed from the logits in double (for rows a logits processor changed). */
+void lethe_qa_score_rows(const float *logits, const float *logprobs, int V, const int32_t *ids,
+                         int n_prompt, int n, int closed, lethe_qa_score *s);
+
+/* Conventions for exact memorisation and extraction strength. */
+enum lethe_tofu_memo {
+    LETHE_TOFU_MEMO_PAPER = 0, /* every answer token; ES 0 when the last is wrong */
+    LETHE_TOFU_MEMO_OU = 1     /* OpenUnlearning's: without the end-of-text token,
+                                  ES 1 / n when no suffix is right */
+};
+/* EM and ES of one answer in a convention. OpenUnlearning's on an answer with
+ * no token left gives EM NaN (it has no score) and ES 0. */
+void lethe_tofu_memo(const lethe_qa_score *s, int convention, double *em, double *es);
+
 /* Score answers[i] after questions[i] for i < n, `batch` pairs per forward
- * (padded; padding never changes a score). LETHE_ERR_INVALID when a pair
+ * (padded; padding never changes a score). g is read-only (the activations
+ * belong to the call), so threads may score on one model at once.
+ * LETHE_ERR_INVALID when a pair
  * is longer than the model's context (naming it), and as lethe_qa_encode. */
-lethe_status lethe_qa_score_answers(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
-                                    const char *const *questions, const char *const *answers,
-                                    size_t n, int batch, lethe_qa_score *out);
+lethe_status lethe_qa_score_answers(const lethe_gpt *g, const lethe_tokenizer_t *tok,
+                                    int32_t eot, const char *const *questions,
+                                    const char *const *answers, size_t n, int batch,
+                                    lethe_qa_score *out);
 
 enum lethe_tofu_kind {
     LETHE_TOFU_FORGET = 0, /* a forget split (or its holdout) */
@@ -86,11 +117,12 @@ typedef struct lethe_tofu_opts {
                          perturbed probabilities (0: geometric) */
     int batch;        /* pairs per forward (16) */
     int no_generate;  /* 1: skip the greedy answers (ROUGE-L reported as NaN) */
-    lethe_gpt *whp;   /* WHP (Who's Harry Potter): when not NULL, the model fine-tuned
-                         further on the forget set; every logit row z of the model
-                         evaluated becomes z - whp_alpha relu(z_whp - z), in scoring
-                         and in generation (NULL) */
-    double whp_alpha; /* (5, MUSE's) */
+    int memo;         /* exact memorisation and extraction strength: enum
+                         lethe_tofu_memo (LETHE_TOFU_MEMO_PAPER) */
+    const lethe_gpt_logits_proc *logits; /* when not NULL, edits every logit row of
+                         the model evaluated: its rows hook in scoring, its step
+                         hook in the greedy answers (WHP's adjustment, from
+                         lethe_lm_whp_proc, is one) (NULL) */
 } lethe_tofu_opts;
 
 void lethe_tofu_defaults(lethe_tofu_opts *o);
@@ -104,16 +136,18 @@ typedef struct lethe_tofu_set {
     int kind;
     size_t n;
     lethe_tofu_sample *samples; /* (n), owned */
-    /* aggregates as TOFU reports them (truth_ratio as described above) */
+    /* aggregates as TOFU reports them (truth_ratio as described above; em the
+     * mean of the answers that have one) */
     double prob, rouge_l, truth_ratio, em, es;
 } lethe_tofu_set;
 
 /* Evaluate g on items[0..n) of the given kind. The truth ratio needs the
  * perturbed answers (and, for forget and retain sets, the paraphrased one);
- * without them it is NaN. LETHE_ERR_INVALID for n == 0 or a pair too long,
+ * without them it is NaN. g is read-only, as in lethe_qa_score_answers.
+ * LETHE_ERR_INVALID for n == 0 or a pair too long,
  * LETHE_ERR_NOMEM. Free with lethe_tofu_set_free. */
-lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
-                                 const lethe_qa *items, size_t n, int kind,
+lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *tok,
+                                 int32_t eot, const lethe_qa *items, size_t n, int kind,
                                  const lethe_tofu_opts *o, lethe_tofu_set *out);
 void lethe_tofu_set_free(lethe_tofu_set *s);
 

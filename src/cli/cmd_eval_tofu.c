@@ -13,6 +13,7 @@
 #include "lethe/authors.h"
 #include "lethe/fileio.h"
 #include "lethe/gpt_hf.h"
+#include "lethe/lm_unlearn.h"
 #include "lethe/run.h"
 #include "lethe/tofu.h"
 
@@ -32,9 +33,18 @@ enum { N_SETS = sizeof sets / sizeof sets[0] };
 
 struct opts {
     const char *run, *oracle, *data, *split, *out, *whp;
+    double whp_alpha;
     int json;
     lethe_tofu_opts t;
 };
+
+/* WHP's alpha unless given: the unlearning method's. */
+static double whp_alpha_default(void)
+{
+    lethe_lm_cfg c;
+    lethe_lm_defaults(LETHE_LM_WHP, &c);
+    return c.alpha;
+}
 
 static void usage(FILE *out)
 {
@@ -67,6 +77,9 @@ static void usage(FILE *out)
             "                   answers' probabilities (TOFU's paper) instead of the\n"
             "                   geometric mean (TOFU's and OpenUnlearning's code)\n"
             "  --no-generate    skip the greedy answers (no ROUGE-L, no Model Utility)\n"
+            "  --memorization C exact memorisation and extraction strength: paper (every\n"
+            "                   answer token; the default) or openunlearning (without the\n"
+            "                   end-of-text token; ES 1/n when no suffix is right)\n"
             "  --whp RUN        evaluate WHP (Who's Harry Potter): RUN is the model of\n"
             "                   --run fine-tuned further on the forget set (lethe unlearn\n"
             "                   --method sft); every logit row z of --run becomes\n"
@@ -74,12 +87,12 @@ static void usage(FILE *out)
             "  --whp-alpha A    WHP's alpha (%g)\n"
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
-            d.max_new, d.batch, d.whp_alpha);
+            d.max_new, d.batch, whp_alpha_default());
 }
 
 enum {
     O_RUN = 256, O_ORACLE, O_DATA, O_SPLIT, O_OUT, O_JSON, O_MAXNEW, O_BATCH, O_ARITH, O_NOGEN,
-    O_WHP, O_WHP_ALPHA
+    O_WHP, O_WHP_ALPHA, O_MEMO
 };
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -89,9 +102,10 @@ static int parse(int argc, char **argv, struct opts *o)
         {"split", 1, 0, O_SPLIT},   {"out", 1, 0, O_OUT},       {"json", 0, 0, O_JSON},
         {"max-new", 1, 0, O_MAXNEW}, {"batch", 1, 0, O_BATCH}, {"arithmetic", 0, 0, O_ARITH},
         {"no-generate", 0, 0, O_NOGEN}, {"whp", 1, 0, O_WHP}, {"whp-alpha", 1, 0, O_WHP_ALPHA},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"memorization", 1, 0, O_MEMO}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     lethe_tofu_defaults(&o->t);
+    o->whp_alpha = whp_alpha_default();
     cli_getopt_reset();
     int c;
     long v;
@@ -106,9 +120,15 @@ static int parse(int argc, char **argv, struct opts *o)
         case O_ARITH: o->t.arithmetic = 1; break;
         case O_NOGEN: o->t.no_generate = 1; break;
         case O_WHP: o->whp = optarg; break;
+        case O_MEMO:
+            if (!strcmp(optarg, "paper") || !strcmp(optarg, "openunlearning"))
+                o->t.memo = *optarg == 'p' ? LETHE_TOFU_MEMO_PAPER : LETHE_TOFU_MEMO_OU;
+            else
+                return cli_usage(VERB, "--memorization is paper or openunlearning");
+            break;
         case O_WHP_ALPHA:
-            if (cli_parse_double(optarg, &o->t.whp_alpha) || !(o->t.whp_alpha >= 0) ||
-                o->t.whp_alpha > 1e6)
+            if (cli_parse_double(optarg, &o->whp_alpha) || !(o->whp_alpha >= 0) ||
+                o->whp_alpha > 1e6)
                 return cli_usage(VERB, "--whp-alpha needs a number from 0 to 1e6");
             break;
         case O_MAXNEW:
@@ -143,8 +163,9 @@ static lethe_qa *as_items(const lethe_tofu *t)
     return q;
 }
 
-/* Evaluate one set of DIR on model m. */
-static lethe_status eval_one(const struct opts *o, int s, lethe_gpt_dir *m, lethe_gpt *whp,
+/* Evaluate one set of DIR on model m, its logits adjusted by WHP's reinforced
+ * model whp when not NULL. */
+static lethe_status eval_one(const struct opts *o, int s, lethe_gpt_dir *m, const lethe_gpt *whp,
                              int no_generate, lethe_tofu_set *out)
 {
     char file[512], path[4096];
@@ -155,14 +176,17 @@ static lethe_status eval_one(const struct opts *o, int s, lethe_gpt_dir *m, leth
     if (st)
         return st;
     lethe_qa *items = as_items(&t);
+    lethe_lm_whp *w = whp ? lethe_lm_whp_new(whp, o->whp_alpha) : NULL;
+    lethe_gpt_logits_proc proc = lethe_lm_whp_proc(w);
     lethe_tofu_opts to = o->t;
     to.no_generate = no_generate;
-    to.whp = whp;
-    st = items ? lethe_tofu_eval_set(m->model, m->tok, (int32_t)m->eot, items, t.n,
-                                     sets[s].kind, &to, out)
-               : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    to.logits = w ? &proc : NULL;
+    st = items && (w || !whp) ? lethe_tofu_eval_set(m->model, m->tok, (int32_t)m->eot, items,
+                                                    t.n, sets[s].kind, &to, out)
+                              : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     if (st && st != LETHE_ERR_NOMEM)
         st = lethe_fail(st, "%s: %s", path, lethe_error_detail());
+    lethe_lm_whp_free(w);
     free(items);
     lethe_tofu_free(&t);
     return st;
@@ -259,9 +283,11 @@ int cmd_eval_tofu(int argc, char **argv)
     sum = cJSON_CreateObject();
     cJSON_AddStringToObject(sum, "split", o.split);
     cJSON_AddStringToObject(sum, "truth_ratio_mean", o.t.arithmetic ? "arithmetic" : "geometric");
+    if (o.t.memo == LETHE_TOFU_MEMO_OU)
+        cJSON_AddStringToObject(sum, "memorization", "openunlearning");
     if (o.whp) {
         cJSON_AddStringToObject(sum, "whp", o.whp);
-        cJSON_AddNumberToObject(sum, "whp_alpha", o.t.whp_alpha);
+        cJSON_AddNumberToObject(sum, "whp_alpha", o.whp_alpha);
     }
     for (int s = 0; s < N_SETS; s++) {
         char key[64];

@@ -197,7 +197,8 @@ int cmd_score(int argc, char **argv)
     lethe_gpt_dir d;
     seqs s = {0};
     lethe_status st = lethe_gpt_dir_load(run_dir, text != NULL, &d);
-    lethe_gpt *g = d.model;
+    const lethe_gpt *g = d.model;
+    lethe_gpt_ctx *x = st == LETHE_OK ? lethe_gpt_ctx_new() : NULL;
     lethe_tokenizer_t *tok = d.tok;
     if (st == LETHE_OK && text && !tok)
         st = lethe_fail(LETHE_ERR_NOT_FOUND, "%s has no tokenizer (tokenizer.json, or "
@@ -213,7 +214,7 @@ int cmd_score(int argc, char **argv)
     int32_t *targets = g ? malloc(sizeof(int32_t) * (size_t)g->cfg.n_positions) : NULL;
     double *mu = g ? malloc(sizeof(double) * (size_t)g->cfg.n_positions) : NULL;
     double *s2 = g ? malloc(sizeof(double) * (size_t)g->cfg.n_positions) : NULL;
-    if (st == LETHE_OK && (!targets || !mu || !s2))
+    if (st == LETHE_OK && (!targets || !mu || !s2 || !x))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     for (int i = 0; st == LETHE_OK && i < s.n; i++) {
         int T = s.len[i], n = T > 0 ? T - 1 : 0;
@@ -222,12 +223,12 @@ int cmd_score(int argc, char **argv)
         if (T > 0) {
             for (int t = 0; t < T; t++)
                 targets[t] = t + 1 < T ? s.tok[i][t + 1] : -1;
-            if ((st = lethe_gpt_forward(g, s.tok[i], targets, 1, T)))
+            if ((st = lethe_gpt_ctx_forward(x, g, s.tok[i], targets, 1, T)))
                 break;
-            lp = g->logprobs;
+            lp = x->logprobs;
             for (int t = 0; t < n; t++) {
                 nll -= lp[t];
-                lethe_gpt_logit_moments(g->logits + (long)t * V, V, &mu[t], &s2[t]);
+                lethe_gpt_logit_moments(x->logits + (long)t * V, V, &mu[t], &s2[t]);
             }
         }
         total_n += n;
@@ -264,6 +265,7 @@ int cmd_score(int argc, char **argv)
             printf("all %d sequences: nothing to score\n", s.n);
     }
     free(targets), free(mu), free(s2);
+    lethe_gpt_ctx_free(x);
     seqs_free(&s);
     lethe_gpt_dir_free(&d);
     return st == LETHE_OK ? CLI_EXIT_OK : cli_report(VERB, st);

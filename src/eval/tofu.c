@@ -1,7 +1,6 @@
 /* TOFU's metrics on a GPT model (lethe/tofu.h). */
 #include "lethe/tofu.h"
 #include "lethe/gpt_generate.h"
-#include "lethe/lm_unlearn.h"
 #include "lethe/stats.h"
 
 #include <math.h>
@@ -17,8 +16,8 @@ void lethe_tofu_defaults(lethe_tofu_opts *o)
     o->arithmetic = 0;
     o->batch = 16;
     o->no_generate = 0;
-    o->whp = NULL;
-    o->whp_alpha = 5.0;
+    o->memo = LETHE_TOFU_MEMO_PAPER;
+    o->logits = NULL;
 }
 
 /* Append the tokens of text[0..len) to ids (capacity grown). */
@@ -92,21 +91,65 @@ static int argmax(const float *z, int V)
     return best;
 }
 
-/* log p(target) and the argmax of row z adjusted by WHP (z - alpha relu(zr - z)),
- * the adjusted row written to buf. */
-static double whp_row(const float *z, const float *zr, double alpha, int V, int32_t target,
-                      float *buf, int *best)
+/* log p(target) and the argmax of a row z the logits processor changed (in
+ * double: the row's log-sum-exp is no longer the forward's). */
+static double edited_row(const float *z, int V, int32_t target, int *best)
 {
-    lethe_lm_whp_logits(buf, z, zr, 1, V, alpha);
-    *best = argmax(buf, V);
-    double m = buf[*best], sum = 0;
+    *best = argmax(z, V);
+    double m = z[*best], sum = 0;
     for (int v = 0; v < V; v++)
-        sum += exp((double)buf[v] - m);
-    return (double)buf[target] - m - log(sum);
+        sum += exp((double)z[v] - m);
+    return (double)z[target] - m - log(sum);
 }
 
-/* lethe_qa_score_answers, with the logits adjusted by WHP when whp is given. */
-static lethe_status score_answers(lethe_gpt *g, lethe_gpt *whp, double alpha,
+void lethe_qa_score_rows(const float *logits, const float *logprobs, int V, const int32_t *ids,
+                         int n_prompt, int n, int closed, lethe_qa_score *s)
+{
+    LETHE_ASSERT(n_prompt >= 1 && n > n_prompt);
+    int first = n_prompt - 1, last = n - 1; /* rows [first, last) */
+    s->nll_sum = 0.0;
+    s->n = last - first;
+    s->n_body = s->n - (closed != 0);
+    s->n_match = s->n_match_body = 0;
+    s->k_star = s->n;
+    s->k_star_body = s->n_body;
+    int tail = 1, tail_body = 1; /* every argmax from here to the end is right */
+    for (int t = last - 1; t >= first; t--) {
+        const float *z = logits + (long)t * V;
+        int best;
+        if (logprobs)
+            s->nll_sum -= logprobs[t], best = argmax(z, V);
+        else
+            s->nll_sum -= edited_row(z, V, ids[t + 1], &best);
+        int hit = best == ids[t + 1];
+        s->n_match += hit;
+        tail = tail && hit;
+        if (tail)
+            s->k_star = t - first;
+        if (t - first < s->n_body) {
+            s->n_match_body += hit;
+            tail_body = tail_body && hit;
+            if (tail_body)
+                s->k_star_body = t - first;
+        }
+    }
+}
+
+void lethe_tofu_memo(const lethe_qa_score *s, int convention, double *em, double *es)
+{
+    if (convention != LETHE_TOFU_MEMO_OU) {
+        *em = (double)s->n_match / s->n;
+        *es = 1.0 - (double)s->k_star / s->n;
+        return;
+    }
+    int n = s->n_body, k = s->k_star_body < n ? s->k_star_body : n - 1;
+    *em = n ? (double)s->n_match_body / n : NAN;
+    *es = n ? 1.0 - (double)k / n : 0.0;
+}
+
+/* lethe_qa_score_answers, with every logit row edited by proc's rows hook
+ * when there is one. */
+static lethe_status score_answers(const lethe_gpt *g, const lethe_gpt_logits_proc *proc,
                                   const lethe_tokenizer_t *tok, int32_t eot,
                                   const char *const *questions, const char *const *answers,
                                   size_t n, int batch, lethe_qa_score *out)
@@ -115,9 +158,10 @@ static lethe_status score_answers(lethe_gpt *g, lethe_gpt *whp, double alpha,
     int32_t **ids = calloc(n ? n : 1, sizeof *ids);
     int *np = calloc(n ? n : 1, sizeof *np), *len = calloc(n ? n : 1, sizeof *len);
     int32_t *tok_b = NULL, *tgt_b = NULL;
-    float *row = whp ? malloc(sizeof *row * (size_t)V) : NULL;
+    lethe_gpt_rows_hook edit = proc ? proc->rows : NULL;
+    lethe_gpt_ctx *x = lethe_gpt_ctx_new();
     lethe_status st = LETHE_OK;
-    if (!ids || !np || !len || (whp && !row)) {
+    if (!ids || !np || !len || !x) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -147,40 +191,22 @@ static lethe_status score_answers(lethe_gpt *g, lethe_gpt *whp, double alpha,
         /* inputs are the pair without its last token; position t predicts
          * token t + 1, and only answer tokens are targets */
         for (int b = 0; b < B; b++) {
-            const int32_t *x = ids[i0 + b];
+            const int32_t *pair = ids[i0 + b];
             int m = len[i0 + b];
             for (int t = 0; t < T; t++) {
-                tok_b[b * T + t] = t < m - 1 ? x[t] : (eot >= 0 ? eot : 0);
-                tgt_b[b * T + t] = t >= np[i0 + b] - 1 && t < m - 1 ? x[t + 1] : -1;
+                tok_b[b * T + t] = t < m - 1 ? pair[t] : (eot >= 0 ? eot : 0);
+                tgt_b[b * T + t] = t >= np[i0 + b] - 1 && t < m - 1 ? pair[t + 1] : -1;
             }
         }
-        st = lethe_gpt_forward(g, tok_b, tgt_b, B, T);
-        if (!st && whp)
-            st = lethe_gpt_forward(whp, tok_b, tgt_b, B, T);
+        st = lethe_gpt_ctx_forward(x, g, tok_b, tgt_b, B, T);
+        if (!st && edit)
+            st = edit(proc->ctx, x->logits, V, tok_b, B, T);
         if (st)
             goto done;
         for (int b = 0; b < B; b++) {
-            lethe_qa_score *s = &out[i0 + b];
-            int first = np[i0 + b] - 1, last = len[i0 + b] - 1; /* positions [first, last) */
-            s->nll_sum = 0.0;
-            s->n = last - first;
-            s->n_match = 0;
-            s->k_star = s->n;
-            int tail = 1; /* every argmax from here to the end is right */
-            for (int t = last - 1; t >= first; t--) {
-                long r = (long)b * T + t;
-                int best;
-                if (whp)
-                    s->nll_sum -= whp_row(g->logits + r * V, whp->logits + r * V, alpha, V,
-                                          tgt_b[r], row, &best);
-                else
-                    s->nll_sum -= g->logprobs[r], best = argmax(g->logits + r * V, V);
-                int hit = best == tgt_b[r];
-                s->n_match += hit;
-                tail = tail && hit;
-                if (tail)
-                    s->k_star = t - first;
-            }
+            const float *lp = edit ? NULL : x->logprobs + (long)b * T;
+            lethe_qa_score_rows(x->logits + (long)b * T * V, lp, V, ids[i0 + b], np[i0 + b],
+                                len[i0 + b], eot >= 0, &out[i0 + b]);
         }
     }
 done:
@@ -191,15 +217,16 @@ done:
     free(len);
     free(tok_b);
     free(tgt_b);
-    free(row);
+    lethe_gpt_ctx_free(x);
     return st;
 }
 
-lethe_status lethe_qa_score_answers(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
-                                    const char *const *questions, const char *const *answers,
-                                    size_t n, int batch, lethe_qa_score *out)
+lethe_status lethe_qa_score_answers(const lethe_gpt *g, const lethe_tokenizer_t *tok,
+                                    int32_t eot, const char *const *questions,
+                                    const char *const *answers, size_t n, int batch,
+                                    lethe_qa_score *out)
 {
-    return score_answers(g, NULL, 0.0, tok, eot, questions, answers, n, batch, out);
+    return score_answers(g, NULL, tok, eot, questions, answers, n, batch, out);
 }
 
 static double answer_prob(const lethe_qa_score *s)
@@ -208,8 +235,9 @@ static double answer_prob(const lethe_qa_score *s)
 }
 
 /* The greedy answer to a question: text decoded up to end-of-text. */
-static lethe_status greedy_answer(lethe_gpt *g, lethe_lm_whp *whp, const lethe_tokenizer_t *tok,
-                                  int32_t eot, const char *question, int max_new, char **text)
+static lethe_status greedy_answer(const lethe_gpt *g, const lethe_gpt_logits_proc *proc,
+                                  const lethe_tokenizer_t *tok, int32_t eot, const char *question,
+                                  int max_new, char **text)
 {
     int32_t *ids = NULL;
     int np = 0, n = 0;
@@ -226,14 +254,14 @@ static lethe_status greedy_answer(lethe_gpt *g, lethe_lm_whp *whp, const lethe_t
     lethe_gen_defaults(&o);
     o.max_new = max_new;
     o.eos = eot;
-    if (whp) {
-        o.logits_hook = lethe_lm_whp_hook;
-        o.logits_ctx = whp;
+    if (proc) {
+        o.logits_hook = proc->step;
+        o.logits_ctx = proc->ctx;
     }
     lethe_gen_result r;
     st = lethe_gpt_generate(g, ids, np, &o, &r);
     free(ids);
-    if (!st && whp && (st = lethe_lm_whp_status(whp)) != LETHE_OK)
+    if (!st && proc && proc->status && (st = proc->status(proc->ctx)) != LETHE_OK)
         lethe_gen_result_free(&r);
     if (st)
         return st;
@@ -257,17 +285,14 @@ static lethe_status greedy_answer(lethe_gpt *g, lethe_lm_whp *whp, const lethe_t
     return st;
 }
 
-lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
-                                 const lethe_qa *items, size_t n, int kind,
+lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *tok,
+                                 int32_t eot, const lethe_qa *items, size_t n, int kind,
                                  const lethe_tofu_opts *o, lethe_tofu_set *out)
 {
     memset(out, 0, sizeof *out);
     out->kind = kind;
     if (n == 0)
         return lethe_fail(LETHE_ERR_INVALID, "an empty evaluation set");
-    if (o->whp && memcmp(&o->whp->cfg, &g->cfg, sizeof g->cfg))
-        return lethe_fail(LETHE_ERR_INVALID, "WHP's reinforced model has another architecture "
-                          "than the model evaluated");
     /* every (question, answer variant) pair, scored together: per item the
      * answer, the paraphrase when there is one, then the perturbed answers */
     size_t total = 0;
@@ -276,9 +301,8 @@ lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int
     const char **q = malloc(sizeof *q * total), **a = malloc(sizeof *a * total);
     lethe_qa_score *sc = malloc(sizeof *sc * total);
     out->samples = calloc(n, sizeof *out->samples);
-    lethe_lm_whp *whp = o->whp && !o->no_generate ? lethe_lm_whp_new(o->whp, o->whp_alpha) : NULL;
     lethe_status st = LETHE_OK;
-    if (!q || !a || !sc || !out->samples || (o->whp && !o->no_generate && !whp)) {
+    if (!q || !a || !sc || !out->samples) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -290,12 +314,12 @@ lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int
         for (int j = 0; j < items[i].n_perturbed; j++)
             q[k] = items[i].question, a[k++] = items[i].perturbed[j];
     }
-    st = score_answers(g, o->whp, o->whp_alpha, tok, eot, q, a, total, o->batch, sc);
+    st = score_answers(g, o->logits, tok, eot, q, a, total, o->batch, sc);
     if (st)
         goto done;
     out->n = n;
     double sum_p = 0, sum_r = 0, sum_tr = 0, sum_em = 0, sum_es = 0;
-    size_t n_tr = 0;
+    size_t n_tr = 0, n_em = 0;
     k = 0;
     for (size_t i = 0; i < n; i++) {
         lethe_tofu_sample *s = &out->samples[i];
@@ -310,8 +334,7 @@ lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int
             sum_nll += pert[j].nll_sum / pert[j].n;
         }
         s->prob = kind == LETHE_TOFU_FACTS ? pa / (pa + sum_pp) : pa;
-        s->em = (double)ans->n_match / ans->n;
-        s->es = 1.0 - (double)ans->k_star / ans->n;
+        lethe_tofu_memo(ans, o->memo, &s->em, &s->es);
         const lethe_qa_score *ref = kind == LETHE_TOFU_FACTS ? ans : para;
         s->truth_ratio = NAN;
         if (np > 0 && ref) {
@@ -323,7 +346,8 @@ lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int
         }
         s->rouge_l = NAN;
         if (!o->no_generate) {
-            st = greedy_answer(g, whp, tok, eot, items[i].question, o->max_new, &s->generated);
+            st = greedy_answer(g, o->logits, tok, eot, items[i].question, o->max_new,
+                               &s->generated);
             if (st)
                 goto done;
             lethe_rouge_score rs;
@@ -333,18 +357,19 @@ lethe_status lethe_tofu_eval_set(lethe_gpt *g, const lethe_tokenizer_t *tok, int
             s->rouge_l = rs.recall;
             sum_r += rs.recall;
         }
-        sum_p += s->prob, sum_em += s->em, sum_es += s->es;
+        sum_p += s->prob, sum_es += s->es;
+        if (isfinite(s->em))
+            sum_em += s->em, n_em++;
     }
     out->prob = sum_p / n;
     out->rouge_l = o->no_generate ? NAN : sum_r / n;
     out->truth_ratio = n_tr ? sum_tr / n_tr : NAN;
-    out->em = sum_em / n;
+    out->em = n_em ? sum_em / n_em : NAN;
     out->es = sum_es / n;
 done:
     free(q);
     free(a);
     free(sc);
-    lethe_lm_whp_free(whp);
     if (st)
         lethe_tofu_set_free(out);
     return st;

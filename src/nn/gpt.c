@@ -15,6 +15,8 @@
  * (a multiple of the GEMM's k-pass), which does not change their sums. */
 #define LOGIT_CHUNK 256
 
+static void ctx_release(lethe_gpt_ctx *x);
+
 /* ---- configuration ---------------------------------------------------- */
 
 lethe_status lethe_gpt_preset(const char *name, lethe_gpt_config *cfg)
@@ -136,10 +138,7 @@ void lethe_gpt_free(lethe_gpt *g)
         return;
     lethe_free(g->params);
     lethe_free(g->grads);
-    lethe_free(g->acts);
-    lethe_free(g->work);
-    free(g->tokens);
-    free(g->targets);
+    ctx_release(&g->own);
     free(g->tensors);
     free(g);
 }
@@ -233,17 +232,18 @@ void lethe_gpt_zero_grad(lethe_gpt *g)
 
 /* ---- activations ------------------------------------------------------ */
 
-/* Carve the activation and scratch blocks for capacity (B, T); with
- * base NULL only count. Returns the floats needed by each block. */
-static void layout(lethe_gpt *g, int B, int T, float *acts, long *n_acts, float *work,
-                   long *n_work)
+/* Carve the activation and scratch blocks of x for capacity (B, T) of
+ * architecture c; with a base NULL only count. Returns the floats each
+ * block needs. */
+static void layout(lethe_gpt_ctx *x, const lethe_gpt_config *c, int B, int T, float *acts,
+                   long *n_acts, float *work, long *n_work)
 {
-    long C = g->cfg.n_embd, L = g->cfg.n_layer, V = g->cfg.vocab_size, NH = g->cfg.n_head;
+    long C = c->n_embd, L = c->n_layer, V = c->vocab_size, NH = c->n_head;
     long N = (long)B * T, used = 0;
 #define CARVE(base, ptr, count)                         \
     do {                                                \
         if (base)                                       \
-            g->ptr = (base) + used;                     \
+            x->ptr = (base) + used;                     \
         used += ((count) + 15) / 16 * 16; /* 64-byte aligned */ \
     } while (0)
     CARVE(acts, encoded, N * C);
@@ -280,40 +280,69 @@ static void layout(lethe_gpt *g, int B, int T, float *acts, long *n_acts, float 
 #undef CARVE
 }
 
-static lethe_status reserve(lethe_gpt *g, int B, int T)
+static void ctx_release(lethe_gpt_ctx *x)
 {
-    if (g->acts && B <= g->cap_B && T <= g->cap_T)
+    lethe_free(x->acts);
+    lethe_free(x->work);
+    free(x->tokens);
+    free(x->targets);
+    memset(x, 0, sizeof *x);
+}
+
+/* Room in x for B sequences of T tokens of architecture c, with the
+ * backward's scratch when work is set. */
+static lethe_status reserve(lethe_gpt_ctx *x, const lethe_gpt_config *c, int B, int T,
+                            int work)
+{
+    if (x->acts && memcmp(&x->acts_cfg, c, sizeof *c))
+        ctx_release(x); /* another architecture: start over */
+    if (x->acts && B <= x->cap_B && T <= x->cap_T && (x->has_work || !work))
         return LETHE_OK;
-    int cB = B > g->cap_B ? B : g->cap_B, cT = T > g->cap_T ? T : g->cap_T;
-    lethe_free(g->acts);
-    lethe_free(g->work);
-    free(g->tokens);
-    free(g->targets);
-    g->acts = g->work = NULL;
-    g->tokens = g->targets = NULL;
-    g->cap_B = g->cap_T = 0;
+    int cB = B > x->cap_B ? B : x->cap_B, cT = T > x->cap_T ? T : x->cap_T;
+    work = work || x->has_work;
+    ctx_release(x);
     long n_acts, n_work;
-    layout(g, cB, cT, NULL, &n_acts, NULL, &n_work);
-    g->acts = lethe_calloc((size_t)n_acts, sizeof(float));
-    g->work = lethe_calloc((size_t)n_work, sizeof(float));
-    g->tokens = calloc((size_t)cB * cT, sizeof(int32_t));
-    g->targets = calloc((size_t)cB * cT, sizeof(int32_t));
-    if (!g->acts || !g->work || !g->tokens || !g->targets)
+    layout(x, c, cB, cT, NULL, &n_acts, NULL, &n_work);
+    x->acts = lethe_calloc((size_t)n_acts, sizeof(float));
+    x->work = work ? lethe_calloc((size_t)n_work, sizeof(float)) : NULL;
+    x->tokens = calloc((size_t)cB * cT, sizeof(int32_t));
+    x->targets = calloc((size_t)cB * cT, sizeof(int32_t));
+    if (!x->acts || (work && !x->work) || !x->tokens || !x->targets) {
+        ctx_release(x);
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory for GPT activations (B %d, T %d)", cB,
                           cT);
-    layout(g, cB, cT, g->acts, &n_acts, g->work, &n_work);
-    g->cap_B = cB, g->cap_T = cT;
+    }
+    layout(x, c, cB, cT, x->acts, &n_acts, x->work, &n_work);
+    x->acts_cfg = *c;
+    x->cap_B = cB, x->cap_T = cT, x->has_work = work;
     return LETHE_OK;
+}
+
+lethe_gpt_ctx *lethe_gpt_ctx_new(void)
+{
+    lethe_gpt_ctx *x = calloc(1, sizeof *x);
+    if (!x)
+        lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    return x;
+}
+
+void lethe_gpt_ctx_free(lethe_gpt_ctx *x)
+{
+    if (!x)
+        return;
+    ctx_release(x);
+    free(x);
 }
 
 /* ---- forward ---------------------------------------------------------- */
 
-lethe_status lethe_gpt_forward(lethe_gpt *g, const int32_t *tokens, const int32_t *targets,
-                               int B, int T)
+/* The forward of g into x (with the backward's scratch when work is set). */
+static lethe_status forward(lethe_gpt_ctx *x, const lethe_gpt *g, const int32_t *tokens,
+                            const int32_t *targets, int B, int T, int work)
 {
     const lethe_gpt_config *c = &g->cfg;
     int C = c->n_embd, L = c->n_layer, V = c->vocab_size, NH = c->n_head;
-    g->B = g->T = 0;
+    x->B = x->T = 0;
     if (B <= 0 || T <= 0 || T > c->n_positions)
         return lethe_fail(LETHE_ERR_INVALID,
                           "GPT forward: batch %d x %d (need B >= 1, 1 <= T <= n_positions %d)", B,
@@ -327,25 +356,25 @@ lethe_status lethe_gpt_forward(lethe_gpt *g, const int32_t *tokens, const int32_
             return lethe_fail(LETHE_ERR_INVALID, "GPT forward: target %d at position %ld is "
                               "neither -1 nor in [0, %d)", targets[n], n, V);
     }
-    lethe_status st = reserve(g, B, T);
+    lethe_status st = reserve(x, c, B, T, work);
     if (st)
         return st;
-    g->B = B, g->T = T;
-    memcpy(g->tokens, tokens, sizeof(int32_t) * (size_t)N);
+    x->B = B, x->T = T;
+    memcpy(x->tokens, tokens, sizeof(int32_t) * (size_t)N);
     for (long n = 0; n < N; n++)
-        g->targets[n] = targets ? targets[n] : -1;
+        x->targets[n] = targets ? targets[n] : -1;
 
     const float *wte = g->params + g->tensors[0].offset, *wpe = g->params + g->tensors[1].offset;
-    lethe_embed_forward(g->encoded, tokens, wte, wpe, B, T, C);
+    lethe_embed_forward(x->encoded, tokens, wte, wpe, B, T, C);
     for (int l = 0; l < L; l++) {
         lethe_gpt_block p = lethe_gpt_block_params(g, l);
-        const float *res = l == 0 ? g->encoded : g->res3 + (l - 1) * N * C;
-        float *ln1 = g->ln1 + l * N * C, *ln2 = g->ln2 + l * N * C;
-        float *qkv = g->qkv + l * N * 3 * C, *atty = g->atty + l * N * C;
-        float *res2 = g->res2 + l * N * C, *res3 = g->res3 + l * N * C;
-        float *fch = g->fch + l * N * 4 * C, *fch_gelu = g->fch_gelu + l * N * 4 * C;
-        float *att = g->att + (long)l * B * NH * T * T;
-        lethe_layernorm_forward(ln1, g->ln1_mean + l * N, g->ln1_rstd + l * N, res, p.ln_1_w,
+        const float *res = l == 0 ? x->encoded : x->res3 + (l - 1) * N * C;
+        float *ln1 = x->ln1 + l * N * C, *ln2 = x->ln2 + l * N * C;
+        float *qkv = x->qkv + l * N * 3 * C, *atty = x->atty + l * N * C;
+        float *res2 = x->res2 + l * N * C, *res3 = x->res3 + l * N * C;
+        float *fch = x->fch + l * N * 4 * C, *fch_gelu = x->fch_gelu + l * N * 4 * C;
+        float *att = x->att + (long)l * B * NH * T * T;
+        lethe_layernorm_forward(ln1, x->ln1_mean + l * N, x->ln1_rstd + l * N, res, p.ln_1_w,
                                 p.ln_1_b, (int)N, C);
         lethe_conv1d_forward(qkv, ln1, p.attn_w, p.attn_b, (int)N, C, 3 * C);
         lethe_attention_forward(atty, att, qkv, B, T, C, NH);
@@ -355,7 +384,7 @@ lethe_status lethe_gpt_forward(lethe_gpt *g, const int32_t *tokens, const int32_
             for (int k = 0; k < C; k++)
                 res2[n * C + k] += p.attn_proj_b[k];
         lethe_gemm(0, 0, (int)N, C, C, 1.0f, atty, C, p.attn_proj_w, C, 1.0f, res2, C);
-        lethe_layernorm_forward(ln2, g->ln2_mean + l * N, g->ln2_rstd + l * N, res2, p.ln_2_w,
+        lethe_layernorm_forward(ln2, x->ln2_mean + l * N, x->ln2_rstd + l * N, res2, p.ln_2_w,
                                 p.ln_2_b, (int)N, C);
         lethe_conv1d_forward(fch, ln2, p.fc_w, p.fc_b, (int)N, C, 4 * C);
         lethe_gelu_tanh_forward(fch_gelu, fch, N * 4 * C);
@@ -366,28 +395,45 @@ lethe_status lethe_gpt_forward(lethe_gpt *g, const int32_t *tokens, const int32_
         lethe_gemm(0, 0, (int)N, C, 4 * C, 1.0f, fch_gelu, 4 * C, p.fc_proj_w, C, 1.0f, res3, C);
     }
     const lethe_gpt_tensor *tf = &g->tensors[g->n_tensors - 2];
-    lethe_layernorm_forward(g->lnf, g->lnf_mean, g->lnf_rstd, g->res3 + (L - 1) * N * C,
+    lethe_layernorm_forward(x->lnf, x->lnf_mean, x->lnf_rstd, x->res3 + (L - 1) * N * C,
                             g->params + tf[0].offset, g->params + tf[1].offset, (int)N, C);
     /* the tied head: logits = lnf wte^T */
-    lethe_gemm(0, 1, (int)N, V, C, 1.0f, g->lnf, C, wte, C, 0.0f, g->logits, V);
-    g->n_targets = lethe_xent_forward(g->lse, g->logprobs, g->logits, g->targets, (int)N, V);
+    lethe_gemm(0, 1, (int)N, V, C, 1.0f, x->lnf, C, wte, C, 0.0f, x->logits, V);
+    x->n_targets = lethe_xent_forward(x->lse, x->logprobs, x->logits, x->targets, (int)N, V);
     double sum = 0.0;
     for (long n = 0; n < N; n++)
-        sum -= g->logprobs[n];
-    g->loss = g->n_targets ? (float)(sum / g->n_targets) : 0.0f;
+        sum -= x->logprobs[n];
+    x->loss = x->n_targets ? (float)(sum / x->n_targets) : 0.0f;
     return LETHE_OK;
+}
+
+lethe_status lethe_gpt_forward(lethe_gpt *g, const int32_t *tokens, const int32_t *targets,
+                               int B, int T)
+{
+    return forward(&g->own, g, tokens, targets, B, T, 1);
+}
+
+lethe_status lethe_gpt_ctx_forward(lethe_gpt_ctx *x, const lethe_gpt *g, const int32_t *tokens,
+                                   const int32_t *targets, int B, int T)
+{
+    return forward(x, g, tokens, targets, B, T, 0);
+}
+
+const float *lethe_gpt_ctx_hidden(const lethe_gpt_ctx *x, int i)
+{
+    long N = (long)x->B * x->T, C = x->acts_cfg.n_embd, L = x->acts_cfg.n_layer;
+    if (!x->B || i < 0 || i > L + 1)
+        return NULL;
+    if (i == 0)
+        return x->encoded;
+    if (i == L + 1)
+        return x->lnf;
+    return x->res3 + (i - 1) * N * C;
 }
 
 const float *lethe_gpt_hidden(const lethe_gpt *g, int i)
 {
-    long N = (long)g->B * g->T, C = g->cfg.n_embd;
-    if (!g->B || i < 0 || i > g->cfg.n_layer + 1)
-        return NULL;
-    if (i == 0)
-        return g->encoded;
-    if (i == g->cfg.n_layer + 1)
-        return g->lnf;
-    return g->res3 + (i - 1) * N * C;
+    return lethe_gpt_ctx_hidden(&g->own, i);
 }
 
 /* ---- backward --------------------------------------------------------- */

@@ -350,8 +350,8 @@ static int text_stops(const textbuf *t, const lethe_gen_opts *o)
 
 /* The next-token logits of seq[0..len) into z: from the cache (feeding what it
  * lacks) or from a full forward. */
-static lethe_status next_logits(lethe_gpt *g, lethe_gpt_kv *kv, const int32_t *seq, int len,
-                                const lethe_gen_opts *o, float *z)
+static lethe_status next_logits(const lethe_gpt *g, lethe_gpt_kv *kv, lethe_gpt_ctx *x,
+                                const int32_t *seq, int len, const lethe_gen_opts *o, float *z)
 {
     int V = g->cfg.vocab_size;
     lethe_status st;
@@ -362,9 +362,9 @@ static lethe_status next_logits(lethe_gpt *g, lethe_gpt_kv *kv, const int32_t *s
             memcpy(z, kv->logits, sizeof(float) * (size_t)V);
         return st;
     }
-    st = lethe_gpt_forward(g, seq, NULL, 1, len);
+    st = lethe_gpt_ctx_forward(x, g, seq, NULL, 1, len);
     if (st == LETHE_OK)
-        memcpy(z, g->logits + (long)(len - 1) * V, sizeof(float) * (size_t)V);
+        memcpy(z, x->logits + (long)(len - 1) * V, sizeof(float) * (size_t)V);
     return st;
 }
 
@@ -376,7 +376,7 @@ static lethe_status check_hooked(const float *z, int V, double *lse)
     return LETHE_OK;
 }
 
-static lethe_status gen_single(lethe_gpt *g, const int32_t *prompt, int n_prompt,
+static lethe_status gen_single(const lethe_gpt *g, const int32_t *prompt, int n_prompt,
                                const lethe_gen_opts *o, lethe_gen_result *res)
 {
     int V = g->cfg.vocab_size, npos = g->cfg.n_positions;
@@ -388,10 +388,10 @@ static lethe_status gen_single(lethe_gpt *g, const int32_t *prompt, int n_prompt
     res->tokens = malloc(sizeof(int32_t) * (size_t)(o->max_new > 0 ? o->max_new : 1));
     res->logprobs = malloc(sizeof(float) * (size_t)(o->max_new > 0 ? o->max_new : 1));
     lethe_gpt_kv *kv = o->no_cache ? NULL : lethe_gpt_kv_new(g);
+    lethe_gpt_ctx *x = o->no_cache ? lethe_gpt_ctx_new() : NULL;
     textbuf text = {0};
     lethe_status st = LETHE_OK;
-    if (!seq || !z || !idx || !prob || !res->tokens || !res->logprobs ||
-        (!o->no_cache && !kv))
+    if (!seq || !z || !idx || !prob || !res->tokens || !res->logprobs || (!kv && !x))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     lethe_rng r = lethe_rng_init(o->seed, 0);
     int len = n_prompt;
@@ -403,7 +403,7 @@ static lethe_status gen_single(lethe_gpt *g, const int32_t *prompt, int n_prompt
             res->stop = LETHE_GEN_CONTEXT;
             break;
         }
-        if ((st = next_logits(g, kv, seq, len, o, z)))
+        if ((st = next_logits(g, kv, x, seq, len, o, z)))
             break;
         if (o->logits_hook)
             o->logits_hook(o->logits_ctx, z, V, seq, len, 0);
@@ -431,6 +431,7 @@ static lethe_status gen_single(lethe_gpt *g, const int32_t *prompt, int n_prompt
     }
     free(seq), free(z), free(idx), free(prob), free(text.b);
     lethe_gpt_kv_free(kv);
+    lethe_gpt_ctx_free(x);
     return st;
 }
 
@@ -485,7 +486,7 @@ static lethe_status hyp_copy(hyp *dst, const hyp *src, int n_lp)
     return LETHE_OK;
 }
 
-static lethe_status gen_beam(lethe_gpt *g, const int32_t *prompt, int n_prompt,
+static lethe_status gen_beam(const lethe_gpt *g, const int32_t *prompt, int n_prompt,
                              const lethe_gen_opts *o, lethe_gen_result *res)
 {
     const int V = g->cfg.vocab_size, npos = g->cfg.n_positions, W = o->beam;
@@ -616,7 +617,7 @@ static lethe_status gen_beam(lethe_gpt *g, const int32_t *prompt, int n_prompt,
     return st;
 }
 
-lethe_status lethe_gpt_generate(lethe_gpt *g, const int32_t *prompt, int n_prompt,
+lethe_status lethe_gpt_generate(const lethe_gpt *g, const int32_t *prompt, int n_prompt,
                                 const lethe_gen_opts *o, lethe_gen_result *res)
 {
     memset(res, 0, sizeof *res);

@@ -126,6 +126,7 @@ struct lethe_lm_whp {
     lethe_gpt_kv *kv;
     int32_t *fed; /* (n_positions) the tokens the cache holds */
     lethe_status st;
+    lethe_gpt_ctx *x; /* the reinforced model's teacher-forced forwards */
 };
 
 lethe_lm_whp *lethe_lm_whp_new(const lethe_gpt *reinforced, double alpha)
@@ -139,7 +140,8 @@ lethe_lm_whp *lethe_lm_whp_new(const lethe_gpt *reinforced, double alpha)
     w->alpha = alpha;
     w->kv = lethe_gpt_kv_new(reinforced);
     w->fed = malloc(sizeof *w->fed * (size_t)reinforced->cfg.n_positions);
-    if (!w->kv || !w->fed) {
+    w->x = lethe_gpt_ctx_new();
+    if (!w->kv || !w->fed || !w->x) {
         lethe_lm_whp_free(w);
         lethe_fail(LETHE_ERR_NOMEM, "out of memory for the WHP hook");
         return NULL;
@@ -152,6 +154,7 @@ void lethe_lm_whp_free(lethe_lm_whp *w)
     if (!w)
         return;
     lethe_gpt_kv_free(w->kv);
+    lethe_gpt_ctx_free(w->x);
     free(w->fed);
     free(w);
 }
@@ -178,6 +181,26 @@ void lethe_lm_whp_hook(void *ctx, float *logits, int V, const int32_t *seq, int 
         memcpy(w->fed + k, seq + k, sizeof *seq * (size_t)(len - k));
     }
     lethe_lm_whp_logits(logits, logits, w->kv->logits, 1, V, w->alpha);
+}
+
+lethe_status lethe_lm_whp_rows(void *ctx, float *logits, int V, const int32_t *tokens, int B,
+                               int T)
+{
+    lethe_lm_whp *w = ctx;
+    if (V != w->r->cfg.vocab_size)
+        return lethe_fail(LETHE_ERR_INVALID, "WHP: the reinforced model has %d tokens, the "
+                          "model evaluated %d", w->r->cfg.vocab_size, V);
+    lethe_status st = lethe_gpt_ctx_forward(w->x, w->r, tokens, NULL, B, T);
+    if (st == LETHE_OK)
+        lethe_lm_whp_logits(logits, logits, w->x->logits, (long)B * T, V, w->alpha);
+    return st;
+}
+
+static lethe_status whp_status(void *ctx) { return lethe_lm_whp_status(ctx); }
+
+lethe_gpt_logits_proc lethe_lm_whp_proc(lethe_lm_whp *w)
+{
+    return (lethe_gpt_logits_proc){lethe_lm_whp_rows, lethe_lm_whp_hook, whp_status, w};
 }
 
 /* ---- the driver ----------------------------------------------------------- */

@@ -3,7 +3,8 @@
 # benchmark. The files and their keys, the per-question values against the
 # summary's means, Forget Quality 1 against itself and below 1 against a
 # different model, Model Utility as the harmonic mean of its nine numbers,
-# the same bits twice, and bad inputs.
+# the same bits twice, OpenUnlearning's memorisation convention, and bad
+# inputs.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 D=$TMP/bench
@@ -65,6 +66,29 @@ expect 0 $E --run "$TMP/a" --out "$TMP/alone" --no-generate --json
 contains "$OUT" '"forget_quality":	null'
 contains "$OUT" '"model_utility":	null'
 contains "$OUT" '"forget_rougeL_recall":	null'
+
+# OpenUnlearning's exact memorisation and extraction strength: only those move
+expect 0 $E --run "$TMP/a" --out "$TMP/ou" --no-generate --memorization openunlearning
+if $PY - "$TMP/alone" "$TMP/ou" <<'EOF'; then pass; else fail "--memorization openunlearning"; fi
+import json, sys
+paper, ou = sys.argv[1:3]
+sp, so = (json.load(open(d + "/TOFU_SUMMARY.json")) for d in (paper, ou))
+ep, eo = (json.load(open(d + "/TOFU_EVAL.json")) for d in (paper, ou))
+assert so.pop("memorization") == "openunlearning" and "memorization" not in sp
+moved = 0
+for name in ep:
+    for a, b in zip(ep[name], eo[name]):
+        assert a["prob"] == b["prob"] and a["truth_ratio"] == b["truth_ratio"], name
+        assert 0 <= b["exact_memorization"] <= 1 and 0 < b["extraction_strength"] <= 1, b
+        moved += a["exact_memorization"] != b["exact_memorization"]
+        moved += a["extraction_strength"] != b["extraction_strength"]
+    for k in ("exact_memorization", "extraction_strength"):
+        mean = sum(x[k] for x in eo[name]) / len(eo[name])
+        assert abs(mean - so["%s_%s" % (name, k)]) < 1e-12, (name, k)
+assert moved > 0
+EOF
+expect 2 $E --run "$TMP/a" --memorization ou
+contains "$ERR" "paper or openunlearning"
 
 # bad inputs
 expect 2 "$LETHE" eval tofu --run "$TMP/a" --split forget10

@@ -585,6 +585,42 @@ TEST(gpt_batch_invariant_and_errors)
     CHECK(s1 == LETHE_ERR_INVALID && s2 == LETHE_ERR_INVALID && s3 == LETHE_ERR_INVALID);
 }
 
+/* A context's forward is the model's, bit for bit, and leaves the model's own
+ * activations alone; one context serves models of two architectures. */
+TEST(gpt_context_forward_leaves_the_model_alone)
+{
+    lethe_gpt *g = lethe_gpt_init(&micro);
+    const lethe_gpt_config wide = {13, 6, 12, 1, 3};
+    lethe_gpt *h = lethe_gpt_init(&wide);
+    lethe_gpt_ctx *x = lethe_gpt_ctx_new();
+    CHECK(g && h && x);
+    random_params(g, 7);
+    random_params(h, 8);
+    CHECK_OK(lethe_gpt_forward(g, micro_tokens + 5, micro_targets + 5, 1, 5));
+    long nl = 5L * micro.vocab_size;
+    float *own = malloc(sizeof(float) * (size_t)nl);
+    memcpy(own, g->logits, sizeof(float) * (size_t)nl);
+    CHECK_OK(lethe_gpt_ctx_forward(x, h, micro_tokens, NULL, 1, 6));
+    CHECK(x->B == 1 && x->T == 6 && !lethe_gpt_ctx_hidden(x, 3));
+    CHECK_OK(lethe_gpt_ctx_forward(x, g, micro_tokens, micro_targets, 2, 5));
+    /* the model still holds its own last forward */
+    CHECK(g->B == 1 && g->T == 5 && !memcmp(own, g->logits, sizeof(float) * (size_t)nl));
+    CHECK_OK(lethe_gpt_forward(g, micro_tokens, micro_targets, 2, 5));
+    CHECK(!memcmp(x->logits, g->logits, sizeof(float) * 2 * (size_t)nl));
+    CHECK(!memcmp(x->logprobs, g->logprobs, sizeof(float) * 10) && x->loss == g->loss &&
+          x->n_targets == g->n_targets);
+    for (int i = 0; i <= micro.n_layer + 1; i++)
+        CHECK(!memcmp(lethe_gpt_ctx_hidden(x, i), lethe_gpt_hidden(g, i), sizeof(float) * 80));
+    CHECK(!lethe_gpt_ctx_hidden(x, micro.n_layer + 2));
+    CHECK_STATUS(lethe_gpt_ctx_forward(x, g, micro_tokens, NULL, 1, 6), LETHE_ERR_INVALID);
+    CHECK(!lethe_gpt_ctx_hidden(x, 0));
+    free(own);
+    lethe_gpt_ctx_free(x);
+    lethe_gpt_ctx_free(NULL);
+    lethe_gpt_free(h);
+    lethe_gpt_free(g);
+}
+
 #ifdef _OPENMP
 /* Logits and gradients of the tiny preset on 2 x 96 tokens with n threads. */
 static void run_threads(lethe_gpt *g, const int32_t *tok, const int32_t *tgt, int n,

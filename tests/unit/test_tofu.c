@@ -1,8 +1,10 @@
 /* TOFU's metrics (lethe/tofu.h) against direct computations: answer scores
  * against token-by-token scoring with the key/value cache, the per-question
  * and per-set formulas recomputed from those scores, Forget Quality against
- * the KS test and Model Utility against the harmonic mean. */
+ * the KS test and Model Utility against the harmonic mean; and one model
+ * serving several threads at once. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "../test.h"
 #include "lethe/gpt_generate.h"
 #include "lethe/gpt_train.h"
+#include "lethe/json.h"
 #include "lethe/lm_unlearn.h"
 #include "lethe/rng.h"
 #include "lethe/stats.h"
@@ -126,11 +129,17 @@ static void direct_score(lethe_gpt *g, lethe_gpt *whp, double alpha, const int32
         hit[t + 1 - np] = am == ids[t + 1];
         s->n_match += hit[t + 1 - np];
     }
-    /* k* is where the all-correct suffix starts */
+    /* k* is where the all-correct suffix starts; the body leaves out the
+     * closing end-of-text token */
     int k = s->n;
     while (k > 0 && hit[k - 1])
         k--;
     s->k_star = k;
+    s->n_body = s->n - 1;
+    s->n_match_body = s->n_match - hit[s->n - 1];
+    for (k = s->n_body; k > 0 && hit[k - 1];)
+        k--;
+    s->k_star_body = k;
     free(hit);
     free(z);
     lethe_gpt_kv_free(kv);
@@ -182,6 +191,8 @@ TEST(tofu_answer_scores_match_token_by_token)
         worst = fmax(worst, fabs(direct.nll_sum - one[i].nll_sum) / (1.0 + fabs(direct.nll_sum)));
         CHECK(direct.n == one[i].n && direct.n_match == one[i].n_match &&
               direct.k_star == one[i].k_star);
+        CHECK(direct.n_body == one[i].n_body && direct.n_match_body == one[i].n_match_body &&
+              direct.k_star_body == one[i].k_star_body);
         any_match += one[i].n_match;
         if (getenv("LETHE_TEST_VERBOSE"))
             fprintf(stderr, "pair %d: %d answer tokens, %d argmax hits, k* %d\n", i, one[i].n,
@@ -213,6 +224,7 @@ TEST(tofu_set_metrics_follow_the_formulas)
     for (int kind = 0; kind < 3; kind++)
         for (int arith = 0; arith < 2; arith++) {
             o.arithmetic = arith;
+            o.memo = arith ? LETHE_TOFU_MEMO_OU : LETHE_TOFU_MEMO_PAPER;
             lethe_tofu_set s;
             CHECK_OK(lethe_tofu_eval_set(g, tok, eot, items, 3, kind, &o, &s));
             double sum_tr = 0, sum_p = 0;
@@ -232,8 +244,12 @@ TEST(tofu_set_metrics_follow_the_formulas)
                 double prob = kind == LETHE_TOFU_FACTS ? pa / (pa + spp) : pa;
                 CHECK(fabs(prob - s.samples[i].prob) <= BATCH_RTOL * fabs(prob));
                 sum_p += prob;
-                CHECK(s.samples[i].em == (double)ans.n_match / ans.n);
-                CHECK(s.samples[i].es == 1.0 - (double)ans.k_star / ans.n);
+                double em, es;
+                lethe_tofu_memo(&ans, o.memo, &em, &es);
+                CHECK(s.samples[i].em == em && s.samples[i].es == es);
+                if (o.memo == LETHE_TOFU_MEMO_PAPER)
+                    CHECK(em == (double)ans.n_match / ans.n &&
+                          es == 1.0 - (double)ans.k_star / ans.n);
                 double ref = pa;
                 if (kind != LETHE_TOFU_FACTS && it->paraphrased_answer) {
                     CHECK_OK(lethe_qa_score_answers(g, tok, eot, &it->question,
@@ -298,33 +314,52 @@ static char *direct_greedy(lethe_gpt *g, lethe_gpt *whp, double alpha,
     return (char *)text;
 }
 
+static const char *const perturbed_two[2] = {"The book was written by Ola Berg.",
+                                              "She was born in Rome."};
+
+/* The first two pairs with a paraphrase and perturbed answers each. */
+static void two_items(lethe_qa items[2])
+{
+    items[0] = (lethe_qa){questions[0], answers[0], "Mara Lind wrote the book.", perturbed_two, 2};
+    items[1] = (lethe_qa){questions[1], answers[1], "Oslo is where she was born.",
+                          perturbed_two + 1, 1};
+}
+
+/* A tokenizer (into *tok) and a tiny model that has memorised the first two
+ * pairs; NULL when either fails. */
+static lethe_gpt *memorised(lethe_tokenizer_t **tok, int32_t *eot)
+{
+    *tok = tiny_tokenizer(eot);
+    lethe_gpt *g = *tok ? tiny_model((int)lethe_tokenizer_vocab_size(*tok), 3, 1.0f) : NULL;
+    if (g)
+        memorise(g, *tok, *eot, questions, answers, 2);
+    return g;
+}
+
 /* WHP in the evaluation: every score and greedy answer of the target with
  * the reinforced model's adjustment, against token-by-token scoring and
  * decoding that apply the formula here; with it the numbers move. */
 TEST(tofu_whp_follows_the_adjusted_logits)
 {
     int32_t eot;
-    lethe_tokenizer_t *tok = tiny_tokenizer(&eot);
-    CHECK(tok);
-    lethe_gpt *g = tiny_model((int)lethe_tokenizer_vocab_size(tok), 3, 1.0f);
+    lethe_tokenizer_t *tok;
+    lethe_gpt *g = memorised(&tok, &eot);
     CHECK(g);
-    memorise(g, tok, eot, questions, answers, 2);
     lethe_gpt *r = lethe_lm_clone(g); /* a "reinforced" model: g moved a little */
     CHECK(r);
     for (long i = 0; i < r->n_params; i++)
         r->params[i] += 0.05f * sinf((float)i);
-    const char *pert[2] = {"The book was written by Ola Berg.", "She was born in Rome."};
-    lethe_qa items[2] = {
-        {questions[0], answers[0], "Mara Lind wrote the book.", pert, 2},
-        {questions[1], answers[1], "Oslo is where she was born.", pert + 1, 1},
-    };
+    lethe_qa items[2];
+    two_items(items);
     lethe_tofu_opts o;
     lethe_tofu_defaults(&o);
     o.max_new = 12;
     lethe_tofu_set plain, s;
     CHECK_OK(lethe_tofu_eval_set(g, tok, eot, items, 2, LETHE_TOFU_FORGET, &o, &plain));
-    o.whp = r;
-    o.whp_alpha = 2.0;
+    lethe_lm_whp *w = lethe_lm_whp_new(r, 2.0);
+    CHECK(w);
+    lethe_gpt_logits_proc proc = lethe_lm_whp_proc(w);
+    o.logits = &proc;
     CHECK_OK(lethe_tofu_eval_set(g, tok, eot, items, 2, LETHE_TOFU_FORGET, &o, &s));
     double moved = 0;
     for (int i = 0; i < 2; i++) {
@@ -347,12 +382,16 @@ TEST(tofu_whp_follows_the_adjusted_logits)
     CHECK_MSG(moved > 1e-3, "WHP changed no probability (%.3g)", moved);
     lethe_tofu_set_free(&plain);
     lethe_tofu_set_free(&s);
-    /* a reinforced model of another shape is refused */
+    lethe_lm_whp_free(w);
+    /* a reinforced model of another vocabulary is refused */
     lethe_gpt *other = tiny_model((int)lethe_tokenizer_vocab_size(tok) + 1, 3, 1.0f);
     CHECK(other);
-    o.whp = other;
+    w = lethe_lm_whp_new(other, 2.0);
+    CHECK(w);
+    proc = lethe_lm_whp_proc(w);
     CHECK_STATUS(lethe_tofu_eval_set(g, tok, eot, items, 2, LETHE_TOFU_FORGET, &o, &s),
                  LETHE_ERR_INVALID);
+    lethe_lm_whp_free(w);
     lethe_gpt_free(other);
     lethe_gpt_free(r);
     lethe_gpt_free(g);
@@ -477,5 +516,196 @@ TEST(lm_data_build_layout)
     lethe_gpt_free(g);
     for (int i = 0; i < 3; i++)
         free(want[i]);
+    lethe_tokenizer_free(tok);
+}
+
+/* Exact memorisation and extraction strength of planted logits, in both
+ * conventions, against the port of OpenUnlearning's code
+ * (tests/ref/make_tofu_memo_fixture.py): the same numbers, bit for bit. */
+TEST(tofu_memorisation_matches_the_reference)
+{
+    cJSON *root = NULL;
+    CHECK_OK(lethe_json_read(FIXTURES "tofu_memo.json", &root));
+    int n_cases = 0, ou_differs = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, root)
+    {
+        int V = cJSON_GetObjectItem(c, "V")->valueint;
+        int np = cJSON_GetObjectItem(c, "n_prompt")->valueint;
+        const cJSON *jids = cJSON_GetObjectItem(c, "ids"), *jl = cJSON_GetObjectItem(c, "logits");
+        int n = cJSON_GetArraySize(jids);
+        int32_t *ids = malloc(sizeof *ids * (size_t)n);
+        float *z = malloc(sizeof *z * (size_t)(n - 1) * (size_t)V);
+        for (int i = 0; i < n; i++)
+            ids[i] = cJSON_GetArrayItem(jids, i)->valueint;
+        CHECK(cJSON_GetArraySize(jl) == n - 1);
+        for (int t = 0; t < n - 1; t++)
+            for (int v = 0; v < V; v++)
+                z[(long)t * V + v] = (float)cJSON_GetArrayItem(cJSON_GetArrayItem(jl, t), v)
+                                         ->valuedouble;
+        lethe_qa_score s;
+        lethe_qa_score_rows(z, NULL, V, ids, np, n, 1, &s);
+        static const char *const conv[2] = {"paper", "openunlearning"};
+        double got[2][2];
+        for (int k = 0; k < 2; k++) {
+            const cJSON *want = cJSON_GetObjectItem(c, conv[k]);
+            const cJSON *wem = cJSON_GetObjectItem(want, "em");
+            double em, es, w_em = cJSON_IsNull(wem) ? NAN : wem->valuedouble;
+            double w_es = cJSON_GetObjectItem(want, "es")->valuedouble;
+            lethe_tofu_memo(&s, k, &em, &es);
+            got[k][0] = em, got[k][1] = es;
+            CHECK_MSG((em == w_em || (isnan(em) && isnan(w_em))) && es == w_es,
+                      "case %d, %s: EM %.17g ES %.17g, the reference EM %.17g ES %.17g",
+                      n_cases, conv[k], em, es, w_em, w_es);
+        }
+        ou_differs += got[0][0] != got[1][0] || got[0][1] != got[1][1];
+        n_cases++;
+        free(ids);
+        free(z);
+    }
+    CHECK(n_cases >= 20 && ou_differs >= 10); /* the conventions do differ */
+    cJSON_Delete(root);
+}
+
+/* ---- one model, several threads ------------------------------------------ */
+
+/* Everything one thread computes with the shared model: a teacher-forced
+ * forward, generations of every kind, answer scores and a TOFU set with its
+ * greedy answers. */
+typedef struct infer_out {
+    float logits[2 * 24 * 320], logprobs[2 * 24], loss;
+    int32_t gen[4][16];
+    float gen_lp[4][16];
+    int gen_n[4];
+    lethe_qa_score sc[4];
+    lethe_tofu_set set;
+} infer_out;
+
+typedef struct infer_job {
+    const lethe_gpt *g;
+    const lethe_tokenizer_t *tok;
+    int32_t eot;
+    const lethe_qa *items;
+    int rounds;
+    const infer_out *want; /* the serial results */
+    infer_out *out;        /* the thread's, each round */
+    pthread_barrier_t *start;
+    lethe_status st;
+    int differ;            /* rounds whose results were not want's */
+} infer_job;
+
+static lethe_status infer_all(const infer_job *j, infer_out *o)
+{
+    const lethe_gpt *g = j->g;
+    int V = g->cfg.vocab_size;
+    int32_t tok[2 * 24], tgt[2 * 24];
+    for (int i = 0; i < 2 * 24; i++)
+        tok[i] = (int32_t)((i * 37 + 11) % V), tgt[i] = i % 5 ? (int32_t)((i * 53 + 7) % V) : -1;
+    lethe_gpt_ctx *x = lethe_gpt_ctx_new();
+    lethe_status st = x ? lethe_gpt_ctx_forward(x, g, tok, tgt, 2, 24) : LETHE_ERR_NOMEM;
+    if (st == LETHE_OK) {
+        LETHE_ASSERT(V * 2 * 24 <= (int)(sizeof o->logits / sizeof *o->logits));
+        memcpy(o->logits, x->logits, sizeof(float) * (size_t)(2 * 24 * V));
+        memcpy(o->logprobs, x->logprobs, sizeof o->logprobs);
+        o->loss = x->loss;
+    }
+    lethe_gpt_ctx_free(x);
+    /* greedy, sampled, beam search, and greedy without the cache */
+    const int32_t prompt[3] = {5, 17, 2};
+    for (int k = 0; k < 4 && st == LETHE_OK; k++) {
+        lethe_gen_opts go;
+        lethe_gen_defaults(&go);
+        go.max_new = 16;
+        go.temperature = k == 1 ? 0.8f : 0.0f;
+        go.top_k = k == 1 ? 20 : 0;
+        go.seed = 9;
+        go.beam = k == 2 ? 3 : 1;
+        go.no_cache = k == 3;
+        lethe_gen_result r;
+        if ((st = lethe_gpt_generate(g, prompt, 3, &go, &r)))
+            break;
+        o->gen_n[k] = r.n;
+        memcpy(o->gen[k], r.tokens, sizeof(int32_t) * (size_t)r.n);
+        memcpy(o->gen_lp[k], r.logprobs, sizeof(float) * (size_t)r.n);
+        lethe_gen_result_free(&r);
+    }
+    if (st == LETHE_OK)
+        st = lethe_qa_score_answers(g, j->tok, j->eot, questions, answers, 4, 3, o->sc);
+    lethe_tofu_opts to;
+    lethe_tofu_defaults(&to);
+    to.max_new = 12;
+    to.batch = 2;
+    if (st == LETHE_OK)
+        st = lethe_tofu_eval_set(g, j->tok, j->eot, j->items, 2, LETHE_TOFU_FORGET, &to, &o->set);
+    return st;
+}
+
+static int same_out(const infer_out *a, const infer_out *b)
+{
+    int same = !memcmp(a->logits, b->logits, sizeof a->logits) &&
+               !memcmp(a->logprobs, b->logprobs, sizeof a->logprobs) && a->loss == b->loss &&
+               !memcmp(a->gen, b->gen, sizeof a->gen) &&
+               !memcmp(a->gen_lp, b->gen_lp, sizeof a->gen_lp) &&
+               !memcmp(a->gen_n, b->gen_n, sizeof a->gen_n) &&
+               !memcmp(a->sc, b->sc, sizeof a->sc) && a->set.n == b->set.n;
+    for (size_t i = 0; same && i < a->set.n; i++) {
+        const lethe_tofu_sample *x = &a->set.samples[i], *y = &b->set.samples[i];
+        same = !memcmp(&x->prob, &y->prob, sizeof x->prob) &&
+               !memcmp(&x->truth_ratio, &y->truth_ratio, sizeof x->truth_ratio) &&
+               x->rouge_l == y->rouge_l && x->em == y->em && x->es == y->es &&
+               !strcmp(x->generated, y->generated);
+    }
+    return same;
+}
+
+/* A thread: `rounds` times everything, each round compared with want. */
+static void *infer_thread(void *arg)
+{
+    infer_job *j = arg;
+    pthread_barrier_wait(j->start);
+    for (int r = 0; r < j->rounds; r++) {
+        memset(j->out, 0, sizeof *j->out);
+        if ((j->st = infer_all(j, j->out)))
+            break;
+        j->differ += !same_out(j->want, j->out);
+        lethe_tofu_set_free(&j->out->set);
+    }
+    return NULL;
+}
+
+/* Inference leaves the model untouched: four threads forwarding, generating,
+ * scoring and evaluating on ONE model at once each get, bit for bit, what a
+ * lone caller gets. Were any activation or cache kept in the model, the
+ * threads would overwrite each other's. */
+TEST(tofu_shared_model_serves_threads)
+{
+    int32_t eot;
+    lethe_tokenizer_t *tok;
+    lethe_gpt *g = memorised(&tok, &eot);
+    CHECK(g);
+    lethe_qa items[2];
+    two_items(items);
+    static infer_out serial, out[4];
+    pthread_barrier_t start;
+    CHECK(pthread_barrier_init(&start, NULL, 4) == 0);
+    infer_job jobs[4];
+    for (int t = 0; t < 4; t++)
+        jobs[t] = (infer_job){g, tok, eot, items, 50, &serial, &out[t], &start, LETHE_OK, 0};
+    memset(&serial, 0, sizeof serial);
+    CHECK_OK(infer_all(&jobs[0], &serial));
+    CHECK(serial.set.n == 2 && serial.gen_n[0] > 0 && serial.gen_n[2] > 0);
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++)
+        CHECK(pthread_create(&th[t], NULL, infer_thread, &jobs[t]) == 0);
+    for (int t = 0; t < 4; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < 4; t++) {
+        CHECK_OK(jobs[t].st);
+        CHECK_MSG(!jobs[t].differ, "thread %d: %d of %d rounds differ from the serial results",
+                  t, jobs[t].differ, jobs[t].rounds);
+    }
+    pthread_barrier_destroy(&start);
+    lethe_tofu_set_free(&serial.set);
+    lethe_gpt_free(g);
     lethe_tokenizer_free(tok);
 }
