@@ -216,7 +216,6 @@ static lethe_status basic_metrics(lethe_net *net, const lethe_classify_inputs *i
 {
     const lethe_dataset *tr = in->train, *te = in->test;
     long nf = in->forget->n, K = net->n_out;
-    double *fm = NULL, *fn = NULL, *ff = NULL;
     lethe_mia_result r = {0};
     lethe_status st = probs_of(net, tr, in->forget, forget_p);
     if (st != LETHE_OK)
@@ -239,37 +238,20 @@ static lethe_status basic_metrics(lethe_net *net, const lethe_classify_inputs *i
     if ((st = accuracy_alloc(net, tr, in->retain, &b->ra)) != LETHE_OK ||
         (st = accuracy_alloc(net, te, NULL, &b->ta)) != LETHE_OK)
         return st;
-    fm = malloc(sizeof(double) * (size_t)(members->n ? members->n : 1));
-    fn = malloc(sizeof(double) * (size_t)(nonmembers->n ? nonmembers->n : 1));
-    ff = malloc(sizeof(double) * (size_t)nf);
-    if (!fm || !fn || !ff) {
-        st = lethe_fail(LETHE_ERR_NOMEM, "membership attack: out of memory");
-        goto done;
-    }
-    lethe_mia_feature f = cfg->mia.feature;
-    if ((st = lethe_mia_features(net, tr, members, f, fm)) != LETHE_OK ||
-        (st = lethe_mia_features(net, te, nonmembers, f, fn)) != LETHE_OK ||
-        (st = lethe_mia_features(net, tr, in->forget, f, ff)) != LETHE_OK ||
-        (st = lethe_mia_attack(fm, members->n, fn, nonmembers->n, ff, nf, &cfg->mia.svc, &r)) !=
-            LETHE_OK)
-        goto done;
+    if ((st = lethe_mia_run(net, tr, te, members, nonmembers, in->forget, &cfg->mia, feat_i,
+                            &r)) != LETHE_OK)
+        return st;
     b->mia = 100.0 - r.member_rate; /* efficacy: the share judged non-member */
     b->n_member = members->n;
     b->n_nonmember = nonmembers->n;
     for (long i = 0; i < nf; i++) {
         if (mia_i)
             mia_i[i] = r.member[i] ? 0.0 : 100.0;
-        if (feat_i)
-            feat_i[i] = ff[i];
         if (dec_i)
             dec_i[i] = r.decision[i];
     }
-done:
     lethe_mia_result_free(&r);
-    free(fm);
-    free(fn);
-    free(ff);
-    return st;
+    return LETHE_OK;
 }
 
 void lethe_classify_eval_free(lethe_classify_eval *e)
@@ -330,7 +312,7 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
         return st;
     const lethe_dataset *tr = in->train;
     long nf = in->forget->n, K = tr->n_classes;
-    lethe_rows all_test = {0}, members = {0}, nonmembers = {0}, relearn = {0};
+    lethe_rows members = {0}, nonmembers = {0}, relearn = {0};
     double *pm = NULL, *po = NULL, *pr = NULL;
     lethe_net *rnd = NULL;
     e->n_forget = nf;
@@ -349,13 +331,8 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
     for (long i = 0; i < nf; i++)
         e->ids[i] = tr->ids[in->forget->row[i]];
 
-    /* SalUn's attack data: |D_test| members drawn from D_r, D_test as
-     * non-members, each cut to at most cap by a keyed subsample. */
-    long want = cfg->mia.cap > 0 && cfg->mia.cap < in->test->n ? cfg->mia.cap : in->test->n;
-    if ((st = lethe_rows_all(&all_test, in->test->n)) != LETHE_OK ||
-        (st = lethe_eval_subsample(tr, in->retain, want, cfg->mia.seed, &members)) != LETHE_OK ||
-        (st = lethe_eval_subsample(in->test, &all_test, want, cfg->mia.seed, &nonmembers)) !=
-            LETHE_OK)
+    if ((st = lethe_mia_rows(tr, in->retain, in->test, &cfg->mia, &members, &nonmembers)) !=
+        LETHE_OK)
         goto done;
 
     struct basic bm, bo;
@@ -431,7 +408,6 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
         }
     }
 done:
-    lethe_rows_free(&all_test);
     lethe_rows_free(&members);
     lethe_rows_free(&nonmembers);
     lethe_rows_free(&relearn);

@@ -24,7 +24,8 @@ void lethe_regress_defaults(lethe_regress_cfg *cfg)
     cfg->mia.feature = LETHE_MIA_L1;
     cfg->seed = 0;
     cfg->ain_lr = 0.01f;
-    cfg->ain_batch = 32;
+    cfg->ain_batch = 256;
+    cfg->relearn_batch = 32;
     cfg->ain_epochs = 10;
     cfg->ain_slack = 1.05;
 }
@@ -85,13 +86,34 @@ static lethe_status check_net(const char *what, const lethe_net *net, const leth
 
 /* ------------------------------------------------------- Anamnesis Index */
 
+/* The L1 (standardised units) of net on rows: the mean over rows, or with
+ * batch > 0 the mean of the means of consecutive batches of that many rows
+ * (how Deep Regression Unlearning's evaluate() averages). z holds the
+ * outputs, l1_i the per-row values. */
+static lethe_status rows_l1(lethe_net *net, const lethe_dataset *ds, const lethe_rows *rows,
+                            int batch, float *z, double *l1_i, double *l1)
+{
+    double mse;
+    lethe_status st = errors(net, ds, rows, l1_i, NULL, z, l1, &mse);
+    if (st != LETHE_OK || batch <= 0)
+        return st;
+    double sum = 0;
+    long nb = 0;
+    for (long b = 0; b < rows->n; b += batch, nb++)
+        sum += mean(l1_i + b, rows->n - b < batch ? rows->n - b : batch);
+    *l1 = sum / (double)nb;
+    return LETHE_OK;
+}
+
 lethe_status lethe_relearn_regress(lethe_net *net, const lethe_dataset *ds,
-                                   const lethe_rows *train_rows, const lethe_rows *forget_rows,
-                                   double target, float lr, int batch, int epochs, uint64_t seed,
-                                   long *steps, int *reached)
+                                   const lethe_rows *train_rows, const lethe_dataset *eval_ds,
+                                   const lethe_rows *forget_rows, double target,
+                                   const lethe_relearn_how *how, uint64_t seed, long *steps,
+                                   int *reached)
 {
     *steps = 0;
     *reached = 0;
+    int batch = how->batch, mb = how->dru ? batch : 0;
     if (train_rows->n == 0 || forget_rows->n == 0 || batch <= 0)
         return lethe_fail(LETHE_ERR_INVALID, "relearning needs samples and a positive batch");
     lethe_status st = LETHE_OK;
@@ -99,20 +121,24 @@ lethe_status lethe_relearn_regress(lethe_net *net, const lethe_dataset *ds,
     lethe_optim *opt = copy ? lethe_optim_init(LETHE_OPTIM_ADAMW, copy->n_params) : NULL;
     long *order = malloc(sizeof(long) * (size_t)train_rows->n);
     float *z = lethe_calloc((size_t)forget_rows->n * (size_t)net->n_out, sizeof(float));
-    if (!copy || !opt || !order || !z) {
+    double *l1_i = malloc(sizeof(double) * (size_t)forget_rows->n);
+    if (!copy || !opt || !order || !z || !l1_i) {
         st = lethe_fail(LETHE_ERR_NOMEM, "relearning: out of memory");
         goto done;
     }
     memcpy(copy->params, net->params, sizeof(float) * (size_t)net->n_params);
     opt->weight_decay = 0.0f; /* Adam */
-    double l1, mse;
-    if ((st = errors(copy, ds, forget_rows, NULL, NULL, z, &l1, &mse)) != LETHE_OK)
-        goto done;
-    if (l1 <= target) {
-        *reached = 1;
-        goto done;
+    double l1;
+    /* lethe's count is 0 for a model already there; DRU's takes one step first */
+    if (!how->dru) {
+        if ((st = rows_l1(copy, eval_ds, forget_rows, mb, z, l1_i, &l1)) != LETHE_OK)
+            goto done;
+        if (l1 <= target) {
+            *reached = 1;
+            goto done;
+        }
     }
-    for (int epoch = 0; epoch < epochs; epoch++) {
+    for (int epoch = 0; epoch < how->epochs; epoch++) {
         if ((st = lethe_train_order(ds, train_rows, seed, epoch, order)) != LETHE_OK)
             goto done;
         uint64_t drop = lethe_rng_hash(seed, STREAM_AIN_DROPOUT, (uint64_t)epoch);
@@ -125,9 +151,9 @@ lethe_status lethe_relearn_regress(lethe_net *net, const lethe_dataset *ds,
                 st = lethe_fail(LETHE_ERR_NOMEM, "relearning: out of memory");
                 goto done;
             }
-            lethe_optim_step(opt, copy->params, copy->grads, lr);
+            lethe_optim_step(opt, copy->params, copy->grads, how->lr);
             ++*steps;
-            if ((st = errors(copy, ds, forget_rows, NULL, NULL, z, &l1, &mse)) != LETHE_OK)
+            if ((st = rows_l1(copy, eval_ds, forget_rows, mb, z, l1_i, &l1)) != LETHE_OK)
                 goto done;
             if (l1 <= target) {
                 *reached = 1;
@@ -140,6 +166,7 @@ done:
     lethe_optim_free(opt);
     free(order);
     lethe_free(z);
+    free(l1_i);
     return st;
 }
 
@@ -182,40 +209,26 @@ static lethe_status check_inputs(const lethe_regress_inputs *in)
     return LETHE_OK;
 }
 
-/* The loss attack for one net: members from D_r, non-members from D_test,
- * targets D_f; rate = % of D_f judged member. */
+/* The loss attack for one net: % of D_f judged member. */
 static lethe_status loss_attack(lethe_net *net, const lethe_regress_inputs *in,
                                 const lethe_regress_cfg *cfg, const lethe_rows *members,
                                 const lethe_rows *nonmembers, double *rate, double *mia_i,
                                 double *dec_i)
 {
-    long nf = in->forget->n;
-    double *fm = malloc(sizeof(double) * (size_t)members->n);
-    double *fn = malloc(sizeof(double) * (size_t)nonmembers->n);
-    double *ff = malloc(sizeof(double) * (size_t)nf);
-    lethe_mia_result r = {0};
-    lethe_status st = LETHE_OK;
-    if (!fm || !fn || !ff)
-        st = lethe_fail(LETHE_ERR_NOMEM, "membership attack: out of memory");
-    if (st == LETHE_OK &&
-        (st = lethe_mia_features(net, in->train, members, LETHE_MIA_L1, fm)) == LETHE_OK &&
-        (st = lethe_mia_features(net, in->test, nonmembers, LETHE_MIA_L1, fn)) == LETHE_OK &&
-        (st = lethe_mia_features(net, in->train, in->forget, LETHE_MIA_L1, ff)) == LETHE_OK &&
-        (st = lethe_mia_attack(fm, members->n, fn, nonmembers->n, ff, nf, &cfg->mia.svc, &r)) ==
-            LETHE_OK) {
-        *rate = r.member_rate;
-        for (long i = 0; i < nf; i++) {
-            if (mia_i)
-                mia_i[i] = r.member[i] ? 100.0 : 0.0;
-            if (dec_i)
-                dec_i[i] = r.decision[i];
-        }
+    lethe_mia_result r;
+    lethe_status st = lethe_mia_run(net, in->train, in->test, members, nonmembers, in->forget,
+                                    &cfg->mia, NULL, &r);
+    if (st != LETHE_OK)
+        return st;
+    *rate = r.member_rate;
+    for (long i = 0; i < in->forget->n; i++) {
+        if (mia_i)
+            mia_i[i] = r.member[i] ? 100.0 : 0.0;
+        if (dec_i)
+            dec_i[i] = r.decision[i];
     }
     lethe_mia_result_free(&r);
-    free(fm);
-    free(fn);
-    free(ff);
-    return st;
+    return LETHE_OK;
 }
 
 /* Ascending union of two ascending row lists. */
@@ -232,6 +245,26 @@ static lethe_status rows_union(const lethe_rows *a, const lethe_rows *b, lethe_r
             out->row[out->n++] = r;
     }
     return LETHE_OK;
+}
+
+/* Relearn the model and (when given) the oracle on train rows of in->train
+ * until the L1 on rows of `ds` is at most target; *ratio = model steps /
+ * oracle steps when the oracle's are positive. */
+static lethe_status relearn_pair(const lethe_regress_inputs *in, const lethe_rows *train_rows,
+                                 const lethe_dataset *ds, const lethe_rows *rows, double target,
+                                 const lethe_relearn_how *how, uint64_t seed, long *model_steps,
+                                 int *model_reached, long *oracle_steps, int *oracle_reached,
+                                 double *ratio)
+{
+    lethe_status st = lethe_relearn_regress(in->model, in->train, train_rows, ds, rows, target, how, seed,
+                                 model_steps, model_reached);
+    if (st != LETHE_OK || !in->oracle)
+        return st;
+    st = lethe_relearn_regress(in->oracle, in->train, train_rows, ds, rows, target, how, seed, oracle_steps,
+                    oracle_reached);
+    if (st == LETHE_OK && *oracle_steps > 0)
+        *ratio = (double)*model_steps / (double)*oracle_steps;
+    return st;
 }
 
 /* Allocate n elements (at least one) for p, or fail the suite. */
@@ -255,7 +288,7 @@ lethe_status lethe_eval_regress(const lethe_regress_inputs *in, const lethe_regr
     const lethe_dataset *tr = in->train;
     long nf = in->forget->n, D = tr->n_targets;
     double sc = tr->t_scale, sc2 = sc * sc;
-    lethe_rows all_test = {0}, members = {0}, nonmembers = {0}, all_train = {0};
+    lethe_rows members = {0}, nonmembers = {0}, all_train = {0};
     float *pm = NULL, *po = NULL;
     double *wa = NULL, *wb = NULL;
     e->n_forget = nf;
@@ -264,7 +297,9 @@ lethe_status lethe_eval_regress(const lethe_regress_inputs *in, const lethe_regr
     e->oracle_forget_l1 = e->oracle_forget_mse = e->oracle_retain_l1 = e->oracle_retain_mse =
         e->oracle_test_l1 = e->oracle_test_mse = NAN;
     e->original_forget_l1 = e->oracle_mia = e->wasserstein = e->abs_diff = e->ain = NAN;
-    e->rt_model = e->rt_oracle = -1;
+    e->relearn_ratio = e->original_heldout_l1 = NAN;
+    e->rt_model = e->rt_oracle = e->ain_model = e->ain_oracle = -1;
+    e->n_forget_heldout = in->forget_test ? in->forget_test->n : 0;
     ALLOC(e->ids, nf);
     ALLOC(e->l1_i, nf);
     ALLOC(e->sq_i, nf);
@@ -292,12 +327,9 @@ lethe_status lethe_eval_regress(const lethe_regress_inputs *in, const lethe_regr
     e->test_l1 = l1 * sc;
     e->test_mse = mse * sc2;
 
-    /* the loss attack: members from D_r, non-members from D_test, cap each */
-    if ((st = lethe_rows_all(&all_test, in->test->n)) != LETHE_OK ||
-        (st = lethe_eval_subsample(tr, in->retain, cfg->mia.cap, cfg->mia.seed, &members)) !=
-            LETHE_OK ||
-        (st = lethe_eval_subsample(in->test, &all_test, cfg->mia.cap, cfg->mia.seed,
-                                   &nonmembers)) != LETHE_OK)
+    /* the loss attack: members from D_r, non-members from D_test */
+    if ((st = lethe_mia_rows(tr, in->retain, in->test, &cfg->mia, &members, &nonmembers)) !=
+        LETHE_OK)
         goto done;
     e->n_mia_member = members.n;
     e->n_mia_nonmember = nonmembers.n;
@@ -345,30 +377,40 @@ lethe_status lethe_eval_regress(const lethe_regress_inputs *in, const lethe_regr
             goto done;
     }
 
-    /* Anamnesis Index: relearn on all of D_train until forget L1 is within
-     * the slack of the original's */
+    /* relearning on all of D_train until the forget L1 is within the slack of
+     * the original's: lethe's relearn ratio on D_f, DRU's AIN on the held-out
+     * rows of the forget range */
     if (in->original) {
         if ((st = errors(in->original, tr, in->forget, NULL, NULL, NULL, &l1, &mse)) != LETHE_OK ||
             (st = rows_union(in->forget, in->retain, &all_train)) != LETHE_OK)
             goto done;
         e->original_forget_l1 = l1 * sc;
-        double target = cfg->ain_slack * l1;
-        if ((st = lethe_relearn_regress(in->model, tr, &all_train, in->forget, target, cfg->ain_lr,
-                                        cfg->ain_batch, cfg->ain_epochs, cfg->seed, &e->rt_model,
-                                        &e->rt_model_reached)) != LETHE_OK)
+        lethe_relearn_how how = {cfg->ain_lr, cfg->relearn_batch, cfg->ain_epochs, 0};
+        if ((st = relearn_pair(in, &all_train, in->train, in->forget, cfg->ain_slack * l1, &how,
+                               cfg->seed, &e->rt_model, &e->rt_model_reached, &e->rt_oracle,
+                               &e->rt_oracle_reached, &e->relearn_ratio)) != LETHE_OK)
             goto done;
-        if (in->oracle) {
-            if ((st = lethe_relearn_regress(in->oracle, tr, &all_train, in->forget, target,
-                                            cfg->ain_lr, cfg->ain_batch, cfg->ain_epochs,
-                                            cfg->seed, &e->rt_oracle, &e->rt_oracle_reached)) !=
-                LETHE_OK)
+        const lethe_rows *held = in->forget_test;
+        if (in->oracle && held && held->n > 0) {
+            lethe_relearn_how dru = {cfg->ain_lr, cfg->ain_batch, cfg->ain_epochs, 1};
+            double *scratch = malloc(sizeof(double) * (size_t)held->n);
+            float *z = malloc(sizeof(float) * (size_t)(held->n * D));
+            st = scratch && z ? rows_l1(in->original, in->test, held, cfg->ain_batch, z, scratch,
+                                        &l1)
+                              : lethe_fail(LETHE_ERR_NOMEM, "out of memory for %ld samples",
+                                           held->n);
+            free(scratch);
+            free(z);
+            if (st != LETHE_OK)
                 goto done;
-            if (e->rt_oracle > 0)
-                e->ain = (double)e->rt_model / (double)e->rt_oracle;
+            e->original_heldout_l1 = l1 * sc;
+            if ((st = relearn_pair(in, &all_train, in->test, held, cfg->ain_slack * l1, &dru,
+                                   cfg->seed, &e->ain_model, &e->ain_model_reached,
+                                   &e->ain_oracle, &e->ain_oracle_reached, &e->ain)) != LETHE_OK)
+                goto done;
         }
     }
 done:
-    lethe_rows_free(&all_test);
     lethe_rows_free(&members);
     lethe_rows_free(&nonmembers);
     lethe_rows_free(&all_train);
@@ -398,6 +440,10 @@ int lethe_regress_metrics(const lethe_regress_eval *e, lethe_eval_metric *m)
     METRIC("wasserstein", e->wasserstein, NULL);
     METRIC("abs_diff_to_oracle", e->abs_diff, e->abs_diff_i);
     METRIC("AIN", e->ain, NULL);
+    METRIC("ain_steps", STEPS(e->ain_model), NULL);
+    METRIC("oracle_ain_steps", STEPS(e->ain_oracle), NULL);
+    METRIC("original_heldout_L1", e->original_heldout_l1, NULL);
+    METRIC("relearn_ratio", e->relearn_ratio, NULL);
     METRIC("relearn_steps", STEPS(e->rt_model), NULL);
     METRIC("relearn_reached", e->rt_model >= 0 ? e->rt_model_reached : NAN, NULL);
     METRIC("oracle_relearn_steps", STEPS(e->rt_oracle), NULL);
@@ -415,6 +461,7 @@ int lethe_regress_metrics(const lethe_regress_eval *e, lethe_eval_metric *m)
     METRIC("n_test", e->n_test, NULL);
     METRIC("n_mia_member", e->n_mia_member, NULL);
     METRIC("n_mia_nonmember", e->n_mia_nonmember, NULL);
+    METRIC("n_forget_heldout", e->n_forget_heldout, NULL);
     m[n++] = (lethe_eval_metric){"wall_seconds", e->seconds, NULL, 1};
 #undef METRIC
 #undef STEPS

@@ -1,0 +1,233 @@
+/* The evaluation suites against ports of the reference code they follow
+ * (tests/ref/make_metric_fixtures.py, fixture eval_metrics.json): Deep
+ * Regression Unlearning's balanced loss attack and Anamnesis Index, SalUn's
+ * MIA-efficacy sampling, and the bad-teaching code's Jensen-Shannon
+ * divergence. The nets are linear maps with fixed weights, so the features
+ * the suites compute are known exactly. */
+#include <cJSON.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../test.h"
+#include "lethe/dataset.h"
+#include "lethe/eval.h"
+#include "lethe/fileio.h"
+#include "lethe/net.h"
+
+static cJSON *fixture(const char *key)
+{
+    static cJSON *root;
+    if (!root) {
+        unsigned char *data;
+        size_t len;
+        if (lethe_file_read(FIXTURES "eval_metrics.json", &data, &len) != LETHE_OK)
+            return NULL;
+        root = cJSON_Parse((const char *)data);
+        free(data);
+    }
+    return root ? cJSON_GetObjectItem(root, key) : NULL;
+}
+
+static double at(const cJSON *obj, const char *key, int i)
+{
+    return cJSON_GetArrayItem(cJSON_GetObjectItem(obj, key), i)->valuedouble;
+}
+
+static long count(const cJSON *obj, const char *key)
+{
+    return cJSON_GetArraySize(cJSON_GetObjectItem(obj, key));
+}
+
+static double num(const cJSON *obj, const char *key)
+{
+    return cJSON_GetObjectItem(obj, key)->valuedouble;
+}
+
+/* rows listed under key */
+static lethe_rows rows_of(const cJSON *obj, const char *key)
+{
+    lethe_rows r = {count(obj, key), NULL};
+    r.row = malloc(sizeof(long) * (size_t)(r.n ? r.n : 1));
+    for (long i = 0; i < r.n; i++)
+        r.row[i] = (long)at(obj, key, (int)i);
+    return r;
+}
+
+/* A regression set of n rows: d features from key x, targets from key t (0
+ * when t is NULL), ids from key ids (or base + i). */
+static lethe_dataset *reg_data(const cJSON *c, const char *x, const char *t, const char *ids,
+                               uint64_t base, int d)
+{
+    long n = count(c, x) / d;
+    lethe_dataset *ds = lethe_dataset_alloc("ref", LETHE_TASK_REGRESS, n, d, 1);
+    ds->t_scale = 1.0;
+    for (long i = 0; i < n; i++) {
+        for (int k = 0; k < d; k++)
+            ds->x[i * d + k] = (float)at(c, x, (int)(i * d + k));
+        ds->t[i] = t ? (float)at(c, t, (int)i) : 0.0f;
+        ds->ids[i] = ids ? (uint64_t)at(c, ids, (int)i) : base + (uint64_t)i;
+    }
+    return ds;
+}
+
+/* A linear net in -> out with weight (out, in) and bias from w[0 .. out*in + out). */
+static lethe_net *linear_net(int in, int out, const float *w)
+{
+    char spec[64];
+    snprintf(spec, sizeof spec, "in=%d;linear=%d", in, out);
+    lethe_net *net = lethe_net_init(spec);
+    memcpy(net->params + net->layers[0].w_off, w, sizeof(float) * (size_t)(in * out));
+    memcpy(net->params + net->layers[0].b_off, w + in * out, sizeof(float) * (size_t)out);
+    return net;
+}
+
+static lethe_rows retain_of(long n, const lethe_rows *forget)
+{
+    lethe_rows all, retain;
+    lethe_rows_all(&all, n);
+    lethe_rows_minus(&retain, &all, forget);
+    lethe_rows_free(&all);
+    return retain;
+}
+
+/* Deep Regression Unlearning's loss attack trains on equal numbers of
+ * members and non-members: the keyed subsamples are the port's, and the
+ * share of the forget set judged member is the reference's exactly (the SVC
+ * agrees with scikit-learn to the last digit on its own fixtures). */
+TEST(eval_regress_mia_matches_dru_port)
+{
+    const cJSON *c = fixture("dru_mia");
+    CHECK_MSG(c, "cannot load eval_metrics.json");
+    lethe_dataset *tr = reg_data(c, "x", NULL, "ids", 0, 1);
+    lethe_dataset *te = reg_data(c, "x_test", NULL, "ids_test", 0, 1);
+    lethe_rows forget = rows_of(c, "forget"), retain = retain_of(tr->n, &forget);
+    const float w[2] = {1.0f, 0.0f}; /* the identity: the L1 loss is x */
+    lethe_net *net = linear_net(1, 1, w);
+    lethe_regress_cfg cfg;
+    lethe_regress_defaults(&cfg);
+    cfg.seed = cfg.mia.seed = (uint64_t)num(c, "seed");
+    lethe_regress_inputs in = {net, NULL, NULL, tr, te, &forget, &retain};
+    lethe_regress_eval e;
+    CHECK_OK(lethe_eval_regress(&in, &cfg, &e));
+    CHECK(e.n_mia_member == count(c, "members") && e.n_mia_nonmember == count(c, "nonmembers"));
+    CHECK(e.n_mia_member == e.n_mia_nonmember);
+    lethe_rows mem, non;
+    CHECK_OK(lethe_mia_rows(tr, &retain, te, &cfg.mia, &mem, &non));
+    for (long i = 0; i < mem.n && i < count(c, "members"); i++)
+        CHECK(mem.row[i] == (long)at(c, "members", (int)i));
+    for (long i = 0; i < non.n && i < count(c, "nonmembers"); i++)
+        CHECK(non.row[i] == (long)at(c, "nonmembers", (int)i));
+    for (long i = 0; i < forget.n; i++)
+        CHECK(e.mia_i[i] == 100.0 * at(c, "predict", (int)i));
+    CHECK_CLOSE(e.mia, num(c, "member_rate"), 1e-12, 0);
+    lethe_regress_eval_free(&e);
+    lethe_rows_free(&mem);
+    lethe_rows_free(&non);
+    lethe_net_free(net);
+    lethe_rows_free(&forget);
+    lethe_rows_free(&retain);
+    lethe_dataset_free(tr);
+    lethe_dataset_free(te);
+}
+
+/* SalUn's sampling (the first |D_test| retain rows against all of D_test)
+ * gives the port's MIA-efficacy exactly. */
+TEST(eval_classify_salun_sampling_matches_port)
+{
+    const cJSON *c = fixture("salun_mia");
+    CHECK_MSG(c, "cannot load eval_metrics.json");
+    int K = (int)num(c, "K");
+    lethe_dataset *tr = lethe_dataset_alloc("ref", LETHE_TASK_CLASSIFY, count(c, "labels"), K, 0);
+    lethe_dataset *te =
+        lethe_dataset_alloc("ref", LETHE_TASK_CLASSIFY, count(c, "labels_test"), K, 0);
+    tr->n_classes = te->n_classes = K;
+    for (int s = 0; s < 2; s++) {
+        lethe_dataset *ds = s ? te : tr;
+        for (long i = 0; i < ds->n; i++) {
+            ds->y[i] = (int)at(c, s ? "labels_test" : "labels", (int)i);
+            ds->ids[i] = (uint64_t)(s * 100000 + i);
+            for (int k = 0; k < K; k++)
+                ds->x[i * K + k] = (float)at(c, s ? "logits_test" : "logits", (int)(i * K + k));
+        }
+    }
+    lethe_rows forget = rows_of(c, "forget"), retain = retain_of(tr->n, &forget);
+    float w[12] = {0};
+    for (int k = 0; k < K; k++)
+        w[k * K + k] = 1.0f; /* the identity: the logits are x */
+    lethe_net *net = linear_net(K, K, w);
+    lethe_classify_cfg cfg;
+    lethe_classify_defaults(&cfg);
+    cfg.mia.sampling = LETHE_MIA_SAMPLE_SALUN;
+    lethe_classify_inputs in = {net, NULL, NULL, tr, te, &forget, &retain};
+    lethe_classify_eval e;
+    CHECK_OK(lethe_eval_classify(&in, &cfg, &e));
+    CHECK(e.n_mia_member == count(c, "members") && e.n_mia_nonmember == te->n);
+    CHECK_CLOSE(e.mia, num(c, "efficacy"), 1e-12, 0);
+    lethe_rows mem, non;
+    CHECK_OK(lethe_mia_rows(tr, &retain, te, &cfg.mia, &mem, &non));
+    for (long i = 0; i < mem.n; i++)
+        CHECK(mem.row[i] == (long)at(c, "members", (int)i));
+    lethe_rows_free(&mem);
+    lethe_rows_free(&non);
+    lethe_classify_eval_free(&e);
+    lethe_net_free(net);
+    lethe_rows_free(&forget);
+    lethe_rows_free(&retain);
+    lethe_dataset_free(tr);
+    lethe_dataset_free(te);
+}
+
+/* The Anamnesis Index as DRU's ain() counts it: Adam on all training data
+ * in lethe's keyed order, the held-out forget rows' L1 as a mean of batch
+ * means, at least one step. The port trains the same linear net in torch;
+ * the step counts agree exactly and the held-out L1 to float rounding. */
+TEST(eval_regress_ain_matches_dru_port)
+{
+    const cJSON *c = fixture("ain_dru");
+    CHECK_MSG(c, "cannot load eval_metrics.json");
+    int d = (int)num(c, "d");
+    lethe_dataset *tr = reg_data(c, "x", "t", "ids", 0, d);
+    lethe_dataset *te = reg_data(c, "x_test", "t_test", NULL, 900000, d);
+    lethe_rows forget = rows_of(c, "forget"), held = rows_of(c, "heldout");
+    lethe_rows retain = retain_of(tr->n, &forget);
+    float p[3][3];
+    const char *keys[3] = {"model", "oracle", "original"};
+    for (int n = 0; n < 3; n++)
+        for (int k = 0; k <= d; k++)
+            p[n][k] = (float)at(c, keys[n], k);
+    lethe_net *model = linear_net(d, 1, p[0]), *oracle = linear_net(d, 1, p[1]),
+              *orig = linear_net(d, 1, p[2]);
+    lethe_regress_cfg cfg;
+    lethe_regress_defaults(&cfg);
+    cfg.seed = (uint64_t)num(c, "seed");
+    cfg.ain_lr = (float)num(c, "lr");
+    cfg.ain_batch = (int)num(c, "batch");
+    cfg.ain_epochs = (int)num(c, "epochs");
+    cfg.ain_slack = num(c, "slack");
+    lethe_regress_inputs in = {model, oracle, orig, tr, te, &forget, &retain, &held};
+    lethe_regress_eval e;
+    CHECK_OK(lethe_eval_regress(&in, &cfg, &e));
+    CHECK_CLOSE(e.original_heldout_l1, num(c, "original_heldout_l1"), 1e-6, 0);
+    CHECK_MSG(e.ain_model == (long)num(c, "rt_model") && e.ain_oracle == (long)num(c, "rt_oracle"),
+              "steps %ld / %ld, the port's %g / %g", e.ain_model, e.ain_oracle,
+              num(c, "rt_model"), num(c, "rt_oracle"));
+    CHECK(e.ain_model_reached == (int)num(c, "reached_model") &&
+          e.ain_oracle_reached == (int)num(c, "reached_oracle"));
+    CHECK_CLOSE(e.ain, num(c, "ain"), 1e-12, 0);
+    CHECK(e.n_forget_heldout == held.n);
+    lethe_regress_eval_free(&e);
+    /* without held-out rows there is no AIN, and the relearn ratio stays */
+    lethe_regress_inputs none = {model, oracle, orig, tr, te, &forget, &retain, NULL};
+    CHECK_OK(lethe_eval_regress(&none, &cfg, &e));
+    CHECK(isnan(e.ain) && e.ain_model == -1 && e.rt_model >= 0 && e.n_forget_heldout == 0);
+    lethe_regress_eval_free(&e);
+    lethe_net_free(model);
+    lethe_net_free(oracle);
+    lethe_net_free(orig);
+    lethe_rows_free(&forget);
+    lethe_rows_free(&held);
+    lethe_rows_free(&retain);
+    lethe_dataset_free(tr);
+    lethe_dataset_free(te);
+}
