@@ -193,8 +193,27 @@ cJSON *lethe_eval_summary_json(const lethe_eval_metric *m, int n_metrics);
 
 /* ========================================================= classification */
 
+/* Which Jensen-Shannon divergence the classification suite reports (and ZRF
+ * is built on). */
+typedef enum lethe_js_kind {
+    LETHE_JS_PAPER,       /* 1/2 KL(p||m) + 1/2 KL(q||m), m = (p + q) / 2, nats */
+    LETHE_JS_BAD_TEACHING /* the bad-teaching code's JSDiv: 1/2 KL(m||p) + 1/2
+                             KL(m||q), divided by the number of classes (PyTorch's
+                             kl_div with its default 'mean' reduction) */
+} lethe_js_kind;
+
+/* Parse "paper", "bad-teaching". */
+lethe_status lethe_js_kind_parse(const char *name, lethe_js_kind *out);
+const char *lethe_js_kind_name(lethe_js_kind k);
+
+/* The divergence of one pair of distributions over K classes; the mean over
+ * samples is the suite's aggregate (for the bad-teaching kind, the
+ * reference's mean over every sample and class). */
+double lethe_js_divergence(const double *p, const double *q, long K, lethe_js_kind kind);
+
 typedef struct lethe_classify_cfg {
     lethe_mia_cfg mia;        /* feature confidence or entropy */
+    lethe_js_kind js;         /* of JS_divergence and ZRF; paper */
     uint64_t seed;            /* keys the random network of ZRF and relearning */
     float relearn_lr;         /* Adam (no weight decay) on the forget set; 1e-3 */
     int relearn_batch;        /* 32 */

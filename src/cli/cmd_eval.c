@@ -18,7 +18,7 @@
 enum {
     O_RUN = 256, O_FORGET, O_ORACLE, O_ORIGINAL, O_OUT, O_JSON, O_SEED, O_SPLIT_SEED, O_FEATURE,
     O_MIA_CAP, O_LR, O_BATCH, O_STEPS, O_CAP, O_TOL, O_EPOCHS, O_SLACK, O_SAMPLING, O_AIN_BATCH,
-    O_HELP
+    O_JS, O_HELP
 };
 
 struct opts {
@@ -28,6 +28,7 @@ struct opts {
     double lr, tol, slack;
     lethe_mia_feature feature;
     lethe_mia_sampling sampling;
+    lethe_js_kind js;
 };
 
 static void usage_classify(FILE *out)
@@ -59,6 +60,9 @@ static void usage_classify(FILE *out)
             "  --mia-sampling S    balanced: equal keyed subsamples of D_r and D_test;\n"
             "                      salun: the first |D_test| rows of D_r against all of\n"
             "                      D_test, as SalUn's code (%s)\n"
+            "  --js KIND           the JS divergence of JS_divergence and ZRF: paper, or\n"
+            "                      bad-teaching (that code's KL(m||.) averaged over\n"
+            "                      classes) (%s)\n"
             "  --relearn-lr X      Adam learning rate of relearning (%g)\n"
             "  --relearn-batch N   relearning batch (%d)\n"
             "  --relearn-steps N   relearning step cap (%ld)\n"
@@ -67,7 +71,8 @@ static void usage_classify(FILE *out)
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
             (unsigned long long)c.seed, lethe_mia_feature_name(c.mia.feature), c.mia.cap,
-            lethe_mia_sampling_name(c.mia.sampling), (double)c.relearn_lr, c.relearn_batch, c.relearn_max_steps, c.relearn_cap,
+            lethe_mia_sampling_name(c.mia.sampling), lethe_js_kind_name(c.js),
+            (double)c.relearn_lr, c.relearn_batch, c.relearn_max_steps, c.relearn_cap,
             c.relearn_tol);
 }
 
@@ -122,15 +127,17 @@ static int parse(int argc, char **argv, const char *verb, int classify, struct o
         {"relearn-tol", 1, 0, O_TOL}, {"ain-lr", 1, 0, O_LR},
         {"ain-epochs", 1, 0, O_EPOCHS}, {"ain-slack", 1, 0, O_SLACK},
         {"mia-sampling", 1, 0, O_SAMPLING}, {"ain-batch", 1, 0, O_AIN_BATCH},
+        {"js", 1, 0, O_JS},
         {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     cli_getopt_reset();
     int c, idx;
     while ((c = getopt_long(argc, argv, "h", table, &idx)) != -1) {
         const char *name = c >= 256 && c != O_HELP ? table[idx].name : "";
         /* each suite takes only its own tuning options */
+        int relearn = c != O_BATCH && !strncmp(name, "relearn-", 8);
         int foreign = (classify && (c == O_EPOCHS || c == O_SLACK || !strncmp(name, "ain-", 4))) ||
-                      (!classify && (c == O_FEATURE || c == O_STEPS || c == O_CAP ||
-                                     c == O_TOL || (c != O_BATCH && !strncmp(name, "relearn-", 8))));
+                      (!classify && (c == O_FEATURE || c == O_STEPS || c == O_CAP || c == O_JS ||
+                                     c == O_TOL || relearn));
         if (foreign)
             return cli_usage(verb, "--%s belongs to the other suite", name);
         long *lv = c == O_SEED ? &o->seed : c == O_SPLIT_SEED ? &o->split_seed
@@ -153,6 +160,10 @@ static int parse(int argc, char **argv, const char *verb, int classify, struct o
             if (lethe_mia_feature_parse(optarg, &o->feature) != LETHE_OK ||
                 o->feature == LETHE_MIA_L1)
                 return cli_usage(verb, "--feature is confidence or entropy, got '%s'", optarg);
+            break;
+        case O_JS:
+            if (lethe_js_kind_parse(optarg, &o->js) != LETHE_OK)
+                return cli_usage(verb, "--js is paper or bad-teaching, got '%s'", optarg);
             break;
         case O_SAMPLING:
             if (lethe_mia_sampling_parse(optarg, &o->sampling) != LETHE_OK)
@@ -274,7 +285,8 @@ static int eval_classify(int argc, char **argv)
     struct opts o = {.seed = (long)cfg.seed, .mia_cap = cfg.mia.cap, .batch = cfg.relearn_batch,
                      .steps = cfg.relearn_max_steps, .cap = cfg.relearn_cap, .epochs = -1,
                      .lr = cfg.relearn_lr, .tol = cfg.relearn_tol, .slack = NAN,
-                     .feature = cfg.mia.feature, .sampling = cfg.mia.sampling, .ain_batch = -1};
+                     .feature = cfg.mia.feature, .sampling = cfg.mia.sampling, .ain_batch = -1,
+                     .js = cfg.js};
     int rc = parse(argc, argv, verb, 1, &o);
     if (rc >= 0)
         return rc;
@@ -284,6 +296,7 @@ static int eval_classify(int argc, char **argv)
     cfg.mia.cap = o.mia_cap;
     cfg.mia.feature = o.feature;
     cfg.mia.sampling = o.sampling;
+    cfg.js = o.js;
     cfg.relearn_lr = (float)o.lr;
     cfg.relearn_batch = (int)o.batch;
     cfg.relearn_max_steps = o.steps;

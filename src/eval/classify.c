@@ -19,6 +19,7 @@
 void lethe_classify_defaults(lethe_classify_cfg *cfg)
 {
     lethe_mia_defaults(&cfg->mia);
+    cfg->js = LETHE_JS_PAPER;
     cfg->seed = 0;
     cfg->relearn_lr = 1e-3f;
     cfg->relearn_batch = 32;
@@ -99,18 +100,39 @@ static lethe_status accuracy_alloc(lethe_net *net, const lethe_dataset *ds,
     return st;
 }
 
-/* Jensen-Shannon divergence (nats): 1/2 KL(p||m) + 1/2 KL(q||m), m = (p + q) / 2. */
-static double js_div(const double *p, const double *q, long K)
+lethe_status lethe_js_kind_parse(const char *name, lethe_js_kind *out)
+{
+    if (!strcmp(name, "paper") || !strcmp(name, "bad-teaching")) {
+        *out = name[0] == 'p' ? LETHE_JS_PAPER : LETHE_JS_BAD_TEACHING;
+        return LETHE_OK;
+    }
+    return lethe_fail(LETHE_ERR_INVALID,
+                      "unknown Jensen-Shannon divergence '%s' (paper or bad-teaching)", name);
+}
+
+const char *lethe_js_kind_name(lethe_js_kind k)
+{
+    return k == LETHE_JS_BAD_TEACHING ? "bad-teaching" : "paper";
+}
+
+/* paper: 1/2 KL(p||m) + 1/2 KL(q||m) (terms with p_k = 0 count 0);
+ * bad-teaching: (1/2 KL(m||p) + 1/2 KL(m||q)) / K. */
+double lethe_js_divergence(const double *p, const double *q, long K, lethe_js_kind kind)
 {
     double s = 0;
     for (long k = 0; k < K; k++) {
         double m = 0.5 * (p[k] + q[k]);
+        if (kind == LETHE_JS_BAD_TEACHING) {
+            if (m > 0)
+                s += 0.5 * m * (log(m / p[k]) + log(m / q[k]));
+            continue;
+        }
         if (p[k] > 0)
             s += 0.5 * p[k] * log(p[k] / m);
         if (q[k] > 0)
             s += 0.5 * q[k] * log(q[k] / m);
     }
-    return s;
+    return kind == LETHE_JS_BAD_TEACHING ? s / (double)K : s;
 }
 
 static double l2_dist(const double *p, const double *q, long K)
@@ -363,7 +385,7 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
                       fabs(bm.ta - bo.ta)) /
                      4.0;
         for (long i = 0; i < nf; i++) {
-            e->js_i[i] = js_div(pm + i * K, po + i * K, K);
+            e->js_i[i] = lethe_js_divergence(pm + i * K, po + i * K, K, cfg->js);
             e->act_i[i] = l2_dist(pm + i * K, po + i * K, K);
         }
         e->js = mean(e->js_i, nf);
@@ -379,7 +401,7 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
     if ((st = probs_of(rnd, tr, in->forget, &pr)) != LETHE_OK)
         goto done;
     for (long i = 0; i < nf; i++)
-        e->zrf_i[i] = 1.0 - js_div(pm + i * K, pr + i * K, K);
+        e->zrf_i[i] = 1.0 - lethe_js_divergence(pm + i * K, pr + i * K, K, cfg->js);
     e->zrf = mean(e->zrf_i, nf);
 
     /* relearn time on a keyed subsample of D_f, against the original */

@@ -256,12 +256,12 @@ static lethe_status relearn_pair(const lethe_regress_inputs *in, const lethe_row
                                  int *model_reached, long *oracle_steps, int *oracle_reached,
                                  double *ratio)
 {
-    lethe_status st = lethe_relearn_regress(in->model, in->train, train_rows, ds, rows, target, how, seed,
-                                 model_steps, model_reached);
+    lethe_status st = lethe_relearn_regress(in->model, in->train, train_rows, ds, rows, target,
+                                            how, seed, model_steps, model_reached);
     if (st != LETHE_OK || !in->oracle)
         return st;
-    st = lethe_relearn_regress(in->oracle, in->train, train_rows, ds, rows, target, how, seed, oracle_steps,
-                    oracle_reached);
+    st = lethe_relearn_regress(in->oracle, in->train, train_rows, ds, rows, target, how, seed,
+                               oracle_steps, oracle_reached);
     if (st == LETHE_OK && *oracle_steps > 0)
         *ratio = (double)*model_steps / (double)*oracle_steps;
     return st;

@@ -79,6 +79,13 @@ contains "$OUT" '"avg_gap":	0,'
 contains "$OUT" '"JS_divergence":	0,'
 contains "$OUT" '"activation_distance":	0,'
 contains "$OUT" '"relearn_steps":	null' # no original given
+expect 0 "$LETHE" eval classify --run "$TMP/oracle" --forget random:0.1 --oracle "$TMP/oracle" \
+    --js bad-teaching --out "$TMP/e3" --json
+contains "$OUT" '"JS_divergence":	0,'
+expect 2 "$LETHE" eval classify --run "$TMP/oracle" --forget random:0.1 --js kl
+contains "$ERR" "--js is paper or bad-teaching"
+expect 2 "$LETHE" eval regress --run "$TMP/oracle" --forget random:0.1 --js paper
+contains "$ERR" "belongs to the other suite"
 [ -s "$TMP/oracle/CLASSIFY_SUMMARY.json" ] && pass || fail "no summary in the run directory"
 
 # Regression: Boston, forgetting the houses priced 30 to 100 (thousands).

@@ -231,3 +231,81 @@ TEST(eval_regress_ain_matches_dru_port)
     lethe_dataset_free(tr);
     lethe_dataset_free(te);
 }
+
+/* The Jensen-Shannon divergence of the paper and of the bad-teaching code
+ * (KL(m||.) averaged over every sample and class) against the port, per
+ * sample and through the suite (the model and the oracle read the two
+ * halves of the features). */
+TEST(eval_js_matches_bad_teaching_port)
+{
+    const cJSON *c = fixture("js");
+    CHECK_MSG(c, "cannot load eval_metrics.json");
+    int K = (int)num(c, "K");
+    long n = count(c, "logits_p") / K;
+    double p[8], q[8], bad = 0;
+    for (long i = 0; i < n; i++) {
+        double sp = 0, sq = 0;
+        for (int k = 0; k < K; k++) {
+            sp += p[k] = exp((float)at(c, "logits_p", (int)(i * K + k)));
+            sq += q[k] = exp((float)at(c, "logits_q", (int)(i * K + k)));
+        }
+        for (int k = 0; k < K; k++) {
+            p[k] /= sp;
+            q[k] /= sq;
+        }
+        CHECK_CLOSE(lethe_js_divergence(p, q, K, LETHE_JS_PAPER), at(c, "paper", (int)i), 1e-12,
+                    1e-15);
+        bad += lethe_js_divergence(p, q, K, LETHE_JS_BAD_TEACHING) / (double)n;
+    }
+    CHECK_CLOSE(bad, num(c, "bad_teaching"), 1e-12, 0);
+
+    /* rows 0..n-1 are the forget set, n..2n-1 copies that form D_r */
+    lethe_dataset *tr = lethe_dataset_alloc("ref", LETHE_TASK_CLASSIFY, 2 * n, 2 * K, 0);
+    lethe_dataset *te = lethe_dataset_alloc("ref", LETHE_TASK_CLASSIFY, n, 2 * K, 0);
+    tr->n_classes = te->n_classes = K;
+    for (long i = 0; i < 2 * n; i++) {
+        for (int k = 0; k < K; k++) {
+            tr->x[i * 2 * K + k] = (float)at(c, "logits_p", (int)((i % n) * K + k));
+            tr->x[i * 2 * K + K + k] = (float)at(c, "logits_q", (int)((i % n) * K + k));
+        }
+        tr->y[i] = (int)(i % K);
+        tr->ids[i] = (uint64_t)i;
+        if (i < n) {
+            memcpy(te->x + i * 2 * K, tr->x + i * 2 * K, sizeof(float) * (size_t)(2 * K));
+            te->y[i] = tr->y[i];
+            te->ids[i] = 1000 + (uint64_t)i;
+        }
+    }
+    float wm[40] = {0}, wo[40] = {0}; /* (K, 2K) weights, then K biases */
+    for (int k = 0; k < K; k++) {
+        wm[k * 2 * K + k] = 1.0f;
+        wo[k * 2 * K + K + k] = 1.0f;
+    }
+    lethe_net *model = linear_net(2 * K, K, wm), *oracle = linear_net(2 * K, K, wo);
+    lethe_rows forget, retain;
+    lethe_rows_all(&forget, n);
+    retain = retain_of(tr->n, &forget);
+    lethe_classify_cfg cfg;
+    lethe_classify_defaults(&cfg);
+    lethe_classify_inputs in = {model, oracle, NULL, tr, te, &forget, &retain};
+    lethe_classify_eval e, eb;
+    CHECK_OK(lethe_eval_classify(&in, &cfg, &e));
+    CHECK_CLOSE(e.js, num(c, "paper_mean"), 1e-6, 0);
+    cfg.js = LETHE_JS_BAD_TEACHING;
+    CHECK_OK(lethe_eval_classify(&in, &cfg, &eb));
+    CHECK_CLOSE(eb.js, num(c, "bad_teaching"), 1e-6, 0);
+    /* ZRF is 1 - the same divergence against the random net */
+    CHECK(eb.zrf != e.zrf && eb.zrf > e.zrf);
+    lethe_classify_eval_free(&e);
+    lethe_classify_eval_free(&eb);
+    lethe_js_kind kind;
+    CHECK_OK(lethe_js_kind_parse("bad-teaching", &kind));
+    CHECK(kind == LETHE_JS_BAD_TEACHING && !strcmp(lethe_js_kind_name(kind), "bad-teaching"));
+    CHECK_STATUS(lethe_js_kind_parse("kl", &kind), LETHE_ERR_INVALID);
+    lethe_net_free(model);
+    lethe_net_free(oracle);
+    lethe_rows_free(&forget);
+    lethe_rows_free(&retain);
+    lethe_dataset_free(tr);
+    lethe_dataset_free(te);
+}
