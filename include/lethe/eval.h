@@ -155,13 +155,15 @@ lethe_status lethe_mia_attack(const double *members, long n_members, const doubl
 void lethe_mia_result_free(lethe_mia_result *r); /* zeroes r; safe on a zeroed struct */
 
 /* The attack on one net: cfg->feature of members (rows of train) against
- * non-members (rows of test), scoring the targets (rows of train). The
- * targets' features go to target_feat (n_targets) when not NULL. Free r
- * with lethe_mia_result_free. */
+ * non-members (rows of test), scoring the targets (rows of train): *rate is
+ * the percentage judged member. Per target, when not NULL: target_feat the
+ * feature, member_i 100 if judged member else 0, decision_i the decision
+ * value. */
 lethe_status lethe_mia_run(lethe_net *net, const lethe_dataset *train, const lethe_dataset *test,
                            const lethe_rows *members, const lethe_rows *nonmembers,
                            const lethe_rows *targets, const lethe_mia_cfg *cfg,
-                           double *target_feat, lethe_mia_result *r);
+                           double *target_feat, double *member_i, double *decision_i,
+                           double *rate);
 
 /* ================================================================ shared */
 

@@ -175,23 +175,33 @@ lethe_status lethe_mia_rows(const lethe_dataset *train, const lethe_rows *retain
 lethe_status lethe_mia_run(lethe_net *net, const lethe_dataset *train, const lethe_dataset *test,
                            const lethe_rows *members, const lethe_rows *nonmembers,
                            const lethe_rows *targets, const lethe_mia_cfg *cfg,
-                           double *target_feat, lethe_mia_result *r)
+                           double *target_feat, double *member_i, double *decision_i,
+                           double *rate)
 {
     long nm = members->n, nn = nonmembers->n, nt = targets->n;
     double *fm = malloc(sizeof(double) * (size_t)(nm ? nm : 1));
     double *fn = malloc(sizeof(double) * (size_t)(nn ? nn : 1));
     double *ft = malloc(sizeof(double) * (size_t)(nt ? nt : 1));
+    lethe_mia_result r = {0};
     lethe_status st = LETHE_OK;
-    memset(r, 0, sizeof *r);
     if (!fm || !fn || !ft)
         st = lethe_fail(LETHE_ERR_NOMEM, "membership attack: out of memory");
     if (st == LETHE_OK &&
         (st = lethe_mia_features(net, train, members, cfg->feature, fm)) == LETHE_OK &&
         (st = lethe_mia_features(net, test, nonmembers, cfg->feature, fn)) == LETHE_OK &&
-        (st = lethe_mia_features(net, train, targets, cfg->feature, ft)) == LETHE_OK)
-        st = lethe_mia_attack(fm, nm, fn, nn, ft, nt, &cfg->svc, r);
-    if (st == LETHE_OK && target_feat)
-        memcpy(target_feat, ft, sizeof(double) * (size_t)nt);
+        (st = lethe_mia_features(net, train, targets, cfg->feature, ft)) == LETHE_OK &&
+        (st = lethe_mia_attack(fm, nm, fn, nn, ft, nt, &cfg->svc, &r)) == LETHE_OK) {
+        *rate = r.member_rate;
+        for (long i = 0; i < nt; i++) {
+            if (target_feat)
+                target_feat[i] = ft[i];
+            if (member_i)
+                member_i[i] = r.member[i] ? 100.0 : 0.0;
+            if (decision_i)
+                decision_i[i] = r.decision[i];
+        }
+    }
+    lethe_mia_result_free(&r);
     free(fm);
     free(fn);
     free(ft);

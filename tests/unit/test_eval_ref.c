@@ -82,6 +82,17 @@ static lethe_net *linear_net(int in, int out, const float *w)
     return net;
 }
 
+/* Free a test's net, data sets and forget / retain rows. */
+static void sets_free(lethe_net *net, lethe_dataset *tr, lethe_dataset *te, lethe_rows *forget,
+                      lethe_rows *retain)
+{
+    lethe_net_free(net);
+    lethe_rows_free(forget);
+    lethe_rows_free(retain);
+    lethe_dataset_free(tr);
+    lethe_dataset_free(te);
+}
+
 static lethe_rows retain_of(long n, const lethe_rows *forget)
 {
     lethe_rows all, retain;
@@ -89,6 +100,26 @@ static lethe_rows retain_of(long n, const lethe_rows *forget)
     lethe_rows_minus(&retain, &all, forget);
     lethe_rows_free(&all);
     return retain;
+}
+
+/* The attack's training rows under cfg are the fixture's (nonmembers NULL:
+ * every test row); returns the number of mismatches. */
+static int attack_rows_differ(const lethe_dataset *tr, const lethe_rows *retain,
+                              const lethe_dataset *te, const lethe_mia_cfg *cfg, const cJSON *c,
+                              const char *members, const char *nonmembers)
+{
+    lethe_rows rows[2];
+    int bad = lethe_mia_rows(tr, retain, te, cfg, &rows[0], &rows[1]) != LETHE_OK;
+    for (int k = 0; k < 2 && !bad; k++) {
+        const char *key = k ? nonmembers : members;
+        long want = key ? count(c, key) : te->n;
+        bad += rows[k].n != want;
+        for (long i = 0; i < rows[k].n && i < want; i++)
+            bad += rows[k].row[i] != (key ? (long)at(c, key, (int)i) : i);
+    }
+    lethe_rows_free(&rows[0]);
+    lethe_rows_free(&rows[1]);
+    return bad;
 }
 
 /* Deep Regression Unlearning's loss attack trains on equal numbers of
@@ -112,23 +143,12 @@ TEST(eval_regress_mia_matches_dru_port)
     CHECK_OK(lethe_eval_regress(&in, &cfg, &e));
     CHECK(e.n_mia_member == count(c, "members") && e.n_mia_nonmember == count(c, "nonmembers"));
     CHECK(e.n_mia_member == e.n_mia_nonmember);
-    lethe_rows mem, non;
-    CHECK_OK(lethe_mia_rows(tr, &retain, te, &cfg.mia, &mem, &non));
-    for (long i = 0; i < mem.n && i < count(c, "members"); i++)
-        CHECK(mem.row[i] == (long)at(c, "members", (int)i));
-    for (long i = 0; i < non.n && i < count(c, "nonmembers"); i++)
-        CHECK(non.row[i] == (long)at(c, "nonmembers", (int)i));
+    CHECK(!attack_rows_differ(tr, &retain, te, &cfg.mia, c, "members", "nonmembers"));
     for (long i = 0; i < forget.n; i++)
         CHECK(e.mia_i[i] == 100.0 * at(c, "predict", (int)i));
     CHECK_CLOSE(e.mia, num(c, "member_rate"), 1e-12, 0);
     lethe_regress_eval_free(&e);
-    lethe_rows_free(&mem);
-    lethe_rows_free(&non);
-    lethe_net_free(net);
-    lethe_rows_free(&forget);
-    lethe_rows_free(&retain);
-    lethe_dataset_free(tr);
-    lethe_dataset_free(te);
+    sets_free(net, tr, te, &forget, &retain);
 }
 
 /* SalUn's sampling (the first |D_test| retain rows against all of D_test)
@@ -164,18 +184,9 @@ TEST(eval_classify_salun_sampling_matches_port)
     CHECK_OK(lethe_eval_classify(&in, &cfg, &e));
     CHECK(e.n_mia_member == count(c, "members") && e.n_mia_nonmember == te->n);
     CHECK_CLOSE(e.mia, num(c, "efficacy"), 1e-12, 0);
-    lethe_rows mem, non;
-    CHECK_OK(lethe_mia_rows(tr, &retain, te, &cfg.mia, &mem, &non));
-    for (long i = 0; i < mem.n; i++)
-        CHECK(mem.row[i] == (long)at(c, "members", (int)i));
-    lethe_rows_free(&mem);
-    lethe_rows_free(&non);
+    CHECK(!attack_rows_differ(tr, &retain, te, &cfg.mia, c, "members", NULL));
     lethe_classify_eval_free(&e);
-    lethe_net_free(net);
-    lethe_rows_free(&forget);
-    lethe_rows_free(&retain);
-    lethe_dataset_free(tr);
-    lethe_dataset_free(te);
+    sets_free(net, tr, te, &forget, &retain);
 }
 
 /* The Anamnesis Index as DRU's ain() counts it: Adam on all training data
@@ -222,14 +233,10 @@ TEST(eval_regress_ain_matches_dru_port)
     CHECK_OK(lethe_eval_regress(&none, &cfg, &e));
     CHECK(isnan(e.ain) && e.ain_model == -1 && e.rt_model >= 0 && e.n_forget_heldout == 0);
     lethe_regress_eval_free(&e);
-    lethe_net_free(model);
     lethe_net_free(oracle);
     lethe_net_free(orig);
-    lethe_rows_free(&forget);
     lethe_rows_free(&held);
-    lethe_rows_free(&retain);
-    lethe_dataset_free(tr);
-    lethe_dataset_free(te);
+    sets_free(model, tr, te, &forget, &retain);
 }
 
 /* The Jensen-Shannon divergence of the paper and of the bad-teaching code
@@ -302,10 +309,6 @@ TEST(eval_js_matches_bad_teaching_port)
     CHECK_OK(lethe_js_kind_parse("bad-teaching", &kind));
     CHECK(kind == LETHE_JS_BAD_TEACHING && !strcmp(lethe_js_kind_name(kind), "bad-teaching"));
     CHECK_STATUS(lethe_js_kind_parse("kl", &kind), LETHE_ERR_INVALID);
-    lethe_net_free(model);
     lethe_net_free(oracle);
-    lethe_rows_free(&forget);
-    lethe_rows_free(&retain);
-    lethe_dataset_free(tr);
-    lethe_dataset_free(te);
+    sets_free(model, tr, te, &forget, &retain);
 }
