@@ -191,8 +191,9 @@ TEST(eval_classify_salun_sampling_matches_port)
 
 /* The Anamnesis Index as DRU's ain() counts it: Adam on all training data
  * in lethe's keyed order, the held-out forget rows' L1 as a mean of batch
- * means, at least one step. The port trains the same linear net in torch;
- * the step counts agree exactly and the held-out L1 to float rounding. */
+ * means (13 held-out rows in batches of 8), at least one step. The port
+ * trains the same linear net in torch; the step counts agree exactly and the
+ * held-out L1 to float rounding. */
 TEST(eval_regress_ain_matches_dru_port)
 {
     const cJSON *c = fixture("ain_dru");
@@ -227,6 +228,12 @@ TEST(eval_regress_ain_matches_dru_port)
           e.ain_oracle_reached == (int)num(c, "reached_oracle"));
     CHECK_CLOSE(e.ain, num(c, "ain"), 1e-12, 0);
     CHECK(e.n_forget_heldout == held.n);
+    lethe_regress_eval_free(&e);
+    /* the original is within the target from the start and still counts the
+     * paper's first step (lethe's relearn ratio counts 0) */
+    lethe_regress_inputs self = {orig, oracle, orig, tr, te, &forget, &retain, &held};
+    CHECK_OK(lethe_eval_regress(&self, &cfg, &e));
+    CHECK(e.ain_model == (long)num(c, "rt_original") && e.ain_model == 1 && e.rt_model == 0);
     lethe_regress_eval_free(&e);
     /* without held-out rows there is no AIN, and the relearn ratio stays */
     lethe_regress_inputs none = {model, oracle, orig, tr, te, &forget, &retain, NULL};
