@@ -26,7 +26,8 @@ LETHE = os.environ.get("LETHE", "build/lethe")
 # --set values); the prefix "" matches every forget set.
 VARIANTS = [("", "ga", ("lr=1e-5",))]
 CLASSIFY_METRICS = ["UA", "RA", "TA", "MIA_efficacy", "avg_gap", "JS_divergence"]
-REGRESS_METRICS = ["forget_L1", "retain_L1", "test_L1", "MIA", "wasserstein", "AIN"]
+REGRESS_METRICS = ["forget_L1", "retain_L1", "test_L1", "MIA", "wasserstein", "AIN",
+                   "relearn_ratio"]
 
 
 class Failed(Exception):

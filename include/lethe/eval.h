@@ -107,16 +107,39 @@ lethe_status lethe_mia_features(lethe_net *net, const lethe_dataset *ds, const l
 lethe_status lethe_eval_subsample(const lethe_dataset *ds, const lethe_rows *from, long cap,
                                   uint64_t seed, lethe_rows *out);
 
+/* How the attack's training samples are drawn: members from the retain set
+ * D_r, non-members from the test set. */
+typedef enum lethe_mia_sampling {
+    LETHE_MIA_SAMPLE_BALANCED, /* keyed subsamples of equal size, min(cap, |D_r|,
+                                  |D_test|) each, as Deep Regression Unlearning
+                                  draws equal numbers */
+    LETHE_MIA_SAMPLE_SALUN     /* SalUn's code: the first |D_test| rows of D_r (in
+                                  row order; all of D_r when smaller) against all
+                                  of D_test; the cap is ignored */
+} lethe_mia_sampling;
+
+/* Parse "balanced", "salun". */
+lethe_status lethe_mia_sampling_parse(const char *name, lethe_mia_sampling *out);
+const char *lethe_mia_sampling_name(lethe_mia_sampling s);
+
 typedef struct lethe_mia_cfg {
     lethe_mia_feature feature;
     long cap;           /* attack training samples per class; 2000 as in Deep
                            Regression Unlearning; <= 0: no cap */
     uint64_t seed;      /* keys the subsamples */
+    lethe_mia_sampling sampling;
     lethe_svc_cfg svc;
 } lethe_mia_cfg;
 
-/* Confidence feature, cap 2000, seed 0, lethe_svc_defaults. */
+/* Confidence feature, cap 2000, seed 0, balanced sampling, lethe_svc_defaults. */
 void lethe_mia_defaults(lethe_mia_cfg *cfg);
+
+/* The attack's training rows under cfg->sampling: members (rows of train,
+ * drawn from retain) and non-members (rows of test), each ascending. Free
+ * both with lethe_rows_free. */
+lethe_status lethe_mia_rows(const lethe_dataset *train, const lethe_rows *retain,
+                            const lethe_dataset *test, const lethe_mia_cfg *cfg,
+                            lethe_rows *members, lethe_rows *nonmembers);
 
 typedef struct lethe_mia_result {
     double member_rate;  /* percent of the targets predicted member */
@@ -133,6 +156,17 @@ lethe_status lethe_mia_attack(const double *members, long n_members, const doubl
                               long n_nonmembers, const double *targets, long n_targets,
                               const lethe_svc_cfg *cfg, lethe_mia_result *out);
 void lethe_mia_result_free(lethe_mia_result *r); /* zeroes r; safe on a zeroed struct */
+
+/* The attack on one net: cfg->feature of members (rows of train) against
+ * non-members (rows of test), scoring the targets (rows of train): *rate is
+ * the percentage judged member. Per target, when not NULL: target_feat the
+ * feature, member_i 100 if judged member else 0, decision_i the decision
+ * value. */
+lethe_status lethe_mia_run(lethe_net *net, const lethe_dataset *train, const lethe_dataset *test,
+                           const lethe_rows *members, const lethe_rows *nonmembers,
+                           const lethe_rows *targets, const lethe_mia_cfg *cfg,
+                           double *target_feat, double *member_i, double *decision_i,
+                           double *rate);
 
 /* ================================================================ shared */
 
@@ -164,8 +198,27 @@ cJSON *lethe_eval_summary_json(const lethe_eval_metric *m, int n_metrics);
 
 /* ========================================================= classification */
 
+/* Which Jensen-Shannon divergence the classification suite reports (and ZRF
+ * is built on). */
+typedef enum lethe_js_kind {
+    LETHE_JS_PAPER,       /* 1/2 KL(p||m) + 1/2 KL(q||m), m = (p + q) / 2, nats */
+    LETHE_JS_BAD_TEACHING /* the bad-teaching code's JSDiv: 1/2 KL(m||p) + 1/2
+                             KL(m||q), divided by the number of classes (PyTorch's
+                             kl_div with its default 'mean' reduction) */
+} lethe_js_kind;
+
+/* Parse "paper", "bad-teaching". */
+lethe_status lethe_js_kind_parse(const char *name, lethe_js_kind *out);
+const char *lethe_js_kind_name(lethe_js_kind k);
+
+/* The divergence of one pair of distributions over K classes; the mean over
+ * samples is the suite's aggregate (for the bad-teaching kind, the
+ * reference's mean over every sample and class). */
+double lethe_js_divergence(const double *p, const double *q, long K, lethe_js_kind kind);
+
 typedef struct lethe_classify_cfg {
     lethe_mia_cfg mia;        /* feature confidence or entropy */
+    lethe_js_kind js;         /* of JS_divergence and ZRF; paper */
     uint64_t seed;            /* keys the random network of ZRF and relearning */
     float relearn_lr;         /* Adam (no weight decay) on the forget set; 1e-3 */
     int relearn_batch;        /* 32 */
@@ -240,9 +293,11 @@ typedef struct lethe_regress_cfg {
     lethe_mia_cfg mia;        /* feature l1 */
     uint64_t seed;            /* keys the relearning order */
     float ain_lr;             /* Adam (no weight decay); 0.01 as in the paper */
-    int ain_batch;            /* 32 */
+    int ain_batch;            /* AIN: training and evaluation batch; 256 as in
+                                 Deep Regression Unlearning's notebooks */
+    int relearn_batch;        /* relearn ratio: training batch; 32 */
     int ain_epochs;           /* at most this many epochs over D_train; 10 */
-    double ain_slack;         /* target forget L1 = slack * L_f(original); 1.05 */
+    double ain_slack;         /* target forget L1 = slack * the original's; 1.05 */
 } lethe_regress_cfg;
 
 void lethe_regress_defaults(lethe_regress_cfg *cfg);
@@ -256,10 +311,19 @@ typedef struct lethe_regress_eval {
     double mia, oracle_mia;   /* % of D_f the loss attack judges member */
     double wasserstein;       /* model vs oracle predictions on D_f; NaN without */
     double abs_diff;          /* mean |model - oracle| prediction on D_f; NaN without */
-    /* Anamnesis Index: rt(model) / rt(oracle), rt = Adam steps on D_train
-     * until forget L1 <= slack * L_f(original); NaN when not measured or
-     * rt(oracle) is 0 */
+    /* Anamnesis Index as Deep Regression Unlearning measures it: rt(model) /
+     * rt(oracle), rt = Adam steps on D_train (batch ain_batch, at least one
+     * step) until the L1 on the held-out rows of the forget range (the mean of
+     * batch means) is <= slack * the original's there; NaN when not measured
+     * (no original, oracle or held-out rows) or rt(oracle) is 0 */
     double ain;
+    long ain_model, ain_oracle;   /* -1 when not measured */
+    int ain_model_reached, ain_oracle_reached;
+    double original_heldout_l1;   /* the original's L1 there; NaN if not measured */
+    long n_forget_heldout;
+    /* lethe's relearn ratio: the same with batch relearn_batch, measured on
+     * D_f itself (mean over rows) and 0 steps for a model already there */
+    double relearn_ratio;
     long rt_model, rt_oracle; /* -1 when not measured */
     int rt_model_reached, rt_oracle_reached;
     double seconds;
@@ -277,6 +341,8 @@ typedef struct lethe_regress_inputs {
     lethe_net *model, *oracle, *original; /* oracle, original may be NULL */
     const lethe_dataset *train, *test;
     const lethe_rows *forget, *retain;
+    const lethe_rows *forget_test; /* rows of test in the forget range (held out), or
+                                      NULL: AIN is not measured */
 } lethe_regress_inputs;
 
 /* Run the suite. Needs a regression task, non-empty forget, retain and test
@@ -289,15 +355,26 @@ void lethe_regress_eval_free(lethe_regress_eval *e); /* zeroes e */
 /* As lethe_classify_metrics. */
 int lethe_regress_metrics(const lethe_regress_eval *e, lethe_eval_metric *m);
 
-/* The relearn time of the Anamnesis Index for one net (not changed):
- * fine-tune a copy on train_rows with Adam (lr, no weight decay, L1 loss,
- * batches in a keyed order, at most `epochs` epochs) and count steps until
- * the mean L1 (standardised units) on forget_rows, measured after every
- * step, is <= target. 0 if it already is; *reached = 0 if never. */
+/* How lethe_relearn_regress relearns and counts. */
+typedef struct lethe_relearn_how {
+    float lr;       /* Adam, no weight decay */
+    int batch;      /* training batch (and with dru, the evaluation batch) */
+    int epochs;     /* at most this many epochs over the training rows */
+    int dru;        /* 0: lethe's count (0 if already there; forget L1 the mean
+                       over rows); 1: Deep Regression Unlearning's (the first
+                       step is always taken; L1 the mean of batch means) */
+} lethe_relearn_how;
+
+/* The relearn time of one net (not changed): fine-tune a copy on train_rows
+ * of ds with Adam (L1 loss, batches in a keyed order from seed, dropout on)
+ * and count steps until the L1 (standardised units) on forget_rows of
+ * eval_ds (which may be ds), measured
+ * after every step, is <= target; *reached = 0 if never. */
 lethe_status lethe_relearn_regress(lethe_net *net, const lethe_dataset *ds,
-                                   const lethe_rows *train_rows, const lethe_rows *forget_rows,
-                                   double target, float lr, int batch, int epochs, uint64_t seed,
-                                   long *steps, int *reached);
+                                   const lethe_rows *train_rows, const lethe_dataset *eval_ds,
+                                   const lethe_rows *forget_rows, double target,
+                                   const lethe_relearn_how *how, uint64_t seed, long *steps,
+                                   int *reached);
 
 LETHE_API_END
 #endif

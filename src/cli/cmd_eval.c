@@ -17,15 +17,18 @@
 
 enum {
     O_RUN = 256, O_FORGET, O_ORACLE, O_ORIGINAL, O_OUT, O_JSON, O_SEED, O_SPLIT_SEED, O_FEATURE,
-    O_MIA_CAP, O_LR, O_BATCH, O_STEPS, O_CAP, O_TOL, O_EPOCHS, O_SLACK, O_HELP
+    O_MIA_CAP, O_LR, O_BATCH, O_STEPS, O_CAP, O_TOL, O_EPOCHS, O_SLACK, O_SAMPLING, O_AIN_BATCH,
+    O_JS, O_HELP
 };
 
 struct opts {
     const char *run, *forget, *oracle, *original, *out;
     int json;
-    long seed, split_seed, mia_cap, batch, steps, cap, epochs;
+    long seed, split_seed, mia_cap, batch, steps, cap, epochs, ain_batch;
     double lr, tol, slack;
     lethe_mia_feature feature;
+    lethe_mia_sampling sampling;
+    lethe_js_kind js;
 };
 
 static void usage_classify(FILE *out)
@@ -38,7 +41,7 @@ static void usage_classify(FILE *out)
             "Evaluate a classifier's forgetting of a forget set D_f (rows of its training\n"
             "data; the retain set D_r is the rest): UA = 100 - accuracy on D_f, RA, TA;\n"
             "MIA-efficacy (SalUn: an RBF SVC, C=3, gamma='auto', trained on the confidence of\n"
-            "|D_test| retain members against test non-members; %% of D_f judged non-member);\n"
+            "retain members against as many test non-members; %% of D_f judged non-member);\n"
             "activation distance and Jensen-Shannon divergence to the oracle on D_f; ZRF\n"
             "against a randomly initialised net; relearn time (Adam steps on D_f until its\n"
             "accuracy regains the original model's); Avg. Gap to the oracle over UA, MIA,\n"
@@ -54,6 +57,12 @@ static void usage_classify(FILE *out)
             "  --seed N            attack subsamples, ZRF's random net, relearn order (%llu)\n"
             "  --feature F         attack feature: confidence or entropy (%s)\n"
             "  --mia-cap N         attack samples per class, 0 for no cap (%ld)\n"
+            "  --mia-sampling S    balanced: equal keyed subsamples of D_r and D_test;\n"
+            "                      salun: the first |D_test| rows of D_r against all of\n"
+            "                      D_test, as SalUn's code (%s)\n"
+            "  --js KIND           the JS divergence of JS_divergence and ZRF: paper, or\n"
+            "                      bad-teaching (that code's KL(m||.) averaged over\n"
+            "                      classes) (%s)\n"
             "  --relearn-lr X      Adam learning rate of relearning (%g)\n"
             "  --relearn-batch N   relearning batch (%d)\n"
             "  --relearn-steps N   relearning step cap (%ld)\n"
@@ -62,6 +71,7 @@ static void usage_classify(FILE *out)
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
             (unsigned long long)c.seed, lethe_mia_feature_name(c.mia.feature), c.mia.cap,
+            lethe_mia_sampling_name(c.mia.sampling), lethe_js_kind_name(c.js),
             (double)c.relearn_lr, c.relearn_batch, c.relearn_max_steps, c.relearn_cap,
             c.relearn_tol);
 }
@@ -75,12 +85,14 @@ static void usage_regress(FILE *out)
             "                          [--original RUN] [--out DIR] [--json] [options]\n\n"
             "Evaluate a regressor's forgetting of a forget set D_f, as in Deep Regression\n"
             "Unlearning: L1 and MSE on D_f, D_r and the test set (data units); a loss-based\n"
-            "membership attack (RBF SVC, C=3, gamma='auto', on per-sample L1; retain members\n"
-            "against test non-members, at most --mia-cap each; %% of D_f judged member); the\n"
+            "membership attack (RBF SVC, C=3, gamma='auto', on per-sample L1; equal numbers\n"
+            "of retain members and test non-members; %% of D_f judged member); the\n"
             "Wasserstein distance between model and oracle predictions on D_f; the Anamnesis\n"
             "Index AIN = rt(model) / rt(oracle), rt = Adam steps on all training data until\n"
-            "the L1 on D_f is at most slack times the original's. Writes REGRESS_EVAL.json\n"
-            "and REGRESS_SUMMARY.json. Definitions: docs/metrics.md.\n\n"
+            "the L1 on the test rows of a range:LO:HI forget set is at most slack times the\n"
+            "original's there (the paper's held-out forget rows, batch and count); and the\n"
+            "relearn ratio, the same measured on D_f itself. Writes REGRESS_EVAL.json and\n"
+            "REGRESS_SUMMARY.json. Definitions: docs/metrics.md.\n\n"
             "  --run RUN           the model to evaluate (a run directory)\n"
             "  --forget SPLIT      random:F, range:LO:HI, ids:FILE or a FILE of ids\n"
             "  --split-seed N      the seed of random:F splits, as given to lethe train (0)\n"
@@ -90,14 +102,16 @@ static void usage_regress(FILE *out)
             "  --json              print the summary as JSON\n"
             "  --seed N            attack subsamples and relearning order (%llu)\n"
             "  --mia-cap N         attack samples per class, 0 for no cap (%ld)\n"
+            "  --mia-sampling S    balanced or salun, as for lethe eval classify (%s)\n"
             "  --ain-lr X          Adam learning rate of relearning (%g)\n"
-            "  --ain-batch N       relearning batch (%d)\n"
+            "  --ain-batch N       AIN's training and evaluation batch (%d)\n"
+            "  --relearn-batch N   the relearn ratio's training batch (%d)\n"
             "  --ain-epochs N      at most this many epochs of relearning (%d)\n"
             "  --ain-slack X       target forget L1 = X times the original's (%g)\n"
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
-            (unsigned long long)c.seed, c.mia.cap, (double)c.ain_lr, c.ain_batch, c.ain_epochs,
-            c.ain_slack);
+            (unsigned long long)c.seed, c.mia.cap, lethe_mia_sampling_name(c.mia.sampling),
+            (double)c.ain_lr, c.ain_batch, c.relearn_batch, c.ain_epochs, c.ain_slack);
 }
 
 /* Parse the options of `verb`; -1 to go on, else an exit code. */
@@ -110,23 +124,26 @@ static int parse(int argc, char **argv, const char *verb, int classify, struct o
         {"feature", 1, 0, O_FEATURE}, {"mia-cap", 1, 0, O_MIA_CAP},
         {"relearn-lr", 1, 0, O_LR}, {"relearn-batch", 1, 0, O_BATCH},
         {"relearn-steps", 1, 0, O_STEPS}, {"relearn-cap", 1, 0, O_CAP},
-        {"relearn-tol", 1, 0, O_TOL}, {"ain-lr", 1, 0, O_LR}, {"ain-batch", 1, 0, O_BATCH},
+        {"relearn-tol", 1, 0, O_TOL}, {"ain-lr", 1, 0, O_LR},
         {"ain-epochs", 1, 0, O_EPOCHS}, {"ain-slack", 1, 0, O_SLACK},
+        {"mia-sampling", 1, 0, O_SAMPLING}, {"ain-batch", 1, 0, O_AIN_BATCH},
+        {"js", 1, 0, O_JS},
         {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     cli_getopt_reset();
     int c, idx;
     while ((c = getopt_long(argc, argv, "h", table, &idx)) != -1) {
         const char *name = c >= 256 && c != O_HELP ? table[idx].name : "";
         /* each suite takes only its own tuning options */
+        int relearn = c != O_BATCH && !strncmp(name, "relearn-", 8);
         int foreign = (classify && (c == O_EPOCHS || c == O_SLACK || !strncmp(name, "ain-", 4))) ||
-                      (!classify && (c == O_FEATURE || c == O_STEPS || c == O_CAP ||
-                                     c == O_TOL || !strncmp(name, "relearn-", 8)));
+                      (!classify && (c == O_FEATURE || c == O_STEPS || c == O_CAP || c == O_JS ||
+                                     c == O_TOL || relearn));
         if (foreign)
             return cli_usage(verb, "--%s belongs to the other suite", name);
         long *lv = c == O_SEED ? &o->seed : c == O_SPLIT_SEED ? &o->split_seed
                  : c == O_MIA_CAP ? &o->mia_cap : c == O_BATCH ? &o->batch
                  : c == O_STEPS ? &o->steps : c == O_CAP ? &o->cap
-                 : c == O_EPOCHS ? &o->epochs : NULL;
+                 : c == O_EPOCHS ? &o->epochs : c == O_AIN_BATCH ? &o->ain_batch : NULL;
         double *dv = c == O_LR ? &o->lr : c == O_TOL ? &o->tol : c == O_SLACK ? &o->slack : NULL;
         if (lv && (cli_parse_long(optarg, lv) || *lv < 0))
             return cli_usage(verb, "--%s needs a whole number >= 0, got '%s'", name, optarg);
@@ -144,6 +161,14 @@ static int parse(int argc, char **argv, const char *verb, int classify, struct o
                 o->feature == LETHE_MIA_L1)
                 return cli_usage(verb, "--feature is confidence or entropy, got '%s'", optarg);
             break;
+        case O_JS:
+            if (lethe_js_kind_parse(optarg, &o->js) != LETHE_OK)
+                return cli_usage(verb, "--js is paper or bad-teaching, got '%s'", optarg);
+            break;
+        case O_SAMPLING:
+            if (lethe_mia_sampling_parse(optarg, &o->sampling) != LETHE_OK)
+                return cli_usage(verb, "--mia-sampling is balanced or salun, got '%s'", optarg);
+            break;
         case 'h':
         case O_HELP:
             (classify ? usage_classify : usage_regress)(stdout);
@@ -156,7 +181,7 @@ static int parse(int argc, char **argv, const char *verb, int classify, struct o
         return cli_usage(verb, "unexpected argument '%s'", argv[optind]);
     if (!o->run || !o->forget)
         return cli_usage(verb, "--run and --forget are required");
-    if (o->batch == 0 || o->epochs == 0 || o->steps == 0)
+    if (o->batch == 0 || o->epochs == 0 || o->steps == 0 || o->ain_batch == 0)
         return cli_usage(verb, "batch, steps and epochs must be at least 1");
     return -1;
 }
@@ -168,7 +193,7 @@ static int parse(int argc, char **argv, const char *verb, int classify, struct o
 struct inputs {
     lethe_run *run, *oracle, *original;
     lethe_dataset *train, *test;
-    lethe_rows forget, retain, all;
+    lethe_rows forget, retain, all, forget_test;
 };
 
 static void inputs_free(struct inputs *in)
@@ -181,6 +206,7 @@ static void inputs_free(struct inputs *in)
     lethe_rows_free(&in->forget);
     lethe_rows_free(&in->retain);
     lethe_rows_free(&in->all);
+    lethe_rows_free(&in->forget_test);
 }
 
 static lethe_status load_other(const char *dir, const char *what, const lethe_run *model,
@@ -207,6 +233,11 @@ static lethe_status load_inputs(const struct opts *o, struct inputs *in)
     if (st == LETHE_OK && in->retain.n == 0)
         st = lethe_fail(LETHE_ERR_INVALID, "--forget %s selects every training sample; nothing "
                         "is left to retain", o->forget);
+    /* a target range also selects held-out rows of the test set (none in
+     * range: AIN is not measured) */
+    if (st == LETHE_OK && !strncmp(o->forget, "range:", 6) &&
+        lethe_split_select(in->test, o->forget, 0, &in->forget_test) != LETHE_OK)
+        lethe_rows_free(&in->forget_test);
     if (st == LETHE_OK)
         st = load_other(o->oracle, "oracle", in->run, &in->oracle);
     if (st == LETHE_OK)
@@ -254,7 +285,8 @@ static int eval_classify(int argc, char **argv)
     struct opts o = {.seed = (long)cfg.seed, .mia_cap = cfg.mia.cap, .batch = cfg.relearn_batch,
                      .steps = cfg.relearn_max_steps, .cap = cfg.relearn_cap, .epochs = -1,
                      .lr = cfg.relearn_lr, .tol = cfg.relearn_tol, .slack = NAN,
-                     .feature = cfg.mia.feature};
+                     .feature = cfg.mia.feature, .sampling = cfg.mia.sampling, .ain_batch = -1,
+                     .js = cfg.js};
     int rc = parse(argc, argv, verb, 1, &o);
     if (rc >= 0)
         return rc;
@@ -263,6 +295,8 @@ static int eval_classify(int argc, char **argv)
     cfg.seed = cfg.mia.seed = (uint64_t)o.seed;
     cfg.mia.cap = o.mia_cap;
     cfg.mia.feature = o.feature;
+    cfg.mia.sampling = o.sampling;
+    cfg.js = o.js;
     cfg.relearn_lr = (float)o.lr;
     cfg.relearn_batch = (int)o.batch;
     cfg.relearn_max_steps = o.steps;
@@ -294,9 +328,10 @@ static int eval_regress(int argc, char **argv)
     const char *verb = "eval regress";
     lethe_regress_cfg cfg;
     lethe_regress_defaults(&cfg);
-    struct opts o = {.seed = (long)cfg.seed, .mia_cap = cfg.mia.cap, .batch = cfg.ain_batch,
+    struct opts o = {.seed = (long)cfg.seed, .mia_cap = cfg.mia.cap, .batch = cfg.relearn_batch,
                      .steps = -1, .cap = -1, .epochs = cfg.ain_epochs, .lr = cfg.ain_lr,
-                     .tol = NAN, .slack = cfg.ain_slack, .feature = LETHE_MIA_L1};
+                     .tol = NAN, .slack = cfg.ain_slack, .feature = LETHE_MIA_L1,
+                     .sampling = cfg.mia.sampling, .ain_batch = cfg.ain_batch};
     int rc = parse(argc, argv, verb, 0, &o);
     if (rc >= 0)
         return rc;
@@ -304,8 +339,10 @@ static int eval_regress(int argc, char **argv)
         return cli_usage(verb, "--ain-slack must be at least 1");
     cfg.seed = cfg.mia.seed = (uint64_t)o.seed;
     cfg.mia.cap = o.mia_cap;
+    cfg.mia.sampling = o.sampling;
     cfg.ain_lr = (float)o.lr;
-    cfg.ain_batch = (int)o.batch;
+    cfg.relearn_batch = (int)o.batch;
+    cfg.ain_batch = (int)o.ain_batch;
     cfg.ain_epochs = (int)o.epochs;
     cfg.ain_slack = o.slack;
     struct inputs in = {0};
@@ -314,7 +351,7 @@ static int eval_regress(int argc, char **argv)
     if (st == LETHE_OK) {
         lethe_regress_inputs ri = {in.run->net, in.oracle ? in.oracle->net : NULL,
                                    in.original ? in.original->net : NULL, in.train, in.test,
-                                   &in.forget, &in.retain};
+                                   &in.forget, &in.retain, &in.forget_test};
         st = lethe_eval_regress(&ri, &cfg, &e);
     }
     if (st == LETHE_OK) {

@@ -2,6 +2,7 @@
  * (Fan et al., SalUn, ICLR 2024), activation distance and Jensen-Shannon
  * divergence to the oracle and ZRF (Chundawat et al., "Can bad teaching
  * induce forgetting?", AAAI 2023), relearn time, and Avg. Gap (SalUn). */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "lethe/progress.h"
 #include "lethe/rng.h"
 #include "lethe/train.h"
+#include "suite.h"
 
 #define STREAM_ZRF 0x2e70ull
 #define STREAM_RELEARN_DROPOUT 0x4e1eull
@@ -19,6 +21,7 @@
 void lethe_classify_defaults(lethe_classify_cfg *cfg)
 {
     lethe_mia_defaults(&cfg->mia);
+    cfg->js = LETHE_JS_PAPER;
     cfg->seed = 0;
     cfg->relearn_lr = 1e-3f;
     cfg->relearn_batch = 32;
@@ -99,18 +102,39 @@ static lethe_status accuracy_alloc(lethe_net *net, const lethe_dataset *ds,
     return st;
 }
 
-/* Jensen-Shannon divergence (nats): 1/2 KL(p||m) + 1/2 KL(q||m), m = (p + q) / 2. */
-static double js_div(const double *p, const double *q, long K)
+lethe_status lethe_js_kind_parse(const char *name, lethe_js_kind *out)
+{
+    if (!strcmp(name, "paper") || !strcmp(name, "bad-teaching")) {
+        *out = name[0] == 'p' ? LETHE_JS_PAPER : LETHE_JS_BAD_TEACHING;
+        return LETHE_OK;
+    }
+    return lethe_fail(LETHE_ERR_INVALID,
+                      "unknown Jensen-Shannon divergence '%s' (paper or bad-teaching)", name);
+}
+
+const char *lethe_js_kind_name(lethe_js_kind k)
+{
+    return k == LETHE_JS_BAD_TEACHING ? "bad-teaching" : "paper";
+}
+
+/* paper: 1/2 KL(p||m) + 1/2 KL(q||m) (terms with p_k = 0 count 0);
+ * bad-teaching: (1/2 KL(m||p) + 1/2 KL(m||q)) / K. */
+double lethe_js_divergence(const double *p, const double *q, long K, lethe_js_kind kind)
 {
     double s = 0;
     for (long k = 0; k < K; k++) {
         double m = 0.5 * (p[k] + q[k]);
+        if (kind == LETHE_JS_BAD_TEACHING) {
+            if (m > 0)
+                s += 0.5 * m * (log(m / p[k]) + log(m / q[k]));
+            continue;
+        }
         if (p[k] > 0)
             s += 0.5 * p[k] * log(p[k] / m);
         if (q[k] > 0)
             s += 0.5 * q[k] * log(q[k] / m);
     }
-    return s;
+    return kind == LETHE_JS_BAD_TEACHING ? s / (double)K : s;
 }
 
 static double l2_dist(const double *p, const double *q, long K)
@@ -121,80 +145,40 @@ static double l2_dist(const double *p, const double *q, long K)
     return sqrt(s);
 }
 
-static double mean(const double *v, long n)
-{
-    double s = 0;
-    for (long i = 0; i < n; i++)
-        s += v[i];
-    return n ? s / (double)n : NAN;
-}
-
-static lethe_status check_net(const char *what, const lethe_net *net, const lethe_dataset *ds)
-{
-    if (net->n_in != ds->d || net->n_out != ds->n_classes)
-        return lethe_fail(LETHE_ERR_INVALID,
-                          "%s: the %s maps %ld features to %ld outputs; the data has %d features "
-                          "and %d classes",
-                          ds->name, what, net->n_in, net->n_out, ds->d, ds->n_classes);
-    return LETHE_OK;
-}
-
 /* --------------------------------------------------------------- relearn */
+
+/* Whether the copy's accuracy on the relearning rows has reached the target. */
+struct acc_target {
+    const lethe_dataset *ds;
+    const lethe_rows *rows;
+    float *z;
+    double target;
+};
+
+static lethe_status acc_reached(lethe_net *copy, void *user, int *reached)
+{
+    struct acc_target *t = user;
+    double acc;
+    lethe_status st = accuracy(copy, t->ds, t->rows, t->z, &acc);
+    *reached = st == LETHE_OK && acc >= t->target - 1e-9;
+    return st;
+}
 
 lethe_status lethe_relearn_classify(lethe_net *net, const lethe_dataset *ds,
                                     const lethe_rows *rows, double target, float lr, int batch,
                                     long max_steps, uint64_t seed, long *steps, int *reached)
 {
-    *steps = 0;
-    *reached = 0;
-    if (rows->n == 0 || batch <= 0)
-        return lethe_fail(LETHE_ERR_INVALID, "relearning needs samples and a positive batch");
-    lethe_status st = LETHE_OK;
-    lethe_net *copy = lethe_net_init(net->spec);
-    lethe_optim *opt = copy ? lethe_optim_init(LETHE_OPTIM_ADAMW, copy->n_params) : NULL;
-    long *order = malloc(sizeof(long) * (size_t)rows->n);
-    float *z = lethe_calloc((size_t)rows->n * (size_t)net->n_out, sizeof(float));
-    if (!copy || !opt || !order || !z) {
-        st = lethe_fail(LETHE_ERR_NOMEM, "relearning: out of memory");
-        goto done;
+    struct acc_target t = {ds, rows, NULL, target};
+    t.z = lethe_calloc((size_t)(rows->n ? rows->n : 1) * (size_t)net->n_out, sizeof(float));
+    if (!t.z) {
+        *steps = 0;
+        *reached = 0;
+        return lethe_fail(LETHE_ERR_NOMEM, "relearning: out of memory");
     }
-    memcpy(copy->params, net->params, sizeof(float) * (size_t)net->n_params);
-    opt->weight_decay = 0.0f; /* Adam */
-    double acc;
-    if ((st = accuracy(copy, ds, rows, z, &acc)) != LETHE_OK)
-        goto done;
-    if (acc >= target - 1e-9) {
-        *reached = 1;
-        goto done;
-    }
-    for (int epoch = 0; *steps < max_steps; epoch++) {
-        if ((st = lethe_train_order(ds, rows, seed, epoch, order)) != LETHE_OK)
-            goto done;
-        uint64_t drop = lethe_rng_hash(seed, STREAM_RELEARN_DROPOUT, (uint64_t)epoch);
-        for (long b = 0; b < rows->n && *steps < max_steps; b += batch) {
-            int B = (int)(rows->n - b < batch ? rows->n - b : batch);
-            memset(copy->grads, 0, sizeof(float) * (size_t)copy->n_params);
-            double loss = lethe_batch_grad(copy, ds, order + b, B, LETHE_LOSS_XENT, 1, drop, 1.0f,
-                                           NULL);
-            if (isnan(loss)) {
-                st = lethe_fail(LETHE_ERR_NOMEM, "relearning: out of memory");
-                goto done;
-            }
-            lethe_optim_step(opt, copy->params, copy->grads, lr);
-            ++*steps;
-            if ((st = accuracy(copy, ds, rows, z, &acc)) != LETHE_OK)
-                goto done;
-            if (acc >= target - 1e-9) {
-                *reached = 1;
-                goto done;
-            }
-        }
-    }
-done:
-    lethe_net_free(copy);
-    lethe_optim_free(opt);
-    free(order);
-    lethe_free(z);
+    eval_relearn r = {ds, rows, LETHE_LOSS_XENT, lr, batch, INT_MAX, max_steps, 0, seed,
+                      STREAM_RELEARN_DROPOUT, acc_reached, &t};
+    lethe_status st = eval_relearn_run(net, &r, steps, reached);
+    lethe_free(t.z);
     return st;
 }
 
@@ -216,8 +200,6 @@ static lethe_status basic_metrics(lethe_net *net, const lethe_classify_inputs *i
 {
     const lethe_dataset *tr = in->train, *te = in->test;
     long nf = in->forget->n, K = net->n_out;
-    double *fm = NULL, *fn = NULL, *ff = NULL;
-    lethe_mia_result r = {0};
     lethe_status st = probs_of(net, tr, in->forget, forget_p);
     if (st != LETHE_OK)
         return st;
@@ -239,123 +221,84 @@ static lethe_status basic_metrics(lethe_net *net, const lethe_classify_inputs *i
     if ((st = accuracy_alloc(net, tr, in->retain, &b->ra)) != LETHE_OK ||
         (st = accuracy_alloc(net, te, NULL, &b->ta)) != LETHE_OK)
         return st;
-    fm = malloc(sizeof(double) * (size_t)(members->n ? members->n : 1));
-    fn = malloc(sizeof(double) * (size_t)(nonmembers->n ? nonmembers->n : 1));
-    ff = malloc(sizeof(double) * (size_t)nf);
-    if (!fm || !fn || !ff) {
-        st = lethe_fail(LETHE_ERR_NOMEM, "membership attack: out of memory");
-        goto done;
-    }
-    lethe_mia_feature f = cfg->mia.feature;
-    if ((st = lethe_mia_features(net, tr, members, f, fm)) != LETHE_OK ||
-        (st = lethe_mia_features(net, te, nonmembers, f, fn)) != LETHE_OK ||
-        (st = lethe_mia_features(net, tr, in->forget, f, ff)) != LETHE_OK ||
-        (st = lethe_mia_attack(fm, members->n, fn, nonmembers->n, ff, nf, &cfg->mia.svc, &r)) !=
-            LETHE_OK)
-        goto done;
-    b->mia = 100.0 - r.member_rate; /* efficacy: the share judged non-member */
+    double rate;
+    if ((st = lethe_mia_run(net, tr, te, members, nonmembers, in->forget, &cfg->mia, feat_i,
+                            mia_i, dec_i, &rate)) != LETHE_OK)
+        return st;
+    b->mia = 100.0 - rate; /* efficacy: the share judged non-member */
     b->n_member = members->n;
     b->n_nonmember = nonmembers->n;
-    for (long i = 0; i < nf; i++) {
-        if (mia_i)
-            mia_i[i] = r.member[i] ? 0.0 : 100.0;
-        if (feat_i)
-            feat_i[i] = ff[i];
-        if (dec_i)
-            dec_i[i] = r.decision[i];
-    }
-done:
-    lethe_mia_result_free(&r);
-    free(fm);
-    free(fn);
-    free(ff);
-    return st;
+    for (long i = 0; mia_i && i < nf; i++)
+        mia_i[i] = 100.0 - mia_i[i];
+    return LETHE_OK;
 }
 
 void lethe_classify_eval_free(lethe_classify_eval *e)
 {
-    free(e->ids);
-    free(e->ua_i);
-    free(e->confidence_i);
-    free(e->mia_feature_i);
-    free(e->mia_decision_i);
-    free(e->mia_i);
-    free(e->zrf_i);
-    free(e->js_i);
-    free(e->act_i);
-    free(e->oracle_ua_i);
+    void *arrays[] = {e->ids,   e->ua_i,  e->confidence_i, e->mia_feature_i, e->mia_decision_i,
+                      e->mia_i, e->zrf_i, e->js_i,         e->act_i,         e->oracle_ua_i};
+    eval_free_each(arrays, sizeof arrays / sizeof *arrays);
     memset(e, 0, sizeof *e);
 }
 
-static lethe_status check_inputs(const lethe_classify_inputs *in)
+int lethe_classify_metrics(const lethe_classify_eval *e, lethe_eval_metric *m)
 {
-    const lethe_dataset *tr = in->train, *te = in->test;
-    lethe_status st;
-    if (tr->task != LETHE_TASK_CLASSIFY)
-        return lethe_fail(LETHE_ERR_INVALID,
-                          "%s: a regression task; use the regression suite (lethe eval regress)",
-                          tr->name);
-    if (te->task != LETHE_TASK_CLASSIFY || te->d != tr->d || te->n_classes != tr->n_classes)
-        return lethe_fail(LETHE_ERR_INVALID, "%s: the test set does not match the training set",
-                          tr->name);
-    if (in->forget->n == 0 || in->retain->n == 0 || te->n == 0)
-        return lethe_fail(LETHE_ERR_INVALID,
-                          "%s: the suite needs non-empty forget, retain and test sets (got %ld, "
-                          "%ld and %ld samples)",
-                          tr->name, in->forget->n, in->retain->n, te->n);
-    if ((st = check_net("model", in->model, tr)) != LETHE_OK ||
-        (in->oracle && (st = check_net("oracle", in->oracle, tr)) != LETHE_OK) ||
-        (in->original && (st = check_net("original model", in->original, tr)) != LETHE_OK))
-        return st;
-    return LETHE_OK;
+    int have_rl = e->relearn_steps >= 0, have_orl = e->oracle_relearn_steps >= 0;
+    long nf = e->n_forget;
+    const lethe_eval_metric list[] = {
+        /* the model's */
+        {"UA", e->ua, e->ua_i}, {"RA", e->ra}, {"TA", e->ta}, {"MIA_efficacy", e->mia, e->mia_i},
+        {"avg_gap", e->avg_gap}, {"activation_distance", e->act_dist, e->act_i},
+        {"JS_divergence", e->js, e->js_i}, {"ZRF", e->zrf, e->zrf_i},
+        {"relearn_steps", eval_steps(e->relearn_steps)},
+        {"relearn_reached", have_rl ? e->relearn_reached : NAN},
+        {"relearn_target", e->relearn_target},
+        {"forget_confidence", e->confidence, e->confidence_i},
+        {"mia_feature", eval_mean(e->mia_feature_i, nf), e->mia_feature_i},
+        {"mia_decision", eval_mean(e->mia_decision_i, nf), e->mia_decision_i},
+        /* the oracle's */
+        {"oracle_UA", e->oracle_ua, e->oracle_ua_i}, {"oracle_RA", e->oracle_ra},
+        {"oracle_TA", e->oracle_ta}, {"oracle_MIA_efficacy", e->oracle_mia},
+        {"oracle_relearn_steps", eval_steps(e->oracle_relearn_steps)},
+        {"oracle_relearn_reached", have_orl ? e->oracle_relearn_reached : NAN},
+        {"relearn_ratio", e->relearn_ratio},
+        /* sizes and time */
+        {"n_forget", nf}, {"n_retain", e->n_retain}, {"n_test", e->n_test},
+        {"n_mia_member", e->n_mia_member}, {"n_mia_nonmember", e->n_mia_nonmember},
+        {"n_relearn", have_rl ? (double)e->n_relearn : NAN}, {"wall_seconds", e->seconds, NULL, 1}};
+    return eval_metrics_copy(m, list, sizeof list / sizeof *list);
 }
-
-/* Allocate n elements (at least one) for p, or fail the suite. */
-#define ALLOC(p, n)                                                                \
-    do {                                                                           \
-        long n_ = (n);                                                             \
-        if (!((p) = malloc(sizeof *(p) * (size_t)(n_ > 0 ? n_ : 1)))) {            \
-            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for %ld samples", n_); \
-            goto done;                                                             \
-        }                                                                          \
-    } while (0)
 
 lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_classify_cfg *cfg,
                                  lethe_classify_eval *e)
 {
-    memset(e, 0, sizeof *e);
-    double t0 = lethe_now();
-    lethe_status st = check_inputs(in);
+    const lethe_dataset *tr = in->train;
+    lethe_rows members = {0}, nonmembers = {0}, relearn = {0};
+    double *pm = NULL, *po = NULL, *pr = NULL, t0;
+    lethe_net *rnd = NULL;
+    lethe_status st = eval_start(e, sizeof *e, &t0, LETHE_TASK_CLASSIFY, tr, in->test, in->forget,
+                                 in->retain, in->model, in->oracle, in->original);
     if (st != LETHE_OK)
         return st;
-    const lethe_dataset *tr = in->train;
     long nf = in->forget->n, K = tr->n_classes;
-    lethe_rows all_test = {0}, members = {0}, nonmembers = {0}, relearn = {0};
-    double *pm = NULL, *po = NULL, *pr = NULL;
-    lethe_net *rnd = NULL;
     e->n_forget = nf;
     e->n_retain = in->retain->n;
     e->n_test = in->test->n;
     e->oracle_ua = e->oracle_ra = e->oracle_ta = e->oracle_mia = NAN;
     e->avg_gap = e->act_dist = e->js = e->relearn_target = e->relearn_ratio = NAN;
     e->relearn_steps = e->oracle_relearn_steps = -1;
-    ALLOC(e->ids, nf);
-    ALLOC(e->ua_i, nf);
-    ALLOC(e->confidence_i, nf);
-    ALLOC(e->mia_feature_i, nf);
-    ALLOC(e->mia_decision_i, nf);
-    ALLOC(e->mia_i, nf);
-    ALLOC(e->zrf_i, nf);
+    EVAL_ALLOC(e->ids, nf);
+    EVAL_ALLOC(e->ua_i, nf);
+    EVAL_ALLOC(e->confidence_i, nf);
+    EVAL_ALLOC(e->mia_feature_i, nf);
+    EVAL_ALLOC(e->mia_decision_i, nf);
+    EVAL_ALLOC(e->mia_i, nf);
+    EVAL_ALLOC(e->zrf_i, nf);
     for (long i = 0; i < nf; i++)
         e->ids[i] = tr->ids[in->forget->row[i]];
 
-    /* SalUn's attack data: |D_test| members drawn from D_r, D_test as
-     * non-members, each cut to at most cap by a keyed subsample. */
-    long want = cfg->mia.cap > 0 && cfg->mia.cap < in->test->n ? cfg->mia.cap : in->test->n;
-    if ((st = lethe_rows_all(&all_test, in->test->n)) != LETHE_OK ||
-        (st = lethe_eval_subsample(tr, in->retain, want, cfg->mia.seed, &members)) != LETHE_OK ||
-        (st = lethe_eval_subsample(in->test, &all_test, want, cfg->mia.seed, &nonmembers)) !=
-            LETHE_OK)
+    if ((st = lethe_mia_rows(tr, in->retain, in->test, &cfg->mia, &members, &nonmembers)) !=
+        LETHE_OK)
         goto done;
 
     struct basic bm, bo;
@@ -372,9 +315,9 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
     e->n_mia_nonmember = bm.n_nonmember;
 
     if (in->oracle) {
-        ALLOC(e->js_i, nf);
-        ALLOC(e->act_i, nf);
-        ALLOC(e->oracle_ua_i, nf);
+        EVAL_ALLOC(e->js_i, nf);
+        EVAL_ALLOC(e->act_i, nf);
+        EVAL_ALLOC(e->oracle_ua_i, nf);
         if ((st = basic_metrics(in->oracle, in, cfg, &members, &nonmembers, &po, &bo,
                                 e->oracle_ua_i, NULL, NULL, NULL, NULL)) != LETHE_OK)
             goto done;
@@ -386,11 +329,11 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
                       fabs(bm.ta - bo.ta)) /
                      4.0;
         for (long i = 0; i < nf; i++) {
-            e->js_i[i] = js_div(pm + i * K, po + i * K, K);
+            e->js_i[i] = lethe_js_divergence(pm + i * K, po + i * K, K, cfg->js);
             e->act_i[i] = l2_dist(pm + i * K, po + i * K, K);
         }
-        e->js = mean(e->js_i, nf);
-        e->act_dist = mean(e->act_i, nf);
+        e->js = eval_mean(e->js_i, nf);
+        e->act_dist = eval_mean(e->act_i, nf);
     }
 
     /* ZRF against a freshly initialised net of the same architecture */
@@ -402,8 +345,8 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
     if ((st = probs_of(rnd, tr, in->forget, &pr)) != LETHE_OK)
         goto done;
     for (long i = 0; i < nf; i++)
-        e->zrf_i[i] = 1.0 - js_div(pm + i * K, pr + i * K, K);
-    e->zrf = mean(e->zrf_i, nf);
+        e->zrf_i[i] = 1.0 - lethe_js_divergence(pm + i * K, pr + i * K, K, cfg->js);
+    e->zrf = eval_mean(e->zrf_i, nf);
 
     /* relearn time on a keyed subsample of D_f, against the original */
     if (in->original) {
@@ -431,55 +374,12 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
         }
     }
 done:
-    lethe_rows_free(&all_test);
-    lethe_rows_free(&members);
-    lethe_rows_free(&nonmembers);
     lethe_rows_free(&relearn);
     lethe_net_free(rnd);
-    free(pm);
-    free(po);
-    free(pr);
+    void *scratch[] = {members.row, nonmembers.row, pm, po, pr};
+    eval_free_each(scratch, sizeof scratch / sizeof *scratch);
     e->seconds = lethe_now() - t0;
     if (st != LETHE_OK)
         lethe_classify_eval_free(e);
     return st;
-}
-
-int lethe_classify_metrics(const lethe_classify_eval *e, lethe_eval_metric *m)
-{
-    int n = 0;
-#define METRIC(NAME, AGG, PER) m[n++] = (lethe_eval_metric){NAME, (double)(AGG), PER, 0}
-#define STEPS(x) ((x) < 0 ? NAN : (double)(x))
-    int have_rl = e->relearn_steps >= 0, have_orl = e->oracle_relearn_steps >= 0;
-    METRIC("UA", e->ua, e->ua_i);
-    METRIC("RA", e->ra, NULL);
-    METRIC("TA", e->ta, NULL);
-    METRIC("MIA_efficacy", e->mia, e->mia_i);
-    METRIC("avg_gap", e->avg_gap, NULL);
-    METRIC("activation_distance", e->act_dist, e->act_i);
-    METRIC("JS_divergence", e->js, e->js_i);
-    METRIC("ZRF", e->zrf, e->zrf_i);
-    METRIC("relearn_steps", STEPS(e->relearn_steps), NULL);
-    METRIC("relearn_reached", have_rl ? e->relearn_reached : NAN, NULL);
-    METRIC("relearn_target", e->relearn_target, NULL);
-    METRIC("forget_confidence", e->confidence, e->confidence_i);
-    METRIC("mia_feature", mean(e->mia_feature_i, e->n_forget), e->mia_feature_i);
-    METRIC("mia_decision", mean(e->mia_decision_i, e->n_forget), e->mia_decision_i);
-    METRIC("oracle_UA", e->oracle_ua, e->oracle_ua_i);
-    METRIC("oracle_RA", e->oracle_ra, NULL);
-    METRIC("oracle_TA", e->oracle_ta, NULL);
-    METRIC("oracle_MIA_efficacy", e->oracle_mia, NULL);
-    METRIC("oracle_relearn_steps", STEPS(e->oracle_relearn_steps), NULL);
-    METRIC("oracle_relearn_reached", have_orl ? e->oracle_relearn_reached : NAN, NULL);
-    METRIC("relearn_ratio", e->relearn_ratio, NULL);
-    METRIC("n_forget", e->n_forget, NULL);
-    METRIC("n_retain", e->n_retain, NULL);
-    METRIC("n_test", e->n_test, NULL);
-    METRIC("n_mia_member", e->n_mia_member, NULL);
-    METRIC("n_mia_nonmember", e->n_mia_nonmember, NULL);
-    METRIC("n_relearn", have_rl ? (double)e->n_relearn : NAN, NULL);
-    m[n++] = (lethe_eval_metric){"wall_seconds", e->seconds, NULL, 1};
-#undef METRIC
-#undef STEPS
-    return n;
 }

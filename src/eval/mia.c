@@ -128,7 +128,84 @@ void lethe_mia_defaults(lethe_mia_cfg *cfg)
     cfg->feature = LETHE_MIA_CONFIDENCE;
     cfg->cap = 2000;
     cfg->seed = 0;
+    cfg->sampling = LETHE_MIA_SAMPLE_BALANCED;
     lethe_svc_defaults(&cfg->svc);
+}
+
+lethe_status lethe_mia_sampling_parse(const char *name, lethe_mia_sampling *out)
+{
+    if (!strcmp(name, "balanced") || !strcmp(name, "salun")) {
+        *out = name[0] == 'b' ? LETHE_MIA_SAMPLE_BALANCED : LETHE_MIA_SAMPLE_SALUN;
+        return LETHE_OK;
+    }
+    return lethe_fail(LETHE_ERR_INVALID, "unknown attack sampling '%s' (balanced or salun)",
+                      name);
+}
+
+const char *lethe_mia_sampling_name(lethe_mia_sampling s)
+{
+    return s == LETHE_MIA_SAMPLE_SALUN ? "salun" : "balanced";
+}
+
+lethe_status lethe_mia_rows(const lethe_dataset *train, const lethe_rows *retain,
+                            const lethe_dataset *test, const lethe_mia_cfg *cfg,
+                            lethe_rows *members, lethe_rows *nonmembers)
+{
+    lethe_rows all_test = {0}, first = {0};
+    *members = *nonmembers = (lethe_rows){0};
+    lethe_status st = lethe_rows_all(&all_test, test->n);
+    if (st != LETHE_OK)
+        return st;
+    long n = test->n < retain->n ? test->n : retain->n;
+    if (cfg->sampling == LETHE_MIA_SAMPLE_SALUN) {
+        /* a prefix of D_r: a subsample without a cap copies its rows */
+        first = (lethe_rows){n, retain->row};
+        st = lethe_eval_subsample(train, &first, 0, 0, members);
+        *nonmembers = all_test;
+        return st;
+    }
+    if (cfg->cap > 0 && cfg->cap < n)
+        n = cfg->cap;
+    if ((st = lethe_eval_subsample(train, retain, n, cfg->seed, members)) == LETHE_OK)
+        st = lethe_eval_subsample(test, &all_test, n, cfg->seed, nonmembers);
+    lethe_rows_free(&all_test);
+    return st;
+}
+
+lethe_status lethe_mia_run(lethe_net *net, const lethe_dataset *train, const lethe_dataset *test,
+                           const lethe_rows *members, const lethe_rows *nonmembers,
+                           const lethe_rows *targets, const lethe_mia_cfg *cfg,
+                           double *target_feat, double *member_i, double *decision_i,
+                           double *rate)
+{
+    long nm = members->n, nn = nonmembers->n, nt = targets->n;
+    double *fm = malloc(sizeof(double) * (size_t)(nm ? nm : 1));
+    double *fn = malloc(sizeof(double) * (size_t)(nn ? nn : 1));
+    double *ft = malloc(sizeof(double) * (size_t)(nt ? nt : 1));
+    lethe_mia_result r = {0};
+    lethe_status st = LETHE_OK;
+    if (!fm || !fn || !ft)
+        st = lethe_fail(LETHE_ERR_NOMEM, "membership attack: out of memory");
+    if (st == LETHE_OK &&
+        (st = lethe_mia_features(net, train, members, cfg->feature, fm)) == LETHE_OK &&
+        (st = lethe_mia_features(net, test, nonmembers, cfg->feature, fn)) == LETHE_OK &&
+        (st = lethe_mia_features(net, train, targets, cfg->feature, ft)) == LETHE_OK &&
+        (st = lethe_mia_attack(fm, nm, fn, nn, ft, nt, &cfg->svc, &r)) == LETHE_OK) {
+        *rate = r.member_rate;
+        for (long i = 0; i < nt; i++) {
+            if (target_feat)
+                target_feat[i] = ft[i];
+            if (member_i)
+                member_i[i] = r.member[i] ? 100.0 : 0.0;
+            if (decision_i)
+                decision_i[i] = r.decision[i];
+        }
+    }
+    lethe_mia_result_free(&r);
+    free(fm);
+    free(fn);
+    free(ft);
+    return st;
 }
 
 lethe_status lethe_mia_attack(const double *members, long n_members, const double *nonmembers,

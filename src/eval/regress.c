@@ -4,6 +4,7 @@
  * model's and the oracle's predictions on the forget set, and the Anamnesis
  * Index. Errors are reported in the data's units (t_scale times the
  * standardised error). */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "lethe/rng.h"
 #include "lethe/stats.h"
 #include "lethe/train.h"
+#include "suite.h"
 
 #define STREAM_AIN_DROPOUT 0xa1ee5ull
 
@@ -24,17 +26,10 @@ void lethe_regress_defaults(lethe_regress_cfg *cfg)
     cfg->mia.feature = LETHE_MIA_L1;
     cfg->seed = 0;
     cfg->ain_lr = 0.01f;
-    cfg->ain_batch = 32;
+    cfg->ain_batch = 256;
+    cfg->relearn_batch = 32;
     cfg->ain_epochs = 10;
     cfg->ain_slack = 1.05;
-}
-
-static double mean(const double *v, long n)
-{
-    double s = 0;
-    for (long i = 0; i < n; i++)
-        s += v[i];
-    return n ? s / (double)n : NAN;
 }
 
 /* Per-sample errors of net on rows: l1 and squared error, means over the
@@ -73,73 +68,82 @@ static lethe_status errors(lethe_net *net, const lethe_dataset *ds, const lethe_
     return st;
 }
 
-static lethe_status check_net(const char *what, const lethe_net *net, const lethe_dataset *ds)
+/* The mean L1 and MSE of net on rows (NULL: all of ds), in the data's units
+ * (sc the target scale). */
+static lethe_status unit_errors(lethe_net *net, const lethe_dataset *ds, const lethe_rows *rows,
+                                double sc, double *l1, double *mse)
 {
-    if (net->n_in != ds->d || net->n_out != ds->n_targets)
-        return lethe_fail(LETHE_ERR_INVALID,
-                          "%s: the %s maps %ld features to %ld outputs; the data has %d features "
-                          "and %d targets",
-                          ds->name, what, net->n_in, net->n_out, ds->d, ds->n_targets);
-    return LETHE_OK;
+    lethe_status st = errors(net, ds, rows, NULL, NULL, NULL, l1, mse);
+    *l1 *= sc;
+    *mse *= sc * sc;
+    return st;
 }
 
 /* ------------------------------------------------------- Anamnesis Index */
 
-lethe_status lethe_relearn_regress(lethe_net *net, const lethe_dataset *ds,
-                                   const lethe_rows *train_rows, const lethe_rows *forget_rows,
-                                   double target, float lr, int batch, int epochs, uint64_t seed,
-                                   long *steps, int *reached)
+/* The L1 (standardised units) of net on rows: the mean over rows, or with
+ * batch > 0 the mean of the means of consecutive batches of that many rows
+ * (how Deep Regression Unlearning's evaluate() averages). z holds the
+ * outputs, l1_i the per-row values. */
+static lethe_status rows_l1(lethe_net *net, const lethe_dataset *ds, const lethe_rows *rows,
+                            int batch, float *z, double *l1_i, double *l1)
 {
-    *steps = 0;
-    *reached = 0;
-    if (train_rows->n == 0 || forget_rows->n == 0 || batch <= 0)
-        return lethe_fail(LETHE_ERR_INVALID, "relearning needs samples and a positive batch");
-    lethe_status st = LETHE_OK;
-    lethe_net *copy = lethe_net_init(net->spec);
-    lethe_optim *opt = copy ? lethe_optim_init(LETHE_OPTIM_ADAMW, copy->n_params) : NULL;
-    long *order = malloc(sizeof(long) * (size_t)train_rows->n);
-    float *z = lethe_calloc((size_t)forget_rows->n * (size_t)net->n_out, sizeof(float));
-    if (!copy || !opt || !order || !z) {
+    double mse;
+    lethe_status st = errors(net, ds, rows, l1_i, NULL, z, l1, &mse);
+    if (st != LETHE_OK || batch <= 0)
+        return st;
+    double sum = 0;
+    long nb = 0;
+    for (long b = 0; b < rows->n; b += batch, nb++)
+        sum += eval_mean(l1_i + b, rows->n - b < batch ? rows->n - b : batch);
+    *l1 = sum / (double)nb;
+    return LETHE_OK;
+}
+
+/* Whether the copy's L1 on the measured rows is at most the target. */
+struct l1_target {
+    const lethe_dataset *ds;
+    const lethe_rows *rows;
+    int batch;
+    float *z;
+    double *l1_i, target;
+};
+
+static lethe_status l1_reached(lethe_net *copy, void *user, int *reached)
+{
+    struct l1_target *t = user;
+    double l1;
+    lethe_status st = rows_l1(copy, t->ds, t->rows, t->batch, t->z, t->l1_i, &l1);
+    *reached = st == LETHE_OK && l1 <= t->target;
+    return st;
+}
+
+lethe_status lethe_relearn_regress(lethe_net *net, const lethe_dataset *ds,
+                                   const lethe_rows *train_rows, const lethe_dataset *eval_ds,
+                                   const lethe_rows *forget_rows, double target,
+                                   const lethe_relearn_how *how, uint64_t seed, long *steps,
+                                   int *reached)
+{
+    long n = forget_rows->n ? forget_rows->n : 1;
+    struct l1_target t = {eval_ds, forget_rows, how->dru ? how->batch : 0,
+                          lethe_calloc((size_t)n * (size_t)net->n_out, sizeof(float)),
+                          malloc(sizeof(double) * (size_t)n), target};
+    eval_relearn r = {ds, train_rows, LETHE_LOSS_L1, how->lr, how->batch, how->epochs, LONG_MAX,
+                      how->dru, seed, STREAM_AIN_DROPOUT, l1_reached, &t};
+    lethe_status st;
+    if (forget_rows->n == 0) {
+        *steps = 0;
+        *reached = 0;
+        st = lethe_fail(LETHE_ERR_INVALID, "relearning needs samples and a positive batch");
+    } else if (!t.z || !t.l1_i) {
+        *steps = 0;
+        *reached = 0;
         st = lethe_fail(LETHE_ERR_NOMEM, "relearning: out of memory");
-        goto done;
+    } else {
+        st = eval_relearn_run(net, &r, steps, reached);
     }
-    memcpy(copy->params, net->params, sizeof(float) * (size_t)net->n_params);
-    opt->weight_decay = 0.0f; /* Adam */
-    double l1, mse;
-    if ((st = errors(copy, ds, forget_rows, NULL, NULL, z, &l1, &mse)) != LETHE_OK)
-        goto done;
-    if (l1 <= target) {
-        *reached = 1;
-        goto done;
-    }
-    for (int epoch = 0; epoch < epochs; epoch++) {
-        if ((st = lethe_train_order(ds, train_rows, seed, epoch, order)) != LETHE_OK)
-            goto done;
-        uint64_t drop = lethe_rng_hash(seed, STREAM_AIN_DROPOUT, (uint64_t)epoch);
-        for (long b = 0; b < train_rows->n; b += batch) {
-            int B = (int)(train_rows->n - b < batch ? train_rows->n - b : batch);
-            memset(copy->grads, 0, sizeof(float) * (size_t)copy->n_params);
-            double loss = lethe_batch_grad(copy, ds, order + b, B, LETHE_LOSS_L1, 1, drop, 1.0f,
-                                           NULL);
-            if (isnan(loss)) {
-                st = lethe_fail(LETHE_ERR_NOMEM, "relearning: out of memory");
-                goto done;
-            }
-            lethe_optim_step(opt, copy->params, copy->grads, lr);
-            ++*steps;
-            if ((st = errors(copy, ds, forget_rows, NULL, NULL, z, &l1, &mse)) != LETHE_OK)
-                goto done;
-            if (l1 <= target) {
-                *reached = 1;
-                goto done;
-            }
-        }
-    }
-done:
-    lethe_net_free(copy);
-    lethe_optim_free(opt);
-    free(order);
-    lethe_free(z);
+    lethe_free(t.z);
+    free(t.l1_i);
     return st;
 }
 
@@ -147,75 +151,10 @@ done:
 
 void lethe_regress_eval_free(lethe_regress_eval *e)
 {
-    free(e->ids);
-    free(e->l1_i);
-    free(e->sq_i);
-    free(e->mia_decision_i);
-    free(e->mia_i);
-    free(e->oracle_l1_i);
-    free(e->oracle_sq_i);
-    free(e->abs_diff_i);
+    void *arrays[] = {e->ids,  e->l1_i,        e->sq_i,        e->mia_decision_i,
+                      e->mia_i, e->oracle_l1_i, e->oracle_sq_i, e->abs_diff_i};
+    eval_free_each(arrays, sizeof arrays / sizeof *arrays);
     memset(e, 0, sizeof *e);
-}
-
-static lethe_status check_inputs(const lethe_regress_inputs *in)
-{
-    const lethe_dataset *tr = in->train, *te = in->test;
-    lethe_status st;
-    if (tr->task != LETHE_TASK_REGRESS)
-        return lethe_fail(LETHE_ERR_INVALID,
-                          "%s: a classification task; use the classification suite (lethe eval "
-                          "classify)",
-                          tr->name);
-    if (te->task != LETHE_TASK_REGRESS || te->d != tr->d || te->n_targets != tr->n_targets)
-        return lethe_fail(LETHE_ERR_INVALID, "%s: the test set does not match the training set",
-                          tr->name);
-    if (in->forget->n == 0 || in->retain->n == 0 || te->n == 0)
-        return lethe_fail(LETHE_ERR_INVALID,
-                          "%s: the suite needs non-empty forget, retain and test sets (got %ld, "
-                          "%ld and %ld samples)",
-                          tr->name, in->forget->n, in->retain->n, te->n);
-    if ((st = check_net("model", in->model, tr)) != LETHE_OK ||
-        (in->oracle && (st = check_net("oracle", in->oracle, tr)) != LETHE_OK) ||
-        (in->original && (st = check_net("original model", in->original, tr)) != LETHE_OK))
-        return st;
-    return LETHE_OK;
-}
-
-/* The loss attack for one net: members from D_r, non-members from D_test,
- * targets D_f; rate = % of D_f judged member. */
-static lethe_status loss_attack(lethe_net *net, const lethe_regress_inputs *in,
-                                const lethe_regress_cfg *cfg, const lethe_rows *members,
-                                const lethe_rows *nonmembers, double *rate, double *mia_i,
-                                double *dec_i)
-{
-    long nf = in->forget->n;
-    double *fm = malloc(sizeof(double) * (size_t)members->n);
-    double *fn = malloc(sizeof(double) * (size_t)nonmembers->n);
-    double *ff = malloc(sizeof(double) * (size_t)nf);
-    lethe_mia_result r = {0};
-    lethe_status st = LETHE_OK;
-    if (!fm || !fn || !ff)
-        st = lethe_fail(LETHE_ERR_NOMEM, "membership attack: out of memory");
-    if (st == LETHE_OK &&
-        (st = lethe_mia_features(net, in->train, members, LETHE_MIA_L1, fm)) == LETHE_OK &&
-        (st = lethe_mia_features(net, in->test, nonmembers, LETHE_MIA_L1, fn)) == LETHE_OK &&
-        (st = lethe_mia_features(net, in->train, in->forget, LETHE_MIA_L1, ff)) == LETHE_OK &&
-        (st = lethe_mia_attack(fm, members->n, fn, nonmembers->n, ff, nf, &cfg->mia.svc, &r)) ==
-            LETHE_OK) {
-        *rate = r.member_rate;
-        for (long i = 0; i < nf; i++) {
-            if (mia_i)
-                mia_i[i] = r.member[i] ? 100.0 : 0.0;
-            if (dec_i)
-                dec_i[i] = r.decision[i];
-        }
-    }
-    lethe_mia_result_free(&r);
-    free(fm);
-    free(fn);
-    free(ff);
-    return st;
 }
 
 /* Ascending union of two ascending row lists. */
@@ -234,28 +173,70 @@ static lethe_status rows_union(const lethe_rows *a, const lethe_rows *b, lethe_r
     return LETHE_OK;
 }
 
-/* Allocate n elements (at least one) for p, or fail the suite. */
-#define ALLOC(p, n)                                                                \
-    do {                                                                           \
-        long n_ = (n);                                                             \
-        if (!((p) = malloc(sizeof *(p) * (size_t)(n_ > 0 ? n_ : 1)))) {            \
-            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory for %ld samples", n_); \
-            goto done;                                                             \
-        }                                                                          \
-    } while (0)
+/* Relearn the model and (when given) the oracle on train rows of in->train
+ * until the L1 on rows of `ds` is at most target; *ratio = model steps /
+ * oracle steps when the oracle's are positive. */
+static lethe_status relearn_pair(const lethe_regress_inputs *in, const lethe_rows *train_rows,
+                                 const lethe_dataset *ds, const lethe_rows *rows, double target,
+                                 const lethe_relearn_how *how, uint64_t seed, long *model_steps,
+                                 int *model_reached, long *oracle_steps, int *oracle_reached,
+                                 double *ratio)
+{
+    lethe_status st = lethe_relearn_regress(in->model, in->train, train_rows, ds, rows, target,
+                                            how, seed, model_steps, model_reached);
+    if (st != LETHE_OK || !in->oracle)
+        return st;
+    st = lethe_relearn_regress(in->oracle, in->train, train_rows, ds, rows, target, how, seed,
+                               oracle_steps, oracle_reached);
+    if (st == LETHE_OK && *oracle_steps > 0)
+        *ratio = (double)*model_steps / (double)*oracle_steps;
+    return st;
+}
+
+int lethe_regress_metrics(const lethe_regress_eval *e, lethe_eval_metric *m)
+{
+    double reached = e->rt_model >= 0 ? e->rt_model_reached : NAN;
+    double oracle_reached = e->rt_oracle >= 0 ? e->rt_oracle_reached : NAN;
+    const lethe_eval_metric list[] = {
+        /* the model's errors, attack, and distance to the oracle */
+        {"forget_L1", e->forget_l1, e->l1_i}, {"forget_MSE", e->forget_mse, e->sq_i},
+        {"retain_L1", e->retain_l1}, {"retain_MSE", e->retain_mse}, {"test_L1", e->test_l1},
+        {"test_MSE", e->test_mse}, {"MIA", e->mia, e->mia_i},
+        {"mia_decision", eval_mean(e->mia_decision_i, e->n_forget), e->mia_decision_i},
+        {"wasserstein", e->wasserstein}, {"abs_diff_to_oracle", e->abs_diff, e->abs_diff_i},
+        /* relearning */
+        {"AIN", e->ain}, {"ain_steps", eval_steps(e->ain_model)},
+        {"oracle_ain_steps", eval_steps(e->ain_oracle)},
+        {"original_heldout_L1", e->original_heldout_l1}, {"relearn_ratio", e->relearn_ratio},
+        {"relearn_steps", eval_steps(e->rt_model)}, {"relearn_reached", reached},
+        {"oracle_relearn_steps", eval_steps(e->rt_oracle)},
+        {"oracle_relearn_reached", oracle_reached},
+        {"original_forget_L1", e->original_forget_l1},
+        /* the oracle's */
+        {"oracle_forget_L1", e->oracle_forget_l1, e->oracle_l1_i},
+        {"oracle_forget_MSE", e->oracle_forget_mse, e->oracle_sq_i},
+        {"oracle_retain_L1", e->oracle_retain_l1}, {"oracle_retain_MSE", e->oracle_retain_mse},
+        {"oracle_test_L1", e->oracle_test_l1}, {"oracle_test_MSE", e->oracle_test_mse},
+        {"oracle_MIA", e->oracle_mia},
+        /* sizes and time */
+        {"n_forget", e->n_forget}, {"n_retain", e->n_retain}, {"n_test", e->n_test},
+        {"n_mia_member", e->n_mia_member}, {"n_mia_nonmember", e->n_mia_nonmember},
+        {"n_forget_heldout", e->n_forget_heldout}, {"wall_seconds", e->seconds, NULL, 1}};
+    return eval_metrics_copy(m, list, sizeof list / sizeof *list);
+}
 
 lethe_status lethe_eval_regress(const lethe_regress_inputs *in, const lethe_regress_cfg *cfg,
                                 lethe_regress_eval *e)
 {
-    memset(e, 0, sizeof *e);
-    double t0 = lethe_now();
-    lethe_status st = check_inputs(in);
+    double t0;
+    lethe_status st = eval_start(e, sizeof *e, &t0, LETHE_TASK_REGRESS, in->train, in->test,
+                                 in->forget, in->retain, in->model, in->oracle, in->original);
     if (st != LETHE_OK)
         return st;
     const lethe_dataset *tr = in->train;
     long nf = in->forget->n, D = tr->n_targets;
     double sc = tr->t_scale, sc2 = sc * sc;
-    lethe_rows all_test = {0}, members = {0}, nonmembers = {0}, all_train = {0};
+    lethe_rows members = {0}, nonmembers = {0}, all_train = {0};
     float *pm = NULL, *po = NULL;
     double *wa = NULL, *wb = NULL;
     e->n_forget = nf;
@@ -264,13 +245,15 @@ lethe_status lethe_eval_regress(const lethe_regress_inputs *in, const lethe_regr
     e->oracle_forget_l1 = e->oracle_forget_mse = e->oracle_retain_l1 = e->oracle_retain_mse =
         e->oracle_test_l1 = e->oracle_test_mse = NAN;
     e->original_forget_l1 = e->oracle_mia = e->wasserstein = e->abs_diff = e->ain = NAN;
-    e->rt_model = e->rt_oracle = -1;
-    ALLOC(e->ids, nf);
-    ALLOC(e->l1_i, nf);
-    ALLOC(e->sq_i, nf);
-    ALLOC(e->mia_decision_i, nf);
-    ALLOC(e->mia_i, nf);
-    ALLOC(pm, nf * D);
+    e->relearn_ratio = e->original_heldout_l1 = NAN;
+    e->rt_model = e->rt_oracle = e->ain_model = e->ain_oracle = -1;
+    e->n_forget_heldout = in->forget_test ? in->forget_test->n : 0;
+    EVAL_ALLOC(e->ids, nf);
+    EVAL_ALLOC(e->l1_i, nf);
+    EVAL_ALLOC(e->sq_i, nf);
+    EVAL_ALLOC(e->mia_decision_i, nf);
+    EVAL_ALLOC(e->mia_i, nf);
+    EVAL_ALLOC(pm, nf * D);
     for (long i = 0; i < nf; i++)
         e->ids[i] = tr->ids[in->forget->row[i]];
 
@@ -283,35 +266,28 @@ lethe_status lethe_eval_regress(const lethe_regress_inputs *in, const lethe_regr
         e->l1_i[i] *= sc;
         e->sq_i[i] *= sc2;
     }
-    if ((st = errors(in->model, tr, in->retain, NULL, NULL, NULL, &l1, &mse)) != LETHE_OK)
-        goto done;
-    e->retain_l1 = l1 * sc;
-    e->retain_mse = mse * sc2;
-    if ((st = errors(in->model, in->test, NULL, NULL, NULL, NULL, &l1, &mse)) != LETHE_OK)
-        goto done;
-    e->test_l1 = l1 * sc;
-    e->test_mse = mse * sc2;
-
-    /* the loss attack: members from D_r, non-members from D_test, cap each */
-    if ((st = lethe_rows_all(&all_test, in->test->n)) != LETHE_OK ||
-        (st = lethe_eval_subsample(tr, in->retain, cfg->mia.cap, cfg->mia.seed, &members)) !=
+    if ((st = unit_errors(in->model, tr, in->retain, sc, &e->retain_l1, &e->retain_mse)) !=
             LETHE_OK ||
-        (st = lethe_eval_subsample(in->test, &all_test, cfg->mia.cap, cfg->mia.seed,
-                                   &nonmembers)) != LETHE_OK)
+        (st = unit_errors(in->model, in->test, NULL, sc, &e->test_l1, &e->test_mse)) != LETHE_OK)
+        goto done;
+
+    /* the loss attack: members from D_r, non-members from D_test */
+    if ((st = lethe_mia_rows(tr, in->retain, in->test, &cfg->mia, &members, &nonmembers)) !=
+        LETHE_OK)
         goto done;
     e->n_mia_member = members.n;
     e->n_mia_nonmember = nonmembers.n;
-    if ((st = loss_attack(in->model, in, cfg, &members, &nonmembers, &e->mia, e->mia_i,
-                          e->mia_decision_i)) != LETHE_OK)
+    if ((st = lethe_mia_run(in->model, tr, in->test, &members, &nonmembers, in->forget, &cfg->mia,
+                            NULL, e->mia_i, e->mia_decision_i, &e->mia)) != LETHE_OK)
         goto done;
 
     if (in->oracle) {
-        ALLOC(e->oracle_l1_i, nf);
-        ALLOC(e->oracle_sq_i, nf);
-        ALLOC(e->abs_diff_i, nf);
-        ALLOC(po, nf * D);
-        ALLOC(wa, nf * D);
-        ALLOC(wb, nf * D);
+        EVAL_ALLOC(e->oracle_l1_i, nf);
+        EVAL_ALLOC(e->oracle_sq_i, nf);
+        EVAL_ALLOC(e->abs_diff_i, nf);
+        EVAL_ALLOC(po, nf * D);
+        EVAL_ALLOC(wa, nf * D);
+        EVAL_ALLOC(wb, nf * D);
         if ((st = errors(in->oracle, tr, in->forget, e->oracle_l1_i, e->oracle_sq_i, po, &l1,
                          &mse)) != LETHE_OK)
             goto done;
@@ -329,94 +305,58 @@ lethe_status lethe_eval_regress(const lethe_regress_inputs *in, const lethe_regr
             e->oracle_sq_i[i] *= sc2;
             e->abs_diff_i[i] = diff / (double)D;
         }
-        e->abs_diff = mean(e->abs_diff_i, nf);
-        if ((st = errors(in->oracle, tr, in->retain, NULL, NULL, NULL, &l1, &mse)) != LETHE_OK)
+        e->abs_diff = eval_mean(e->abs_diff_i, nf);
+        if ((st = unit_errors(in->oracle, tr, in->retain, sc, &e->oracle_retain_l1,
+                              &e->oracle_retain_mse)) != LETHE_OK ||
+            (st = unit_errors(in->oracle, in->test, NULL, sc, &e->oracle_test_l1,
+                              &e->oracle_test_mse)) != LETHE_OK)
             goto done;
-        e->oracle_retain_l1 = l1 * sc;
-        e->oracle_retain_mse = mse * sc2;
-        if ((st = errors(in->oracle, in->test, NULL, NULL, NULL, NULL, &l1, &mse)) != LETHE_OK)
-            goto done;
-        e->oracle_test_l1 = l1 * sc;
-        e->oracle_test_mse = mse * sc2;
-        if ((st = loss_attack(in->oracle, in, cfg, &members, &nonmembers, &e->oracle_mia, NULL,
-                              NULL)) != LETHE_OK ||
+        if ((st = lethe_mia_run(in->oracle, tr, in->test, &members, &nonmembers, in->forget,
+                                &cfg->mia, NULL, NULL, NULL, &e->oracle_mia)) != LETHE_OK ||
             (st = lethe_stats_wasserstein(wa, (size_t)(nf * D), wb, (size_t)(nf * D),
                                           &e->wasserstein)) != LETHE_OK)
             goto done;
     }
 
-    /* Anamnesis Index: relearn on all of D_train until forget L1 is within
-     * the slack of the original's */
+    /* relearning on all of D_train until the forget L1 is within the slack of
+     * the original's: lethe's relearn ratio on D_f, DRU's AIN on the held-out
+     * rows of the forget range */
     if (in->original) {
         if ((st = errors(in->original, tr, in->forget, NULL, NULL, NULL, &l1, &mse)) != LETHE_OK ||
             (st = rows_union(in->forget, in->retain, &all_train)) != LETHE_OK)
             goto done;
         e->original_forget_l1 = l1 * sc;
-        double target = cfg->ain_slack * l1;
-        if ((st = lethe_relearn_regress(in->model, tr, &all_train, in->forget, target, cfg->ain_lr,
-                                        cfg->ain_batch, cfg->ain_epochs, cfg->seed, &e->rt_model,
-                                        &e->rt_model_reached)) != LETHE_OK)
+        lethe_relearn_how how = {cfg->ain_lr, cfg->relearn_batch, cfg->ain_epochs, 0};
+        if ((st = relearn_pair(in, &all_train, in->train, in->forget, cfg->ain_slack * l1, &how,
+                               cfg->seed, &e->rt_model, &e->rt_model_reached, &e->rt_oracle,
+                               &e->rt_oracle_reached, &e->relearn_ratio)) != LETHE_OK)
             goto done;
-        if (in->oracle) {
-            if ((st = lethe_relearn_regress(in->oracle, tr, &all_train, in->forget, target,
-                                            cfg->ain_lr, cfg->ain_batch, cfg->ain_epochs,
-                                            cfg->seed, &e->rt_oracle, &e->rt_oracle_reached)) !=
-                LETHE_OK)
+        const lethe_rows *held = in->forget_test;
+        if (in->oracle && held && held->n > 0) {
+            lethe_relearn_how dru = {cfg->ain_lr, cfg->ain_batch, cfg->ain_epochs, 1};
+            double *scratch = malloc(sizeof(double) * (size_t)held->n);
+            float *z = malloc(sizeof(float) * (size_t)(held->n * D));
+            st = scratch && z ? rows_l1(in->original, in->test, held, cfg->ain_batch, z, scratch,
+                                        &l1)
+                              : lethe_fail(LETHE_ERR_NOMEM, "out of memory for %ld samples",
+                                           held->n);
+            free(scratch);
+            free(z);
+            if (st != LETHE_OK)
                 goto done;
-            if (e->rt_oracle > 0)
-                e->ain = (double)e->rt_model / (double)e->rt_oracle;
+            e->original_heldout_l1 = l1 * sc;
+            if ((st = relearn_pair(in, &all_train, in->test, held, cfg->ain_slack * l1, &dru,
+                                   cfg->seed, &e->ain_model, &e->ain_model_reached,
+                                   &e->ain_oracle, &e->ain_oracle_reached, &e->ain)) != LETHE_OK)
+                goto done;
         }
     }
 done:
-    lethe_rows_free(&all_test);
-    lethe_rows_free(&members);
-    lethe_rows_free(&nonmembers);
     lethe_rows_free(&all_train);
-    free(pm);
-    free(po);
-    free(wa);
-    free(wb);
+    void *scratch[] = {members.row, nonmembers.row, pm, po, wa, wb};
+    eval_free_each(scratch, sizeof scratch / sizeof *scratch);
     e->seconds = lethe_now() - t0;
     if (st != LETHE_OK)
         lethe_regress_eval_free(e);
     return st;
-}
-
-int lethe_regress_metrics(const lethe_regress_eval *e, lethe_eval_metric *m)
-{
-    int n = 0;
-#define METRIC(NAME, AGG, PER) m[n++] = (lethe_eval_metric){NAME, (double)(AGG), PER, 0}
-#define STEPS(x) ((x) < 0 ? NAN : (double)(x))
-    METRIC("forget_L1", e->forget_l1, e->l1_i);
-    METRIC("forget_MSE", e->forget_mse, e->sq_i);
-    METRIC("retain_L1", e->retain_l1, NULL);
-    METRIC("retain_MSE", e->retain_mse, NULL);
-    METRIC("test_L1", e->test_l1, NULL);
-    METRIC("test_MSE", e->test_mse, NULL);
-    METRIC("MIA", e->mia, e->mia_i);
-    METRIC("mia_decision", mean(e->mia_decision_i, e->n_forget), e->mia_decision_i);
-    METRIC("wasserstein", e->wasserstein, NULL);
-    METRIC("abs_diff_to_oracle", e->abs_diff, e->abs_diff_i);
-    METRIC("AIN", e->ain, NULL);
-    METRIC("relearn_steps", STEPS(e->rt_model), NULL);
-    METRIC("relearn_reached", e->rt_model >= 0 ? e->rt_model_reached : NAN, NULL);
-    METRIC("oracle_relearn_steps", STEPS(e->rt_oracle), NULL);
-    METRIC("oracle_relearn_reached", e->rt_oracle >= 0 ? e->rt_oracle_reached : NAN, NULL);
-    METRIC("original_forget_L1", e->original_forget_l1, NULL);
-    METRIC("oracle_forget_L1", e->oracle_forget_l1, e->oracle_l1_i);
-    METRIC("oracle_forget_MSE", e->oracle_forget_mse, e->oracle_sq_i);
-    METRIC("oracle_retain_L1", e->oracle_retain_l1, NULL);
-    METRIC("oracle_retain_MSE", e->oracle_retain_mse, NULL);
-    METRIC("oracle_test_L1", e->oracle_test_l1, NULL);
-    METRIC("oracle_test_MSE", e->oracle_test_mse, NULL);
-    METRIC("oracle_MIA", e->oracle_mia, NULL);
-    METRIC("n_forget", e->n_forget, NULL);
-    METRIC("n_retain", e->n_retain, NULL);
-    METRIC("n_test", e->n_test, NULL);
-    METRIC("n_mia_member", e->n_mia_member, NULL);
-    METRIC("n_mia_nonmember", e->n_mia_nonmember, NULL);
-    m[n++] = (lethe_eval_metric){"wall_seconds", e->seconds, NULL, 1};
-#undef METRIC
-#undef STEPS
-    return n;
 }

@@ -15,6 +15,10 @@
 
 #include "lethe/eval.h"
 #include "lethe/fileio.h"
+#include "lethe/optim.h"
+#include "lethe/progress.h"
+#include "lethe/rng.h"
+#include "suite.h"
 
 lethe_status lethe_eval_outputs(lethe_net *net, const lethe_dataset *ds, const lethe_rows *rows,
                                 float *out)
@@ -126,5 +130,120 @@ lethe_status lethe_eval_write(const char *dir, const char *suite, const lethe_ev
     lethe_status st = write_json(dir, suite, "EVAL", eval_json(m, n_metrics, ids, n));
     if (st == LETHE_OK)
         st = write_json(dir, suite, "SUMMARY", lethe_eval_summary_json(m, n_metrics));
+    return st;
+}
+
+/* ------------------------------------------------- shared by the suites */
+
+double eval_mean(const double *v, long n)
+{
+    double s = 0;
+    for (long i = 0; i < n; i++)
+        s += v[i];
+    return n ? s / (double)n : NAN;
+}
+
+void eval_free_each(void **p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(p[i]);
+}
+
+int eval_metrics_copy(lethe_eval_metric *m, const lethe_eval_metric *list, size_t n)
+{
+    LETHE_ASSERT(n <= LETHE_EVAL_MAX_METRICS);
+    memcpy(m, list, sizeof *list * n);
+    return (int)n;
+}
+
+double eval_steps(long steps)
+{
+    return steps < 0 ? NAN : (double)steps;
+}
+
+static lethe_status check_net(const char *what, const lethe_net *net, const lethe_dataset *ds)
+{
+    int classify = ds->task == LETHE_TASK_CLASSIFY;
+    long outs = classify ? ds->n_classes : ds->n_targets;
+    if (net->n_in != ds->d || net->n_out != outs)
+        return lethe_fail(LETHE_ERR_INVALID,
+                          "%s: the %s maps %ld features to %ld outputs; the data has %d features "
+                          "and %ld %s",
+                          ds->name, what, net->n_in, net->n_out, ds->d, outs,
+                          classify ? "classes" : "targets");
+    return LETHE_OK;
+}
+
+lethe_status eval_start(void *result, size_t size, double *t0, lethe_task task,
+                        const lethe_dataset *tr, const lethe_dataset *te, const lethe_rows *forget,
+                        const lethe_rows *retain, const lethe_net *model, const lethe_net *oracle,
+                        const lethe_net *original)
+{
+    memset(result, 0, size);
+    *t0 = lethe_now();
+    int classify = task == LETHE_TASK_CLASSIFY;
+    lethe_status st;
+    if (tr->task != task)
+        return lethe_fail(LETHE_ERR_INVALID, "%s: a %s task; use the %s suite (lethe eval %s)",
+                          tr->name, classify ? "regression" : "classification",
+                          classify ? "regression" : "classification",
+                          classify ? "regress" : "classify");
+    if (te->task != task || te->d != tr->d ||
+        (classify ? te->n_classes != tr->n_classes : te->n_targets != tr->n_targets))
+        return lethe_fail(LETHE_ERR_INVALID, "%s: the test set does not match the training set",
+                          tr->name);
+    if (forget->n == 0 || retain->n == 0 || te->n == 0)
+        return lethe_fail(LETHE_ERR_INVALID,
+                          "%s: the suite needs non-empty forget, retain and test sets (got %ld, "
+                          "%ld and %ld samples)",
+                          tr->name, forget->n, retain->n, te->n);
+    if ((st = check_net("model", model, tr)) != LETHE_OK ||
+        (oracle && (st = check_net("oracle", oracle, tr)) != LETHE_OK) ||
+        (original && (st = check_net("original model", original, tr)) != LETHE_OK))
+        return st;
+    return LETHE_OK;
+}
+
+lethe_status eval_relearn_run(lethe_net *net, const eval_relearn *r, long *steps, int *reached)
+{
+    *steps = 0;
+    *reached = 0;
+    long n = r->rows->n;
+    if (n == 0 || r->batch <= 0)
+        return lethe_fail(LETHE_ERR_INVALID, "relearning needs samples and a positive batch");
+    lethe_status st = LETHE_OK;
+    lethe_net *copy = lethe_net_init(net->spec);
+    lethe_optim *opt = copy ? lethe_optim_init(LETHE_OPTIM_ADAMW, copy->n_params) : NULL;
+    long *order = malloc(sizeof(long) * (size_t)n);
+    if (!copy || !opt || !order) {
+        st = lethe_fail(LETHE_ERR_NOMEM, "relearning: out of memory");
+        goto done;
+    }
+    memcpy(copy->params, net->params, sizeof(float) * (size_t)net->n_params);
+    opt->weight_decay = 0.0f; /* Adam */
+    if (!r->first_step && ((st = r->done(copy, r->user, reached)) != LETHE_OK || *reached))
+        goto done;
+    for (int epoch = 0; epoch < r->epochs && *steps < r->max_steps; epoch++) {
+        if ((st = lethe_train_order(r->ds, r->rows, r->seed, epoch, order)) != LETHE_OK)
+            goto done;
+        uint64_t drop = lethe_rng_hash(r->seed, r->dropout_stream, (uint64_t)epoch);
+        for (long b = 0; b < n && *steps < r->max_steps; b += r->batch) {
+            int B = (int)(n - b < r->batch ? n - b : r->batch);
+            memset(copy->grads, 0, sizeof(float) * (size_t)copy->n_params);
+            if (isnan(lethe_batch_grad(copy, r->ds, order + b, B, r->loss, 1, drop, 1.0f,
+                                       NULL))) {
+                st = lethe_fail(LETHE_ERR_NOMEM, "relearning: out of memory");
+                goto done;
+            }
+            lethe_optim_step(opt, copy->params, copy->grads, r->lr);
+            ++*steps;
+            if ((st = r->done(copy, r->user, reached)) != LETHE_OK || *reached)
+                goto done;
+        }
+    }
+done:
+    lethe_net_free(copy);
+    lethe_optim_free(opt);
+    free(order);
     return st;
 }

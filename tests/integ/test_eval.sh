@@ -13,6 +13,7 @@ contains "$OUT" "--mia-cap N         attack samples per class, 0 for no cap (200
 contains "$OUT" "--relearn-steps N   relearning step cap (500)"
 expect 0 "$LETHE" eval regress --help
 contains "$OUT" "--ain-slack X       target forget L1 = X times the original's (1.05)"
+contains "$OUT" "--ain-batch N       AIN's training and evaluation batch (256)"
 
 # Usage errors: 2.
 expect 2 "$LETHE" eval
@@ -78,6 +79,13 @@ contains "$OUT" '"avg_gap":	0,'
 contains "$OUT" '"JS_divergence":	0,'
 contains "$OUT" '"activation_distance":	0,'
 contains "$OUT" '"relearn_steps":	null' # no original given
+expect 0 "$LETHE" eval classify --run "$TMP/oracle" --forget random:0.1 --oracle "$TMP/oracle" \
+    --js bad-teaching --out "$TMP/e3" --json
+contains "$OUT" '"JS_divergence":	0,'
+expect 2 "$LETHE" eval classify --run "$TMP/oracle" --forget random:0.1 --js kl
+contains "$ERR" "--js is paper or bad-teaching"
+expect 2 "$LETHE" eval regress --run "$TMP/oracle" --forget random:0.1 --js paper
+contains "$ERR" "belongs to the other suite"
 [ -s "$TMP/oracle/CLASSIFY_SUMMARY.json" ] && pass || fail "no summary in the run directory"
 
 # Regression: Boston, forgetting the houses priced 30 to 100 (thousands).
@@ -85,9 +93,22 @@ expect 0 "$LETHE" train --data boston --out "$TMP/b0" --quiet
 expect 0 "$LETHE" train --data boston --out "$TMP/br" --exclude range:30:100 --quiet
 expect 0 "$LETHE" eval regress --run "$TMP/b0" --forget range:30:100 --oracle "$TMP/br" \
     --original "$TMP/b0" --out "$TMP/e2"
-for k in forget_L1 retain_MSE test_L1 MIA wasserstein AIN relearn_steps oracle_relearn_steps; do
+for k in forget_L1 retain_MSE test_L1 MIA wasserstein AIN ain_steps relearn_ratio \
+    relearn_steps oracle_relearn_steps n_forget_heldout; do
     contains "$OUT" "$k "
 done
+# the attack trains on equal numbers of members and non-members
+members=$(grep "^n_mia_member " "$OUT" | awk '{print $2}')
+nonmembers=$(grep "^n_mia_nonmember " "$OUT" | awk '{print $2}')
+[ -n "$members" ] && [ "$members" = "$nonmembers" ] && pass ||
+    fail "attack sizes $members / $nonmembers"
+grep -q "^AIN  *[0-9]" "$OUT" && pass || fail "no AIN with held-out forget rows"
+# SalUn's sampling: every test sample is a non-member
+expect 0 "$LETHE" eval regress --run "$TMP/b0" --forget range:30:100 --mia-sampling salun \
+    --mia-cap 5 --json
+contains "$OUT" '"n_mia_nonmember":	112,'
+expect 2 "$LETHE" eval regress --run "$TMP/b0" --forget range:30:100 --mia-sampling random
+contains "$ERR" "--mia-sampling is balanced or salun"
 check_layout "$TMP/e2/REGRESS_EVAL.json" "$TMP/e2/REGRESS_SUMMARY.json" forget_L1 forget_MSE \
     MIA abs_diff_to_oracle oracle_forget_L1
 expect 0 "$LETHE" eval regress --run "$TMP/br" --forget range:30:100 --oracle "$TMP/br" --json
