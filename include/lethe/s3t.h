@@ -26,7 +26,9 @@
  * A directory holds s3t.json (the configuration and the sequences),
  * ckpt/KEY.safetensors, state.json (each shard's served prefix and model
  * file sha256, and the sha256 of every checkpoint) and ledger.log
- * (lethe/ledger.h). */
+ * (lethe/ledger.h). lethe_s3t_train, lethe_s3t_request and lethe_s3t_apply
+ * hold the directory's lock (lethe/runlock.h) for their duration and first
+ * replay the ledger again, so concurrent writers never lose a request. */
 #ifndef LETHE_S3T_H
 #define LETHE_S3T_H
 

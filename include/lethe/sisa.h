@@ -14,7 +14,12 @@
  *
  * A directory holds sisa.json (the configuration), ckpt/KEY.safetensors,
  * state.json (each shard's current checkpoint and its sha256) and
- * ledger.log (lethe/ledger.h). */
+ * ledger.log (lethe/ledger.h).
+ *
+ * Writers take the directory's lock (lethe/runlock.h): lethe_sisa_request
+ * and lethe_sisa_sync each hold it for their duration and first replay the
+ * ledger again, so handles in other threads or processes never overwrite or
+ * miss each other's requests. */
 #ifndef LETHE_SISA_H
 #define LETHE_SISA_H
 

@@ -1,13 +1,11 @@
 /* lethe fit: ridge or logistic regression fitted exactly (closed form or
  * Newton) into a run directory that supports exact or certified removal.
  * lethe forget: remove samples from such a run in place. */
-#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -19,6 +17,7 @@
 #include "lethe/linear.h"
 #include "lethe/progress.h"
 #include "lethe/run.h"
+#include "lethe/runlock.h"
 #include "lethe/task.h"
 
 #define CHECK_RTOL 1e-6 /* ridge: a removal must agree with a refit this closely */
@@ -260,6 +259,7 @@ int cmd_fit(int argc, char **argv)
     lethe_dataset *train = NULL, *test = NULL;
     lethe_rows all = {0}, excl = {0}, rows = {0};
     lethe_linear *m = NULL;
+    lethe_runlock *lock = NULL;
     cJSON *config = NULL, *log = NULL;
     char *config_line = NULL, *config_pretty = NULL, *log_line = NULL;
     char path[4200], data_hash[17], excl_hash[17] = "0000000000000000";
@@ -300,6 +300,8 @@ int cmd_fit(int argc, char **argv)
     seconds = lethe_now() - t0;
     if (st == LETHE_OK)
         st = lethe_run_mkdir(o.out);
+    if (st == LETHE_OK)
+        st = lethe_runlock_acquire(o.out, 1, &lock);
     if (st != LETHE_OK)
         goto done;
     lethe_rows_hash(train, NULL, data_hash);
@@ -371,6 +373,7 @@ int cmd_fit(int argc, char **argv)
         printf("wrote %s/model.safetensors, config.json, log.jsonl\n", o.out);
     }
 done:
+    lethe_runlock_release(lock);
     free(config_line);
     free(config_pretty);
     free(log_line);
@@ -558,7 +561,7 @@ int cmd_forget(int argc, char **argv)
     const char *task = NULL, *excl_hash = NULL;
     long long limit = 0, window = 0, seed = 0;
     double ref_seconds = NAN, diff = NAN, grad = NAN;
-    int lock = -1;
+    lethe_runlock *lock = NULL;
     snprintf(model_path, sizeof model_path, "%s/model.safetensors", dir);
     lethe_status st = forget_config(dir, &config, &kind);
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -573,10 +576,9 @@ int cmd_forget(int argc, char **argv)
     if (st == LETHE_OK)
         st = lethe_json_opt_string(config, "exclude_hash", path, "0000000000000000",
                                    &excl_hash);
-    /* One writer at a time: an exclusive lock on the run directory. */
-    if (st == LETHE_OK && ((lock = open(dir, O_RDONLY | O_DIRECTORY)) < 0 ||
-                           flock(lock, LOCK_EX) != 0))
-        st = lethe_fail(LETHE_ERR_IO, "%s: cannot lock the run directory", dir);
+    /* One writer at a time: the run directory's lock. */
+    if (st == LETHE_OK)
+        st = lethe_runlock_acquire(dir, 1, &lock);
     if (st == LETHE_OK)
         st = hash_file(model_path, parent_hash);
     if (st == LETHE_OK)
@@ -766,8 +768,7 @@ int cmd_forget(int argc, char **argv)
         printf("wrote %s\n", model_path);
     }
 done:
-    if (lock >= 0)
-        close(lock); /* releases the lock */
+    lethe_runlock_release(lock);
     free(log_line);
     cJSON_Delete(log);
     cJSON_Delete(config);

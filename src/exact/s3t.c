@@ -893,12 +893,15 @@ lethe_status lethe_s3t_create(const char *dir, const char *task, const lethe_tas
     path_in(s, "s3t.json", path, sizeof path);
     path_in(s, "sisa.json", other, sizeof other);
     path_in(s, "ckpt", ck, sizeof ck);
-    st = stat(path, &sb) == 0 || stat(other, &sb) == 0
-             ? lethe_fail(LETHE_ERR_INVALID, "%s already holds an ensemble; use another --out",
-                          dir)
-             : choose_sequences(s);
+    lethe_runlock *lock = NULL;
+    st = choose_sequences(s);
     if (st == LETHE_OK)
         st = lethe_run_mkdir(ck);
+    if (st == LETHE_OK) /* checked under the lock: two creators cannot both pass */
+        st = lethe_runlock_acquire(dir, 1, &lock);
+    if (st == LETHE_OK && (stat(path, &sb) == 0 || stat(other, &sb) == 0))
+        st = lethe_fail(LETHE_ERR_INVALID, "%s already holds an ensemble; use another --out",
+                        dir);
     if (st == LETHE_OK)
         st = lethe_task_load(task, &s->opts, &s->train, &s->test);
     if (st == LETHE_OK) {
@@ -909,6 +912,7 @@ lethe_status lethe_s3t_create(const char *dir, const char *task, const lethe_tas
         free(txt);
         cJSON_Delete(j);
     }
+    lethe_runlock_release(lock);
     lethe_s3t_free(s);
     return st == LETHE_OK ? lethe_s3t_open(dir, out) : st;
 }
@@ -1141,7 +1145,21 @@ static lethe_status write_state(lethe_s3t *s)
     return st;
 }
 
+static lethe_status apply_locked(lethe_s3t *s);
+static lethe_status train_locked(lethe_s3t *s);
+
 lethe_status lethe_s3t_train(lethe_s3t *s)
+{
+    lethe_runlock *lock;
+    lethe_status st = ex_lock(s->dir, s->train, s->task, s->deleted, &s->ledger, &lock);
+    if (st != LETHE_OK)
+        return st;
+    st = train_locked(s);
+    lethe_runlock_release(lock);
+    return st;
+}
+
+static lethe_status train_locked(lethe_s3t *s)
 {
     const lethe_dataset *ds = s->train;
     lethe_rows cum = {0, malloc(sizeof(long) * (size_t)(ds->n + 1))};
@@ -1210,42 +1228,57 @@ lethe_status lethe_s3t_train(lethe_s3t *s)
     free(cum.row);
     if (st == LETHE_OK) {
         s->trained = 1;
-        st = lethe_s3t_apply(s); /* writes state.json */
+        st = apply_locked(s); /* writes state.json */
     }
     return st;
 }
 
 lethe_status lethe_s3t_request(lethe_s3t *s, const lethe_rows *rows, long *req_id)
 {
+    if (rows->n < 1)
+        return lethe_fail(LETHE_ERR_INVALID, "a deletion request needs at least one id");
+    lethe_runlock *lock;
+    lethe_status st = ex_lock(s->dir, s->train, s->task, s->deleted, &s->ledger, &lock);
+    if (st != LETHE_OK)
+        return st;
     uint64_t *ids = malloc(sizeof(uint64_t) * (size_t)(rows->n + 1));
     if (!ids)
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    if (rows->n < 1) {
-        free(ids);
-        return lethe_fail(LETHE_ERR_INVALID, "a deletion request needs at least one id");
-    }
-    for (long i = 0; i < rows->n; i++) {
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (long i = 0; st == LETHE_OK && i < rows->n; i++) {
         long r = rows->row[i];
         uint64_t id = s->train->ids[r];
-        if (s->deleted[r] || s->excluded[r]) {
-            long q = lethe_ledger_find(s->ledger, id);
-            free(ids);
-            return q ? lethe_fail(LETHE_ERR_INVALID, "id %llu was already deleted by request %ld",
-                                  (unsigned long long)id, q)
-                     : lethe_fail(LETHE_ERR_INVALID, "id %llu was excluded from training",
-                                  (unsigned long long)id);
-        }
-        ids[i] = id;
+        long q = s->deleted[r] ? lethe_ledger_find(s->ledger, id) : 0;
+        if (q)
+            st = lethe_fail(LETHE_ERR_INVALID, "id %llu was already deleted by request %ld",
+                            (unsigned long long)id, q);
+        else if (s->deleted[r] || s->excluded[r])
+            st = lethe_fail(LETHE_ERR_INVALID, "id %llu was excluded from training",
+                            (unsigned long long)id);
+        else
+            ids[i] = id;
     }
-    lethe_status st = lethe_ledger_receive(s->ledger, ids, rows->n, req_id);
+    if (st == LETHE_OK)
+        st = lethe_ledger_receive(s->ledger, ids, rows->n, req_id);
     if (st == LETHE_OK)
         for (long i = 0; i < rows->n; i++)
             s->deleted[rows->row[i]] = 1;
     free(ids);
+    lethe_runlock_release(lock);
     return st;
 }
 
 lethe_status lethe_s3t_apply(lethe_s3t *s)
+{
+    lethe_runlock *lock;
+    lethe_status st = ex_lock(s->dir, s->train, s->task, s->deleted, &s->ledger, &lock);
+    if (st != LETHE_OK)
+        return st;
+    st = apply_locked(s);
+    lethe_runlock_release(lock);
+    return st;
+}
+
+static lethe_status apply_locked(lethe_s3t *s)
 {
     double t0 = lethe_now();
     s->removed = 0;

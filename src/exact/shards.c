@@ -42,3 +42,23 @@ lethe_status ex_replay(const char *path, const lethe_dataset *ds, const char *ta
     }
     return st;
 }
+
+lethe_status ex_lock(const char *dir, const lethe_dataset *ds, const char *task, char *deleted,
+                     lethe_ledger **led, lethe_runlock **lock)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/ledger.log", dir);
+    lethe_ledger *fresh = NULL;
+    lethe_status st = lethe_runlock_acquire(dir, 1, lock);
+    if (st == LETHE_OK)
+        st = ex_replay(path, ds, task, deleted, &fresh);
+    if (st != LETHE_OK) {
+        lethe_ledger_free(fresh);
+        lethe_runlock_release(*lock);
+        *lock = NULL;
+        return st;
+    }
+    lethe_ledger_free(*led);
+    *led = fresh;
+    return LETHE_OK;
+}

@@ -5,6 +5,7 @@
 
 #include "lethe/dataset.h"
 #include "lethe/ledger.h"
+#include "lethe/runlock.h"
 
 /* shard_of[i] and slice_of[i] of every row of ds: uniform in [0, shards) and
  * [0, slices), keyed by (seed, the sample's id), so a sample's place never
@@ -21,5 +22,11 @@ lethe_status ex_mark_ids(const lethe_dataset *ds, const char *task, const uint64
  * that any request names. */
 lethe_status ex_replay(const char *path, const lethe_dataset *ds, const char *task,
                        char *deleted, lethe_ledger **out);
+
+/* Take dir's lock (waiting for it) and replay dir/ledger.log again onto
+ * deleted, replacing *led: requests that other writers recorded since *led
+ * was read are then known. On failure nothing is held. */
+lethe_status ex_lock(const char *dir, const lethe_dataset *ds, const char *task, char *deleted,
+                     lethe_ledger **led, lethe_runlock **lock);
 
 #endif

@@ -115,10 +115,12 @@ lethe_status lethe_sisa_create(const char *dir, const char *task, const lethe_ta
     struct stat sb;
     path_in(s, "sisa.json", path, sizeof path);
     path_in(s, "ckpt", ck, sizeof ck);
-    lethe_status st = stat(path, &sb) == 0
-                          ? lethe_fail(LETHE_ERR_INVALID, "%s already exists; use another --out",
-                                       path)
-                          : lethe_run_mkdir(ck);
+    lethe_runlock *lock = NULL;
+    lethe_status st = lethe_run_mkdir(ck);
+    if (st == LETHE_OK)
+        st = lethe_runlock_acquire(dir, 1, &lock);
+    if (st == LETHE_OK && stat(path, &sb) == 0)
+        st = lethe_fail(LETHE_ERR_INVALID, "%s already exists; use another --out", path);
     if (st == LETHE_OK)
         st = lethe_task_load(task, &s->opts, &s->train, &s->test);
     cJSON *j = NULL;
@@ -133,6 +135,7 @@ lethe_status lethe_sisa_create(const char *dir, const char *task, const lethe_ta
         free(txt);
     }
     cJSON_Delete(j);
+    lethe_runlock_release(lock);
     lethe_sisa_free(s);
     return st == LETHE_OK ? lethe_sisa_open(dir, out) : st;
 }
@@ -335,10 +338,15 @@ static lethe_status prune(const lethe_sisa *s, char (*chains)[65])
 
 lethe_status lethe_sisa_sync(lethe_sisa *s)
 {
+    lethe_runlock *lock;
+    lethe_status st = ex_lock(s->dir, s->train, s->task, s->deleted, &s->ledger, &lock);
+    if (st != LETHE_OK)
+        return st;
     char (*chains)[65] = calloc((size_t)s->shards * (size_t)s->slices, 65);
-    if (!chains)
+    if (!chains) {
+        lethe_runlock_release(lock);
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    lethe_status st = LETHE_OK;
+    }
     s->trained_slices = 0;
     for (int k = 0; k < s->shards && st == LETHE_OK; k++) {
         st = sync_shard(s, k, chains + (size_t)k * (size_t)s->slices);
@@ -376,32 +384,39 @@ lethe_status lethe_sisa_sync(lethe_sisa *s)
     for (long q = 0; st == LETHE_OK && q < s->ledger->n_req; q++)
         st = lethe_ledger_applied(s->ledger, q + 1);
     free(chains);
+    lethe_runlock_release(lock);
     return st;
 }
 
 lethe_status lethe_sisa_request(lethe_sisa *s, const lethe_rows *rows, long *req_id)
 {
+    lethe_runlock *lock;
+    lethe_status st = ex_lock(s->dir, s->train, s->task, s->deleted, &s->ledger, &lock);
+    if (st != LETHE_OK)
+        return st;
     uint64_t *ids = malloc(sizeof(uint64_t) * (size_t)(rows->n + 1));
     if (!ids)
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    for (long i = 0; i < rows->n; i++) {
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (long i = 0; st == LETHE_OK && i < rows->n; i++) {
         long r = rows->row[i];
         uint64_t id = s->train->ids[r];
-        if (s->deleted[r]) {
-            long q = lethe_ledger_find(s->ledger, id);
-            free(ids);
-            return q ? lethe_fail(LETHE_ERR_INVALID, "id %llu was already deleted by request %ld",
-                                  (unsigned long long)id, q)
-                     : lethe_fail(LETHE_ERR_INVALID, "id %llu was excluded from training",
-                                  (unsigned long long)id);
-        }
-        ids[i] = id;
+        long q = s->deleted[r] ? lethe_ledger_find(s->ledger, id) : 0;
+        if (q)
+            st = lethe_fail(LETHE_ERR_INVALID, "id %llu was already deleted by request %ld",
+                            (unsigned long long)id, q);
+        else if (s->deleted[r])
+            st = lethe_fail(LETHE_ERR_INVALID, "id %llu was excluded from training",
+                            (unsigned long long)id);
+        else
+            ids[i] = id;
     }
-    lethe_status st = lethe_ledger_receive(s->ledger, ids, rows->n, req_id);
+    if (st == LETHE_OK)
+        st = lethe_ledger_receive(s->ledger, ids, rows->n, req_id);
     if (st == LETHE_OK)
         for (long i = 0; i < rows->n; i++)
             s->deleted[rows->row[i]] = 1;
     free(ids);
+    lethe_runlock_release(lock);
     return st;
 }
 

@@ -112,6 +112,18 @@ TEST(sisa_forget_equals_retraining)
     CHECK_OK(lethe_sisa_sync(t));
     CHECK(t->trained_slices == 0 && same_models(s, t));
     CHECK(lethe_ledger_pending(t->ledger) == 0 && t->ledger->n_req == 3);
+    /* Two handles of one directory (a long-running process and another
+     * writer): each request first reads what the other recorded. */
+    long a = 200, b = 201;
+    lethe_rows ra = {1, &a}, rb = {1, &b};
+    CHECK(!s->deleted[a] && !s->deleted[b]);
+    CHECK_OK(lethe_sisa_request(s, &ra, &req));
+    CHECK(req == 4);
+    CHECK_OK(lethe_sisa_request(t, &rb, &req));
+    CHECK_MSG(req == 5, "the second handle's request is number %ld", req);
+    CHECK_STATUS(lethe_sisa_request(t, &ra, &req), LETHE_ERR_INVALID);
+    CHECK_OK(lethe_sisa_sync(s));
+    CHECK(s->ledger->n_req == 5 && lethe_ledger_pending(s->ledger) == 0 && s->deleted[b]);
     lethe_sisa_free(t);
     lethe_sisa_free(s);
     char cmd[300];
