@@ -10,7 +10,9 @@
  * hashes the key of slice r-1 with the ids of slice r and its budget, so a
  * prefix that holds no deleted sample keeps its key and is reused, and
  * deletion retrains each affected shard from its first affected slice.
- * Checkpoints that were trained on deleted samples are removed.
+ * Checkpoints that were trained on deleted samples are removed. A served
+ * checkpoint that is missing or differs from the sha256 in state.json is
+ * reported as damage (LETHE_ERR_FORMAT), never silently retrained.
  *
  * A directory holds sisa.json (the configuration), ckpt/KEY.safetensors,
  * state.json (each shard's current checkpoint and its sha256) and
@@ -71,10 +73,15 @@ lethe_status lethe_sisa_sync(lethe_sisa *s);
  * and nothing is recorded. */
 lethe_status lethe_sisa_request(lethe_sisa *s, const lethe_rows *rows, long *req_id);
 
+/* Training samples of shard that are not deleted. */
+long lethe_sisa_samples(const lethe_sisa *s, int shard);
+
 /* Outputs for rows of ds (NULL: all): shard >= 0 gives that shard's logits
- * (or predictions); -1 the aggregate: vote counts (classifiers, vote),
- * mean probabilities (classifiers, mean) or mean predictions (regressors).
- * out holds (n, n_out). */
+ * (or predictions); -1 the aggregate over the shards that still hold a
+ * sample: vote counts (classifiers, vote), mean probabilities (classifiers,
+ * mean) or mean predictions (regressors). out holds (n, n_out). A shard
+ * whose every sample is deleted has no model: naming it, or asking for the
+ * aggregate when every sample is deleted, is LETHE_ERR_FAILED. */
 lethe_status lethe_sisa_predict(lethe_sisa *s, int shard, const lethe_dataset *ds,
                                 const lethe_rows *rows, float *out);
 

@@ -154,15 +154,16 @@ static int s3t_train(int argc, char **argv)
     int json = 0, c;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        long *iv = c == 'S' ? &shards : c == 'R' ? &slices : c == 'B' ? &budget
-                 : c == 'e' ? &epochs : c == 'b' ? &batch : c == 's' ? &seed
-                 : c == 'L' ? &limit : NULL;
-        if (iv) {
-            if (cli_parse_long(optarg, iv) || *iv < (c == 's' || c == 'L' ? 0 : 1) ||
-                *iv > (1L << 40))
-                return cli_usage("s3t", "option needs a whole number, not '%s'", optarg);
+        const cli_long_opt ints[] = {
+            {'S', &shards, 1, 1024},    {'R', &slices, 1, LETHE_S3T_MAX_SLICES},
+            {'B', &budget, 1, LETHE_S3T_MAX_BUDGET}, {'e', &epochs, 1, 1000000},
+            {'b', &batch, 1, 1L << 20}, {'s', &seed, 0, 1L << 53}, {'L', &limit, 0, 1L << 40}};
+        int done = cli_numeric_option("s3t", longopts, c, optarg, ints,
+                                      sizeof ints / sizeof *ints, NULL, 0);
+        if (done < 0)
+            return -done;
+        if (done)
             continue;
-        }
         switch (c) {
         case 'd': data = optarg; break;
         case 'm': model = optarg; break;
@@ -189,9 +190,6 @@ static int s3t_train(int argc, char **argv)
         return cli_usage("s3t", "--order is cyclic or bms");
     if (prior_file && order != LETHE_S3T_BMS)
         return cli_usage("s3t", "--prior is for --order bms");
-    if (shards > 1024 || slices > LETHE_S3T_MAX_SLICES || budget > LETHE_S3T_MAX_BUDGET)
-        return cli_usage("s3t", "at most 1024 shards, %d slices and a budget of %d",
-                         LETHE_S3T_MAX_SLICES, LETHE_S3T_MAX_BUDGET);
     if (!budget)
         budget = slices;
     lethe_task_opts opts = {limit, 0};
@@ -559,13 +557,16 @@ static int s3t_simulate(int argc, char **argv)
     int json = 0, c;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        long *iv = c == 'S' ? &shards : c == 'R' ? &slices : c == 'B' ? &budget
-                 : c == 'n' ? &runs : c == 's' ? &seed : NULL;
-        if (iv) {
-            if (cli_parse_long(optarg, iv) || *iv < (c == 's' ? 0 : 1) || *iv > (1L << 40))
-                return cli_usage("s3t", "option needs a whole number, not '%s'", optarg);
+        const cli_long_opt ints[] = {
+            {'S', &shards, 1, 100000}, {'R', &slices, 1, LETHE_S3T_MAX_SLICES},
+            {'B', &budget, 1, LETHE_S3T_MAX_BUDGET}, {'n', &runs, 1, 10000000},
+            {'s', &seed, 0, 1L << 53}};
+        int done = cli_numeric_option("s3t", longopts, c, optarg, ints,
+                                      sizeof ints / sizeof *ints, NULL, 0);
+        if (done < 0)
+            return -done;
+        if (done)
             continue;
-        }
         switch (c) {
         case 'O': order_s = optarg; break;
         case 'p': prior_file = optarg; break;
@@ -579,12 +580,6 @@ static int s3t_simulate(int argc, char **argv)
         return cli_usage("s3t", "unexpected argument '%s'", argv[optind]);
     if (parse_order(order_s, &order))
         return cli_usage("s3t", "--order is cyclic or bms");
-    if (slices < 1 || slices > LETHE_S3T_MAX_SLICES)
-        return cli_usage("s3t", "--slices must be 1-%d", LETHE_S3T_MAX_SLICES);
-    if (shards > 100000 || slices > LETHE_S3T_MAX_SLICES || budget > LETHE_S3T_MAX_BUDGET ||
-        runs > 10000000)
-        return cli_usage("s3t", "simulate takes at most 100000 shards, %d slices, a budget of "
-                         "%d and 10^7 runs", LETHE_S3T_MAX_SLICES, LETHE_S3T_MAX_BUDGET);
     if (!budget)
         budget = slices;
     lethe_s3t_capacity cap;

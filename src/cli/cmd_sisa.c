@@ -101,13 +101,15 @@ static int sisa_train(int argc, char **argv)
     int json = 0, c;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        long *iv = c == 'S' ? &shards : c == 'R' ? &slices : c == 'e' ? &epochs
-                 : c == 'b' ? &batch : c == 's' ? &seed : c == 'L' ? &limit : NULL;
-        if (iv) {
-            if (cli_parse_long(optarg, iv) || *iv < (c == 's' ? 0 : 1) || *iv > (1L << 40))
-                return cli_usage("sisa", "option needs a whole number, not '%s'", optarg);
+        const cli_long_opt ints[] = {{'S', &shards, 1, 1024},     {'R', &slices, 1, 256},
+                                     {'e', &epochs, 1, 1000000},  {'b', &batch, 1, 1L << 20},
+                                     {'s', &seed, 0, 1L << 53},   {'L', &limit, 0, 1L << 40}};
+        int done = cli_numeric_option("sisa", longopts, c, optarg, ints,
+                                      sizeof ints / sizeof *ints, NULL, 0);
+        if (done < 0)
+            return -done;
+        if (done)
             continue;
-        }
         switch (c) {
         case 'd': data = optarg; break;
         case 'm': model = optarg; break;
@@ -291,6 +293,8 @@ static int sisa_dir(const char *sub, int argc, char **argv)
         cJSON *arr = is_eval ? cJSON_AddArrayToObject(j, "shards") : NULL;
         int from = is_eval ? -1 : (int)shard, to = is_eval ? s->shards - 1 : (int)shard;
         for (int k = from; k <= to && st == LETHE_OK; k++) {
+            if (is_eval && k >= 0 && lethe_sisa_samples(s, k) == 0)
+                continue; /* every sample deleted: no model */
             if (!y || (st = lethe_sisa_predict(s, k, ds, use_rows ? &rows : NULL, y)) != LETHE_OK)
                 break;
             cJSON *o = k >= 0 && is_eval ? cJSON_CreateObject() : j;

@@ -236,8 +236,61 @@ static void root_key(const lethe_sisa *s, int shard, char key[65])
     lethe_sha256_final(&h, key);
 }
 
-/* Train (or reuse) shard s's slices; chain[r] receives each slice's key. */
-static lethe_status sync_shard(lethe_sisa *s, int shard, char (*chain)[65])
+/* The checkpoint and sha256 that state.json records for each shard, into
+ * was[2k] and was[2k + 1] ("" when there is no state.json yet). */
+static lethe_status read_state(const lethe_sisa *s, char (*was)[65])
+{
+    char path[4200];
+    struct stat sb;
+    path_in(s, "state.json", path, sizeof path);
+    if (stat(path, &sb) != 0)
+        return LETHE_OK;
+    cJSON *j = NULL;
+    const cJSON *arr = NULL, *o;
+    lethe_status st = lethe_json_read(path, &j);
+    if (st == LETHE_OK)
+        st = lethe_json_get_array(j, "shards", path, &arr);
+    if (st != LETHE_OK)
+        arr = NULL;
+    cJSON_ArrayForEach(o, arr)
+    {
+        const char *key = cJSON_GetStringValue(cJSON_GetObjectItem(o, "checkpoint"));
+        const char *sha = cJSON_GetStringValue(cJSON_GetObjectItem(o, "sha256"));
+        double k = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "shard"));
+        if (!key || !sha || strlen(key) != 64 || strlen(sha) != 64 || !(k >= 0) ||
+            k >= s->shards || k != (int)k) {
+            st = lethe_fail(LETHE_ERR_FORMAT, "%s: a shard entry is damaged", path);
+            break;
+        }
+        memcpy(was[2 * (int)k], key, 65);
+        memcpy(was[2 * (int)k + 1], sha, 65);
+    }
+    cJSON_Delete(j);
+    return st;
+}
+
+/* A checkpoint that state.json lists for the shard must be there, intact:
+ * it is what the shard served, and the key says nothing changed since. */
+static lethe_status check_served(int shard, const char *path, const char *want_sha)
+{
+    char hex[65];
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return lethe_fail(LETHE_ERR_FORMAT, "%s: the checkpoint of shard %d that state.json "
+                          "lists is missing; the directory is damaged (restore the file, or "
+                          "remove state.json to retrain it)", path, shard);
+    lethe_status st = lethe_sha256_file(path, hex);
+    if (st == LETHE_OK && strcmp(hex, want_sha))
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: the checkpoint of shard %d is damaged (its "
+                        "sha256 is not the one state.json records); restore the file, or "
+                        "remove it and state.json to retrain it", path, shard);
+    return st;
+}
+
+/* Train (or reuse) shard s's slices; chain[r] receives each slice's key.
+ * was_key and was_sha: what state.json says the shard served. */
+static lethe_status sync_shard(lethe_sisa *s, int shard, char (*chain)[65], const char *was_key,
+                               const char *was_sha)
 {
     const lethe_dataset *ds = s->train;
     lethe_rows cum = {0, malloc(sizeof(long) * (size_t)(ds->n + 1))};
@@ -265,6 +318,9 @@ static lethe_status sync_shard(lethe_sisa *s, int shard, char (*chain)[65])
         memcpy(chain[r], key, 65);
         snprintf(path, sizeof path, "%s/ckpt/%s.safetensors", s->dir, key);
         struct stat sb;
+        if (r == s->slices - 1 && !strcmp(key, was_key) &&
+            (st = check_served(shard, path, was_sha)) != LETHE_OK)
+            break;
         if (stat(path, &sb) == 0) { /* trained before on exactly this prefix */
             snprintf(prev_path, sizeof prev_path, "%s", path);
             prev = prev_path;
@@ -343,13 +399,12 @@ lethe_status lethe_sisa_sync(lethe_sisa *s)
     if (st != LETHE_OK)
         return st;
     char (*chains)[65] = calloc((size_t)s->shards * (size_t)s->slices, 65);
-    if (!chains) {
-        lethe_runlock_release(lock);
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    }
+    char (*was)[65] = calloc(2 * (size_t)s->shards, 65);
+    st = chains && was ? read_state(s, was) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     s->trained_slices = 0;
     for (int k = 0; k < s->shards && st == LETHE_OK; k++) {
-        st = sync_shard(s, k, chains + (size_t)k * (size_t)s->slices);
+        st = sync_shard(s, k, chains + (size_t)k * (size_t)s->slices, was[2 * k],
+                        was[2 * k + 1]);
         if (st == LETHE_OK)
             memcpy(s->current[k], chains[(size_t)k * (size_t)s->slices + (size_t)s->slices - 1],
                    65);
@@ -384,6 +439,7 @@ lethe_status lethe_sisa_sync(lethe_sisa *s)
     for (long q = 0; st == LETHE_OK && q < s->ledger->n_req; q++)
         st = lethe_ledger_applied(s->ledger, q + 1);
     free(chains);
+    free(was);
     lethe_runlock_release(lock);
     return st;
 }
@@ -420,9 +476,26 @@ lethe_status lethe_sisa_request(lethe_sisa *s, const lethe_rows *rows, long *req
     return st;
 }
 
+long lethe_sisa_samples(const lethe_sisa *s, int shard)
+{
+    long n = 0;
+    for (long i = 0; i < s->train->n; i++)
+        n += s->shard_of[i] == shard && !s->deleted[i];
+    return n;
+}
+
 lethe_status lethe_sisa_predict(lethe_sisa *s, int shard, const lethe_dataset *ds,
                                 const lethe_rows *rows, float *out)
 {
+    int live = 0;
+    for (int k = 0; k < s->shards; k++)
+        live += lethe_sisa_samples(s, k) > 0;
+    if (shard >= 0 && lethe_sisa_samples(s, shard) == 0)
+        return lethe_fail(LETHE_ERR_FAILED, "every training sample of shard %d of %s has been "
+                          "deleted: the shard has no model", shard, s->dir);
+    if (shard < 0 && live == 0)
+        return lethe_fail(LETHE_ERR_FAILED, "every training sample of %s has been deleted: no "
+                          "model remains to predict with", s->dir);
     long n = rows ? rows->n : ds->n;
     lethe_net *net = lethe_net_init(s->spec);
     if (!net)
@@ -435,6 +508,8 @@ lethe_status lethe_sisa_predict(lethe_sisa *s, int shard, const lethe_dataset *d
     int first = shard < 0 ? 0 : shard, last = shard < 0 ? s->shards - 1 : shard;
     for (int k = first; k <= last && st == LETHE_OK; k++) {
         char path[4200];
+        if (shard < 0 && lethe_sisa_samples(s, k) == 0)
+            continue; /* an untrained model does not vote */
         lethe_sisa_model_path(s, k, path, sizeof path);
         if ((st = lethe_net_load_params(net, path)) != LETHE_OK ||
             (st = lethe_predict(net, ds, rows, shard < 0 ? y : out)) != LETHE_OK || shard >= 0)
@@ -443,7 +518,7 @@ lethe_status lethe_sisa_predict(lethe_sisa *s, int shard, const lethe_dataset *d
             float *p = y + i * no, *o = out + i * no;
             if (ds->task == LETHE_TASK_REGRESS) {
                 for (long c = 0; c < no; c++)
-                    o[c] += p[c] / (float)s->shards;
+                    o[c] += p[c] / (float)live;
             } else if (s->aggregate == LETHE_AGG_VOTE) {
                 long best = 0;
                 for (long c = 1; c < no; c++)
@@ -456,7 +531,7 @@ lethe_status lethe_sisa_predict(lethe_sisa *s, int shard, const lethe_dataset *d
                 for (long c = 0; c < no; c++)
                     z += exp(p[c] - mx);
                 for (long c = 0; c < no; c++)
-                    o[c] += (float)(exp(p[c] - mx) / z / s->shards);
+                    o[c] += (float)(exp(p[c] - mx) / z / live);
             }
         }
     }
