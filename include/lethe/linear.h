@@ -255,6 +255,14 @@ lethe_status lethe_linear_run_forget(const char *dir, const lethe_linear_forget_
 
 void lethe_linear_run_free(lethe_linear_run *r); /* NULL is a no-op */
 
+/* A removal report's fields into the JSON object o, as log.jsonl records
+ * them (ridge: downdates, refactored, min_pivot; logistic: steps,
+ * retrained, retrains, bound_added, beta, budget, with_eps: eps and delta,
+ * certified). */
+struct cJSON;
+void lethe_linear_report_json(struct cJSON *o, const lethe_linear *m,
+                              const lethe_linear_report *rep, int with_eps);
+
 /* ---- dense helpers (row-major p x p, double) ---- */
 
 /* Factor the symmetric positive definite A (upper triangle read) in place

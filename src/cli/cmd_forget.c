@@ -257,21 +257,7 @@ static void forget_json(const lethe_linear_run *r, int check)
     cJSON_AddNumberToObject(j, "n", (double)m->n);
     cJSON_AddNumberToObject(j, "request", (double)m->requests);
     cJSON_AddNumberToObject(j, "seconds", rep->seconds);
-    if (m->kind == LETHE_LINEAR_RIDGE) {
-        cJSON_AddNumberToObject(j, "downdates", (double)rep->downdates);
-        cJSON_AddBoolToObject(j, "refactored", rep->refactored);
-        cJSON_AddNumberToObject(j, "min_pivot", rep->min_pivot);
-    } else {
-        cJSON_AddNumberToObject(j, "steps", (double)rep->steps);
-        cJSON_AddBoolToObject(j, "retrained", rep->retrained);
-        cJSON_AddNumberToObject(j, "retrains", (double)m->retrains);
-        cJSON_AddNumberToObject(j, "bound_added", rep->bound_added);
-        cJSON_AddNumberToObject(j, "beta", m->beta);
-        cJSON_AddNumberToObject(j, "budget", rep->budget);
-        cJSON_AddNumberToObject(j, "eps", m->cfg.eps);
-        cJSON_AddNumberToObject(j, "delta", m->cfg.delta);
-        cJSON_AddBoolToObject(j, "certified", rep->certified);
-    }
+    lethe_linear_report_json(j, m, rep, 1);
     if (check) {
         cJSON *k = cJSON_AddObjectToObject(j, "check");
         cJSON_AddNumberToObject(k, "refit_seconds", r->ref_seconds);

@@ -31,6 +31,26 @@ void lethe_linear_run_free(lethe_linear_run *r)
     free(r);
 }
 
+/* A new run for dir, *out cleared; NULL when out of memory. */
+static lethe_linear_run *run_new(const char *dir, lethe_linear_run **out)
+{
+    *out = NULL;
+    lethe_linear_run *r = calloc(1, sizeof *r);
+    if (r)
+        snprintf(r->dir, sizeof r->dir, "%s", dir);
+    return r;
+}
+
+/* *out = r when st is LETHE_OK; r freed otherwise. */
+static lethe_status run_end(lethe_linear_run *r, lethe_status st, lethe_linear_run **out)
+{
+    if (st != LETHE_OK)
+        lethe_linear_run_free(r);
+    else
+        *out = r;
+    return st;
+}
+
 /* FNV-1a of a file's bytes as 16 hex digits: the parent model's hash. */
 static lethe_status hash_file(const char *path, char out[17])
 {
@@ -179,11 +199,9 @@ static lethe_status fit_model(lethe_linear_run *r, const lethe_linear_fit_opts *
 lethe_status lethe_linear_run_fit(const char *dir, const lethe_linear_fit_opts *o,
                                   lethe_linear_run **out)
 {
-    *out = NULL;
-    lethe_linear_run *r = calloc(1, sizeof *r);
+    lethe_linear_run *r = run_new(dir, out);
     if (!r)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    snprintf(r->dir, sizeof r->dir, "%s", dir);
     lethe_runlock *lock = NULL;
     cJSON *config = NULL, *log = NULL;
     char *config_line = NULL, path[4200], data_hash[17], excl_hash[17] = "0000000000000000";
@@ -228,12 +246,7 @@ done:
     free(config_line);
     cJSON_Delete(config);
     cJSON_Delete(log);
-    if (st != LETHE_OK) {
-        lethe_linear_run_free(r);
-        return st;
-    }
-    *out = r;
-    return LETHE_OK;
+    return run_end(r, st, out);
 }
 
 /* ---- the deletion protocol ---- */
@@ -368,6 +381,28 @@ static lethe_status check_refit(lethe_linear_run *r)
     return st;
 }
 
+void lethe_linear_report_json(cJSON *o, const lethe_linear *m, const lethe_linear_report *rep,
+                              int with_eps)
+{
+    if (m->kind == LETHE_LINEAR_RIDGE) {
+        cJSON_AddNumberToObject(o, "downdates", (double)rep->downdates);
+        cJSON_AddBoolToObject(o, "refactored", rep->refactored);
+        cJSON_AddNumberToObject(o, "min_pivot", rep->min_pivot);
+        return;
+    }
+    cJSON_AddNumberToObject(o, "steps", (double)rep->steps);
+    cJSON_AddBoolToObject(o, "retrained", rep->retrained);
+    cJSON_AddNumberToObject(o, "retrains", (double)m->retrains);
+    cJSON_AddNumberToObject(o, "bound_added", rep->bound_added);
+    cJSON_AddNumberToObject(o, "beta", m->beta);
+    cJSON_AddNumberToObject(o, "budget", rep->budget);
+    if (with_eps) {
+        cJSON_AddNumberToObject(o, "eps", m->cfg.eps);
+        cJSON_AddNumberToObject(o, "delta", m->cfg.delta);
+    }
+    cJSON_AddBoolToObject(o, "certified", rep->certified);
+}
+
 /* log.jsonl's line for a removal. */
 static cJSON *forget_log(const lethe_linear_run *r, const char *forget_hash,
                          const char *parent_hash)
@@ -383,19 +418,7 @@ static cJSON *forget_log(const lethe_linear_run *r, const char *forget_hash,
     cJSON_AddStringToObject(log, "forget_hash", forget_hash);
     cJSON_AddStringToObject(log, "parent_hash", parent_hash);
     cJSON_AddNumberToObject(log, "n", (double)m->n);
-    if (m->kind == LETHE_LINEAR_RIDGE) {
-        cJSON_AddNumberToObject(log, "downdates", (double)rep->downdates);
-        cJSON_AddBoolToObject(log, "refactored", rep->refactored);
-        cJSON_AddNumberToObject(log, "min_pivot", rep->min_pivot);
-    } else {
-        cJSON_AddNumberToObject(log, "steps", (double)rep->steps);
-        cJSON_AddBoolToObject(log, "retrained", rep->retrained);
-        cJSON_AddNumberToObject(log, "retrains", (double)m->retrains);
-        cJSON_AddNumberToObject(log, "bound_added", rep->bound_added);
-        cJSON_AddNumberToObject(log, "beta", m->beta);
-        cJSON_AddNumberToObject(log, "budget", rep->budget);
-        cJSON_AddBoolToObject(log, "certified", rep->certified);
-    }
+    lethe_linear_report_json(log, m, rep, 0);
     return log;
 }
 
@@ -496,11 +519,9 @@ static lethe_status commit(lethe_linear_run *r, const lethe_linear_forget_opts *
 lethe_status lethe_linear_run_forget(const char *dir, const lethe_linear_forget_opts *o,
                                      lethe_linear_run **out)
 {
-    *out = NULL;
-    lethe_linear_run *r = calloc(1, sizeof *r);
+    lethe_linear_run *r = run_new(dir, out);
     if (!r)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    snprintf(r->dir, sizeof r->dir, "%s", dir);
     r->ref_seconds = r->rel_diff = r->grad_norm = NAN;
     cJSON *config = NULL;
     lethe_ledger *led = NULL;
@@ -539,10 +560,5 @@ done:
     lethe_ledger_free(led);
     lethe_rows_free(&fresh);
     lethe_rows_free(&pend);
-    if (st != LETHE_OK) {
-        lethe_linear_run_free(r);
-        return st;
-    }
-    *out = r;
-    return LETHE_OK;
+    return run_end(r, st, out);
 }
