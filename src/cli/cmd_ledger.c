@@ -8,13 +8,13 @@
 static void print_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: lethe ledger show DIR\n"
-            "       lethe ledger verify DIR\n\n"
+            "Usage: lethe ledger show DIR [--quiet]\n"
+            "       lethe ledger verify DIR [--quiet]\n\n"
             "The deletion ledger DIR/ledger.log records every deletion request before it\n"
             "is acknowledged, each record with a CRC-32, fsynced. show lists the requests\n"
             "and their state; verify checks every record and exits 3 on damage. A final\n"
             "record cut short by a crash was never acknowledged: verify reports it, and\n"
-            "the next write drops it.\n\n"
+            "the next write drops it. --quiet prints nothing: the exit code tells.\n\n"
             "Exit codes: 0 ok, 2 usage error, 3 a damaged or missing ledger (a directory\n"
             "where no deletion was ever requested has none).\n");
 }
@@ -25,14 +25,17 @@ int cmd_ledger(int argc, char **argv)
         print_usage(stdout);
         return CLI_EXIT_OK;
     }
-    if (argc != 3 || (strcmp(argv[1], "show") && strcmp(argv[1], "verify")))
-        return cli_usage("ledger", "expected 'show DIR' or 'verify DIR'");
+    int quiet = argc == 4 && !strcmp(argv[3], "--quiet");
+    if (argc != 3 + quiet || (strcmp(argv[1], "show") && strcmp(argv[1], "verify")))
+        return cli_usage("ledger", "expected 'show DIR' or 'verify DIR' (and --quiet)");
     lethe_ledger *l;
     lethe_status st = lethe_ledger_read(argv[2], &l);
     if (st != LETHE_OK)
         return cli_report("ledger", st);
     long pending = lethe_ledger_pending(l);
-    if (!strcmp(argv[1], "verify")) {
+    if (quiet) {
+        /* the exit code says it all */
+    } else if (!strcmp(argv[1], "verify")) {
         printf("%s: %ld records, %ld requests (%ld applied, %ld pending), checksums ok%s\n",
                l->path, l->n_records, l->n_req, l->n_req - pending, pending,
                l->torn ? "; a final record cut short by a crash (never acknowledged) will be "

@@ -57,7 +57,8 @@ static void print_usage(FILE *out)
             "  --prior FILE       L weights: deletions hit slices in proportion (and bms\n"
             "                     chooses its orders by them); default uniform\n"
             "  --runs N           simulated deletion streams (default %d)\n"
-            "  --seed N           the streams' seed (default 0)\n\n"
+            "  --seed N           the streams' seed (default 0)\n"
+            "  --json, --quiet    print a JSON summary, or nothing but errors\n\n"
             "Exit codes: 0 ok, 1 failure (every shard dead: retrain), 2 usage error,\n"
             "3 bad input (unknown or already deleted ids, a directory of another kind,\n"
             "a damaged ledger, too few layers for the slices).\n",
@@ -356,11 +357,12 @@ static int s3t_simulate(int argc, char **argv)
     static const struct option longopts[] = {
         {"shards", 1, 0, 'S'}, {"slices", 1, 0, 'R'}, {"budget", 1, 0, 'B'},
         {"runs", 1, 0, 'n'},   {"seed", 1, 0, 's'},   {"order", 1, 0, 'O'},
-        {"prior", 1, 0, 'p'},  {"json", 0, 0, 'j'},   {"help", 0, 0, 'h'},
+        {"prior", 1, 0, 'p'},  {"json", 0, 0, 'j'},   {"quiet", 0, 0, 'q'},
+        {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     long shards = DEFAULT_SHARDS, slices = 6, budget = 0, runs = DEFAULT_RUNS, seed = 0;
     const char *order_s = "cyclic", *prior_file = NULL;
-    int json = 0, c;
+    int json = 0, quiet = 0, c;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         const cli_long_opt ints[] = {
@@ -377,6 +379,7 @@ static int s3t_simulate(int argc, char **argv)
         case 'O': order_s = optarg; break;
         case 'p': prior_file = optarg; break;
         case 'j': json = 1; break;
+        case 'q': quiet = 1; break;
         case 'h': print_usage(stdout); return CLI_EXIT_OK;
         default: return cli_usage("s3t", "unknown or incomplete option");
         }
@@ -425,6 +428,8 @@ static int s3t_simulate(int argc, char **argv)
         cJSON_AddNumberToObject(j, "ratio", ratio);
         return ens_print_json(j);
     }
+    if (quiet)
+        return CLI_EXIT_OK;
     printf("deletion capacity, %ld runs of %s deletions over %ld shards x %ld slices;\n"
            "S3T budget %ld (%s), %d distinct first slices per shard\n\n",
            runs, prior_file ? "prior-weighted" : "uniform", shards, slices, budget, order_s,

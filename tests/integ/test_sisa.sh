@@ -59,6 +59,11 @@ expect 3 "$LETHE" sisa forget "$TMP/once" --ids "$TMP/del"
 contains "$ERR" "already deleted by request 1"
 expect 0 "$LETHE" ledger verify "$TMP/once"
 contains "$OUT" "1 applied, 0 pending"
+# --quiet: nothing on stdout, the exit code tells.
+expect 0 "$LETHE" ledger verify "$TMP/once" --quiet
+[ ! -s "$OUT" ] && pass || fail "ledger verify --quiet printed"
+expect 0 "$LETHE" sisa status "$TMP/once" --quiet
+[ ! -s "$OUT" ] && pass || fail "sisa status --quiet printed"
 
 # A damaged ledger is refused by every command, with a message.
 cp -r "$TMP/once" "$TMP/damaged"
