@@ -45,7 +45,8 @@ void lethe_sisa_free(lethe_sisa *s); /* NULL is a no-op */
 
 /* Bring every shard up to date with the deletions (excluded and every
  * ledger request), train what is missing, write state.json, remove stale
- * checkpoints and mark pending requests applied. Idempotent. */
+ * checkpoints and mark pending requests applied. Idempotent. The shards
+ * serve models (lethe_ensemble_predict on &s->e) from the first sync on. */
 lethe_status lethe_sisa_sync(lethe_sisa *s);
 
 #endif

@@ -394,6 +394,9 @@ lethe_status lethe_ensemble_predict(const lethe_ensemble *e, int shard, const le
                                     const lethe_rows *rows, float *out)
 {
     int live = lethe_ensemble_live(e);
+    if (shard >= e->shards)
+        return lethe_fail(LETHE_ERR_INVALID, "%s has shards 0-%d, not %d", e->dir, e->shards - 1,
+                          shard);
     if (shard >= 0 && !e->model[shard][0])
         return lethe_fail(LETHE_ERR_FAILED, "%s: shard %d has no model: %s", e->dir, shard,
                           e->why_dead);

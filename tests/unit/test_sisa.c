@@ -174,3 +174,54 @@ TEST(ledger_records_replay_and_damage)
     CHECK(strstr(lethe_error_detail(), "record 1: checksum mismatch"));
     unlink(path);
 }
+
+/* A shard whose every sample is left out has no model: it does not vote,
+ * and naming it, or every shard being so, is refused with a reason. */
+TEST(sisa_empty_shard_has_no_model)
+{
+    char dir[] = "/tmp/lethe_sise_XXXXXX", saved[sizeof root];
+    CHECK(sizeof dir == sizeof root && mkdtemp(dir));
+    memcpy(saved, root, sizeof root); /* make() builds under root */
+    memcpy(root, dir, sizeof root);
+    lethe_sisa *s = make("all", NULL);
+    CHECK(s != NULL);
+    lethe_rows zero = {0, malloc(sizeof(long) * (size_t)s->e.train->n)};
+    for (long i = 0; i < s->e.train->n; i++)
+        if (s->e.shard_of[i] == 0)
+            zero.row[zero.n++] = i;
+    lethe_sisa_free(s);
+    s = make("nozero", &zero);
+    CHECK(s != NULL && zero.n > 0);
+    CHECK(lethe_ensemble_live(&s->e) == 2 && lethe_ensemble_samples(&s->e, 0) == 0);
+    long n = s->e.test->n;
+    float *y = malloc(sizeof(float) * (size_t)n * 10);
+    CHECK_STATUS(lethe_ensemble_predict(&s->e, 0, s->e.test, NULL, y), LETHE_ERR_FAILED);
+    CHECK(strstr(lethe_error_detail(), "shard 0 has no model"));
+    CHECK_OK(lethe_ensemble_predict(&s->e, -1, s->e.test, NULL, y));
+    int votes_ok = 1;
+    for (long i = 0; i < n; i++) {
+        float v = 0;
+        for (int c = 0; c < 10; c++)
+            v += y[i * 10 + c];
+        votes_ok &= v == 2.0f;
+    }
+    CHECK_MSG(votes_ok, "an untrained shard voted");
+    /* deleting every remaining sample leaves no model */
+    lethe_rows rest = {0, zero.row};
+    for (long i = 0; i < s->e.train->n; i++)
+        if (s->e.shard_of[i] != 0)
+            rest.row[rest.n++] = i;
+    long req;
+    CHECK_OK(lethe_ensemble_request(&s->e, &rest, &req));
+    CHECK_OK(lethe_sisa_sync(s));
+    CHECK(lethe_ensemble_live(&s->e) == 0);
+    CHECK_STATUS(lethe_ensemble_predict(&s->e, -1, s->e.test, NULL, y), LETHE_ERR_FAILED);
+    CHECK(strstr(lethe_error_detail(), "every training sample has been deleted"));
+    free(y);
+    free(zero.row);
+    lethe_sisa_free(s);
+    memcpy(root, saved, sizeof root);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
