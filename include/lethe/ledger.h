@@ -43,6 +43,10 @@ typedef struct lethe_ledger {
  * Free with lethe_ledger_free. */
 lethe_status lethe_ledger_open(const char *path, lethe_ledger **out);
 void lethe_ledger_free(lethe_ledger *l); /* NULL is a no-op */
+/* Open the ledger of directory dir (dir/ledger.log) to inspect it: a path
+ * that is not a directory, or a directory without a ledger, is
+ * LETHE_ERR_NOT_FOUND. */
+lethe_status lethe_ledger_read(const char *dir, lethe_ledger **out);
 
 /* Record a request for ids[0..n) (n >= 1) durably; its number in *req_id.
  * The caller checks the ids first: the ledger records what it is given. */

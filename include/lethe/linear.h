@@ -183,6 +183,89 @@ lethe_status lethe_linear_save(const lethe_linear *m, const char *path,
  * lethe_linear_free. */
 lethe_status lethe_linear_load(const char *path, uint64_t seed, lethe_linear **out);
 
+/* ---- Run directories ----------------------------------------------------
+ *
+ * A run directory holds model.safetensors, config.json (the fit's settings)
+ * and log.jsonl (one line per fit or removal), and, once a removal was
+ * requested, ledger.log (lethe/ledger.h). Both calls below hold the
+ * directory's lock (lethe/runlock.h) while they read and write it. */
+
+/* A ridge removal must agree with a refit this closely (relative). */
+#define LETHE_LINEAR_CHECK_RTOL 1e-6
+
+typedef struct lethe_linear_fit_opts {
+    const char *data;        /* the task (required) */
+    const char *model;       /* "ridge", "logistic", or NULL: ridge for regression
+                                tasks, logistic for two classes */
+    const char *exclude;     /* a split of the training set to leave out, or NULL */
+    uint64_t split_seed;     /* the seed of random:F splits */
+    long limit, window;      /* lethe_task_opts */
+    double lambda, guard, sigma, eps, delta; /* NAN: the kind's default */
+    uint64_t seed;           /* logistic: the noise seed */
+} lethe_linear_fit_opts;
+
+/* Every setting unset (NAN or 0). */
+void lethe_linear_fit_defaults(lethe_linear_fit_opts *o);
+
+typedef struct lethe_linear_forget_opts {
+    const char *ids;         /* a split naming the samples to remove; NULL: only
+                                apply what the ledger holds pending */
+    uint64_t split_seed;
+    int check;               /* also refit from scratch and compare; a ridge
+                                removal off by more than LETHE_LINEAR_CHECK_RTOL
+                                is LETHE_ERR_FAILED and nothing is written */
+    /* Called once the new request is durable in the ledger (may be NULL):
+     * the moment to acknowledge it. */
+    void (*recorded)(long request, long n_ids, void *ctx);
+    void *ctx;
+} lethe_linear_forget_opts;
+
+/* What a fit or a removal did. */
+typedef struct lethe_linear_run {
+    char dir[4096];
+    char task[64];
+    lethe_linear *m;                     /* the model as written */
+    lethe_dataset *train, *test;
+    /* fit */
+    lethe_rows rows;                     /* the training rows used */
+    long excluded;                       /* rows left out */
+    lethe_linear_scores train_scores, test_scores;
+    double seconds;                      /* the fit's time */
+    /* removal */
+    long request;                        /* the new request's number (0: none) */
+    long pending;                        /* requests a crash left pending, applied now */
+    lethe_rows drop;                     /* every row removed now (empty: nothing
+                                            to do, nothing written) */
+    lethe_linear_report rep;
+    double ref_seconds, rel_diff, grad_norm; /* check: the refit's time, the relative
+                                                difference, logistic's gradient norm */
+} lethe_linear_run;
+
+/* Fit as o says and write the run directory dir (created). Free *out with
+ * lethe_linear_run_free. */
+lethe_status lethe_linear_run_fit(const char *dir, const lethe_linear_fit_opts *o,
+                                  lethe_linear_run **out);
+
+/* Remove samples from the run in dir, in place. The request is checked
+ * (ids known, held and not named by an earlier request; the data set the
+ * one fitted on) before anything is written; it is then recorded in the
+ * ledger, the model file replaced in one rename (its metadata naming the
+ * parent file's hash), the ledger's pending requests marked applied and the
+ * log extended. Requests a crash left pending are applied with it. A run of
+ * another kind is LETHE_ERR_UNSUPPORTED. */
+lethe_status lethe_linear_run_forget(const char *dir, const lethe_linear_forget_opts *o,
+                                     lethe_linear_run **out);
+
+void lethe_linear_run_free(lethe_linear_run *r); /* NULL is a no-op */
+
+/* A removal report's fields into the JSON object o, as log.jsonl records
+ * them (ridge: downdates, refactored, min_pivot; logistic: steps,
+ * retrained, retrains, bound_added, beta, budget, with_eps: eps and delta,
+ * certified). */
+struct cJSON;
+void lethe_linear_report_json(struct cJSON *o, const lethe_linear *m,
+                              const lethe_linear_report *rep, int with_eps);
+
 /* ---- dense helpers (row-major p x p, double) ---- */
 
 /* Factor the symmetric positive definite A (upper triangle read) in place

@@ -25,15 +25,18 @@
  *
  * A directory holds s3t.json (the configuration and the sequences),
  * ckpt/KEY.safetensors, state.json (each shard's served prefix and model
- * file sha256, and the sha256 of every checkpoint) and ledger.log
- * (lethe/ledger.h). */
+ * file sha256, and the sha256 of every checkpoint) and ledger.log; the
+ * configuration, requests (lethe_ensemble_request) and prediction
+ * (lethe_ensemble_predict, the mean of the live shards' logits) are the
+ * sharded ensemble's (lethe/ensemble.h). lethe_s3t_train and lethe_s3t_apply
+ * hold the directory's lock (lethe/runlock.h) and replay the ledger again
+ * under it. */
 #ifndef LETHE_S3T_H
 #define LETHE_S3T_H
 
 #include <stdint.h>
 
-#include "lethe/dataset.h"
-#include "lethe/ledger.h"
+#include "lethe/ensemble.h"
 #include "lethe/net.h"
 #include "lethe/train.h"
 #include "lethe/task.h"
@@ -145,29 +148,19 @@ lethe_status lethe_s3t_simulate(int m, int L, int B, lethe_s3t_order order,
 /* ---- S3T directories --------------------------------------------------- */
 
 typedef struct lethe_s3t {
-    char dir[4096];
-    char task[64];
-    lethe_task_opts opts;
-    char spec[512];
-    lethe_train_cfg cfg;        /* per-step settings; steps come from the budget */
-    int shards, slices, budget;
+    lethe_ensemble e;           /* aggregate: the mean of the logits; model: each
+                                   shard's served prefix ("" when dead) */
+    int budget;
     lethe_s3t_order order;
     double *prior;              /* (shards, slices) normalised, or NULL */
-    uint64_t seed;
     int *seq;                   /* (shards, budget, slices) */
     lethe_s3t_groups groups;
-    lethe_dataset *train, *test;
-    int *shard_of, *slice_of;   /* per training row */
-    char *excluded;             /* per training row: left out at creation */
-    char *deleted;              /* per training row: named by a ledger request */
-    long n_excluded;
-    lethe_ledger *ledger;
     char (*key)[65];            /* (shards, budget, slices): each prefix's checkpoint key */
     char (*sha)[65];            /* same shape: its file's sha256 ("" if none) */
     char *hit;                  /* (shards, slices) */
     int *served, *served_len;   /* per shard: sequence (-1: dead) and prefix length */
     int trained;                /* state.json exists: training finished */
-    long trained_prefixes;         /* prefixes trained by the last lethe_s3t_train */
+    long trained_prefixes;      /* prefixes trained by the last lethe_s3t_train */
     long removed;               /* checkpoint files removed by the last apply */
     double switch_seconds;      /* last apply: until state.json served the new prefixes */
     double erase_seconds;       /* last apply: removing the checkpoints */
@@ -192,11 +185,6 @@ void lethe_s3t_free(lethe_s3t *s); /* NULL is a no-op */
  * deleted sample, then write state.json. Resumes an interrupted run. */
 lethe_status lethe_s3t_train(lethe_s3t *s);
 
-/* Check ids and record a deletion request (durable when this returns).
- * Unknown, excluded or already deleted ids are LETHE_ERR_INVALID and
- * nothing is recorded. */
-lethe_status lethe_s3t_request(lethe_s3t *s, const lethe_rows *rows, long *req_id);
-
 /* Serve every recorded request: recompute the hit slices and each shard's
  * surviving prefix, write state.json (from then on every reader serves the
  * cut prefixes), remove the checkpoints trained on deleted samples and mark
@@ -204,19 +192,6 @@ lethe_status lethe_s3t_request(lethe_s3t *s, const lethe_rows *rows, long *req_i
  * switch and the time spent removing files are left in switch_seconds and
  * erase_seconds. */
 lethe_status lethe_s3t_apply(lethe_s3t *s);
-
-/* Shards still serving a prefix. */
-int lethe_s3t_live(const lethe_s3t *s);
-
-/* Outputs for rows of ds (NULL: all) into out (n, n_out): shard >= 0 gives
- * that shard's served logits; -1 the mean of the live shards' logits (or
- * predictions for regressors). With no live shard (or a dead shard named)
- * LETHE_ERR_FAILED: a full retrain is needed. */
-lethe_status lethe_s3t_predict(lethe_s3t *s, int shard, const lethe_dataset *ds,
-                               const lethe_rows *rows, float *out);
-
-/* The path of shard k's served model file into buf ("" when dead). */
-void lethe_s3t_model_path(const lethe_s3t *s, int shard, char *buf, size_t cap);
 
 LETHE_API_END
 #endif

@@ -1,7 +1,6 @@
 /* lethe ledger: show or verify the deletion ledger of a directory. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "lethe/ledger.h"
@@ -9,14 +8,15 @@
 static void print_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: lethe ledger show DIR\n"
-            "       lethe ledger verify DIR\n\n"
+            "Usage: lethe ledger show DIR [--quiet]\n"
+            "       lethe ledger verify DIR [--quiet]\n\n"
             "The deletion ledger DIR/ledger.log records every deletion request before it\n"
             "is acknowledged, each record with a CRC-32, fsynced. show lists the requests\n"
             "and their state; verify checks every record and exits 3 on damage. A final\n"
             "record cut short by a crash was never acknowledged: verify reports it, and\n"
-            "the next write drops it.\n\n"
-            "Exit codes: 0 ok, 2 usage error, 3 a damaged or missing ledger.\n");
+            "the next write drops it. --quiet prints nothing: the exit code tells.\n\n"
+            "Exit codes: 0 ok, 2 usage error, 3 a damaged or missing ledger (a directory\n"
+            "where no deletion was ever requested has none).\n");
 }
 
 int cmd_ledger(int argc, char **argv)
@@ -25,21 +25,19 @@ int cmd_ledger(int argc, char **argv)
         print_usage(stdout);
         return CLI_EXIT_OK;
     }
-    if (argc != 3 || (strcmp(argv[1], "show") && strcmp(argv[1], "verify")))
-        return cli_usage("ledger", "expected 'show DIR' or 'verify DIR'");
-    char path[4200];
-    snprintf(path, sizeof path, "%s/ledger.log", argv[2]);
-    struct stat sb;
-    if (stat(argv[2], &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return cli_report("ledger", lethe_fail(LETHE_ERR_IO, "%s: not a directory", argv[2]));
+    int quiet = argc == 4 && !strcmp(argv[3], "--quiet");
+    if (argc != 3 + quiet || (strcmp(argv[1], "show") && strcmp(argv[1], "verify")))
+        return cli_usage("ledger", "expected 'show DIR' or 'verify DIR' (and --quiet)");
     lethe_ledger *l;
-    lethe_status st = lethe_ledger_open(path, &l);
+    lethe_status st = lethe_ledger_read(argv[2], &l);
     if (st != LETHE_OK)
         return cli_report("ledger", st);
     long pending = lethe_ledger_pending(l);
-    if (!strcmp(argv[1], "verify")) {
+    if (quiet) {
+        /* the exit code says it all */
+    } else if (!strcmp(argv[1], "verify")) {
         printf("%s: %ld records, %ld requests (%ld applied, %ld pending), checksums ok%s\n",
-               path, l->n_records, l->n_req, l->n_req - pending, pending,
+               l->path, l->n_records, l->n_req, l->n_req - pending, pending,
                l->torn ? "; a final record cut short by a crash (never acknowledged) will be "
                          "dropped"
                        : "");

@@ -133,6 +133,21 @@ lethe_status lethe_ledger_open(const char *path, lethe_ledger **out)
     return LETHE_OK;
 }
 
+lethe_status lethe_ledger_read(const char *dir, lethe_ledger **out)
+{
+    *out = NULL;
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/ledger.log", dir);
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return lethe_fail(LETHE_ERR_NOT_FOUND, "%s: not a directory", dir);
+    if (stat(path, &sb) != 0)
+        return lethe_fail(LETHE_ERR_NOT_FOUND, "%s: no deletion ledger (no ledger.log: no "
+                          "deletion was ever requested here, or this is not a run directory)",
+                          dir);
+    return lethe_ledger_open(path, out);
+}
+
 /* Append one record durably: drop a torn tail, write, fsync (and the
  * directory when the file is new). */
 static lethe_status append(lethe_ledger *l, cJSON *o)

@@ -8,7 +8,7 @@
 #include "lethe/rng.h"
 #include "lethe/run.h"
 #include "lethe/sha256.h"
-#include "shards.h"
+#include "ensemble_impl.h"
 
 #include <errno.h>
 #include <math.h>
@@ -505,23 +505,17 @@ done:
  * ====================================================================== */
 
 #define SEQ(s, k, b) \
-    ((s)->seq + ((size_t)(k) * (size_t)(s)->budget + (size_t)(b)) * (size_t)(s)->slices)
+    ((s)->seq + ((size_t)(k) * (size_t)(s)->budget + (size_t)(b)) * (size_t)(s)->e.slices)
 #define PFX(s, k, b, i) \
-    (((size_t)(k) * (size_t)(s)->budget + (size_t)(b)) * (size_t)(s)->slices + (size_t)(i))
+    (((size_t)(k) * (size_t)(s)->budget + (size_t)(b)) * (size_t)(s)->e.slices + (size_t)(i))
 
 void lethe_s3t_free(lethe_s3t *s)
 {
     if (!s)
         return;
-    lethe_dataset_free(s->train);
-    lethe_dataset_free(s->test);
+    ex_free(&s->e);
     free(s->prior);
     free(s->seq);
-    free(s->shard_of);
-    free(s->slice_of);
-    free(s->excluded);
-    free(s->deleted);
-    lethe_ledger_free(s->ledger);
     free(s->key);
     free(s->sha);
     free(s->hit);
@@ -530,52 +524,9 @@ void lethe_s3t_free(lethe_s3t *s)
     free(s);
 }
 
-static void path_in(const lethe_s3t *s, const char *name, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s/%s", s->dir, name);
-}
-
-static void ckpt_path(const lethe_s3t *s, const char *key, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s/ckpt/%s.safetensors", s->dir, key);
-}
-
-void lethe_s3t_model_path(const lethe_s3t *s, int shard, char *buf, size_t cap)
-{
-    int b = s->served[shard], len = s->served_len[shard];
-    if (b < 0)
-        buf[0] = 0;
-    else
-        ckpt_path(s, s->key[PFX(s, shard, b, len - 1)], buf, cap);
-}
-
-int lethe_s3t_live(const lethe_s3t *s)
-{
-    int live = 0;
-    for (int k = 0; k < s->shards; k++)
-        live += s->served[k] >= 0;
-    return live;
-}
-
 static const char *order_name(lethe_s3t_order o)
 {
     return o == LETHE_S3T_BMS ? "bms" : "cyclic";
-}
-
-/* The key of the configuration and shard: the root of its chains. */
-static void root_key(const lethe_s3t *s, int shard, char key[65])
-{
-    lethe_sha256 h;
-    char buf[1200];
-    int n = snprintf(buf, sizeof buf,
-                     "lethe-s3t-1|%s|%ld|%d|%s|%d|%.9g|%.9g|%.9g|%.9g|%d|%d|%d|%llu|%d|%d",
-                     s->task, s->opts.limit, s->opts.window, s->spec, (int)s->cfg.optim,
-                     s->cfg.lr, s->cfg.weight_decay, s->cfg.momentum, s->cfg.clip, s->cfg.batch,
-                     s->cfg.epochs, (int)s->cfg.loss, (unsigned long long)s->seed, s->slices,
-                     shard);
-    lethe_sha256_init(&h);
-    lethe_sha256_update(&h, buf, (size_t)n);
-    lethe_sha256_final(&h, key);
 }
 
 /* The training seed of a prefix: the first 64 bits of its key. */
@@ -590,51 +541,48 @@ static uint64_t key_seed(const char *key)
 /* Rows of (shard, slice) that training uses, ascending, and their count. */
 static long slice_rows(const lethe_s3t *s, int shard, int slice, long *out)
 {
+    const lethe_ensemble *e = &s->e;
     long n = 0;
-    for (long i = 0; i < s->train->n; i++)
-        if (s->shard_of[i] == shard && s->slice_of[i] == slice && !s->excluded[i])
+    for (long i = 0; i < e->train->n; i++)
+        if (e->shard_of[i] == shard && e->slice_of[i] == slice && !e->excluded[i])
             out[n++] = i;
     return n;
-}
-
-static long step_budget(const lethe_s3t *s, long n_cum)
-{
-    return (long)ceil(2.0 * s->cfg.epochs / (s->slices + 1) * (double)n_cum / s->cfg.batch);
 }
 
 /* Every prefix's key: the key of step i hashes the key of step i-1, the
  * slice it adds, that slice's ids and the step budget. */
 static lethe_status compute_keys(lethe_s3t *s)
 {
-    long *rows = malloc(sizeof(long) * (size_t)(s->train->n + 1));
-    long *count = malloc(sizeof(long) * (size_t)s->slices);
-    lethe_sha256 *slice_h = malloc(sizeof(lethe_sha256) * (size_t)s->slices);
+    const lethe_ensemble *e = &s->e;
+    long *rows = malloc(sizeof(long) * (size_t)(e->train->n + 1));
+    long *count = malloc(sizeof(long) * (size_t)e->slices);
+    lethe_sha256 *slice_h = malloc(sizeof(lethe_sha256) * (size_t)e->slices);
     if (!rows || !count || !slice_h) {
         free(rows), free(count), free(slice_h);
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     }
-    for (int k = 0; k < s->shards; k++) {
+    for (int k = 0; k < e->shards; k++) {
         /* hash each slice's ids once; chains continue from a copy */
-        for (int j = 0; j < s->slices; j++) {
+        for (int j = 0; j < e->slices; j++) {
             count[j] = slice_rows(s, k, j, rows);
             lethe_sha256_init(&slice_h[j]);
             int32_t jj = j;
             lethe_sha256_update(&slice_h[j], &jj, sizeof jj);
             for (long r = 0; r < count[j]; r++)
-                lethe_sha256_update(&slice_h[j], &s->train->ids[rows[r]], sizeof(uint64_t));
+                lethe_sha256_update(&slice_h[j], &e->train->ids[rows[r]], sizeof(uint64_t));
         }
         char root[65];
-        root_key(s, k, root);
+        ex_root_key(e, "lethe-s3t-1", 1, k, root);
         for (int b = 0; b < s->budget; b++) {
             const int *sq = SEQ(s, k, b);
             const char *prev = root;
             long n_cum = 0;
-            for (int i = 0; i < s->slices; i++) {
+            for (int i = 0; i < e->slices; i++) {
                 char ids_hex[65];
                 lethe_sha256 h = slice_h[sq[i]];
                 lethe_sha256_final(&h, ids_hex);
                 n_cum += count[sq[i]];
-                long steps = step_budget(s, n_cum);
+                long steps = ex_steps(e, n_cum);
                 lethe_sha256_init(&h);
                 lethe_sha256_update(&h, prev, 64);
                 lethe_sha256_update(&h, ids_hex, 64);
@@ -650,17 +598,23 @@ static lethe_status compute_keys(lethe_s3t *s)
     return LETHE_OK;
 }
 
-/* Which slices hold a deleted sample, and each shard's surviving prefix. */
+/* Which slices hold a deleted sample, and each shard's surviving prefix
+ * (the model it serves). */
 static void truncate_all(lethe_s3t *s)
 {
-    memset(s->hit, 0, (size_t)s->shards * (size_t)s->slices);
-    for (long i = 0; i < s->train->n; i++)
-        if (s->deleted[i])
-            s->hit[(size_t)s->shard_of[i] * (size_t)s->slices + (size_t)s->slice_of[i]] = 1;
-    for (int k = 0; k < s->shards; k++)
-        s->served[k] = lethe_s3t_surviving(SEQ(s, k, 0), s->budget, s->slices,
-                                           s->hit + (size_t)k * (size_t)s->slices,
+    lethe_ensemble *e = &s->e;
+    memset(s->hit, 0, (size_t)e->shards * (size_t)e->slices);
+    for (long i = 0; i < e->train->n; i++)
+        if (e->deleted[i])
+            s->hit[(size_t)e->shard_of[i] * (size_t)e->slices + (size_t)e->slice_of[i]] = 1;
+    for (int k = 0; k < e->shards; k++) {
+        s->served[k] = lethe_s3t_surviving(SEQ(s, k, 0), s->budget, e->slices,
+                                           s->hit + (size_t)k * (size_t)e->slices,
                                            &s->served_len[k]);
+        int b = s->served[k];
+        snprintf(e->model[k], sizeof e->model[k], "%s",
+                 b >= 0 ? s->key[PFX(s, k, b, s->served_len[k] - 1)] : "");
+    }
 }
 
 /* Prefix (k, b, i) holds a deleted sample. */
@@ -668,7 +622,7 @@ static int tainted(const lethe_s3t *s, int k, int b, int i)
 {
     const int *sq = SEQ(s, k, b);
     for (int t = 0; t <= i; t++)
-        if (s->hit[(size_t)k * (size_t)s->slices + (size_t)sq[t]])
+        if (s->hit[(size_t)k * (size_t)s->e.slices + (size_t)sq[t]])
             return 1;
     return 0;
 }
@@ -677,7 +631,7 @@ static int tainted(const lethe_s3t *s, int k, int b, int i)
 static lethe_status read_state(lethe_s3t *s)
 {
     char path[4200];
-    path_in(s, "state.json", path, sizeof path);
+    ex_path(&s->e, "state.json", path, sizeof path);
     struct stat sb;
     if (stat(path, &sb) != 0)
         return LETHE_OK; /* not trained yet */
@@ -687,7 +641,7 @@ static lethe_status read_state(lethe_s3t *s)
     if (st == LETHE_OK)
         st = lethe_json_get_object(j, "checkpoints", path, &map);
     if (st == LETHE_OK) {
-        size_t total = (size_t)s->shards * (size_t)s->budget * (size_t)s->slices;
+        size_t total = (size_t)s->e.shards * (size_t)s->budget * (size_t)s->e.slices;
         for (size_t p = 0; p < total; p++) {
             const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(map, s->key[p]));
             if (v && strlen(v) == 64)
@@ -699,43 +653,28 @@ static lethe_status read_state(lethe_s3t *s)
     return st;
 }
 
-/* Load data, assign shards and slices, replay the ledger, derive keys. */
-static lethe_status setup(lethe_s3t *s, const uint64_t *excluded, long n_excluded)
+/* After the common setup: the layer groups, the keys, the served prefixes
+ * and what training left. */
+static lethe_status setup(lethe_s3t *s, const cJSON *j)
 {
-    lethe_status st = lethe_task_load(s->task, &s->opts, &s->train, &s->test);
-    if (st != LETHE_OK)
-        return st;
-    lethe_net *net = lethe_net_init(s->spec);
+    lethe_ensemble *e = &s->e;
+    lethe_net *net = lethe_net_init(e->spec);
     if (!net)
         return LETHE_ERR_INVALID;
-    st = lethe_s3t_group_layers(net, s->slices, &s->groups);
+    lethe_status st = lethe_s3t_group_layers(net, e->slices, &s->groups);
     lethe_net_free(net);
+    if (st == LETHE_OK)
+        st = ex_setup(e, j);
     if (st != LETHE_OK)
         return st;
-    long n = s->train->n;
-    size_t total = (size_t)s->shards * (size_t)s->budget * (size_t)s->slices;
-    s->shard_of = malloc(sizeof(int) * (size_t)n);
-    s->slice_of = malloc(sizeof(int) * (size_t)n);
-    s->excluded = calloc((size_t)n, 1);
-    s->deleted = calloc((size_t)n, 1);
+    size_t total = (size_t)e->shards * (size_t)s->budget * (size_t)e->slices;
     s->key = calloc(total, 65);
     s->sha = calloc(total, 65);
-    s->hit = calloc((size_t)s->shards * (size_t)s->slices, 1);
-    s->served = malloc(sizeof(int) * (size_t)s->shards);
-    s->served_len = malloc(sizeof(int) * (size_t)s->shards);
-    if (!s->shard_of || !s->slice_of || !s->excluded || !s->deleted || !s->key || !s->sha ||
-        !s->hit || !s->served || !s->served_len)
+    s->hit = calloc((size_t)e->shards * (size_t)e->slices, 1);
+    s->served = malloc(sizeof(int) * (size_t)e->shards);
+    s->served_len = malloc(sizeof(int) * (size_t)e->shards);
+    if (!s->key || !s->sha || !s->hit || !s->served || !s->served_len)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    ex_assign(s->train, s->seed, s->shards, s->slices, s->shard_of, s->slice_of);
-    char path[4200];
-    path_in(s, "s3t.json", path, sizeof path);
-    if ((st = ex_mark_ids(s->train, s->task, excluded, n_excluded, s->excluded, path)) !=
-        LETHE_OK)
-        return st;
-    s->n_excluded = n_excluded;
-    path_in(s, "ledger.log", path, sizeof path);
-    if ((st = ex_replay(path, s->train, s->task, s->deleted, &s->ledger)) != LETHE_OK)
-        return st;
     if ((st = compute_keys(s)) != LETHE_OK)
         return st;
     truncate_all(s);
@@ -751,60 +690,44 @@ static cJSON *int_array(const int *v, int n)
     return a;
 }
 
-static cJSON *config_json(const lethe_s3t *s, const lethe_rows *excluded)
+/* s3t.json's own keys. */
+static void config_extra(cJSON *j, const void *self)
 {
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "kind", "s3t");
-    cJSON_AddStringToObject(j, "data", s->task);
-    cJSON_AddNumberToObject(j, "limit", (double)s->opts.limit);
-    cJSON_AddNumberToObject(j, "window", s->opts.window);
-    cJSON_AddStringToObject(j, "spec", s->spec);
-    cJSON_AddNumberToObject(j, "shards", s->shards);
-    cJSON_AddNumberToObject(j, "slices", s->slices);
+    const lethe_s3t *s = self;
+    const lethe_ensemble *e = &s->e;
     cJSON_AddNumberToObject(j, "budget", s->budget);
     cJSON_AddStringToObject(j, "order", order_name(s->order));
-    cJSON_AddNumberToObject(j, "seed", (double)s->seed);
-    cJSON_AddStringToObject(j, "optim", s->cfg.optim == LETHE_OPTIM_SGD ? "sgd" : "adamw");
-    cJSON_AddNumberToObject(j, "lr", s->cfg.lr);
-    cJSON_AddNumberToObject(j, "weight_decay", s->cfg.weight_decay);
-    cJSON_AddNumberToObject(j, "momentum", s->cfg.momentum);
-    cJSON_AddNumberToObject(j, "clip", s->cfg.clip);
-    cJSON_AddNumberToObject(j, "batch", s->cfg.batch);
-    cJSON_AddNumberToObject(j, "epochs", s->cfg.epochs);
-    cJSON_AddNumberToObject(j, "loss", s->cfg.loss);
+    cJSON_AddNumberToObject(j, "clip", e->cfg.clip);
     if (s->prior) {
         cJSON *pr = cJSON_AddArrayToObject(j, "prior");
-        for (int k = 0; k < s->shards; k++) {
+        for (int k = 0; k < e->shards; k++) {
             cJSON *row = cJSON_CreateArray();
-            for (int i = 0; i < s->slices; i++)
-                cJSON_AddItemToArray(row, cJSON_CreateNumber(s->prior[k * s->slices + i]));
+            for (int i = 0; i < e->slices; i++)
+                cJSON_AddItemToArray(row, cJSON_CreateNumber(s->prior[k * e->slices + i]));
             cJSON_AddItemToArray(pr, row);
         }
     } else {
         cJSON_AddNullToObject(j, "prior");
     }
     cJSON *seqs = cJSON_AddArrayToObject(j, "sequences");
-    for (int k = 0; k < s->shards; k++) {
+    for (int k = 0; k < e->shards; k++) {
         cJSON *sh = cJSON_CreateArray();
         for (int b = 0; b < s->budget; b++)
-            cJSON_AddItemToArray(sh, int_array(SEQ(s, k, b), s->slices));
+            cJSON_AddItemToArray(sh, int_array(SEQ(s, k, b), e->slices));
         cJSON_AddItemToArray(seqs, sh);
     }
-    cJSON *ex = cJSON_AddArrayToObject(j, "excluded");
-    for (long i = 0; excluded && i < excluded->n; i++)
-        cJSON_AddItemToArray(ex, cJSON_CreateNumber((double)s->train->ids[excluded->row[i]]));
-    return j;
 }
 
 /* Choose every shard's sequences. */
 static lethe_status choose_sequences(lethe_s3t *s)
 {
-    for (int k = 0; k < s->shards; k++) {
+    const lethe_ensemble *e = &s->e;
+    for (int k = 0; k < e->shards; k++) {
         lethe_status st = s->order == LETHE_S3T_BMS
-                              ? lethe_s3t_bms(s->slices, s->budget,
-                                              s->prior ? s->prior + k * s->slices : NULL,
+                              ? lethe_s3t_bms(e->slices, s->budget,
+                                              s->prior ? s->prior + k * e->slices : NULL,
                                               SEQ(s, k, 0))
-                              : lethe_s3t_cyclic(s->slices, s->budget, SEQ(s, k, 0));
+                              : lethe_s3t_cyclic(e->slices, s->budget, SEQ(s, k, 0));
         if (st != LETHE_OK)
             return st;
     }
@@ -829,6 +752,35 @@ static lethe_status check_shape(int shards, int slices, int budget, lethe_s3t_or
     return LETHE_OK;
 }
 
+/* Normalise the prior (n values: one per slice, or per slice of each
+ * shard) into s->prior. */
+static lethe_status set_prior(lethe_s3t *s, const double *prior, long n)
+{
+    int shards = s->e.shards, slices = s->e.slices;
+    if (n != slices && n != (long)shards * slices)
+        return lethe_fail(LETHE_ERR_INVALID, "the deletion prior has %ld values; give %d (one "
+                          "per slice) or %d (one per slice of each shard)",
+                          n, slices, shards * slices);
+    if (!(s->prior = malloc(sizeof(double) * (size_t)shards * (size_t)slices)))
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < shards; k++) {
+        long at = n == slices ? 0 : (long)k * slices;
+        double sum = 0;
+        for (int i = 0; i < slices; i++) {
+            if (!isfinite(prior[at + i]) || prior[at + i] < 0)
+                return lethe_fail(LETHE_ERR_INVALID, "the deletion prior must hold finite "
+                                  "numbers >= 0 (value %ld is %g)", at + i + 1, prior[at + i]);
+            sum += prior[at + i];
+        }
+        if (!(sum > 0))
+            return lethe_fail(LETHE_ERR_INVALID, "the deletion prior of shard %d sums to zero",
+                              k);
+        for (int i = 0; i < slices; i++)
+            s->prior[k * slices + i] = prior[at + i] / sum;
+    }
+    return LETHE_OK;
+}
+
 lethe_status lethe_s3t_create(const char *dir, const char *task, const lethe_task_opts *opts,
                               const char *spec, const lethe_train_cfg *cfg, int shards,
                               int slices, int budget, lethe_s3t_order order,
@@ -839,10 +791,6 @@ lethe_status lethe_s3t_create(const char *dir, const char *task, const lethe_tas
     lethe_status st = check_shape(shards, slices, budget, order);
     if (st != LETHE_OK)
         return st;
-    if (n_prior && n_prior != slices && n_prior != (long)shards * slices)
-        return lethe_fail(LETHE_ERR_INVALID, "the deletion prior has %ld values; give %d (one "
-                          "per slice) or %d (one per slice of each shard)",
-                          n_prior, slices, shards * slices);
     lethe_net *net = lethe_net_init(spec);
     if (!net)
         return LETHE_ERR_INVALID;
@@ -854,61 +802,16 @@ lethe_status lethe_s3t_create(const char *dir, const char *task, const lethe_tas
     lethe_s3t *s = calloc(1, sizeof *s);
     if (!s)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    snprintf(s->dir, sizeof s->dir, "%s", dir);
-    snprintf(s->task, sizeof s->task, "%s", task);
-    snprintf(s->spec, sizeof s->spec, "%s", spec);
-    s->opts = opts ? *opts : (lethe_task_opts){0};
-    s->cfg = *cfg;
-    s->shards = shards, s->slices = slices, s->budget = budget, s->order = order;
-    s->seed = seed;
+    ex_init(&s->e, dir, "s3t", task, opts, spec, cfg, shards, slices, seed);
+    s->budget = budget, s->order = order;
     s->seq = malloc(sizeof(int) * (size_t)shards * (size_t)budget * (size_t)slices);
-    if (n_prior)
-        s->prior = malloc(sizeof(double) * (size_t)shards * (size_t)slices);
-    if (!s->seq || (n_prior && !s->prior)) {
-        lethe_s3t_free(s);
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    }
-    for (int k = 0; k < shards && n_prior; k++) {
-        const double *src = prior + (n_prior == slices ? 0 : (long)k * slices);
-        double sum = 0;
-        for (int i = 0; i < slices; i++) {
-            if (!isfinite(src[i]) || src[i] < 0) {
-                lethe_s3t_free(s);
-                return lethe_fail(LETHE_ERR_INVALID, "the deletion prior must hold finite "
-                                  "numbers >= 0 (value %ld is %g)",
-                                  (n_prior == slices ? 0 : (long)k * slices) + i + 1, src[i]);
-            }
-            sum += src[i];
-        }
-        if (!(sum > 0)) {
-            lethe_s3t_free(s);
-            return lethe_fail(LETHE_ERR_INVALID, "the deletion prior of shard %d sums to zero",
-                              k);
-        }
-        for (int i = 0; i < slices; i++)
-            s->prior[k * slices + i] = src[i] / sum;
-    }
-    char path[4200], ck[4200], other[4200];
-    struct stat sb;
-    path_in(s, "s3t.json", path, sizeof path);
-    path_in(s, "sisa.json", other, sizeof other);
-    path_in(s, "ckpt", ck, sizeof ck);
-    st = stat(path, &sb) == 0 || stat(other, &sb) == 0
-             ? lethe_fail(LETHE_ERR_INVALID, "%s already holds an ensemble; use another --out",
-                          dir)
-             : choose_sequences(s);
+    st = s->seq ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (st == LETHE_OK && n_prior)
+        st = set_prior(s, prior, n_prior);
     if (st == LETHE_OK)
-        st = lethe_run_mkdir(ck);
+        st = choose_sequences(s);
     if (st == LETHE_OK)
-        st = lethe_task_load(task, &s->opts, &s->train, &s->test);
-    if (st == LETHE_OK) {
-        cJSON *j = config_json(s, excluded);
-        char *txt = cJSON_Print(j);
-        st = txt ? lethe_file_write_atomic(path, txt, strlen(txt))
-                 : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-        free(txt);
-        cJSON_Delete(j);
-    }
+        st = ex_create(&s->e, excluded, config_extra, s);
     lethe_s3t_free(s);
     return st == LETHE_OK ? lethe_s3t_open(dir, out) : st;
 }
@@ -936,14 +839,15 @@ static lethe_status read_sequences(lethe_s3t *s, const cJSON *j, const char *pat
 {
     const cJSON *seqs = cJSON_GetObjectItemCaseSensitive(j, "sequences");
     const cJSON *prior = cJSON_GetObjectItemCaseSensitive(j, "prior");
+    int shards = s->e.shards, slices = s->e.slices;
     char where[4300];
-    if (!cJSON_IsArray(seqs) || cJSON_GetArraySize(seqs) != s->shards)
+    if (!cJSON_IsArray(seqs) || cJSON_GetArraySize(seqs) != shards)
         return lethe_fail(LETHE_ERR_FORMAT, "%s: 'sequences' must hold one list per shard",
                           path);
-    s->seq = malloc(sizeof(int) * (size_t)s->shards * (size_t)s->budget * (size_t)s->slices);
+    s->seq = malloc(sizeof(int) * (size_t)shards * (size_t)s->budget * (size_t)slices);
     if (!s->seq)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    for (int k = 0; k < s->shards; k++) {
+    for (int k = 0; k < shards; k++) {
         const cJSON *sh = cJSON_GetArrayItem(seqs, k);
         if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) != s->budget)
             return lethe_fail(LETHE_ERR_FORMAT, "%s: shard %d must have %d sequences", path, k,
@@ -951,12 +855,12 @@ static lethe_status read_sequences(lethe_s3t *s, const cJSON *j, const char *pat
         for (int b = 0; b < s->budget; b++) {
             snprintf(where, sizeof where, "%s: sequence %d of shard %d", path, b, k);
             int *sq = SEQ(s, k, b);
-            lethe_status st = read_ints(cJSON_GetArrayItem(sh, b), s->slices, 0, s->slices - 1,
+            lethe_status st = read_ints(cJSON_GetArrayItem(sh, b), slices, 0, slices - 1,
                                         where, sq);
             if (st != LETHE_OK)
                 return st;
             char seen[LETHE_S3T_MAX_SLICES] = {0};
-            for (int i = 0; i < s->slices; i++) {
+            for (int i = 0; i < slices; i++) {
                 if (seen[sq[i]])
                     return lethe_fail(LETHE_ERR_FORMAT, "%s: slice %d appears twice", where,
                                       sq[i]);
@@ -966,23 +870,23 @@ static lethe_status read_sequences(lethe_s3t *s, const cJSON *j, const char *pat
     }
     if (!prior || cJSON_IsNull(prior))
         return LETHE_OK;
-    if (!cJSON_IsArray(prior) || cJSON_GetArraySize(prior) != s->shards)
+    if (!cJSON_IsArray(prior) || cJSON_GetArraySize(prior) != shards)
         return lethe_fail(LETHE_ERR_FORMAT, "%s: 'prior' must be null or one list per shard",
                           path);
-    s->prior = malloc(sizeof(double) * (size_t)s->shards * (size_t)s->slices);
+    s->prior = malloc(sizeof(double) * (size_t)shards * (size_t)slices);
     if (!s->prior)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    for (int k = 0; k < s->shards; k++) {
+    for (int k = 0; k < shards; k++) {
         const cJSON *row = cJSON_GetArrayItem(prior, k);
-        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != s->slices)
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != slices)
             return lethe_fail(LETHE_ERR_FORMAT, "%s: prior of shard %d needs %d numbers", path,
-                              k, s->slices);
-        for (int i = 0; i < s->slices; i++) {
+                              k, slices);
+        for (int i = 0; i < slices; i++) {
             const cJSON *v = cJSON_GetArrayItem(row, i);
             if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0))
                 return lethe_fail(LETHE_ERR_FORMAT, "%s: prior of shard %d: value %d must be a "
                                   "number >= 0", path, k, i + 1);
-            s->prior[k * s->slices + i] = v->valuedouble;
+            s->prior[k * slices + i] = v->valuedouble;
         }
     }
     return LETHE_OK;
@@ -994,92 +898,40 @@ lethe_status lethe_s3t_open(const char *dir, lethe_s3t **out)
     lethe_s3t *s = calloc(1, sizeof *s);
     if (!s)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    snprintf(s->dir, sizeof s->dir, "%s", dir);
-    char path[4200], other[4200];
-    path_in(s, "s3t.json", path, sizeof path);
-    path_in(s, "sisa.json", other, sizeof other);
+    lethe_ensemble *e = &s->e;
     cJSON *j = NULL;
-    struct stat sb;
-    lethe_status st = LETHE_OK;
-    if (stat(path, &sb) != 0)
-        st = stat(other, &sb) == 0
-                 ? lethe_fail(LETHE_ERR_INVALID, "%s is a SISA directory, not an S3T one; use "
-                              "lethe sisa", dir)
-                 : lethe_fail(LETHE_ERR_IO, "%s: not an S3T directory (no s3t.json)", dir);
-    else
-        st = lethe_json_read(path, &j);
-    const char *kind = NULL, *task = NULL, *spec = NULL, *order = NULL, *optim = NULL;
-    long long limit = 0, window = 0, shards = 0, slices = 0, budget = 0, seed = 0, batch = 0,
-              epochs = 0, loss = 0;
-    double lr = 0, wd = 0, mom = 0, clip = 0;
-    const cJSON *ex = NULL;
-    if (st == LETHE_OK && ((st = lethe_json_get_string(j, "kind", path, &kind)) != LETHE_OK ||
-                           strcmp(kind, "s3t")))
-        st = lethe_fail(LETHE_ERR_FORMAT, "%s: not an S3T configuration", path);
+    const char *order = NULL;
+    long long budget = 0;
+    double clip = 0;
+    char path[4200];
+    lethe_status st = ex_open(e, dir, "s3t", &j);
+    ex_path(e, "s3t.json", path, sizeof path);
     if (st == LETHE_OK) /* stops at the first missing or mistyped key */
-        (void)((st = lethe_json_get_string(j, "data", path, &task)) != LETHE_OK ||
-               (st = lethe_json_get_string(j, "spec", path, &spec)) != LETHE_OK ||
-               (st = lethe_json_get_string(j, "order", path, &order)) != LETHE_OK ||
-               (st = lethe_json_get_string(j, "optim", path, &optim)) != LETHE_OK ||
-               (st = lethe_json_get_int(j, "limit", path, &limit)) != LETHE_OK ||
-               (st = lethe_json_get_int(j, "window", path, &window)) != LETHE_OK ||
-               (st = lethe_json_get_int(j, "shards", path, &shards)) != LETHE_OK ||
-               (st = lethe_json_get_int(j, "slices", path, &slices)) != LETHE_OK ||
+        (void)((st = lethe_json_get_string(j, "order", path, &order)) != LETHE_OK ||
                (st = lethe_json_get_int(j, "budget", path, &budget)) != LETHE_OK ||
-               (st = lethe_json_get_int(j, "seed", path, &seed)) != LETHE_OK ||
-               (st = lethe_json_get_int(j, "batch", path, &batch)) != LETHE_OK ||
-               (st = lethe_json_get_int(j, "epochs", path, &epochs)) != LETHE_OK ||
-               (st = lethe_json_get_int(j, "loss", path, &loss)) != LETHE_OK ||
-               (st = lethe_json_get_number(j, "lr", path, &lr)) != LETHE_OK ||
-               (st = lethe_json_get_number(j, "weight_decay", path, &wd)) != LETHE_OK ||
-               (st = lethe_json_get_number(j, "momentum", path, &mom)) != LETHE_OK ||
-               (st = lethe_json_get_number(j, "clip", path, &clip)) != LETHE_OK ||
-               (st = lethe_json_get_array(j, "excluded", path, &ex)) != LETHE_OK);
-    lethe_s3t_order ord = order && !strcmp(order, "bms") ? LETHE_S3T_BMS : LETHE_S3T_CYCLIC;
-    if (st == LETHE_OK && (strcmp(order, "bms") && strcmp(order, "cyclic")))
+               (st = lethe_json_get_number(j, "clip", path, &clip)) != LETHE_OK);
+    if (st == LETHE_OK && strcmp(order, "bms") && strcmp(order, "cyclic"))
         st = lethe_fail(LETHE_ERR_FORMAT, "%s: order must be cyclic or bms", path);
-    if (st == LETHE_OK && (batch < 1 || epochs < 1 || loss < 0 || loss > 2 || seed < 0 ||
-                           shards > 1024 || slices > LETHE_S3T_MAX_SLICES ||
-                           budget > LETHE_S3T_MAX_BUDGET ||
-                           check_shape((int)shards, (int)slices, (int)budget, ord) != LETHE_OK))
-        st = lethe_fail(LETHE_ERR_FORMAT, "%s: a setting is out of range", path);
-    long n_ex = 0;
-    uint64_t *exids = NULL;
     if (st == LETHE_OK) {
-        snprintf(s->task, sizeof s->task, "%s", task);
-        snprintf(s->spec, sizeof s->spec, "%s", spec);
-        s->opts.limit = (long)limit, s->opts.window = (int)window;
-        s->shards = (int)shards, s->slices = (int)slices, s->budget = (int)budget;
-        s->order = ord;
-        s->seed = (uint64_t)seed;
-        lethe_train_defaults(&s->cfg);
-        s->cfg.optim = strcmp(optim, "sgd") ? LETHE_OPTIM_ADAMW : LETHE_OPTIM_SGD;
-        s->cfg.lr = (float)lr, s->cfg.weight_decay = (float)wd, s->cfg.momentum = (float)mom;
-        s->cfg.clip = (float)clip;
-        s->cfg.batch = (int)batch, s->cfg.epochs = (int)epochs, s->cfg.loss = (lethe_loss)loss;
-        s->cfg.sched = LETHE_SCHED_CONSTANT;
-        s->cfg.quiet = 1;
+        s->order = !strcmp(order, "bms") ? LETHE_S3T_BMS : LETHE_S3T_CYCLIC;
+        if (budget > LETHE_S3T_MAX_BUDGET ||
+            check_shape(e->shards, e->slices, (int)budget, s->order) != LETHE_OK)
+            st = lethe_fail(LETHE_ERR_FORMAT, "%s: a setting is out of range", path);
+    }
+    if (st == LETHE_OK) {
+        s->budget = (int)budget;
+        e->cfg.clip = (float)clip;
+        e->aggregate = LETHE_AGG_LOGITS;
+        e->why_dead = "deletions cut every one of its sequences at the first slice";
+        e->why_none = "every shard is dead, and a full retrain is needed (train again "
+                      "excluding the deleted ids)";
         st = read_sequences(s, j, path);
     }
-    if (st == LETHE_OK) {
-        n_ex = cJSON_GetArraySize(ex);
-        exids = malloc(sizeof(uint64_t) * (size_t)(n_ex + 1));
-        if (!exids)
-            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-        for (long i = 0; st == LETHE_OK && i < n_ex; i++) {
-            const cJSON *v = cJSON_GetArrayItem(ex, (int)i);
-            if (!cJSON_IsNumber(v) || v->valuedouble < 0)
-                st = lethe_fail(LETHE_ERR_FORMAT, "%s: excluded ids must be numbers", path);
-            else
-                exids[i] = (uint64_t)v->valuedouble;
-        }
-    }
     if (st == LETHE_OK)
-        st = setup(s, exids, n_ex);
-    free(exids);
+        st = setup(s, j);
     cJSON_Delete(j);
     /* serve what a crash left pending */
-    if (st == LETHE_OK && s->trained && lethe_ledger_pending(s->ledger) > 0)
+    if (st == LETHE_OK && s->trained && lethe_ledger_pending(e->ledger) > 0)
         st = lethe_s3t_apply(s);
     if (st != LETHE_OK) {
         lethe_s3t_free(s);
@@ -1093,13 +945,14 @@ lethe_status lethe_s3t_open(const char *dir, lethe_s3t **out)
  * that may still be served. */
 static lethe_status write_state(lethe_s3t *s)
 {
+    const lethe_ensemble *e = &s->e;
     cJSON *j = cJSON_CreateObject();
     if (!j)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    cJSON_AddNumberToObject(j, "live", lethe_s3t_live(s));
+    cJSON_AddNumberToObject(j, "live", lethe_ensemble_live(e));
     cJSON *arr = cJSON_AddArrayToObject(j, "shards");
     lethe_status st = LETHE_OK;
-    for (int k = 0; k < s->shards; k++) {
+    for (int k = 0; k < e->shards; k++) {
         int b = s->served[k], len = s->served_len[k];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "shard", k);
@@ -1110,7 +963,7 @@ static lethe_status write_state(lethe_s3t *s)
             const char *key = s->key[PFX(s, k, b, len - 1)], *sha = s->sha[PFX(s, k, b, len - 1)];
             if (!sha[0])
                 st = lethe_fail(LETHE_ERR_FORMAT, "%s: shard %d has no checkpoint for its prefix "
-                                "of %d slices (training did not finish)", s->dir, k, len);
+                                "of %d slices (training did not finish)", e->dir, k, len);
             cJSON_AddStringToObject(o, "checkpoint", key);
             cJSON_AddStringToObject(o, "sha256", sha);
         } else {
@@ -1120,10 +973,10 @@ static lethe_status write_state(lethe_s3t *s)
         cJSON_AddItemToArray(arr, o);
     }
     cJSON *map = cJSON_AddObjectToObject(j, "checkpoints");
-    size_t total = (size_t)s->shards * (size_t)s->budget * (size_t)s->slices;
+    size_t total = (size_t)e->shards * (size_t)s->budget * (size_t)e->slices;
     for (size_t p = 0; p < total; p++) {
-        int k = (int)(p / ((size_t)s->budget * (size_t)s->slices));
-        int b = (int)(p / (size_t)s->slices % (size_t)s->budget), i = (int)(p % (size_t)s->slices);
+        int k = (int)(p / ((size_t)s->budget * (size_t)e->slices));
+        int b = (int)(p / (size_t)e->slices % (size_t)s->budget), i = (int)(p % (size_t)e->slices);
         if (s->sha[p][0] && !tainted(s, k, b, i) &&
             !cJSON_GetObjectItemCaseSensitive(map, s->key[p]))
             cJSON_AddStringToObject(map, s->key[p], s->sha[p]);
@@ -1135,34 +988,67 @@ static lethe_status write_state(lethe_s3t *s)
     if (!txt)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     char path[4200];
-    path_in(s, "state.json", path, sizeof path);
+    ex_path(e, "state.json", path, sizeof path);
     st = lethe_file_write_atomic(path, txt, strlen(txt));
     free(txt);
     return st;
 }
 
-lethe_status lethe_s3t_train(lethe_s3t *s)
+static lethe_status apply_locked(lethe_s3t *s);
+
+/* Train prefix i of sequence b of shard k into net (holding prefix i-1,
+ * or fresh when i is 0) and save it to path. */
+static lethe_status train_prefix(lethe_s3t *s, lethe_net *net, int k, int b, int i,
+                                 lethe_rows *cum, const char *path)
 {
-    const lethe_dataset *ds = s->train;
-    lethe_rows cum = {0, malloc(sizeof(long) * (size_t)(ds->n + 1))};
-    lethe_net *net = lethe_net_init(s->spec);
+    const lethe_ensemble *e = &s->e;
+    const int *sq = SEQ(s, k, b);
+    size_t p = PFX(s, k, b, i);
+    char in_slice[LETHE_S3T_MAX_SLICES] = {0};
+    for (int t = 0; t <= i; t++)
+        in_slice[sq[t]] = 1;
+    cum->n = 0;
+    for (long r = 0; r < e->train->n; r++)
+        if (e->shard_of[r] == k && in_slice[e->slice_of[r]] && !e->excluded[r])
+            cum->row[cum->n++] = r;
+    lethe_train_cfg cfg = e->cfg;
+    cfg.steps = ex_steps(e, cum->n);
+    cfg.seed = key_seed(s->key[p]);
+    lethe_status st = lethe_s3t_train_group(net, &s->groups, i, e->train, cum, &cfg);
+    char sh[16], sl[16], n[24], sqs[3 * LETHE_S3T_MAX_SLICES + 1] = "";
+    snprintf(sh, sizeof sh, "%d", k);
+    snprintf(sl, sizeof sl, "%d", i + 1);
+    snprintf(n, sizeof n, "%ld", cum->n);
+    for (int t = 0; t <= i; t++)
+        snprintf(sqs + strlen(sqs), sizeof sqs - strlen(sqs), t ? "-%d" : "%d", sq[t]);
+    const char *meta[] = {"kind", "s3t", "key", s->key[p], "shard", sh, "prefix",
+                          sl, "slices", sqs, "samples", n};
+    if (st == LETHE_OK)
+        st = lethe_net_save(net, path, meta, 6);
+    if (st == LETHE_OK)
+        st = lethe_sha256_file(path, s->sha[p]);
+    return st;
+}
+
+static lethe_status train_locked(lethe_s3t *s)
+{
+    const lethe_ensemble *e = &s->e;
+    lethe_rows cum = {0, malloc(sizeof(long) * (size_t)(e->train->n + 1))};
+    lethe_net *net = lethe_net_init(e->spec);
     lethe_status st = cum.row && net ? LETHE_OK
                                      : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     char path[4200], prev_path[4200];
     s->trained_prefixes = 0;
     truncate_all(s);
-    for (int k = 0; k < s->shards && st == LETHE_OK; k++) {
-        uint64_t init_seed = lethe_rng_hash(s->seed, STREAM_INIT, (uint64_t)k);
+    for (int k = 0; k < e->shards && st == LETHE_OK; k++) {
+        uint64_t init_seed = lethe_rng_hash(e->seed, STREAM_INIT, (uint64_t)k);
         for (int b = 0; b < s->budget && st == LETHE_OK; b++) {
-            const int *sq = SEQ(s, k, b);
             int loaded = -1; /* the prefix length net holds; -1: stale */
-            char in_slice[LETHE_S3T_MAX_SLICES] = {0};
-            for (int i = 0; i < s->slices && st == LETHE_OK; i++) {
+            for (int i = 0; i < e->slices && st == LETHE_OK; i++) {
                 if (tainted(s, k, b, i))
                     break; /* holds a deleted sample: never trained, never served */
-                in_slice[sq[i]] = 1;
                 size_t p = PFX(s, k, b, i);
-                ckpt_path(s, s->key[p], path, sizeof path);
+                lethe_ensemble_ckpt_path(e, s->key[p], path, sizeof path);
                 struct stat sb;
                 if (stat(path, &sb) == 0) { /* trained before, here or by a shared prefix */
                     if (!s->sha[p][0] && (st = lethe_sha256_file(path, s->sha[p])) != LETHE_OK)
@@ -1177,27 +1063,7 @@ lethe_status lethe_s3t_train(lethe_s3t *s)
                     else if ((st = lethe_net_load_params(net, prev_path)) != LETHE_OK)
                         break;
                 }
-                cum.n = 0;
-                for (long r = 0; r < ds->n; r++)
-                    if (s->shard_of[r] == k && in_slice[s->slice_of[r]] && !s->excluded[r])
-                        cum.row[cum.n++] = r;
-                lethe_train_cfg cfg = s->cfg;
-                cfg.steps = step_budget(s, cum.n);
-                cfg.seed = key_seed(s->key[p]);
-                st = lethe_s3t_train_group(net, &s->groups, i, ds, &cum, &cfg);
-                char sh[16], sl[16], n[24], sqs[3 * LETHE_S3T_MAX_SLICES + 1] = "";
-                snprintf(sh, sizeof sh, "%d", k);
-                snprintf(sl, sizeof sl, "%d", i + 1);
-                snprintf(n, sizeof n, "%ld", cum.n);
-                for (int t = 0; t <= i; t++)
-                    snprintf(sqs + strlen(sqs), sizeof sqs - strlen(sqs), t ? "-%d" : "%d",
-                             sq[t]);
-                const char *meta[] = {"kind", "s3t", "key", s->key[p], "shard", sh, "prefix",
-                                      sl, "slices", sqs, "samples", n};
-                if (st == LETHE_OK)
-                    st = lethe_net_save(net, path, meta, 6);
-                if (st == LETHE_OK)
-                    st = lethe_sha256_file(path, s->sha[p]);
+                st = train_prefix(s, net, k, b, i, &cum, path);
                 if (st == LETHE_OK) {
                     s->trained_prefixes++;
                     loaded = i + 1;
@@ -1210,62 +1076,50 @@ lethe_status lethe_s3t_train(lethe_s3t *s)
     free(cum.row);
     if (st == LETHE_OK) {
         s->trained = 1;
-        st = lethe_s3t_apply(s); /* writes state.json */
+        st = apply_locked(s); /* writes state.json */
     }
     return st;
 }
 
-lethe_status lethe_s3t_request(lethe_s3t *s, const lethe_rows *rows, long *req_id)
+/* fn(s) under the directory's lock, the ledger replayed first. */
+static lethe_status locked(lethe_s3t *s, lethe_status (*fn)(lethe_s3t *))
 {
-    uint64_t *ids = malloc(sizeof(uint64_t) * (size_t)(rows->n + 1));
-    if (!ids)
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    if (rows->n < 1) {
-        free(ids);
-        return lethe_fail(LETHE_ERR_INVALID, "a deletion request needs at least one id");
-    }
-    for (long i = 0; i < rows->n; i++) {
-        long r = rows->row[i];
-        uint64_t id = s->train->ids[r];
-        if (s->deleted[r] || s->excluded[r]) {
-            long q = lethe_ledger_find(s->ledger, id);
-            free(ids);
-            return q ? lethe_fail(LETHE_ERR_INVALID, "id %llu was already deleted by request %ld",
-                                  (unsigned long long)id, q)
-                     : lethe_fail(LETHE_ERR_INVALID, "id %llu was excluded from training",
-                                  (unsigned long long)id);
-        }
-        ids[i] = id;
-    }
-    lethe_status st = lethe_ledger_receive(s->ledger, ids, rows->n, req_id);
-    if (st == LETHE_OK)
-        for (long i = 0; i < rows->n; i++)
-            s->deleted[rows->row[i]] = 1;
-    free(ids);
+    lethe_runlock *lock;
+    lethe_status st = ex_lock(&s->e, &lock);
+    if (st != LETHE_OK)
+        return st;
+    st = fn(s);
+    lethe_runlock_release(lock);
     return st;
 }
 
-lethe_status lethe_s3t_apply(lethe_s3t *s)
+lethe_status lethe_s3t_train(lethe_s3t *s)
 {
+    return locked(s, train_locked);
+}
+
+static lethe_status apply_locked(lethe_s3t *s)
+{
+    const lethe_ensemble *e = &s->e;
     double t0 = lethe_now();
     s->removed = 0;
     s->switch_seconds = s->erase_seconds = 0;
     truncate_all(s);
     if (!s->trained)
-        return lethe_fail(LETHE_ERR_INVALID, "%s: training has not finished", s->dir);
+        return lethe_fail(LETHE_ERR_INVALID, "%s: training has not finished", e->dir);
     /* First point state.json at the surviving prefixes, then remove what
      * was trained on deleted samples: a reader never sees a missing file. */
     lethe_status st = write_state(s);
     double t1 = lethe_now();
     s->switch_seconds = t1 - t0;
-    size_t total = (size_t)s->shards * (size_t)s->budget * (size_t)s->slices;
+    size_t total = (size_t)e->shards * (size_t)s->budget * (size_t)e->slices;
     char path[4200];
     for (size_t p = 0; st == LETHE_OK && p < total; p++) {
-        int k = (int)(p / ((size_t)s->budget * (size_t)s->slices));
-        int b = (int)(p / (size_t)s->slices % (size_t)s->budget), i = (int)(p % (size_t)s->slices);
+        int k = (int)(p / ((size_t)s->budget * (size_t)e->slices));
+        int b = (int)(p / (size_t)e->slices % (size_t)s->budget), i = (int)(p % (size_t)e->slices);
         if (!s->sha[p][0] || !tainted(s, k, b, i))
             continue;
-        ckpt_path(s, s->key[p], path, sizeof path);
+        lethe_ensemble_ckpt_path(e, s->key[p], path, sizeof path);
         if (unlink(path) == 0)
             s->removed++;
         else if (errno != ENOENT)
@@ -1273,45 +1127,13 @@ lethe_status lethe_s3t_apply(lethe_s3t *s)
         s->sha[p][0] = 0;
     }
     s->erase_seconds = lethe_now() - t1;
-    for (long q = 0; st == LETHE_OK && q < s->ledger->n_req; q++)
-        if (s->ledger->req[q].state != LETHE_REQ_APPLIED)
-            st = lethe_ledger_applied(s->ledger, q + 1);
+    for (long q = 0; st == LETHE_OK && q < e->ledger->n_req; q++)
+        if (e->ledger->req[q].state != LETHE_REQ_APPLIED)
+            st = lethe_ledger_applied(e->ledger, q + 1);
     return st;
 }
 
-lethe_status lethe_s3t_predict(lethe_s3t *s, int shard, const lethe_dataset *ds,
-                               const lethe_rows *rows, float *out)
+lethe_status lethe_s3t_apply(lethe_s3t *s)
 {
-    int live = lethe_s3t_live(s);
-    if (shard >= 0 && s->served[shard] < 0)
-        return lethe_fail(LETHE_ERR_FAILED, "shard %d is dead: deletions cut every one of its "
-                          "sequences at the first slice", shard);
-    if (shard < 0 && live == 0)
-        return lethe_fail(LETHE_ERR_FAILED, "every shard of %s is dead: no model remains and a "
-                          "full retrain is needed (lethe s3t train --exclude the deleted ids)",
-                          s->dir);
-    long n = rows ? rows->n : ds->n;
-    lethe_net *net = lethe_net_init(s->spec);
-    if (!net)
-        return LETHE_ERR_INVALID;
-    long no = net->n_out;
-    float *y = malloc(sizeof(float) * (size_t)(n * no + 1));
-    lethe_status st = y ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    if (shard < 0)
-        memset(out, 0, sizeof(float) * (size_t)(n * no));
-    int first = shard < 0 ? 0 : shard, last = shard < 0 ? s->shards - 1 : shard;
-    for (int k = first; k <= last && st == LETHE_OK; k++) {
-        if (s->served[k] < 0)
-            continue;
-        char path[4200];
-        lethe_s3t_model_path(s, k, path, sizeof path);
-        if ((st = lethe_net_load_params(net, path)) != LETHE_OK ||
-            (st = lethe_predict(net, ds, rows, shard < 0 ? y : out)) != LETHE_OK || shard >= 0)
-            continue;
-        for (long i = 0; i < n * no; i++)
-            out[i] += y[i] / (float)live;
-    }
-    free(y);
-    lethe_net_free(net);
-    return st;
+    return locked(s, apply_locked);
 }

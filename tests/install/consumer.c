@@ -75,11 +75,11 @@ static int sisa_forget(const char *work)
     int bad = !a || !b;
     long req = -1;
     if (!bad)
-        bad = lethe_sisa_request(a, &one, &req) != LETHE_OK || lethe_sisa_sync(a) != LETHE_OK;
-    for (int k = 0; !bad && k < a->shards; k++) {
+        bad = lethe_ensemble_request(&a->e, &one, &req) != LETHE_OK || lethe_sisa_sync(a) != LETHE_OK;
+    for (int k = 0; !bad && k < a->e.shards; k++) {
         char pa[4200], pb[4200], ha[65], hb[65];
-        lethe_sisa_model_path(a, k, pa, sizeof pa);
-        lethe_sisa_model_path(b, k, pb, sizeof pb);
+        lethe_ensemble_model_path(&a->e, k, pa, sizeof pa);
+        lethe_ensemble_model_path(&b->e, k, pb, sizeof pb);
         bad = lethe_sha256_file(pa, ha) != LETHE_OK || lethe_sha256_file(pb, hb) != LETHE_OK ||
               strcmp(ha, hb) != 0;
     }

@@ -68,7 +68,8 @@ one_line "$ERR"; contains "$ERR" "no such run directory"
 # ---- ridge on boston ----
 expect 0 "$LETHE" fit --data boston --out "$TMP/b1"
 contains "$OUT" "fit ridge on boston: 394 samples"
-expect 0 "$LETHE" fit --data boston --out "$TMP/b2"
+expect 0 "$LETHE" fit --data boston --out "$TMP/b2" --quiet
+[ ! -s "$OUT" ] && pass || fail "fit --quiet printed"
 for f in model.safetensors config.json log.jsonl; do
     cmp -s "$TMP/b1/$f" "$TMP/b2/$f" && pass || fail "$f differs between identical fits"
 done

@@ -20,6 +20,12 @@ expect 3 "$LETHE" s3t train --data digits --slices 4 --out "$TMP/x"
 one_line "$ERR"; contains "$ERR" "--widths"
 [ ! -e "$TMP/x" ] && pass || fail "a refused train left a directory"
 expect 3 "$LETHE" s3t train --data digits --order bms --slices 2 --budget 3 --out "$TMP/x"
+expect 2 "$LETHE" s3t train --data digits --slices 30 --out "$TMP/x"
+contains "$ERR" "lethe s3t: --slices needs a whole number 1-24, not '30'"
+expect 2 "$LETHE" s3t simulate --runs 0
+contains "$ERR" "lethe s3t: --runs needs a whole number 1-10000000, not '0'"
+expect 0 "$LETHE" s3t simulate --shards 3 --slices 3 --runs 10 --quiet
+[ ! -s "$OUT" ] && pass || fail "s3t simulate --quiet printed"
 
 T="--data digits --limit 600 --widths 32-32-32 --shards 3 --slices 3 --epochs 4"
 expect 0 "$LETHE" s3t train $T --out "$TMP/base"
@@ -128,4 +134,6 @@ awk -v a="$bms" -v b="$cyc" 'BEGIN { exit !(a > 2 * b) }' && pass \
     || fail "bms ($bms) does not outlast cyclic ($cyc) under a skewed prior"
 expect 3 "$LETHE" s3t simulate --slices 4 --prior "$TMP/skew"
 expect 2 "$LETHE" s3t simulate --runs 0
+expect 0 "$LETHE" s3t simulate --shards 3 --slices 3 --runs 10 --quiet
+[ ! -s "$OUT" ] && pass || fail "s3t simulate --quiet printed"
 finish

@@ -343,7 +343,7 @@ static int by_text(const void *a, const void *b)
 static char *listing(const lethe_s3t *s)
 {
     char dir[4200], path[4500];
-    snprintf(dir, sizeof dir, "%s/ckpt", s->dir);
+    snprintf(dir, sizeof dir, "%s/ckpt", s->e.dir);
     DIR *d = opendir(dir);
     if (!d)
         return NULL;
@@ -371,8 +371,8 @@ static char *listing(const lethe_s3t *s)
 /* A training row of (shard, slice). */
 static long row_in(const lethe_s3t *s, int shard, int slice, int nth)
 {
-    for (long i = 0; i < s->train->n; i++)
-        if (s->shard_of[i] == shard && s->slice_of[i] == slice && nth-- == 0)
+    for (long i = 0; i < s->e.train->n; i++)
+        if (s->e.shard_of[i] == shard && s->e.slice_of[i] == slice && nth-- == 0)
             return i;
     return -1;
 }
@@ -393,7 +393,7 @@ TEST(s3t_forget_serves_existing_checkpoints)
     CHECK(mkdtemp(root));
     lethe_s3t *s = make("a", 3, 3, 3), *t = make("b", 3, 3, 3);
     CHECK(s && t);
-    CHECK(s->trained_prefixes == 3 * 3 * 3 && lethe_s3t_live(s) == 3);
+    CHECK(s->trained_prefixes == 3 * 3 * 3 && lethe_ensemble_live(&s->e) == 3);
     char *before = listing(s), *before_b = listing(t);
     CHECK(before && before_b && !strcmp(before, before_b)); /* training is deterministic */
     /* delete a sample of (shard 1, slice 1): of shard 1's orders 012, 120 and
@@ -402,10 +402,10 @@ TEST(s3t_forget_serves_existing_checkpoints)
     CHECK(del[0] >= 0 && del[1] >= 0);
     lethe_rows rows = {1, del};
     long req;
-    CHECK_OK(lethe_s3t_request(s, &rows, &req));
+    CHECK_OK(lethe_ensemble_request(&s->e, &rows, &req));
     CHECK_OK(lethe_s3t_apply(s));
     CHECK(s->served[1] == 2 && s->served_len[1] == 2);
-    CHECK(s->served[0] == 0 && s->served_len[0] == 3 && lethe_s3t_live(s) == 3);
+    CHECK(s->served[0] == 0 && s->served_len[0] == 3 && lethe_ensemble_live(&s->e) == 3);
     char *after = listing(s);
     CHECK(after != NULL);
     /* no file is new or changed: every remaining line was there before */
@@ -421,34 +421,34 @@ TEST(s3t_forget_serves_existing_checkpoints)
     CHECK_MSG(s->removed == 6, "removed %ld", s->removed);
     /* the served model is the stored checkpoint of prefix 2-0, unchanged */
     char served[4200], want[4300];
-    lethe_s3t_model_path(s, 1, served, sizeof served);
-    snprintf(want, sizeof want, "%s/ckpt/%s.safetensors", s->dir, s->key[(1 * 3 + 2) * 3 + 1]);
+    lethe_ensemble_model_path(&s->e, 1, served, sizeof served);
+    snprintf(want, sizeof want, "%s/ckpt/%s.safetensors", s->e.dir, s->key[(1 * 3 + 2) * 3 + 1]);
     CHECK(!strcmp(served, want));
     char hex[65];
     CHECK_OK(lethe_sha256_file(served, hex));
     CHECK(strstr(before, hex) && !strcmp(hex, s->sha[(1 * 3 + 2) * 3 + 1]));
     /* the same request on the twin gives the same state, byte for byte */
-    CHECK_OK(lethe_s3t_request(t, &rows, &req));
+    CHECK_OK(lethe_ensemble_request(&t->e, &rows, &req));
     CHECK_OK(lethe_s3t_apply(t));
     char pa[4300], pb[4300];
-    snprintf(pa, sizeof pa, "%s/state.json", s->dir);
-    snprintf(pb, sizeof pb, "%s/state.json", t->dir);
+    snprintf(pa, sizeof pa, "%s/state.json", s->e.dir);
+    snprintf(pb, sizeof pb, "%s/state.json", t->e.dir);
     CHECK(file_equal(pa, pb));
     char *after_b = listing(t);
     CHECK(after_b && !strcmp(after, after_b));
     free(after_b);
     /* a deleted id again, an excluded-free directory: refused, nothing recorded */
-    long records = s->ledger->n_records;
-    CHECK_STATUS(lethe_s3t_request(s, &rows, &req), LETHE_ERR_INVALID);
+    long records = s->e.ledger->n_records;
+    CHECK_STATUS(lethe_ensemble_request(&s->e, &rows, &req), LETHE_ERR_INVALID);
     CHECK(strstr(lethe_error_detail(), "already deleted by request 1"));
-    CHECK(s->ledger->n_records == records);
+    CHECK(s->e.ledger->n_records == records);
     /* the ensemble averages the live shards' logits */
-    long n = s->test->n;
+    long n = s->e.test->n;
     float *y = malloc(sizeof(float) * (size_t)n * 10), *z = malloc(sizeof(float) * (size_t)n * 10);
     float *sum = calloc((size_t)n * 10, sizeof(float));
-    CHECK_OK(lethe_s3t_predict(s, -1, s->test, NULL, y));
+    CHECK_OK(lethe_ensemble_predict(&s->e, -1, s->e.test, NULL, y));
     for (int k = 0; k < 3; k++) {
-        CHECK_OK(lethe_s3t_predict(s, k, s->test, NULL, z));
+        CHECK_OK(lethe_ensemble_predict(&s->e, k, s->e.test, NULL, z));
         for (long i = 0; i < n * 10; i++)
             sum[i] += z[i] / 3.0f;
     }
@@ -458,18 +458,18 @@ TEST(s3t_forget_serves_existing_checkpoints)
     /* a second deletion in slice 2 of shard 1 leaves 0-... : only 0 survives */
     long d2 = row_in(s, 1, 2, 0);
     lethe_rows r2 = {1, &d2};
-    CHECK_OK(lethe_s3t_request(s, &r2, &req));
+    CHECK_OK(lethe_ensemble_request(&s->e, &r2, &req));
     CHECK_OK(lethe_s3t_apply(s));
     CHECK(s->served[1] == 0 && s->served_len[1] == 1);
     /* the first slice too: shard 1 is dead, the others still serve */
     long d3 = row_in(s, 1, 0, 0);
     lethe_rows r3 = {1, &d3};
-    CHECK_OK(lethe_s3t_request(s, &r3, &req));
+    CHECK_OK(lethe_ensemble_request(&s->e, &r3, &req));
     CHECK_OK(lethe_s3t_apply(s));
-    CHECK(s->served[1] == -1 && lethe_s3t_live(s) == 2);
+    CHECK(s->served[1] == -1 && lethe_ensemble_live(&s->e) == 2);
     float *one = malloc(sizeof(float) * (size_t)n * 10);
-    CHECK_STATUS(lethe_s3t_predict(s, 1, s->test, NULL, one), LETHE_ERR_FAILED);
-    CHECK_OK(lethe_s3t_predict(s, -1, s->test, NULL, one));
+    CHECK_STATUS(lethe_ensemble_predict(&s->e, 1, s->e.test, NULL, one), LETHE_ERR_FAILED);
+    CHECK_OK(lethe_ensemble_predict(&s->e, -1, s->e.test, NULL, one));
     free(one);
     free(before), free(before_b), free(after);
     lethe_s3t_free(s);
@@ -481,19 +481,19 @@ TEST(s3t_pending_request_applied_on_open)
     lethe_s3t *s = make("c", 2, 2, 1); /* one order per shard: 0-1 */
     CHECK(s != NULL);
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", s->dir);
+    snprintf(dir, sizeof dir, "%s", s->e.dir);
     /* a crash between the ledger record and applying it */
     long del = row_in(s, 0, 1, 0), req;
     lethe_rows rows = {1, &del};
-    CHECK_OK(lethe_s3t_request(s, &rows, &req));
-    CHECK(lethe_ledger_pending(s->ledger) == 1);
+    CHECK_OK(lethe_ensemble_request(&s->e, &rows, &req));
+    CHECK(lethe_ledger_pending(s->e.ledger) == 1);
     char stale[4300];
-    snprintf(stale, sizeof stale, "%s/ckpt/%s.safetensors", s->dir, s->key[1]);
+    snprintf(stale, sizeof stale, "%s/ckpt/%s.safetensors", s->e.dir, s->key[1]);
     lethe_s3t_free(s);
     struct stat sb;
     CHECK(stat(stale, &sb) == 0);
     CHECK_OK(lethe_s3t_open(dir, &s));
-    CHECK(lethe_ledger_pending(s->ledger) == 0 && s->ledger->n_req == 1);
+    CHECK(lethe_ledger_pending(s->e.ledger) == 0 && s->e.ledger->n_req == 1);
     CHECK(s->served[0] == 0 && s->served_len[0] == 1 && s->served[1] == 0 &&
           s->served_len[1] == 2);
     CHECK(stat(stale, &sb) != 0); /* the checkpoint trained on it is gone */
@@ -504,11 +504,11 @@ TEST(s3t_pending_request_applied_on_open)
         d0[0] = d0[1], d0[1] = t;
     }
     lethe_rows both = {2, d0};
-    CHECK_OK(lethe_s3t_request(s, &both, &req));
+    CHECK_OK(lethe_ensemble_request(&s->e, &both, &req));
     CHECK_OK(lethe_s3t_apply(s));
-    CHECK(lethe_s3t_live(s) == 0);
-    float *y = malloc(sizeof(float) * (size_t)s->test->n * 10);
-    CHECK_STATUS(lethe_s3t_predict(s, -1, s->test, NULL, y), LETHE_ERR_FAILED);
+    CHECK(lethe_ensemble_live(&s->e) == 0);
+    float *y = malloc(sizeof(float) * (size_t)s->e.test->n * 10);
+    CHECK_STATUS(lethe_ensemble_predict(&s->e, -1, s->e.test, NULL, y), LETHE_ERR_FAILED);
     CHECK(strstr(lethe_error_detail(), "full retrain"));
     free(y);
     lethe_s3t_free(s);

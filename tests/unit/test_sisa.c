@@ -43,11 +43,11 @@ static lethe_sisa *make(const char *name, const lethe_rows *excl)
 /* Every shard's model file equal between a and b. */
 static int same_models(const lethe_sisa *a, const lethe_sisa *b)
 {
-    int same = a->shards == b->shards;
-    for (int k = 0; same && k < a->shards; k++) {
+    int same = a->e.shards == b->e.shards;
+    for (int k = 0; same && k < a->e.shards; k++) {
         char pa[4200], pb[4200], ha[65], hb[65];
-        lethe_sisa_model_path(a, k, pa, sizeof pa);
-        lethe_sisa_model_path(b, k, pb, sizeof pb);
+        lethe_ensemble_model_path(&a->e, k, pa, sizeof pa);
+        lethe_ensemble_model_path(&b->e, k, pb, sizeof pb);
         same = lethe_sha256_file(pa, ha) == LETHE_OK && lethe_sha256_file(pb, hb) == LETHE_OK &&
                !strcmp(ha, hb);
     }
@@ -57,8 +57,8 @@ static int same_models(const lethe_sisa *a, const lethe_sisa *b)
 /* The first training row of shard 0 in slice `slice`. */
 static long row_in(const lethe_sisa *s, int slice)
 {
-    for (long i = 0; i < s->train->n; i++)
-        if (s->shard_of[i] == 0 && s->slice_of[i] == slice)
+    for (long i = 0; i < s->e.train->n; i++)
+        if (s->e.shard_of[i] == 0 && s->e.slice_of[i] == slice)
             return i;
     return -1;
 }
@@ -67,11 +67,11 @@ static void check_forget(lethe_sisa *base, const char *name, const long *rows, l
 {
     lethe_rows del = {n, (long *)rows};
     long req;
-    CHECK_OK(lethe_sisa_request(base, &del, &req));
+    CHECK_OK(lethe_ensemble_request(&base->e, &del, &req));
     CHECK_OK(lethe_sisa_sync(base));
-    lethe_rows all = {0, malloc(sizeof(long) * (size_t)base->train->n)};
-    for (long i = 0; i < base->train->n; i++)
-        if (base->deleted[i])
+    lethe_rows all = {0, malloc(sizeof(long) * (size_t)base->e.train->n)};
+    for (long i = 0; i < base->e.train->n; i++)
+        if (base->e.deleted[i])
             all.row[all.n++] = i;
     lethe_sisa *ref = make(name, &all);
     CHECK(ref != NULL);
@@ -102,16 +102,28 @@ TEST(sisa_forget_equals_retraining)
     check_forget(s, "batch", batch, 5);
     /* Deleting an id again is refused and records nothing. */
     lethe_rows again = {1, &last};
-    long req, before = s->ledger->n_records;
-    CHECK_STATUS(lethe_sisa_request(s, &again, &req), LETHE_ERR_INVALID);
+    long req, before = s->e.ledger->n_records;
+    CHECK_STATUS(lethe_ensemble_request(&s->e, &again, &req), LETHE_ERR_INVALID);
     CHECK(strstr(lethe_error_detail(), "already deleted by request 1"));
-    CHECK(s->ledger->n_records == before);
+    CHECK(s->e.ledger->n_records == before);
     /* Reopening replays the ledger: nothing to train, same files. */
     lethe_sisa *t;
-    CHECK_OK(lethe_sisa_open(s->dir, &t));
+    CHECK_OK(lethe_sisa_open(s->e.dir, &t));
     CHECK_OK(lethe_sisa_sync(t));
     CHECK(t->trained_slices == 0 && same_models(s, t));
-    CHECK(lethe_ledger_pending(t->ledger) == 0 && t->ledger->n_req == 3);
+    CHECK(lethe_ledger_pending(t->e.ledger) == 0 && t->e.ledger->n_req == 3);
+    /* Two handles of one directory (a long-running process and another
+     * writer): each request first reads what the other recorded. */
+    long a = 200, b = 201;
+    lethe_rows ra = {1, &a}, rb = {1, &b};
+    CHECK(!s->e.deleted[a] && !s->e.deleted[b]);
+    CHECK_OK(lethe_ensemble_request(&s->e, &ra, &req));
+    CHECK(req == 4);
+    CHECK_OK(lethe_ensemble_request(&t->e, &rb, &req));
+    CHECK_MSG(req == 5, "the second handle's request is number %ld", req);
+    CHECK_STATUS(lethe_ensemble_request(&t->e, &ra, &req), LETHE_ERR_INVALID);
+    CHECK_OK(lethe_sisa_sync(s));
+    CHECK(s->e.ledger->n_req == 5 && lethe_ledger_pending(s->e.ledger) == 0 && s->e.deleted[b]);
     lethe_sisa_free(t);
     lethe_sisa_free(s);
     char cmd[300];
@@ -161,4 +173,55 @@ TEST(ledger_records_replay_and_damage)
     CHECK_STATUS(lethe_ledger_open(path, &l), LETHE_ERR_FORMAT);
     CHECK(strstr(lethe_error_detail(), "record 1: checksum mismatch"));
     unlink(path);
+}
+
+/* A shard whose every sample is left out has no model: it does not vote,
+ * and naming it, or every shard being so, is refused with a reason. */
+TEST(sisa_empty_shard_has_no_model)
+{
+    char dir[] = "/tmp/lethe_sise_XXXXXX", saved[sizeof root];
+    CHECK(sizeof dir == sizeof root && mkdtemp(dir));
+    memcpy(saved, root, sizeof root); /* make() builds under root */
+    memcpy(root, dir, sizeof root);
+    lethe_sisa *s = make("all", NULL);
+    CHECK(s != NULL);
+    lethe_rows zero = {0, malloc(sizeof(long) * (size_t)s->e.train->n)};
+    for (long i = 0; i < s->e.train->n; i++)
+        if (s->e.shard_of[i] == 0)
+            zero.row[zero.n++] = i;
+    lethe_sisa_free(s);
+    s = make("nozero", &zero);
+    CHECK(s != NULL && zero.n > 0);
+    CHECK(lethe_ensemble_live(&s->e) == 2 && lethe_ensemble_samples(&s->e, 0) == 0);
+    long n = s->e.test->n;
+    float *y = malloc(sizeof(float) * (size_t)n * 10);
+    CHECK_STATUS(lethe_ensemble_predict(&s->e, 0, s->e.test, NULL, y), LETHE_ERR_FAILED);
+    CHECK(strstr(lethe_error_detail(), "shard 0 has no model"));
+    CHECK_OK(lethe_ensemble_predict(&s->e, -1, s->e.test, NULL, y));
+    int votes_ok = 1;
+    for (long i = 0; i < n; i++) {
+        float v = 0;
+        for (int c = 0; c < 10; c++)
+            v += y[i * 10 + c];
+        votes_ok &= v == 2.0f;
+    }
+    CHECK_MSG(votes_ok, "an untrained shard voted");
+    /* deleting every remaining sample leaves no model */
+    lethe_rows rest = {0, zero.row};
+    for (long i = 0; i < s->e.train->n; i++)
+        if (s->e.shard_of[i] != 0)
+            rest.row[rest.n++] = i;
+    long req;
+    CHECK_OK(lethe_ensemble_request(&s->e, &rest, &req));
+    CHECK_OK(lethe_sisa_sync(s));
+    CHECK(lethe_ensemble_live(&s->e) == 0);
+    CHECK_STATUS(lethe_ensemble_predict(&s->e, -1, s->e.test, NULL, y), LETHE_ERR_FAILED);
+    CHECK(strstr(lethe_error_detail(), "every training sample has been deleted"));
+    free(y);
+    free(zero.row);
+    lethe_sisa_free(s);
+    memcpy(root, saved, sizeof root);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
 }

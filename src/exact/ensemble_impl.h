@@ -1,0 +1,55 @@
+/* The shared core of SISA and S3T (internal to src/exact): directories,
+ * configuration, setup and keys. The public half is lethe/ensemble.h. */
+#ifndef LETHE_EXACT_ENSEMBLE_IMPL_H
+#define LETHE_EXACT_ENSEMBLE_IMPL_H
+
+#include <cJSON.h>
+
+#include "lethe/ensemble.h"
+#include "lethe/runlock.h"
+
+/* shard_of[i] and slice_of[i] of every row of ds: uniform in [0, shards) and
+ * [0, slices), keyed by (seed, the sample's id), so a sample's place never
+ * depends on the other samples. */
+void ex_assign(const lethe_dataset *ds, uint64_t seed, int shards, int slices, int *shard_of,
+               int *slice_of);
+
+/* Take e's directory lock (waiting for it) and replay its ledger again
+ * onto e->deleted: requests that other writers recorded since e->ledger
+ * was read are then known. On failure nothing is held. */
+lethe_status ex_lock(lethe_ensemble *e, lethe_runlock **lock);
+
+/* DIR/name into buf. */
+void ex_path(const lethe_ensemble *e, const char *name, char *buf, size_t cap);
+
+/* Optimizer steps for a step on n_cum samples: ceil(2E/(R+1) n_cum / batch). */
+long ex_steps(const lethe_ensemble *e, long n_cum);
+
+/* The root of shard's checkpoint chains: the sha256 of tag and every
+ * setting that shapes training (the clip too when with_clip). */
+void ex_root_key(const lethe_ensemble *e, const char *tag, int with_clip, int shard,
+                 char key[65]);
+
+/* Settings of a new directory (the data is not loaded). */
+void ex_init(lethe_ensemble *e, const char *dir, const char *kind, const char *task,
+             const lethe_task_opts *opts, const char *spec, const lethe_train_cfg *cfg,
+             int shards, int slices, uint64_t seed);
+
+/* Create e's directory: ckpt/ made, and under the lock, refused when it
+ * already holds an ensemble, then KIND.json written from the common
+ * settings, the keys extra() adds (self is its argument) and the excluded
+ * ids. */
+lethe_status ex_create(lethe_ensemble *e, const lethe_rows *excluded,
+                       void (*extra)(cJSON *j, const void *self), const void *self);
+
+/* Read the common settings of DIR/KIND.json into e; *j (to free) keeps the
+ * file for the engine's own keys. The engine then calls ex_setup. */
+lethe_status ex_open(lethe_ensemble *e, const char *dir, const char *kind, cJSON **j);
+
+/* Load the data, place every sample, mark the excluded ids (from e's
+ * configuration j) and replay the ledger. */
+lethe_status ex_setup(lethe_ensemble *e, const cJSON *j);
+
+void ex_free(lethe_ensemble *e); /* frees what e owns, not e */
+
+#endif
