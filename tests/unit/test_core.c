@@ -1,8 +1,11 @@
 /* Core module tests: status, rng, memory, gemm, file io, progress. */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -260,6 +263,64 @@ TEST(fileio_atomic_write_and_read)
     CHECK(strstr(lethe_error_detail(), path));
     CHECK_STATUS(lethe_file_read("/tmp", &data, &len), LETHE_ERR_IO);
     CHECK_STATUS(lethe_file_write_atomic("/nonexistent-dir/x", "a", 1), LETHE_ERR_IO);
+}
+
+/* Entries of directory d whose names contain `part`. */
+static int count_names(const char *d, const char *part)
+{
+    DIR *dir = opendir(d);
+    int n = 0;
+    for (struct dirent *e; dir && (e = readdir(dir));)
+        n += strstr(e->d_name, part) != NULL;
+    if (dir)
+        closedir(dir);
+    return n;
+}
+
+/* What is already at an output path is written through or followed, never
+ * replaced: a symlink keeps pointing at its (rewritten) file, a FIFO and a
+ * character device stay what they are, and no temporary file is left. */
+TEST(fileio_atomic_keeps_links_and_devices)
+{
+    char dir[] = "/tmp/lethe-test-afile-XXXXXX", a[300], b[300], c[300];
+    CHECK(mkdtemp(dir));
+    snprintf(a, sizeof a, "%s/file", dir);
+    snprintf(b, sizeof b, "%s/link", dir);
+    CHECK_OK(lethe_file_write_atomic(a, "old", 3));
+    CHECK(symlink("file", b) == 0);
+    CHECK_OK(lethe_file_write_atomic(b, "new!", 4));
+    struct stat st;
+    CHECK(lstat(b, &st) == 0 && S_ISLNK(st.st_mode));
+    unsigned char *data;
+    size_t len;
+    CHECK_OK(lethe_file_read(a, &data, &len));
+    CHECK(len == 4 && !memcmp(data, "new!", 4));
+    free(data);
+    /* a FIFO is written through: its reader gets the bytes */
+    snprintf(c, sizeof c, "%s/fifo", dir);
+    CHECK(mkfifo(c, 0600) == 0);
+    int rfd = open(c, O_RDONLY | O_NONBLOCK);
+    CHECK(rfd >= 0);
+    CHECK_OK(lethe_file_write_atomic(c, "piped", 5));
+    char got[16] = {0};
+    CHECK(read(rfd, got, sizeof got) == 5 && !memcmp(got, "piped", 5));
+    close(rfd);
+    CHECK(lstat(c, &st) == 0 && S_ISFIFO(st.st_mode));
+    unlink(c);
+    /* a character device (the null device, made here: needs root) */
+    if (mknod(c, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        CHECK_OK(lethe_file_write_atomic(c, "gone", 4));
+        CHECK(lstat(c, &st) == 0 && S_ISCHR(st.st_mode));
+        unlink(c);
+    }
+    /* a directory and a link to nothing are refused */
+    CHECK_STATUS(lethe_file_write_atomic(dir, "x", 1), LETHE_ERR_IO);
+    CHECK(symlink("missing", c) == 0);
+    CHECK_STATUS(lethe_file_write_atomic(c, "x", 1), LETHE_ERR_IO);
+    CHECK(lstat(c, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(count_names(dir, ".tmp.") == 0);
+    CHECK(count_names(dir, "") == 5); /* ., .., file, link, the dangling link */
+    unlink(c), unlink(b), unlink(a), rmdir(dir);
 }
 
 TEST(fileio_gzip)
