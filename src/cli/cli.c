@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cli_report(const char *verb, lethe_status st)
 {
@@ -22,6 +23,15 @@ int cli_report(const char *verb, lethe_status st)
     case LETHE_ERR_FAILED: return CLI_EXIT_FAILURE;
     }
     return CLI_EXIT_FAILURE;
+}
+
+int cli_report_out(const char *verb, lethe_status st)
+{
+    const char *detail = lethe_error_detail();
+    if (st != LETHE_ERR_INVALID || !strstr(detail, ": already exists"))
+        return cli_report(verb, st);
+    fprintf(stderr, "lethe %s: %s with --force\n", verb, detail);
+    return CLI_EXIT_INPUT;
 }
 
 int cli_usage(const char *verb, const char *fmt, ...)

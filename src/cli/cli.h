@@ -19,6 +19,10 @@ enum cli_exit {
  * input problems (io, format, invalid, not found, unsupported) give 3. */
 int cli_report(const char *verb, lethe_status st);
 
+/* As cli_report, for a verb with --force: an output refused because it
+ * exists (lethe/rundir.h) is reported with " with --force" appended. */
+int cli_report_out(const char *verb, lethe_status st);
+
 /* Print "lethe VERB: <message>" and a hint to run --help; return 2. */
 int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -540,7 +540,7 @@ static int data_make(int argc, char **argv)
         return cli_usage("data make", "missing --out DIR");
     lethe_status st = lethe_authors_write(out, &o);
     if (st != LETHE_OK)
-        return cli_report("data make", st);
+        return cli_report_out("data make", st);
     char path[4200];
     snprintf(path, sizeof path, "%s/manifest.json", out);
     cJSON *m;

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "lethe/fileio.h"
 #include "lethe/loaders.h"
+#include "lethe/rundir.h"
 #include "lethe/tokenizer.h"
 
 static void print_usage(FILE *out)
@@ -43,7 +44,7 @@ struct opts {
     const char **special;
     size_t n_special;
     long vocab_size, min_frequency;
-    int json;
+    int json, force;
 };
 
 #define OPT_HELP {"help", no_argument, NULL, 'h'}
@@ -71,6 +72,7 @@ static int parse(int argc, char **argv, const char *verb, const char *usage,
         switch (c) {
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         case 'j': o->json = 1; break;
+        case 'F': o->force = 1; break;
         case 'T': o->tokenizer = optarg; break;
         case 'M': o->merges = optarg; break;
         case 't': o->text = optarg; break;
@@ -156,10 +158,12 @@ static int tok_train(int argc, char **argv)
                                           {"out", required_argument, NULL, 'o'},
                                           {"special", required_argument, NULL, 's'},
                                           {"min-frequency", required_argument, NULL, 'm'},
+                                          {"force", no_argument, NULL, 'F'},
                                           OPT_JSON, OPT_HELP, OPT_END};
     const char *usage =
         "Usage: lethe tokenizer train --corpus FILE... --vocab N --out tokenizer.json\n"
-        "                             [--special TOKEN]... [--min-frequency N] [--json]\n\n"
+        "                             [--special TOKEN]... [--min-frequency N] [--force]\n"
+        "                             [--json]\n\n"
         "Learn a byte-level BPE tokenizer from text files (each file read as raw bytes;\n"
         "more files may follow --corpus). The vocabulary starts as the 256 bytes\n"
         "(id = byte value); each text is split into words with GPT-2's pattern and the\n"
@@ -168,7 +172,9 @@ static int tok_train(int argc, char **argv)
         "again, until the vocabulary has N tokens or no pair is left. Deterministic.\n\n"
         "  --corpus FILE        a training text (repeat it, or list more files)\n"
         "  --vocab N            vocabulary size, special tokens included (>= 256)\n"
-        "  --out FILE           where to write tokenizer.json (atomically)\n"
+        "  --out FILE           where to write tokenizer.json (atomically); an existing\n"
+        "                       file, or a corpus file, is refused\n"
+        "  --force              replace an existing FILE\n"
         "  --special TOKEN      a special token such as '<|endoftext|>', given the last\n"
         "                       ids (repeatable); never produced by encode\n"
         "  --min-frequency N    stop when the best pair occurs fewer than N times\n"
@@ -193,6 +199,8 @@ static int tok_train(int argc, char **argv)
     char **texts = calloc(o.n_corpus, sizeof *texts);
     size_t *lens = calloc(o.n_corpus, sizeof *lens), bytes = 0;
     lethe_status st = texts && lens ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (st == LETHE_OK)
+        st = lethe_outfile_check(o.out, o.force, o.corpus, o.n_corpus);
     for (size_t i = 0; st == LETHE_OK && i < o.n_corpus; i++) {
         st = lethe_file_read(o.corpus[i], (unsigned char **)&texts[i], &lens[i]);
         bytes += lens[i];
@@ -213,7 +221,7 @@ static int tok_train(int argc, char **argv)
     if (st != LETHE_OK) {
         lethe_tokenizer_free(t);
         opts_free(&o);
-        return cli_report("tokenizer train", st);
+        return cli_report_out("tokenizer train", st);
     }
     size_t n_tok = lethe_tokenizer_n_tokens(t), n_merges = lethe_tokenizer_n_merges(t);
     double mbps = secs > 0 ? (double)bytes / 1e6 / secs : 0;

@@ -12,6 +12,7 @@
 #include "lethe/fileio.h"
 #include "lethe/recipe.h"
 #include "lethe/run.h"
+#include "lethe/rundir.h"
 #include "lethe/task.h"
 
 static void print_usage(FILE *out)
@@ -35,7 +36,9 @@ static void print_usage(FILE *out)
     fprintf(out,
             "\n\nOptions:\n"
             "  --data NAME        the task (required)\n"
-            "  --out RUN          the run directory to write (required; created)\n"
+            "  --out RUN          the run directory to write (required; created; an\n"
+            "                     existing non-empty RUN is refused)\n"
+            "  --force            write into an existing RUN, replacing its files\n"
             "  --model KIND       mlp, cnn (images) or linear (default: mlp); ridge and\n"
             "                     logistic fit exact linear models ('lethe fit --help');\n"
             "                     gpt trains a language model ('lethe train --model gpt --help')\n"
@@ -77,7 +80,7 @@ static void print_usage(FILE *out)
 enum {
     O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_EPOCHS, O_STEPS, O_BATCH, O_LR, O_OPTIM, O_WD,
     O_MOMENTUM, O_SCHED, O_WARMUP, O_CLIP, O_WIDTHS, O_ACT, O_DROPOUT, O_LOSS, O_VAL,
-    O_PATIENCE, O_PENALTY, O_LIMIT, O_WINDOW, O_EXCLUDE, O_SPLIT_SEED, O_JSON, O_QUIET
+    O_PATIENCE, O_PENALTY, O_LIMIT, O_WINDOW, O_EXCLUDE, O_SPLIT_SEED, O_JSON, O_QUIET, O_FORCE
 };
 
 static const struct option longopts[] = {
@@ -94,7 +97,8 @@ static const struct option longopts[] = {
     {"grad-penalty", 1, 0, O_PENALTY}, {"limit", 1, 0, O_LIMIT},
     {"window", 1, 0, O_WINDOW},     {"exclude", 1, 0, O_EXCLUDE},
     {"split-seed", 1, 0, O_SPLIT_SEED}, {"json", 0, 0, O_JSON},
-    {"quiet", 0, 0, O_QUIET},       {"help", 0, 0, 'h'},
+    {"quiet", 0, 0, O_QUIET},       {"force", 0, 0, O_FORCE},
+    {"help", 0, 0, 'h'},
     {0, 0, 0, 0}};
 
 /* Options as given; NAN / -1 / NULL where not given. */
@@ -102,7 +106,7 @@ typedef struct opts {
     const char *data, *out, *model, *optim, *sched, *widths, *act, *loss, *exclude;
     long seed, epochs, steps, batch, warmup, patience, limit, window, split_seed;
     double lr, wd, momentum, clip, dropout, val, penalty;
-    int json, quiet;
+    int json, quiet, force;
 } opts;
 
 static int parse(int argc, char **argv, opts *o)
@@ -160,6 +164,7 @@ static int parse(int argc, char **argv, opts *o)
         case O_EXCLUDE: o->exclude = optarg; break;
         case O_JSON: o->json = 1; break;
         case O_QUIET: o->quiet = 1; break;
+        case O_FORCE: o->force = 1; break;
         case 'h': print_usage(stdout); return -1;
         default: return cli_usage("train", "unknown or incomplete option");
         }
@@ -320,11 +325,15 @@ int cmd_train(int argc, char **argv)
     lethe_rows all = {0}, excl = {0}, rows = {0};
     lethe_net *net = NULL;
     lethe_afile *log = NULL;
+    lethe_rundir *rd = NULL;
     cJSON *config = NULL;
     lethe_recipe r;
     char spec[512], path[4200], data_hash[17], excl_hash[17] = "0000000000000000";
     lethe_task_opts topts = {o.limit, (int)o.window};
-    lethe_status st = lethe_task_load(o.data, &topts, &train, &test);
+    const char *inputs[] = {o.data, o.exclude};
+    lethe_status st = lethe_rundir_begin(o.out, o.force, inputs, 2, &rd);
+    if (st == LETHE_OK)
+        st = lethe_task_load(o.data, &topts, &train, &test);
     if (st == LETHE_OK)
         st = apply(&o, train, &r);
     if (st == LETHE_OK)
@@ -340,8 +349,6 @@ int cmd_train(int argc, char **argv)
         st = lethe_rows_minus(&rows, &all, &excl);
     if (st == LETHE_OK && rows.n == 0)
         st = lethe_fail(LETHE_ERR_INVALID, "--exclude %s leaves no training sample", o.exclude);
-    if (st == LETHE_OK)
-        st = lethe_run_mkdir(o.out);
     snprintf(path, sizeof path, "%s/log.jsonl", o.out);
     if (st == LETHE_OK && !(log = lethe_afile_open(path)))
         st = LETHE_ERR_IO;
@@ -397,6 +404,10 @@ int cmd_train(int argc, char **argv)
     }
 done:
     lethe_afile_abort(log);
+    if (st == LETHE_OK)
+        lethe_rundir_commit(rd);
+    else
+        lethe_rundir_abort(rd);
     cJSON_Delete(config);
     lethe_net_free(net);
     lethe_rows_free(&all);
@@ -404,5 +415,5 @@ done:
     lethe_rows_free(&rows);
     lethe_dataset_free(train);
     lethe_dataset_free(test);
-    return st == LETHE_OK ? CLI_EXIT_OK : cli_report("train", st);
+    return st == LETHE_OK ? CLI_EXIT_OK : cli_report_out("train", st);
 }

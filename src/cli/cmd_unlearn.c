@@ -12,6 +12,7 @@
 #include "lethe/fileio.h"
 #include "lethe/progress.h"
 #include "lethe/run.h"
+#include "lethe/rundir.h"
 #include "lethe/task.h"
 #include "lethe/unlearn.h"
 
@@ -33,7 +34,9 @@ static void print_usage(FILE *out)
             "  --method NAME      the method (see --list)\n"
             "  --forget SPLIT     random:F, class:K[,K], range:LO:HI, ids:FILE or a FILE\n"
             "  --retain SPLIT     restrict the retain set to a split (default: the rest)\n"
-            "  --out RUN2         the run directory to write\n"
+            "  --out RUN2         the run directory to write (created; an existing\n"
+            "                     non-empty RUN2, or one inside RUN, is refused)\n"
+            "  --force            write into an existing RUN2, replacing its files\n"
             "  --set KEY=VALUE    a hyperparameter of the method (repeatable)\n"
             "  --seed N           keys the method's random draws (default 0)\n"
             "  --split-seed N     the seed of random:F splits (default 0)\n"
@@ -84,13 +87,14 @@ int cmd_unlearn(int argc, char **argv)
         {"run", 1, 0, 'r'},    {"method", 1, 0, 'm'}, {"forget", 1, 0, 'f'},
         {"retain", 1, 0, 'R'}, {"out", 1, 0, 'o'},    {"set", 1, 0, 's'},
         {"seed", 1, 0, 'S'},   {"split-seed", 1, 0, 'P'}, {"list", 0, 0, 'l'},
-        {"json", 0, 0, 'j'},   {"quiet", 0, 0, 'q'},  {"help", 0, 0, 'h'},
+        {"json", 0, 0, 'j'},   {"quiet", 0, 0, 'q'},  {"force", 0, 0, 'F'},
+        {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     const char *run_dir = NULL, *method = NULL, *forget = NULL, *retain = NULL, *out = NULL;
     const char *sets[MAX_SETS];
     size_t n_sets = 0;
     long seed = 0, split_seed = 0;
-    int json = 0, quiet = 0, c;
+    int json = 0, quiet = 0, force = 0, c;
     if (cmd_unlearn_lm_wants(argc, argv))
         return cmd_unlearn_lm(argc, argv); /* a GPT run: LM unlearning (cmd_unlearn_lm.c) */
     cli_getopt_reset();
@@ -116,6 +120,7 @@ int cmd_unlearn(int argc, char **argv)
         case 'l': list_methods(); return CLI_EXIT_OK;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
+        case 'F': force = 1; break;
         case 'h': print_usage(stdout); return CLI_EXIT_OK;
         default: return cli_usage("unlearn", "unknown or incomplete option");
         }
@@ -130,11 +135,15 @@ int cmd_unlearn(int argc, char **argv)
     lethe_rows f_rows = {0}, r_sel = {0}, r_rows = {0};
     lethe_net *original = NULL;
     lethe_afile *log = NULL;
+    lethe_rundir *rd = NULL;
     cJSON *config = NULL;
     const lethe_method *m;
     lethe_unlearn_ctx ctx = {0};
     char path[4200], parent_hash[17], forget_hash[17];
+    const char *inputs[] = {run_dir};
     lethe_status st = lethe_method_find(method, &m);
+    if (st == LETHE_OK)
+        st = lethe_rundir_begin(out, force, inputs, 1, &rd);
     if (st == LETHE_OK)
         st = lethe_unlearn_hparams(&ctx, m, sets, n_sets);
     if (st == LETHE_OK)
@@ -155,8 +164,6 @@ int cmd_unlearn(int argc, char **argv)
         st = LETHE_ERR_NOMEM;
     if (st == LETHE_OK && !(view = malloc(sizeof *view)))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    if (st == LETHE_OK)
-        st = lethe_run_mkdir(out);
     snprintf(path, sizeof path, "%s/log.jsonl", out);
     if (st == LETHE_OK && !(log = lethe_afile_open(path)))
         st = LETHE_ERR_IO;
@@ -254,6 +261,10 @@ int cmd_unlearn(int argc, char **argv)
     }
 done:
     lethe_afile_abort(log);
+    if (st == LETHE_OK)
+        lethe_rundir_commit(rd);
+    else
+        lethe_rundir_abort(rd);
     cJSON_Delete(config);
     free(view);
     lethe_net_free(original);
@@ -263,5 +274,5 @@ done:
     lethe_dataset_free(train);
     lethe_dataset_free(test);
     lethe_run_free(run);
-    return st == LETHE_OK ? CLI_EXIT_OK : cli_report("unlearn", st);
+    return st == LETHE_OK ? CLI_EXIT_OK : cli_report_out("unlearn", st);
 }

@@ -1,5 +1,6 @@
 /* Whole-file reads, gzip inflation and atomic writes. */
 #include "lethe/fileio.h"
+#include "lethe/rundir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -165,6 +166,7 @@ lethe_afile *lethe_afile_open(const char *path)
         lethe_fail(LETHE_ERR_NOMEM, "%s: out of memory", path);
         return NULL;
     }
+    f->slot = -1;
     if (afile_target(path, &f->path, &f->through) != LETHE_OK)
         goto fail;
     size_t n = strlen(f->path) + 32;
@@ -181,6 +183,7 @@ lethe_afile *lethe_afile_open(const char *path)
         return f;
     }
     snprintf(f->tmp, n, "%s.tmp.%ld", f->path, (long)getpid());
+    f->slot = lethe_inflight_add(f->tmp); /* before it exists: a signal cannot strand it */
     int fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd < 0 || !(f->fp = fdopen(fd, "wb"))) {
         lethe_fail(LETHE_ERR_IO, "%s: cannot create: %s", f->tmp, strerror(errno));
@@ -190,6 +193,7 @@ lethe_afile *lethe_afile_open(const char *path)
     }
     return f;
 fail:
+    lethe_inflight_drop(f->slot);
     free(f->path);
     free(f->tmp);
     free(f);
@@ -198,6 +202,7 @@ fail:
 
 static void afile_release(lethe_afile *f)
 {
+    lethe_inflight_drop(f->slot);
     free(f->path);
     free(f->tmp);
     free(f);

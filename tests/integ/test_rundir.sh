@@ -2,7 +2,10 @@
 # Outputs: what is already at an output path (a symlink, a FIFO, a character
 # device) is written through or followed, never replaced by a regular file.
 # The devices are made inside the test's own directory; the system's are
-# never touched.
+# never touched. Run directories and output files: an existing output is
+# refused (exit 3) unless --force, an output equal to, inside or around an
+# input run is refused (exit 3), and a run that fails or is interrupted by
+# SIGINT/SIGTERM leaves no directory and no *.tmp.* file.
 . "$(dirname "$0")/lib.sh"
 
 FX=tests/ref/fixtures
@@ -52,4 +55,92 @@ else
     echo "  (not root: the character device checks are skipped)"
 fi
 no_temp "$d"
+
+# ---- run directories
+
+# absent PATH: nothing at PATH
+absent() { if [ ! -e "$1" ] && [ ! -L "$1" ]; then pass; else fail "$1 was left behind"; fi; }
+expect 0 "$LETHE" train --data digits --out "$TMP/r" --epochs 2 --quiet
+sum=$(sha256sum "$TMP/r/model.safetensors")
+# an existing run is refused, and left as it was; --force writes over it
+expect 3 "$LETHE" train --data digits --out "$TMP/r" --epochs 3 --quiet
+one_line "$ERR"
+contains "$ERR" "lethe train: $TMP/r: already exists"
+contains "$ERR" "with --force"
+[ "$(sha256sum "$TMP/r/model.safetensors")" = "$sum" ] && pass || fail "a refused run changed the old one"
+expect 0 "$LETHE" train --data digits --out "$TMP/r" --epochs 3 --quiet --force
+[ "$(sha256sum "$TMP/r/model.safetensors")" != "$sum" ] && pass || fail "--force did not rewrite the run"
+# an empty directory is fine
+mkdir "$TMP/empty"
+expect 0 "$LETHE" train --data digits --out "$TMP/empty" --epochs 1 --quiet
+
+# unlearn: never into its input run, nor inside it, nor around it
+sum=$(sha256sum "$TMP/r/model.safetensors")
+for out in "$TMP/r" "$TMP/r/sub" "$TMP"; do
+    expect 3 "$LETHE" unlearn --run "$TMP/r" --method ga --forget class:1 --out "$out" --force --quiet
+    one_line "$ERR"
+done
+contains "$ERR" "contains the input"
+absent "$TMP/r/sub"
+[ "$(sha256sum "$TMP/r/model.safetensors")" = "$sum" ] && pass || fail "unlearn changed its input run"
+expect 0 "$LETHE" unlearn --run "$TMP/r" --method ga --forget class:1 --out "$TMP/u" --quiet
+expect 3 "$LETHE" unlearn --run "$TMP/r" --method ga --forget class:1 --out "$TMP/u" --quiet
+contains "$ERR" "already exists"
+expect 0 "$LETHE" unlearn --run "$TMP/r" --method ga --forget class:1 --out "$TMP/u" --quiet --force
+
+# a run that fails once its directory exists leaves none behind
+expect 3 "$LETHE" unlearn --run "$TMP/r" --method gaussian --forget class:1 --out "$TMP/f1" --quiet
+contains "$ERR" "gaussian is for regressors only"
+absent "$TMP/f1"
+expect 1 "$LETHE" train --data boston --out "$TMP/f2/deep/run" --optim sgd --lr 100 --quiet
+contains "$ERR" "diverged"
+absent "$TMP/f2"
+expect 3 "$LETHE" data make authors --authors 10 --qa 1 --idk "$TMP/no-such-file" --out "$TMP/f3"
+absent "$TMP/f3"
+
+# data make: the same rule
+expect 0 "$LETHE" data make authors --authors 10 --qa 1 --out "$TMP/dm"
+expect 3 "$LETHE" data make authors --authors 10 --qa 1 --out "$TMP/dm"
+one_line "$ERR"
+contains "$ERR" "already exists"
+expect 0 "$LETHE" data make authors --authors 10 --qa 1 --out "$TMP/dm" --force
+
+# output files: tokenizer train and predict --out
+printf 'the cat sat on the mat, the cat ate the rat\n' >"$TMP/corpus.txt"
+expect 0 "$LETHE" tokenizer train --corpus "$TMP/corpus.txt" --vocab 270 --out "$TMP/tok.json"
+expect 3 "$LETHE" tokenizer train --corpus "$TMP/corpus.txt" --vocab 270 --out "$TMP/tok.json"
+one_line "$ERR"
+contains "$ERR" "already exists"
+expect 0 "$LETHE" tokenizer train --corpus "$TMP/corpus.txt" --vocab 270 --out "$TMP/tok.json" --force
+expect 3 "$LETHE" tokenizer train --corpus "$TMP/corpus.txt" --vocab 270 --out "$TMP/corpus.txt" --force
+contains "$ERR" "is also an input"
+[ "$(head -c 7 "$TMP/corpus.txt")" = "the cat" ] && pass || fail "tokenizer train overwrote its corpus"
+expect 0 "$LETHE" predict --run "$TMP/r" --out "$TMP/p.csv"
+expect 3 "$LETHE" predict --run "$TMP/r" --out "$TMP/p.csv"
+contains "$ERR" "already exists"
+expect 0 "$LETHE" predict --run "$TMP/r" --out "$TMP/p.csv" --force
+expect 3 "$LETHE" predict --run "$TMP/r" --out "$TMP/r/p.csv"
+contains "$ERR" "lies inside the input"
+absent "$TMP/r/p.csv"
+
+# SIGINT / SIGTERM mid-run: the process dies by the signal (128 + N) and
+# leaves no directory and no temporary file
+# interrupted SIG CMD...: run CMD for a second, then send SIG
+interrupted() {
+    local sig=$1 want=$2; shift 2
+    timeout --preserve-status -s "$sig" 1 "$@" >"$OUT" 2>"$ERR"; local rc=$?
+    if [ "$rc" -eq "$want" ]; then pass; else fail "exit $rc after SIG$sig, expected $want: $*"; fi
+}
+mkdir "$TMP/sig"
+interrupted INT 130 "$LETHE" train --data digits --out "$TMP/sig/t1" --epochs 100000 --quiet
+absent "$TMP/sig/t1"
+interrupted TERM 143 "$LETHE" train --data digits --out "$TMP/sig/t2/deep" --epochs 100000 --quiet
+absent "$TMP/sig/t2"
+interrupted INT 130 "$LETHE" data make authors --authors 10000 --qa 50 --out "$TMP/sig/dm"
+absent "$TMP/sig/dm"
+# into an existing run with --force: the run stays, its temporary files go
+interrupted TERM 143 "$LETHE" unlearn --run "$TMP/r" --method ft --forget class:1 --set epochs=100000 --out "$TMP/u" --force --quiet
+[ -e "$TMP/u/model.safetensors" ] && pass || fail "an interrupted --force run removed the old run"
+no_temp "$TMP"
+[ -z "$(ls -A "$TMP/sig")" ] && pass || fail "left in $TMP/sig: $(ls -A "$TMP/sig")"
 finish
