@@ -67,6 +67,7 @@ typedef struct lethe_authors_opts {
     uint64_t seed;        /* 0 .. 2^53 (kept exact in manifest.json) */
     const char *idk_path; /* file to copy as idontknow.jsonl; NULL: built-in list */
     int force;            /* write into a non-empty directory */
+    int quiet;            /* no progress lines on stderr */
 } lethe_authors_opts;
 
 /* LETHE_ERR_INVALID with a message naming the option when opts is out of range. */

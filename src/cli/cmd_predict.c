@@ -79,8 +79,14 @@ int cmd_predict(int argc, char **argv)
     const char *run_dir = NULL, *data = NULL, *split = "test", *out = NULL;
     long split_seed = 0;
     int json = 0, force = 0, c;
-    cli_getopt_reset();
+    const cli_long_opt ints[] = {{'S', &split_seed, 0, 1L << 53}};
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int done = cli_numeric_option("predict", longopts, c, optarg, ints, 1, NULL, 0);
+        if (done < 0)
+            return -done;
+        if (done)
+            continue;
         switch (c) {
         case 'r': run_dir = optarg; break;
         case 'd': data = optarg; break;
@@ -88,12 +94,8 @@ int cmd_predict(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'j': json = 1; break;
         case 'F': force = 1; break;
-        case 'S':
-            if (cli_parse_long(optarg, &split_seed) || split_seed < 0)
-                return cli_usage("predict", "--split-seed needs a whole number >= 0");
-            break;
         case 'h': print_usage(stdout); return CLI_EXIT_OK;
-        default: return cli_usage("predict", "unknown or incomplete option");
+        default: return cli_bad_option("predict", argv, longopts);
         }
     }
     if (optind < argc)

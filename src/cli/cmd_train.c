@@ -115,41 +115,25 @@ static int parse(int argc, char **argv, opts *o)
                 .patience = -1, .limit = 0, .window = 0, .split_seed = 0, .lr = NAN,
                 .wd = NAN, .momentum = NAN, .clip = NAN, .dropout = NAN, .val = NAN,
                 .penalty = NAN};
-    struct { int id; long *v; long lo, hi; } ints[] = {
+    cli_long_opt ints[] = {
         {O_SEED, &o->seed, 0, 1L << 53},  {O_EPOCHS, &o->epochs, 1, 1000000},
         {O_STEPS, &o->steps, 1, 1L << 40}, {O_BATCH, &o->batch, 1, 1 << 16},
         {O_WARMUP, &o->warmup, 0, 1L << 40}, {O_PATIENCE, &o->patience, 1, 1000000},
         {O_LIMIT, &o->limit, 1, 1L << 40}, {O_WINDOW, &o->window, 1, 365},
         {O_SPLIT_SEED, &o->split_seed, 0, 1L << 53}};
-    struct { int id; double *v; double lo, hi; } reals[] = {
+    cli_real_opt reals[] = {
         {O_LR, &o->lr, 1e-12, 100},      {O_WD, &o->wd, 0, 100},
         {O_MOMENTUM, &o->momentum, 0, 1}, {O_CLIP, &o->clip, 0, 1e30},
         {O_DROPOUT, &o->dropout, 0, 0.99}, {O_VAL, &o->val, 0, 0.9},
         {O_PENALTY, &o->penalty, 0, 1e6}};
     int c;
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        const char *name = longopts[0].name;
-        for (const struct option *l = longopts; l->name; l++)
-            if (l->val == c)
-                name = l->name;
-        int done = 0;
-        for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !done; i++)
-            if (ints[i].id == c) {
-                if (cli_parse_long(optarg, ints[i].v) || *ints[i].v < ints[i].lo ||
-                    *ints[i].v > ints[i].hi)
-                    return cli_usage("train", "--%s needs a whole number %ld-%ld, not '%s'",
-                                     name, ints[i].lo, ints[i].hi, optarg);
-                done = 1;
-            }
-        for (size_t i = 0; i < sizeof reals / sizeof reals[0] && !done; i++)
-            if (reals[i].id == c) {
-                if (cli_parse_double(optarg, reals[i].v) || !(*reals[i].v >= reals[i].lo) ||
-                    !(*reals[i].v <= reals[i].hi))
-                    return cli_usage("train", "--%s needs a number in [%g, %g], not '%s'", name,
-                                     reals[i].lo, reals[i].hi, optarg);
-                done = 1;
-            }
+        int done = cli_numeric_option("train", longopts, c, optarg, ints,
+                                      sizeof ints / sizeof ints[0], reals,
+                                      sizeof reals / sizeof reals[0]);
+        if (done < 0)
+            return -done;
         if (done)
             continue;
         switch (c) {
@@ -166,7 +150,7 @@ static int parse(int argc, char **argv, opts *o)
         case O_QUIET: o->quiet = 1; break;
         case O_FORCE: o->force = 1; break;
         case 'h': print_usage(stdout); return -1;
-        default: return cli_usage("train", "unknown or incomplete option");
+        default: return cli_bad_option("train", argv, longopts);
         }
     }
     if (optind < argc)

@@ -95,7 +95,7 @@ int main(int argc, char **argv)
         return cmd_version(1, argv + 1);
     const struct verb *v = find_verb(name);
     if (!v) {
-        fprintf(stderr, "lethe: unknown verb '%s'\nTry 'lethe --help' for the list of verbs.\n",
+        fprintf(stderr, "lethe: unknown verb '%s' (see 'lethe --help' for the list of verbs)\n",
                 name);
         return CLI_EXIT_USAGE;
     }

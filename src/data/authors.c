@@ -19,6 +19,7 @@
 #include "lethe/fileio.h"
 #include "lethe/json.h"
 #include "lethe/loaders.h"
+#include "lethe/progress.h"
 #include "lethe/rng.h"
 #include "lethe/rundir.h"
 #include "lethe/sha256.h"
@@ -1470,10 +1471,13 @@ lethe_status lethe_authors_write(const char *dir, const lethe_authors_opts *opts
     for (int i = 0; i < N_OUT && st == LETHE_OK; i++)
         st = out_open(&o[i], dir);
     lethe_tofu rows = {0};
+    lethe_progress prog;
+    lethe_progress_init(&prog, stderr, "data make", "authors", n + h10, opts->quiet);
     /* Authors: the full ones, then the holdout ones. */
     for (int pass = 0; pass < 2 && st == LETHE_OK; pass++) {
         uint64_t lo = pass ? hb : 0, hi = pass ? hb + h10 : n;
         for (uint64_t id = lo; id < hi && st == LETHE_OK; id++) {
+            lethe_progress_update(&prog, (pass ? n : 0) + id - lo);
             st = lethe_authors_qa(opts->seed, id, opts->n_qa, &rows);
             for (int i = 0; i < OUT_REAL && st == LETHE_OK; i++) {
                 if (id < o[i].lo || id >= o[i].hi)
@@ -1485,6 +1489,9 @@ lethe_status lethe_authors_write(const char *dir, const lethe_authors_opts *opts
             lethe_tofu_free(&rows);
         }
     }
+    lethe_progress_update(&prog, n + h10);
+    if (prog.last > prog.t0) /* a line or bar was printed: end it */
+        lethe_progress_finish(&prog);
     for (int w = 0; w < 2 && st == LETHE_OK; w++) {
         st = lethe_authors_general(opts->seed, w, &rows);
         for (size_t r = 0; r < rows.n && st == LETHE_OK; r++)
