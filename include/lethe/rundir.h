@@ -37,9 +37,10 @@ typedef struct lethe_rundir lethe_rundir;
  * (LETHE_ERR_INVALID) unless it is an empty directory or `force` is set;
  * with `force` the run's files replace the same-named files in it. `out` is
  * refused when, by real path, it equals, lies inside or contains one of the
- * n_inputs paths in `inputs` (those that do not exist are skipped). `out`
- * and any missing parents are created and recorded as temporary until
- * commit. *rd is set on success; end it with commit or abort. */
+ * n_inputs paths in `inputs` (NULL ones and those that do not exist are
+ * skipped). `out` and any missing parents are created and recorded as
+ * temporary until commit. *rd is set on success; end it with commit or
+ * abort. */
 lethe_status lethe_rundir_begin(const char *out, int force, const char *const *inputs,
                                 size_t n_inputs, lethe_rundir **rd);
 /* Keep the directory and free rd. */
@@ -52,7 +53,7 @@ void lethe_rundir_abort(lethe_rundir *rd);
 /* Check an output file before writing it: an existing regular file (or a
  * link to one) is refused (LETHE_ERR_INVALID) unless `force`; a device or
  * FIFO is written through and so allowed. `out` may not be one of `inputs`
- * nor lie inside one, by real path. */
+ * (NULL ones skipped) nor lie inside one, by real path. */
 lethe_status lethe_outfile_check(const char *out, int force, const char *const *inputs,
                                  size_t n_inputs);
 

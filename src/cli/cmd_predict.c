@@ -107,7 +107,8 @@ int cmd_predict(int argc, char **argv)
     lethe_rows rows = {0};
     const lethe_dataset *ds = NULL;
     int use_rows = 0;
-    const char *inputs[] = {run_dir, split};
+    int named = !strcmp(split, "test") || !strcmp(split, "train");
+    const char *inputs[] = {run_dir, named ? NULL : split};
     lethe_status st = out ? lethe_outfile_check(out, force, inputs, 2) : LETHE_OK;
     if (st == LETHE_OK)
         st = lethe_run_load(run_dir, &run);

@@ -314,7 +314,10 @@ int cmd_train(int argc, char **argv)
     lethe_recipe r;
     char spec[512], path[4200], data_hash[17], excl_hash[17] = "0000000000000000";
     lethe_task_opts topts = {o.limit, (int)o.window};
-    const char *inputs[] = {o.data, o.exclude};
+    const lethe_task_info *named;
+    const char *inputs[] = {lethe_task_find(o.data, &named) == LETHE_OK ? NULL : o.data,
+                            o.exclude}; /* files: a task's name is not a path */
+    lethe_error_clear();
     lethe_status st = lethe_rundir_begin(o.out, o.force, inputs, 2, &rd);
     if (st == LETHE_OK)
         st = lethe_task_load(o.data, &topts, &train, &test);

@@ -73,6 +73,9 @@ expect 0 "$LETHE" train --data digits --out "$TMP/r" --epochs 3 --quiet --force
 # an empty directory is fine
 mkdir "$TMP/empty"
 expect 0 "$LETHE" train --data digits --out "$TMP/empty" --epochs 1 --quiet
+# a task's name is not an input path: ./digits/run is fine for --data digits
+mkdir -p "$TMP/cwd/digits"
+expect 0 env -C "$TMP/cwd" "$(realpath "$LETHE")" train --data digits --out digits/run --epochs 1 --quiet
 
 # unlearn: never into its input run, nor inside it, nor around it
 sum=$(sha256sum "$TMP/r/model.safetensors")
