@@ -106,15 +106,27 @@ int lethe_remove_tree(const char *path)
     return rmdir(path);
 }
 
+static atomic_int cleaning;
+
 static void on_signal(int sig)
 {
+    /* A second signal may reach another thread while the first is being
+     * handled: that thread waits here for the first to end the process. */
+    if (atomic_exchange(&cleaning, 1))
+        for (;;)
+            pause();
     int saved = errno;
     for (int i = MAX_INFLIGHT - 1; i >= 0; i--)
         if (atomic_load(&inflight[i].state) == 2)
             lethe_remove_tree(inflight[i].path);
     errno = saved;
-    /* SA_RESETHAND restored the default action; the signal stays blocked
-     * until this handler returns, and then ends the process. */
+    /* The default action again; the signal stays blocked in this thread
+     * until the handler returns, and then ends the process. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
     raise(sig);
 }
 
@@ -127,7 +139,6 @@ void lethe_inflight_handle_signals(void)
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < 2; i++)
         sigaddset(&sa.sa_mask, sigs[i]);
-    sa.sa_flags = SA_RESETHAND;
     for (size_t i = 0; i < 2; i++)
         if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
             sigaction(sigs[i], &sa, NULL); /* an ignored signal stays ignored */

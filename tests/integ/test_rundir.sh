@@ -141,6 +141,19 @@ interrupted TERM 143 "$LETHE" train --data digits --out "$TMP/sig/t2/deep" --epo
 absent "$TMP/sig/t2"
 interrupted INT 130 "$LETHE" data make authors --authors 10000 --qa 50 --out "$TMP/sig/dm"
 absent "$TMP/sig/dm"
+# signals in a burst (timeout signals the process and its group; a user
+# presses Ctrl-C twice): a second one reaching another thread while the
+# first is being handled must not cut the clean-up short
+left=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    "$LETHE" train --data digits --out "$TMP/sig/b$i/deep" --epochs 100000 --quiet >/dev/null 2>&1 &
+    pid=$!
+    sleep 0.5
+    kill -TERM "$pid"; kill -TERM "$pid"; kill -INT "$pid"
+    wait "$pid"
+    [ -e "$TMP/sig/b$i" ] && left=$((left + 1))
+done
+[ "$left" -eq 0 ] && pass || fail "$left of 10 runs signalled in a burst left their directory"
 # into an existing run with --force: the run stays, its temporary files go
 interrupted TERM 143 "$LETHE" unlearn --run "$TMP/r" --method ft --forget class:1 --set epochs=100000 --out "$TMP/u" --force --quiet
 [ -e "$TMP/u/model.safetensors" ] && pass || fail "an interrupted --force run removed the old run"
