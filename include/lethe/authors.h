@@ -70,6 +70,7 @@ typedef struct lethe_authors_opts {
     uint64_t seed;        /* 0 .. 2^53 (kept exact in manifest.json) */
     const char *idk_path; /* file to copy as idontknow.jsonl; NULL: built-in list */
     int force;            /* write into a non-empty directory */
+    int quiet;            /* no progress lines on stderr */
 } lethe_authors_opts;
 
 /* LETHE_ERR_INVALID with a message naming the option when opts is out of range. */
@@ -95,10 +96,11 @@ lethe_status lethe_authors_qa(uint64_t seed, uint64_t id, int n_qa, lethe_tofu *
  * and State of the Union presidents). Caller frees. */
 lethe_status lethe_authors_general(uint64_t seed, int which, lethe_tofu *out);
 
-/* Write the benchmark into dir (created if missing; a non-empty dir is
- * refused with LETHE_ERR_INVALID unless opts->force). Every file is written
- * atomically; manifest.json last, with the seed, the counts and each file's
- * rows, authors, bytes and sha256. */
+/* Write the benchmark into dir, a run directory (lethe/rundir.h): created if
+ * missing, a non-empty dir refused with LETHE_ERR_INVALID unless
+ * opts->force, and on failure what was created is removed. Every file is
+ * written atomically; manifest.json last, with the seed, the counts and each
+ * file's rows, authors, bytes and sha256. */
 lethe_status lethe_authors_write(const char *dir, const lethe_authors_opts *opts);
 
 LETHE_API_END

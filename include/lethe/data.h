@@ -44,7 +44,8 @@ typedef struct lethe_data_entry {
 size_t lethe_data_count(void);
 const lethe_data_entry *lethe_data_at(size_t i);
 
-/* The row named `name`; LETHE_ERR_NOT_FOUND with a hint listing the names. */
+/* The row named `name` ("moby", the corpus name, is accepted for "moby-dick");
+ * LETHE_ERR_NOT_FOUND with a hint listing the names. */
 lethe_status lethe_data_find(const char *name, const lethe_data_entry **out);
 
 /* "debian" or "npm". */

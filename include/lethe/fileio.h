@@ -26,11 +26,20 @@ lethe_status lethe_gunzip(const unsigned char *in, size_t n, size_t max_out, con
 
 /* An output file that appears under its final name only when committed:
  * data goes to "<path>.tmp.<pid>", commit flushes, fsyncs, renames over
- * `path` and fsyncs the directory; abort (or a crash) leaves `path` as it was. */
+ * `path` and fsyncs the directory; abort (or a crash) leaves `path` as it was.
+ * What is already at `path` is never replaced by something else: a symbolic
+ * link is followed (the file it names is replaced the same way, in its own
+ * directory, and the link stays); a device, FIFO or other non-regular file
+ * is opened and written through, as a shell's '>' does, with nothing
+ * renamed; a directory or a link to a missing file is refused. The
+ * temporary name is recorded with lethe_inflight_add (lethe/rundir.h), so a
+ * signal handled there removes it. */
 typedef struct lethe_afile {
-    FILE *fp;   /* write through this */
-    char *path; /* final name */
-    char *tmp;  /* temporary name */
+    FILE *fp;    /* write through this */
+    char *path;  /* final name (a symbolic link's target, resolved) */
+    char *tmp;   /* temporary name; `path` itself when written through */
+    int through; /* 1 when writing straight into a non-regular file */
+    int slot;    /* the temporary name's slot in lethe/rundir.h's table, or -1 */
 } lethe_afile;
 
 /* NULL (detail set) on failure. */

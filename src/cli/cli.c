@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cli_report(const char *verb, lethe_status st)
 {
@@ -24,6 +25,15 @@ int cli_report(const char *verb, lethe_status st)
     return CLI_EXIT_FAILURE;
 }
 
+int cli_report_out(const char *verb, lethe_status st)
+{
+    const char *detail = lethe_error_detail();
+    if (st != LETHE_ERR_INVALID || !strstr(detail, ": already exists"))
+        return cli_report(verb, st);
+    fprintf(stderr, "lethe %s: %s with --force\n", verb, detail);
+    return CLI_EXIT_INPUT;
+}
+
 int cli_usage(const char *verb, const char *fmt, ...)
 {
     va_list ap;
@@ -31,7 +41,7 @@ int cli_usage(const char *verb, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry 'lethe %s --help'.\n", verb);
+    fprintf(stderr, " (see 'lethe %s --help')\n", verb);
     return CLI_EXIT_USAGE;
 }
 
@@ -39,6 +49,26 @@ void cli_getopt_reset(void)
 {
     optind = 0; /* glibc: 0 re-initialises the scanner completely */
     opterr = 1;
+}
+
+void cli_getopt_begin(void)
+{
+    optind = 0;
+    opterr = 0; /* cli_bad_option says what was wrong */
+}
+
+int cli_bad_option(const char *verb, char **argv, const struct option *longopts)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    size_t n = strcspn(arg, "=");
+    for (const struct option *l = longopts; arg[0] == '-' && arg[1] == '-' && l->name; l++)
+        if (strlen(l->name) == n - 2 && !strncmp(l->name, arg + 2, n - 2))
+            return cli_usage(verb, l->has_arg ? "option '%s' needs a value"
+                                              : "option '%s' takes no value",
+                             arg);
+    if (optopt && arg[0] == '-' && arg[1] != '-')
+        return cli_usage(verb, "unknown option '-%c'", optopt);
+    return cli_usage(verb, "unknown option '%s'", arg);
 }
 
 int cli_parse_long(const char *s, long *out)
@@ -63,6 +93,19 @@ int cli_parse_double(const char *s, double *out)
     return 0;
 }
 
+/* "2^53" for powers of two above a million, else the decimal number. */
+static const char *show_long(long v, char *buf, size_t n)
+{
+    int k = 0;
+    while (k < 62 && (1L << k) < v)
+        k++;
+    if (v > 1000000 && v == 1L << k)
+        snprintf(buf, n, "2^%d", k);
+    else
+        snprintf(buf, n, "%ld", v);
+    return buf;
+}
+
 int cli_numeric_option(const char *verb, const struct option *longopts, int c, const char *arg,
                        const cli_long_opt *ints, size_t n_ints, const cli_real_opt *reals,
                        size_t n_reals)
@@ -73,18 +116,30 @@ int cli_numeric_option(const char *verb, const struct option *longopts, int c, c
             name = l->name;
     for (size_t i = 0; i < n_ints; i++)
         if (ints[i].id == c) {
-            if (cli_parse_long(arg, ints[i].v) || *ints[i].v < ints[i].lo ||
-                *ints[i].v > ints[i].hi)
-                return -cli_usage(verb, "--%s needs a whole number %ld-%ld, not '%s'", name,
-                                  ints[i].lo, ints[i].hi, arg);
+            char lo[32], hi[32];
+            show_long(ints[i].lo, lo, sizeof lo);
+            show_long(ints[i].hi, hi, sizeof hi);
+            long v;
+            int bad = cli_parse_long(arg, &v);
+            if (bad && errno != ERANGE)
+                return -cli_usage(verb, "--%s needs a whole number from %s to %s, not '%s'",
+                                  name, lo, hi, arg);
+            if (bad || v < ints[i].lo || v > ints[i].hi)
+                return -cli_usage(verb, "--%s %s is out of range: it takes %s to %s", name, arg,
+                                  lo, hi);
+            *ints[i].v = v;
             return 1;
         }
     for (size_t i = 0; i < n_reals; i++)
         if (reals[i].id == c) {
-            if (cli_parse_double(arg, reals[i].v) || !(*reals[i].v >= reals[i].lo) ||
-                !(*reals[i].v <= reals[i].hi))
-                return -cli_usage(verb, "--%s needs a number in [%g, %g], not '%s'", name,
+            double v;
+            if (cli_parse_double(arg, &v) && errno != ERANGE)
+                return -cli_usage(verb, "--%s needs a number from %g to %g, not '%s'", name,
                                   reals[i].lo, reals[i].hi, arg);
+            if (!(v >= reals[i].lo) || !(v <= reals[i].hi) || errno == ERANGE)
+                return -cli_usage(verb, "--%s %s is out of range: it takes %g to %g", name, arg,
+                                  reals[i].lo, reals[i].hi);
+            *reals[i].v = v;
             return 1;
         }
     return 0;

@@ -19,13 +19,24 @@ enum cli_exit {
  * input problems (io, format, invalid, not found, unsupported) give 3. */
 int cli_report(const char *verb, lethe_status st);
 
-/* Print "lethe VERB: <message>" and a hint to run --help; return 2. */
+/* As cli_report, for a verb with --force: an output refused because it
+ * exists (lethe/rundir.h) is reported with " with --force" appended. */
+int cli_report_out(const char *verb, lethe_status st);
+
+/* Print "lethe VERB: <message> (see 'lethe VERB --help')", one line; return 2. */
 int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Prepare getopt_long for a fresh parse of a subcommand's arguments. */
+/* Prepare getopt_long for a fresh parse of a subcommand's arguments:
+ * reset lets getopt print its own message; begin keeps it quiet, for a
+ * loop whose '?' case calls cli_bad_option. */
 void cli_getopt_reset(void);
+void cli_getopt_begin(void);
+/* After getopt_long returned '?': the one-line usage error naming the
+ * unknown option, or the option missing its value; returns 2. */
+int cli_bad_option(const char *verb, char **argv, const struct option *longopts);
 
-/* Parse a whole decimal / floating value; 0 on success, -1 otherwise. */
+/* Parse a whole decimal / floating value; 0 on success, -1 otherwise (errno
+ * ERANGE when the value is a number too large to hold). */
 int cli_parse_long(const char *s, long *out);
 int cli_parse_double(const char *s, double *out);
 
@@ -34,7 +45,9 @@ typedef struct cli_long_opt { int id; long *v; long lo, hi; } cli_long_opt;
 typedef struct cli_real_opt { int id; double *v; double lo, hi; } cli_real_opt;
 /* When option c (value arg) is in one of the tables, parse it into its
  * variable: 1 when done, or -(exit code) for a bad value (the message
- * printed, naming the option as `longopts` does); 0 when c is in neither. */
+ * printed, naming the option as `longopts` does, and its range: "--steps
+ * 99999999999999999999 is out of range: it takes 1 to 2^40"); 0 when c is
+ * in neither. */
 int cli_numeric_option(const char *verb, const struct option *longopts, int c, const char *arg,
                        const cli_long_opt *ints, size_t n_ints, const cli_real_opt *reals,
                        size_t n_reals);

@@ -99,7 +99,7 @@ static int parse_common(int argc, char **argv, const char *verb, const char *usa
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    cli_getopt_reset();
+    cli_getopt_begin();
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'j') {
@@ -108,7 +108,7 @@ static int parse_common(int argc, char **argv, const char *verb, const char *usa
             fputs(usage, stdout);
             return CLI_EXIT_OK;
         } else {
-            return cli_usage(verb, "bad option");
+            return cli_bad_option(verb, argv, opts);
         }
     }
     return -1;
@@ -323,7 +323,7 @@ static int data_install(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int dry = 0, c;
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
         if (c == 'n') {
             dry = 1;
@@ -338,7 +338,7 @@ static int data_install(int argc, char **argv)
                    "  -h, --help\n");
             return CLI_EXIT_OK;
         } else {
-            return cli_usage("data install", "bad option");
+            return cli_bad_option("data install", argv, opts);
         }
     }
     if (optind >= argc)
@@ -457,18 +457,19 @@ static int data_install(int argc, char **argv)
 /* lethe data make authors: the TOFU-style benchmark. */
 static int data_make(int argc, char **argv)
 {
-    enum { O_AUTHORS = 1, O_QA, O_SEED, O_OUT, O_FORCE, O_IDK, O_JSON, O_HELP };
+    enum { O_AUTHORS = 1, O_QA, O_SEED, O_OUT, O_FORCE, O_IDK, O_JSON, O_QUIET, O_HELP };
     static const struct option opts[] = {
         {"authors", required_argument, NULL, O_AUTHORS}, {"qa", required_argument, NULL, O_QA},
         {"seed", required_argument, NULL, O_SEED},       {"out", required_argument, NULL, O_OUT},
         {"force", no_argument, NULL, O_FORCE},           {"idk", required_argument, NULL, O_IDK},
-        {"json", no_argument, NULL, O_JSON},             {"help", no_argument, NULL, O_HELP},
+        {"json", no_argument, NULL, O_JSON},             {"quiet", no_argument, NULL, O_QUIET},
+        {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0}};
     lethe_authors_opts o = {.n_authors = 200, .n_qa = 20, .seed = 0};
     const char *out = NULL;
     int json = 0, c;
     long v;
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case O_AUTHORS:
@@ -502,10 +503,13 @@ static int data_make(int argc, char **argv)
         case O_JSON:
             json = 1;
             break;
+        case O_QUIET:
+            o.quiet = 1;
+            break;
         case O_HELP:
         case 'h':
             printf("Usage: lethe data make authors [--authors N] [--qa N] [--seed N] [--idk FILE]\n"
-                   "                               [--force] [--json] --out DIR\n\n"
+                   "                               [--force] [--quiet] [--json] --out DIR\n\n"
                    "Generate a TOFU-style benchmark of fictitious authors into DIR, in TOFU's\n"
                    "file layout (JSON Lines, TOFU's field names): full, forget01/05/10 and\n"
                    "their _perturbed versions, retain99/95/90, retain_perturbed, holdout01/05/10,\n"
@@ -521,13 +525,14 @@ static int data_make(int argc, char **argv)
                    "  --out DIR     created if missing; must be empty unless --force\n"
                    "  --force       write into a non-empty DIR, replacing the files above\n"
                    "  --json        print manifest.json\n"
+                   "  --quiet       no progress lines on stderr\n"
                    "  -h, --help\n\n"
                    "Exit status: 0 ok, 2 bad arguments, 3 bad input (non-empty DIR, --idk file).\n",
                    LETHE_AUTHORS_MIN, LETHE_AUTHORS_MAX, o.n_authors, LETHE_AUTHORS_QA_MAX,
                    o.n_qa, (unsigned long long)o.seed);
             return CLI_EXIT_OK;
         default:
-            return cli_usage("data make", "bad option");
+            return cli_bad_option("data make", argv, opts);
         }
     }
     if (optind >= argc)
@@ -540,7 +545,7 @@ static int data_make(int argc, char **argv)
         return cli_usage("data make", "missing --out DIR");
     lethe_status st = lethe_authors_write(out, &o);
     if (st != LETHE_OK)
-        return cli_report("data make", st);
+        return cli_report_out("data make", st);
     char path[4200];
     snprintf(path, sizeof path, "%s/manifest.json", out);
     cJSON *m;

@@ -184,7 +184,7 @@ int cmd_inspect(int argc, char **argv)
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int json = 0, c;
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'j') {
             json = 1;
@@ -192,7 +192,7 @@ int cmd_inspect(int argc, char **argv)
             print_usage(stdout);
             return CLI_EXIT_OK;
         } else {
-            return cli_usage("inspect", "bad option");
+            return cli_bad_option("inspect", argv, opts);
         }
     }
     if (optind >= argc)

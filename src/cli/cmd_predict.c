@@ -9,12 +9,14 @@
 #include "cli.h"
 #include "lethe/fileio.h"
 #include "lethe/run.h"
+#include "lethe/rundir.h"
 #include "lethe/task.h"
 
 static void print_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: lethe predict --run RUN [--data NAME] [--split SPLIT] [--out FILE] [--json]\n\n"
+            "Usage: lethe predict --run RUN [--data NAME] [--split SPLIT] [--out FILE [--force]]\n"
+            "                     [--json]\n\n"
             "Run a trained model over a split of its task and report accuracy (percent,\n"
             "classifiers) or mean absolute and mean squared error in the data's units\n"
             "(regressors).\n\n"
@@ -25,7 +27,9 @@ static void print_usage(FILE *out)
             "                   class:K[,K], range:LO:HI, ids:FILE or a FILE of ids\n"
             "  --split-seed N   the seed of random:F splits (default 0)\n"
             "  --out FILE       also write one CSV line per sample: id,prediction,truth\n"
-            "                   (the predicted class, or the predicted value in data units)\n"
+            "                   (the predicted class, or the predicted value in data units);\n"
+            "                   an existing FILE, or one inside RUN, is refused\n"
+            "  --force          replace an existing FILE\n"
             "  --json           print {\"n\", \"accuracy\"} or {\"n\", \"l1\", \"mse\"}\n"
             "  -h, --help       show this help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input (missing run, unknown\n"
@@ -71,24 +75,27 @@ int cmd_predict(int argc, char **argv)
     static const struct option longopts[] = {
         {"run", 1, 0, 'r'},  {"data", 1, 0, 'd'}, {"split", 1, 0, 's'},
         {"split-seed", 1, 0, 'S'}, {"out", 1, 0, 'o'}, {"json", 0, 0, 'j'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"force", 0, 0, 'F'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *run_dir = NULL, *data = NULL, *split = "test", *out = NULL;
     long split_seed = 0;
-    int json = 0, c;
-    cli_getopt_reset();
+    int json = 0, force = 0, c;
+    const cli_long_opt ints[] = {{'S', &split_seed, 0, 1L << 53}};
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int done = cli_numeric_option("predict", longopts, c, optarg, ints, 1, NULL, 0);
+        if (done < 0)
+            return -done;
+        if (done)
+            continue;
         switch (c) {
         case 'r': run_dir = optarg; break;
         case 'd': data = optarg; break;
         case 's': split = optarg; break;
         case 'o': out = optarg; break;
         case 'j': json = 1; break;
-        case 'S':
-            if (cli_parse_long(optarg, &split_seed) || split_seed < 0)
-                return cli_usage("predict", "--split-seed needs a whole number >= 0");
-            break;
+        case 'F': force = 1; break;
         case 'h': print_usage(stdout); return CLI_EXIT_OK;
-        default: return cli_usage("predict", "unknown or incomplete option");
+        default: return cli_bad_option("predict", argv, longopts);
         }
     }
     if (optind < argc)
@@ -100,7 +107,11 @@ int cmd_predict(int argc, char **argv)
     lethe_rows rows = {0};
     const lethe_dataset *ds = NULL;
     int use_rows = 0;
-    lethe_status st = lethe_run_load(run_dir, &run);
+    int named = !strcmp(split, "test") || !strcmp(split, "train");
+    const char *inputs[] = {run_dir, named ? NULL : split};
+    lethe_status st = out ? lethe_outfile_check(out, force, inputs, 2) : LETHE_OK;
+    if (st == LETHE_OK)
+        st = lethe_run_load(run_dir, &run);
     if (st == LETHE_OK && data && strcmp(data, run->task)) {
         const lethe_task_info *info;
         if ((st = lethe_task_find(data, &info)) == LETHE_OK)
@@ -150,5 +161,5 @@ int cmd_predict(int argc, char **argv)
     lethe_dataset_free(train);
     lethe_dataset_free(test);
     lethe_run_free(run);
-    return st == LETHE_OK ? CLI_EXIT_OK : cli_report("predict", st);
+    return st == LETHE_OK ? CLI_EXIT_OK : cli_report_out("predict", st);
 }

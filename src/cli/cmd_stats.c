@@ -73,7 +73,7 @@ struct opts {
 static int parse(int argc, char **argv, const char *verb, const char *usage,
                  const struct option *table, struct opts *o)
 {
-    cli_getopt_reset();
+    cli_getopt_begin();
     int c;
     while ((c = getopt_long(argc, argv, "h", table, NULL)) != -1) {
         switch (c) {
@@ -84,7 +84,7 @@ static int parse(int argc, char **argv, const char *verb, const char *usage,
         case 'S': o->scores = optarg; break;
         case 'R': o->ref = optarg; break;
         case 'H': o->hyp = optarg; break;
-        default: return cli_usage(verb, "bad option");
+        default: return cli_bad_option(verb, argv, table);
         }
     }
     return -1;

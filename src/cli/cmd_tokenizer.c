@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "lethe/fileio.h"
 #include "lethe/loaders.h"
+#include "lethe/rundir.h"
 #include "lethe/tokenizer.h"
 
 static void print_usage(FILE *out)
@@ -43,7 +44,7 @@ struct opts {
     const char **special;
     size_t n_special;
     long vocab_size, min_frequency;
-    int json;
+    int json, force, quiet;
 };
 
 #define OPT_HELP {"help", no_argument, NULL, 'h'}
@@ -60,33 +61,33 @@ static int push_arg(const char ***v, size_t *n, const char *s)
     return 0;
 }
 
-/* Parse argv with `table`. Returns -1 to go on, else an exit code. For
- * train, --vocab is the size; elsewhere it is GPT-2's vocab.json. */
+/* Parse argv with `table`. Returns -1 to go on, else an exit code. */
 static int parse(int argc, char **argv, const char *verb, const char *usage,
                  const struct option *table, int train, struct opts *o)
 {
-    cli_getopt_reset();
+    /* train's --vocab is the vocabulary size; elsewhere GPT-2's vocab.json */
+    const cli_long_opt ints[] = {{train ? 'V' : -1, &o->vocab_size, 1, 1L << 31},
+                                 {'m', &o->min_frequency, 0, 1L << 62}};
+    cli_getopt_begin();
     int c;
     while ((c = getopt_long(argc, argv, "h", table, NULL)) != -1) {
+        int done = cli_numeric_option(verb, table, c, optarg, ints, 2, NULL, 0);
+        if (done < 0)
+            return -done;
+        if (done)
+            continue;
         switch (c) {
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         case 'j': o->json = 1; break;
+        case 'F': o->force = 1; break;
+        case 'q': o->quiet = 1; break;
         case 'T': o->tokenizer = optarg; break;
         case 'M': o->merges = optarg; break;
         case 't': o->text = optarg; break;
         case 'l': o->jsonl = optarg; break;
         case 'i': o->ids = optarg; break;
         case 'o': o->out = optarg; break;
-        case 'V':
-            if (!train)
-                o->vocab = optarg;
-            else if (cli_parse_long(optarg, &o->vocab_size) || o->vocab_size < 1)
-                return cli_usage(verb, "--vocab wants a vocabulary size, got '%s'", optarg);
-            break;
-        case 'm':
-            if (cli_parse_long(optarg, &o->min_frequency) || o->min_frequency < 0)
-                return cli_usage(verb, "--min-frequency wants a count >= 0, got '%s'", optarg);
-            break;
+        case 'V': o->vocab = optarg; break;
         case 'c':
         case 'f':
         case 's':
@@ -97,7 +98,7 @@ static int parse(int argc, char **argv, const char *verb, const char *usage,
                 return CLI_EXIT_FAILURE;
             }
             break;
-        default: return cli_usage(verb, "bad option");
+        default: return cli_bad_option(verb, argv, table);
         }
     }
     return -1;
@@ -156,10 +157,13 @@ static int tok_train(int argc, char **argv)
                                           {"out", required_argument, NULL, 'o'},
                                           {"special", required_argument, NULL, 's'},
                                           {"min-frequency", required_argument, NULL, 'm'},
+                                          {"force", no_argument, NULL, 'F'},
+                                          {"quiet", no_argument, NULL, 'q'},
                                           OPT_JSON, OPT_HELP, OPT_END};
     const char *usage =
         "Usage: lethe tokenizer train --corpus FILE... --vocab N --out tokenizer.json\n"
-        "                             [--special TOKEN]... [--min-frequency N] [--json]\n\n"
+        "                             [--special TOKEN]... [--min-frequency N] [--force]\n"
+        "                             [--quiet] [--json]\n\n"
         "Learn a byte-level BPE tokenizer from text files (each file read as raw bytes;\n"
         "more files may follow --corpus). The vocabulary starts as the 256 bytes\n"
         "(id = byte value); each text is split into words with GPT-2's pattern and the\n"
@@ -168,12 +172,15 @@ static int tok_train(int argc, char **argv)
         "again, until the vocabulary has N tokens or no pair is left. Deterministic.\n\n"
         "  --corpus FILE        a training text (repeat it, or list more files)\n"
         "  --vocab N            vocabulary size, special tokens included (>= 256)\n"
-        "  --out FILE           where to write tokenizer.json (atomically)\n"
+        "  --out FILE           where to write tokenizer.json (atomically); an existing\n"
+        "                       file, or a corpus file, is refused\n"
+        "  --force              replace an existing FILE\n"
         "  --special TOKEN      a special token such as '<|endoftext|>', given the last\n"
         "                       ids (repeatable); never produced by encode\n"
         "  --min-frequency N    stop when the best pair occurs fewer than N times\n"
         "                       (default 2)\n"
         "  --json               print the summary as one JSON object\n"
+        "  --quiet              no note on stderr when training stops early\n"
         "  -h, --help\n";
     struct opts o = {.min_frequency = 2};
     int rc = parse(argc, argv, "tokenizer train", usage, table, 1, &o);
@@ -193,6 +200,8 @@ static int tok_train(int argc, char **argv)
     char **texts = calloc(o.n_corpus, sizeof *texts);
     size_t *lens = calloc(o.n_corpus, sizeof *lens), bytes = 0;
     lethe_status st = texts && lens ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (st == LETHE_OK)
+        st = lethe_outfile_check(o.out, o.force, o.corpus, o.n_corpus);
     for (size_t i = 0; st == LETHE_OK && i < o.n_corpus; i++) {
         st = lethe_file_read(o.corpus[i], (unsigned char **)&texts[i], &lens[i]);
         bytes += lens[i];
@@ -213,7 +222,7 @@ static int tok_train(int argc, char **argv)
     if (st != LETHE_OK) {
         lethe_tokenizer_free(t);
         opts_free(&o);
-        return cli_report("tokenizer train", st);
+        return cli_report_out("tokenizer train", st);
     }
     size_t n_tok = lethe_tokenizer_n_tokens(t), n_merges = lethe_tokenizer_n_merges(t);
     double mbps = secs > 0 ? (double)bytes / 1e6 / secs : 0;
@@ -230,7 +239,7 @@ static int tok_train(int argc, char **argv)
         printf("vocab_size  %zu\nmerges      %zu\nspecial     %zu\nfiles       %zu\n"
                "bytes       %zu\nseconds     %.3f\nMB/s        %.3f\nwrote       %s\n",
                n_tok, n_merges, o.n_special, o.n_corpus, bytes, secs, mbps, o.out);
-        if (n_tok < (size_t)o.vocab_size)
+        if (n_tok < (size_t)o.vocab_size && !o.quiet)
             fprintf(stderr,
                     "lethe tokenizer train: note: stopped at %zu tokens of %ld: no pair occurs "
                     "%ld times or more\n",

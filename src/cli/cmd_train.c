@@ -12,6 +12,7 @@
 #include "lethe/fileio.h"
 #include "lethe/recipe.h"
 #include "lethe/run.h"
+#include "lethe/rundir.h"
 #include "lethe/task.h"
 
 static void print_usage(FILE *out)
@@ -35,7 +36,9 @@ static void print_usage(FILE *out)
     fprintf(out,
             "\n\nOptions:\n"
             "  --data NAME        the task (required)\n"
-            "  --out RUN          the run directory to write (required; created)\n"
+            "  --out RUN          the run directory to write (required; created; an\n"
+            "                     existing non-empty RUN is refused)\n"
+            "  --force            write into an existing RUN, replacing its files\n"
             "  --model KIND       mlp, cnn (images) or linear (default: mlp); ridge and\n"
             "                     logistic fit exact linear models ('lethe fit --help');\n"
             "                     gpt trains a language model ('lethe train --model gpt --help')\n"
@@ -77,7 +80,7 @@ static void print_usage(FILE *out)
 enum {
     O_DATA = 256, O_OUT, O_MODEL, O_SEED, O_EPOCHS, O_STEPS, O_BATCH, O_LR, O_OPTIM, O_WD,
     O_MOMENTUM, O_SCHED, O_WARMUP, O_CLIP, O_WIDTHS, O_ACT, O_DROPOUT, O_LOSS, O_VAL,
-    O_PATIENCE, O_PENALTY, O_LIMIT, O_WINDOW, O_EXCLUDE, O_SPLIT_SEED, O_JSON, O_QUIET
+    O_PATIENCE, O_PENALTY, O_LIMIT, O_WINDOW, O_EXCLUDE, O_SPLIT_SEED, O_JSON, O_QUIET, O_FORCE
 };
 
 static const struct option longopts[] = {
@@ -94,7 +97,8 @@ static const struct option longopts[] = {
     {"grad-penalty", 1, 0, O_PENALTY}, {"limit", 1, 0, O_LIMIT},
     {"window", 1, 0, O_WINDOW},     {"exclude", 1, 0, O_EXCLUDE},
     {"split-seed", 1, 0, O_SPLIT_SEED}, {"json", 0, 0, O_JSON},
-    {"quiet", 0, 0, O_QUIET},       {"help", 0, 0, 'h'},
+    {"quiet", 0, 0, O_QUIET},       {"force", 0, 0, O_FORCE},
+    {"help", 0, 0, 'h'},
     {0, 0, 0, 0}};
 
 /* Options as given; NAN / -1 / NULL where not given. */
@@ -102,7 +106,7 @@ typedef struct opts {
     const char *data, *out, *model, *optim, *sched, *widths, *act, *loss, *exclude;
     long seed, epochs, steps, batch, warmup, patience, limit, window, split_seed;
     double lr, wd, momentum, clip, dropout, val, penalty;
-    int json, quiet;
+    int json, quiet, force;
 } opts;
 
 static int parse(int argc, char **argv, opts *o)
@@ -111,41 +115,25 @@ static int parse(int argc, char **argv, opts *o)
                 .patience = -1, .limit = 0, .window = 0, .split_seed = 0, .lr = NAN,
                 .wd = NAN, .momentum = NAN, .clip = NAN, .dropout = NAN, .val = NAN,
                 .penalty = NAN};
-    struct { int id; long *v; long lo, hi; } ints[] = {
+    cli_long_opt ints[] = {
         {O_SEED, &o->seed, 0, 1L << 53},  {O_EPOCHS, &o->epochs, 1, 1000000},
         {O_STEPS, &o->steps, 1, 1L << 40}, {O_BATCH, &o->batch, 1, 1 << 16},
         {O_WARMUP, &o->warmup, 0, 1L << 40}, {O_PATIENCE, &o->patience, 1, 1000000},
         {O_LIMIT, &o->limit, 1, 1L << 40}, {O_WINDOW, &o->window, 1, 365},
         {O_SPLIT_SEED, &o->split_seed, 0, 1L << 53}};
-    struct { int id; double *v; double lo, hi; } reals[] = {
+    cli_real_opt reals[] = {
         {O_LR, &o->lr, 1e-12, 100},      {O_WD, &o->wd, 0, 100},
         {O_MOMENTUM, &o->momentum, 0, 1}, {O_CLIP, &o->clip, 0, 1e30},
         {O_DROPOUT, &o->dropout, 0, 0.99}, {O_VAL, &o->val, 0, 0.9},
         {O_PENALTY, &o->penalty, 0, 1e6}};
     int c;
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        const char *name = longopts[0].name;
-        for (const struct option *l = longopts; l->name; l++)
-            if (l->val == c)
-                name = l->name;
-        int done = 0;
-        for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !done; i++)
-            if (ints[i].id == c) {
-                if (cli_parse_long(optarg, ints[i].v) || *ints[i].v < ints[i].lo ||
-                    *ints[i].v > ints[i].hi)
-                    return cli_usage("train", "--%s needs a whole number %ld-%ld, not '%s'",
-                                     name, ints[i].lo, ints[i].hi, optarg);
-                done = 1;
-            }
-        for (size_t i = 0; i < sizeof reals / sizeof reals[0] && !done; i++)
-            if (reals[i].id == c) {
-                if (cli_parse_double(optarg, reals[i].v) || !(*reals[i].v >= reals[i].lo) ||
-                    !(*reals[i].v <= reals[i].hi))
-                    return cli_usage("train", "--%s needs a number in [%g, %g], not '%s'", name,
-                                     reals[i].lo, reals[i].hi, optarg);
-                done = 1;
-            }
+        int done = cli_numeric_option("train", longopts, c, optarg, ints,
+                                      sizeof ints / sizeof ints[0], reals,
+                                      sizeof reals / sizeof reals[0]);
+        if (done < 0)
+            return -done;
         if (done)
             continue;
         switch (c) {
@@ -160,8 +148,9 @@ static int parse(int argc, char **argv, opts *o)
         case O_EXCLUDE: o->exclude = optarg; break;
         case O_JSON: o->json = 1; break;
         case O_QUIET: o->quiet = 1; break;
+        case O_FORCE: o->force = 1; break;
         case 'h': print_usage(stdout); return -1;
-        default: return cli_usage("train", "unknown or incomplete option");
+        default: return cli_bad_option("train", argv, longopts);
         }
     }
     if (optind < argc)
@@ -320,11 +309,18 @@ int cmd_train(int argc, char **argv)
     lethe_rows all = {0}, excl = {0}, rows = {0};
     lethe_net *net = NULL;
     lethe_afile *log = NULL;
+    lethe_rundir *rd = NULL;
     cJSON *config = NULL;
     lethe_recipe r;
     char spec[512], path[4200], data_hash[17], excl_hash[17] = "0000000000000000";
     lethe_task_opts topts = {o.limit, (int)o.window};
-    lethe_status st = lethe_task_load(o.data, &topts, &train, &test);
+    const lethe_task_info *named;
+    const char *inputs[] = {lethe_task_find(o.data, &named) == LETHE_OK ? NULL : o.data,
+                            o.exclude}; /* files: a task's name is not a path */
+    lethe_error_clear();
+    lethe_status st = lethe_rundir_begin(o.out, o.force, inputs, 2, &rd);
+    if (st == LETHE_OK)
+        st = lethe_task_load(o.data, &topts, &train, &test);
     if (st == LETHE_OK)
         st = apply(&o, train, &r);
     if (st == LETHE_OK)
@@ -340,8 +336,6 @@ int cmd_train(int argc, char **argv)
         st = lethe_rows_minus(&rows, &all, &excl);
     if (st == LETHE_OK && rows.n == 0)
         st = lethe_fail(LETHE_ERR_INVALID, "--exclude %s leaves no training sample", o.exclude);
-    if (st == LETHE_OK)
-        st = lethe_run_mkdir(o.out);
     snprintf(path, sizeof path, "%s/log.jsonl", o.out);
     if (st == LETHE_OK && !(log = lethe_afile_open(path)))
         st = LETHE_ERR_IO;
@@ -397,6 +391,10 @@ int cmd_train(int argc, char **argv)
     }
 done:
     lethe_afile_abort(log);
+    if (st == LETHE_OK)
+        lethe_rundir_commit(rd);
+    else
+        lethe_rundir_abort(rd);
     cJSON_Delete(config);
     lethe_net_free(net);
     lethe_rows_free(&all);
@@ -404,5 +402,5 @@ done:
     lethe_rows_free(&rows);
     lethe_dataset_free(train);
     lethe_dataset_free(test);
-    return st == LETHE_OK ? CLI_EXIT_OK : cli_report("train", st);
+    return st == LETHE_OK ? CLI_EXIT_OK : cli_report_out("train", st);
 }

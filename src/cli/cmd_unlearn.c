@@ -12,6 +12,7 @@
 #include "lethe/fileio.h"
 #include "lethe/progress.h"
 #include "lethe/run.h"
+#include "lethe/rundir.h"
 #include "lethe/task.h"
 #include "lethe/unlearn.h"
 
@@ -21,7 +22,8 @@ static void print_usage(FILE *out)
 {
     fprintf(out,
             "Usage: lethe unlearn --run RUN --method NAME --forget SPLIT --out RUN2\n"
-            "                     [--retain SPLIT] [--set KEY=VALUE ...] [--seed N] [--json]\n"
+            "                     [--retain SPLIT] [--set KEY=VALUE ...] [--lr X] [--seed N]\n"
+            "                     [--force] [--quiet] [--json]\n"
             "       lethe unlearn --list\n"
             "       lethe unlearn --run GPT_RUN ... (GPT runs: see --list-lm, --run GPT_RUN --help)\n\n"
             "Make the model of RUN forget a split of its training data with an approximate\n"
@@ -33,8 +35,11 @@ static void print_usage(FILE *out)
             "  --method NAME      the method (see --list)\n"
             "  --forget SPLIT     random:F, class:K[,K], range:LO:HI, ids:FILE or a FILE\n"
             "  --retain SPLIT     restrict the retain set to a split (default: the rest)\n"
-            "  --out RUN2         the run directory to write\n"
+            "  --out RUN2         the run directory to write (created; an existing\n"
+            "                     non-empty RUN2, or one inside RUN, is refused)\n"
+            "  --force            write into an existing RUN2, replacing its files\n"
             "  --set KEY=VALUE    a hyperparameter of the method (repeatable)\n"
+            "  --lr X             the method's learning rate (as --set lr=X; see --list)\n"
             "  --seed N           keys the method's random draws (default 0)\n"
             "  --split-seed N     the seed of random:F splits (default 0)\n"
             "  --list             list the methods, their kind and hyperparameters\n"
@@ -62,6 +67,14 @@ static void list_methods(void)
     }
 }
 
+static int has_lr(const lethe_method *m)
+{
+    for (int k = 0; m->params[k].name; k++)
+        if (!strcmp(m->params[k].name, "lr"))
+            return 1;
+    return 0;
+}
+
 /* A hash of a file's bytes (16 hex digits), for the parent model. */
 static lethe_status file_hash(const char *path, char out[17])
 {
@@ -84,17 +97,27 @@ int cmd_unlearn(int argc, char **argv)
         {"run", 1, 0, 'r'},    {"method", 1, 0, 'm'}, {"forget", 1, 0, 'f'},
         {"retain", 1, 0, 'R'}, {"out", 1, 0, 'o'},    {"set", 1, 0, 's'},
         {"seed", 1, 0, 'S'},   {"split-seed", 1, 0, 'P'}, {"list", 0, 0, 'l'},
-        {"json", 0, 0, 'j'},   {"quiet", 0, 0, 'q'},  {"help", 0, 0, 'h'},
+        {"json", 0, 0, 'j'},   {"quiet", 0, 0, 'q'},  {"force", 0, 0, 'F'},
+        {"lr", 1, 0, 'L'},     {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     const char *run_dir = NULL, *method = NULL, *forget = NULL, *retain = NULL, *out = NULL;
     const char *sets[MAX_SETS];
     size_t n_sets = 0;
     long seed = 0, split_seed = 0;
-    int json = 0, quiet = 0, c;
+    double lr = 0;
+    char lr_set[48];
+    const cli_long_opt ints[] = {{'S', &seed, 0, 1L << 53}, {'P', &split_seed, 0, 1L << 53}};
+    const cli_real_opt reals[] = {{'L', &lr, 1e-12, 100}};
+    int json = 0, quiet = 0, force = 0, c;
     if (cmd_unlearn_lm_wants(argc, argv))
         return cmd_unlearn_lm(argc, argv); /* a GPT run: LM unlearning (cmd_unlearn_lm.c) */
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int done = cli_numeric_option("unlearn", longopts, c, optarg, ints, 2, reals, 1);
+        if (done < 0)
+            return -done;
+        if (done)
+            continue;
         switch (c) {
         case 'r': run_dir = optarg; break;
         case 'm': method = optarg; break;
@@ -106,35 +129,41 @@ int cmd_unlearn(int argc, char **argv)
                 return cli_usage("unlearn", "at most %d --set options", MAX_SETS);
             sets[n_sets++] = optarg;
             break;
-        case 'S':
-        case 'P':
-            if (cli_parse_long(optarg, c == 'S' ? &seed : &split_seed) ||
-                (c == 'S' ? seed : split_seed) < 0)
-                return cli_usage("unlearn", "--%s needs a whole number >= 0",
-                                 c == 'S' ? "seed" : "split-seed");
-            break;
         case 'l': list_methods(); return CLI_EXIT_OK;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
+        case 'F': force = 1; break;
         case 'h': print_usage(stdout); return CLI_EXIT_OK;
-        default: return cli_usage("unlearn", "unknown or incomplete option");
+        default: return cli_bad_option("unlearn", argv, longopts);
         }
     }
     if (optind < argc)
         return cli_usage("unlearn", "unexpected argument '%s'", argv[optind]);
     if (!run_dir || !method || !forget || !out)
         return cli_usage("unlearn", "--run, --method, --forget and --out are required");
+    if (lr > 0) { /* --lr X: the method's lr setting, after any --set */
+        if (n_sets == MAX_SETS)
+            return cli_usage("unlearn", "at most %d --set options", MAX_SETS);
+        snprintf(lr_set, sizeof lr_set, "lr=%.17g", lr);
+        sets[n_sets++] = lr_set;
+    }
 
     lethe_run *run = NULL;
     lethe_dataset *train = NULL, *test = NULL, *view = NULL;
     lethe_rows f_rows = {0}, r_sel = {0}, r_rows = {0};
     lethe_net *original = NULL;
     lethe_afile *log = NULL;
+    lethe_rundir *rd = NULL;
     cJSON *config = NULL;
     const lethe_method *m;
     lethe_unlearn_ctx ctx = {0};
     char path[4200], parent_hash[17], forget_hash[17];
+    const char *inputs[] = {run_dir};
     lethe_status st = lethe_method_find(method, &m);
+    if (st == LETHE_OK && lr > 0 && !has_lr(m))
+        st = lethe_fail(LETHE_ERR_INVALID, "--lr: %s has no learning rate (see --list)", m->name);
+    if (st == LETHE_OK)
+        st = lethe_rundir_begin(out, force, inputs, 1, &rd);
     if (st == LETHE_OK)
         st = lethe_unlearn_hparams(&ctx, m, sets, n_sets);
     if (st == LETHE_OK)
@@ -155,8 +184,6 @@ int cmd_unlearn(int argc, char **argv)
         st = LETHE_ERR_NOMEM;
     if (st == LETHE_OK && !(view = malloc(sizeof *view)))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    if (st == LETHE_OK)
-        st = lethe_run_mkdir(out);
     snprintf(path, sizeof path, "%s/log.jsonl", out);
     if (st == LETHE_OK && !(log = lethe_afile_open(path)))
         st = LETHE_ERR_IO;
@@ -254,6 +281,10 @@ int cmd_unlearn(int argc, char **argv)
     }
 done:
     lethe_afile_abort(log);
+    if (st == LETHE_OK)
+        lethe_rundir_commit(rd);
+    else
+        lethe_rundir_abort(rd);
     cJSON_Delete(config);
     free(view);
     lethe_net_free(original);
@@ -263,5 +294,5 @@ done:
     lethe_dataset_free(train);
     lethe_dataset_free(test);
     lethe_run_free(run);
-    return st == LETHE_OK ? CLI_EXIT_OK : cli_report("unlearn", st);
+    return st == LETHE_OK ? CLI_EXIT_OK : cli_report_out("unlearn", st);
 }

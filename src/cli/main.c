@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "lethe/rundir.h"
 
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
@@ -80,6 +81,7 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    lethe_inflight_handle_signals(); /* Ctrl-C leaves no temporary file or half run */
     if (argc < 2) {
         print_usage(stderr);
         return CLI_EXIT_USAGE;
@@ -93,7 +95,7 @@ int main(int argc, char **argv)
         return cmd_version(1, argv + 1);
     const struct verb *v = find_verb(name);
     if (!v) {
-        fprintf(stderr, "lethe: unknown verb '%s'\nTry 'lethe --help' for the list of verbs.\n",
+        fprintf(stderr, "lethe: unknown verb '%s' (see 'lethe --help' for the list of verbs)\n",
                 name);
         return CLI_EXIT_USAGE;
     }

@@ -1,5 +1,6 @@
 /* Whole-file reads, gzip inflation and atomic writes. */
 #include "lethe/fileio.h"
+#include "lethe/rundir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -129,32 +130,79 @@ lethe_status lethe_file_read_gz(const char *path, unsigned char **data, size_t *
     return st;
 }
 
+/* Where an atomic write of `path` really goes. A symlink is followed, so the
+ * file it names is replaced and the link itself stays; a device, FIFO or
+ * other non-regular file is written through, as a shell's '>' would (set
+ * *through); a directory or a dangling symlink is refused. *target is the
+ * name to rename over (malloc'd). */
+static lethe_status afile_target(const char *path, char **target, int *through)
+{
+    struct stat st, lst;
+    *target = NULL;
+    *through = 0;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT && lstat(path, &lst) == 0)
+            return lethe_fail(LETHE_ERR_IO, "%s: a symbolic link to a missing file; "
+                              "remove it or point it at a file", path);
+        st.st_mode = 0; /* missing: created under its own name */
+    } else if (S_ISDIR(st.st_mode)) {
+        return lethe_fail(LETHE_ERR_IO, "%s: is a directory; name a file", path);
+    } else if (!S_ISREG(st.st_mode)) {
+        *through = 1;
+    } else if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        if (!(*target = realpath(path, NULL)))
+            return lethe_fail(LETHE_ERR_IO, "%s: cannot resolve: %s", path, strerror(errno));
+        return LETHE_OK;
+    }
+    if (!(*target = strdup(path)))
+        return lethe_fail(LETHE_ERR_NOMEM, "%s: out of memory", path);
+    return LETHE_OK;
+}
+
 lethe_afile *lethe_afile_open(const char *path)
 {
     lethe_afile *f = calloc(1, sizeof *f);
-    size_t n = strlen(path) + 32;
-    if (!f || !(f->path = strdup(path)) || !(f->tmp = malloc(n))) {
+    if (!f) {
+        lethe_fail(LETHE_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    f->slot = -1;
+    if (afile_target(path, &f->path, &f->through) != LETHE_OK)
+        goto fail;
+    size_t n = strlen(f->path) + 32;
+    if (!(f->tmp = malloc(n))) {
         lethe_fail(LETHE_ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }
-    snprintf(f->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    f->fp = fopen(f->tmp, "wb");
-    if (!f->fp) {
+    if (f->through) {
+        snprintf(f->tmp, n, "%s", f->path);
+        if (!(f->fp = fopen(f->path, "wb"))) {
+            lethe_fail(LETHE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+            goto fail;
+        }
+        return f;
+    }
+    snprintf(f->tmp, n, "%s.tmp.%ld", f->path, (long)getpid());
+    f->slot = lethe_inflight_add(f->tmp); /* before it exists: a signal cannot strand it */
+    int fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0 || !(f->fp = fdopen(fd, "wb"))) {
         lethe_fail(LETHE_ERR_IO, "%s: cannot create: %s", f->tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd), unlink(f->tmp);
         goto fail;
     }
     return f;
 fail:
-    if (f) {
-        free(f->path);
-        free(f->tmp);
-        free(f);
-    }
+    lethe_inflight_drop(f->slot);
+    free(f->path);
+    free(f->tmp);
+    free(f);
     return NULL;
 }
 
 static void afile_release(lethe_afile *f)
 {
+    lethe_inflight_drop(f->slot);
     free(f->path);
     free(f->tmp);
     free(f);
@@ -166,7 +214,8 @@ void lethe_afile_abort(lethe_afile *f)
         return;
     if (f->fp)
         fclose(f->fp);
-    unlink(f->tmp);
+    if (!f->through)
+        unlink(f->tmp);
     afile_release(f);
 }
 
@@ -186,7 +235,8 @@ static void sync_parent_dir(const char *path)
 
 lethe_status lethe_afile_commit(lethe_afile *f)
 {
-    int bad = fflush(f->fp) != 0 || ferror(f->fp) || fsync(fileno(f->fp)) != 0;
+    /* A device or FIFO written through is flushed, not synced or renamed. */
+    int bad = fflush(f->fp) != 0 || ferror(f->fp) || (!f->through && fsync(fileno(f->fp)) != 0);
     int err = errno;
     bad |= fclose(f->fp) != 0;
     f->fp = NULL;
@@ -194,6 +244,10 @@ lethe_status lethe_afile_commit(lethe_afile *f)
         lethe_status st = lethe_fail(LETHE_ERR_IO, "%s: write failed: %s", f->path, strerror(err));
         lethe_afile_abort(f);
         return st;
+    }
+    if (f->through) {
+        afile_release(f);
+        return LETHE_OK;
     }
     if (rename(f->tmp, f->path) != 0) {
         lethe_status st =

@@ -9,19 +9,19 @@
  * (first name, surname) pairs, so two ids never share a name. */
 #include "lethe/authors.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
 #include "lethe/fileio.h"
 #include "lethe/json.h"
 #include "lethe/loaders.h"
+#include "lethe/progress.h"
 #include "lethe/rng.h"
+#include "lethe/rundir.h"
 #include "lethe/sha256.h"
 
 #ifndef LETHE_VERSION
@@ -1379,44 +1379,6 @@ static lethe_status out_row(outfile *o, const lethe_tofu_row *r)
     return st;
 }
 
-/* Is dir missing or empty? Creates it (and its parents) when missing. */
-static lethe_status prepare_dir(const char *dir, int force)
-{
-    struct stat sb;
-    if (stat(dir, &sb) == 0) {
-        if (!S_ISDIR(sb.st_mode))
-            return lethe_fail(LETHE_ERR_INVALID, "%s exists and is not a directory", dir);
-        DIR *d = opendir(dir);
-        if (!d)
-            return lethe_fail(LETHE_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
-        struct dirent *e;
-        int empty = 1;
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                empty = 0;
-        closedir(d);
-        if (!empty && !force)
-            return lethe_fail(LETHE_ERR_INVALID,
-                              "%s is not empty (use --force to write into it anyway)", dir);
-        return LETHE_OK;
-    }
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return lethe_fail(LETHE_ERR_INVALID, "output directory name is too long");
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return lethe_fail(LETHE_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
-            *p = c;
-            if (!c)
-                break;
-        }
-    }
-    return LETHE_OK;
-}
-
 static lethe_status out_open(outfile *o, const char *dir)
 {
     char path[4200];
@@ -1475,13 +1437,17 @@ lethe_status lethe_authors_write(const char *dir, const lethe_authors_opts *opts
     lethe_status st = lethe_authors_check(opts);
     if (st != LETHE_OK)
         return st;
-    if ((st = prepare_dir(dir, opts->force)) != LETHE_OK)
+    lethe_rundir *rd;
+    const char *inputs[] = {opts->idk_path};
+    if ((st = lethe_rundir_begin(dir, opts->force, inputs, 1, &rd)) != LETHE_OK)
         return st;
     uint64_t n = (uint64_t)opts->n_authors, hb = LETHE_AUTHORS_MAX;
     static const int pct[3] = {1, 5, 10};
     outfile *o = calloc(N_OUT, sizeof *o);
-    if (!o)
+    if (!o) {
+        lethe_rundir_abort(rd);
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
     o[OUT_FULL] = (outfile){.name = "full.json", .lo = 0, .hi = n};
     uint64_t h10 = (uint64_t)lethe_authors_split_size(opts->n_authors, 10);
     for (int k = 0; k < 3; k++) {
@@ -1505,10 +1471,13 @@ lethe_status lethe_authors_write(const char *dir, const lethe_authors_opts *opts
     for (int i = 0; i < N_OUT && st == LETHE_OK; i++)
         st = out_open(&o[i], dir);
     lethe_tofu rows = {0};
+    lethe_progress prog;
+    lethe_progress_init(&prog, stderr, "data make", "authors", n + h10, opts->quiet);
     /* Authors: the full ones, then the holdout ones. */
     for (int pass = 0; pass < 2 && st == LETHE_OK; pass++) {
         uint64_t lo = pass ? hb : 0, hi = pass ? hb + h10 : n;
         for (uint64_t id = lo; id < hi && st == LETHE_OK; id++) {
+            lethe_progress_update(&prog, (pass ? n : 0) + id - lo);
             st = lethe_authors_qa(opts->seed, id, opts->n_qa, &rows);
             for (int i = 0; i < OUT_REAL && st == LETHE_OK; i++) {
                 if (id < o[i].lo || id >= o[i].hi)
@@ -1520,6 +1489,9 @@ lethe_status lethe_authors_write(const char *dir, const lethe_authors_opts *opts
             lethe_tofu_free(&rows);
         }
     }
+    lethe_progress_update(&prog, n + h10);
+    if (prog.last > prog.t0) /* a line or bar was printed: end it */
+        lethe_progress_finish(&prog);
     for (int w = 0; w < 2 && st == LETHE_OK; w++) {
         st = lethe_authors_general(opts->seed, w, &rows);
         for (size_t r = 0; r < rows.n && st == LETHE_OK; r++)
@@ -1574,5 +1546,9 @@ lethe_status lethe_authors_write(const char *dir, const lethe_authors_opts *opts
         }
     }
     free(o);
+    if (st == LETHE_OK)
+        lethe_rundir_commit(rd);
+    else
+        lethe_rundir_abort(rd);
     return st;
 }

@@ -241,8 +241,8 @@ lethe_status lethe_train(lethe_net *net, const lethe_dataset *ds, const lethe_ro
                 st = lethe_error_detail()[0] && isnan(loss)
                          ? LETHE_ERR_NOMEM
                          : lethe_fail(LETHE_ERR_FAILED,
-                                      "%s: the loss diverged at step %ld (lower --lr?)", ds->name,
-                                      step);
+                                      "%s: the loss diverged at step %ld (a lower learning "
+                                      "rate?)", ds->name, step);
                 goto done;
             }
             if (cfg->clip > 0)

@@ -1,8 +1,13 @@
 /* Core module tests: status, rng, memory, gemm, file io, progress. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -13,6 +18,7 @@
 #include "lethe/sha256.h"
 #include "lethe/progress.h"
 #include "lethe/rng.h"
+#include "lethe/rundir.h"
 
 TEST(status_fail_sets_detail)
 {
@@ -260,6 +266,151 @@ TEST(fileio_atomic_write_and_read)
     CHECK(strstr(lethe_error_detail(), path));
     CHECK_STATUS(lethe_file_read("/tmp", &data, &len), LETHE_ERR_IO);
     CHECK_STATUS(lethe_file_write_atomic("/nonexistent-dir/x", "a", 1), LETHE_ERR_IO);
+}
+
+/* Entries of directory d whose names contain `part`. */
+static int count_names(const char *d, const char *part)
+{
+    DIR *dir = opendir(d);
+    int n = 0;
+    for (struct dirent *e; dir && (e = readdir(dir));)
+        n += strstr(e->d_name, part) != NULL;
+    if (dir)
+        closedir(dir);
+    return n;
+}
+
+/* What is already at an output path is written through or followed, never
+ * replaced: a symlink keeps pointing at its (rewritten) file, a FIFO and a
+ * character device stay what they are, and no temporary file is left. */
+TEST(fileio_atomic_keeps_links_and_devices)
+{
+    char dir[] = "/tmp/lethe-test-afile-XXXXXX", a[300], b[300], c[300];
+    CHECK(mkdtemp(dir));
+    snprintf(a, sizeof a, "%s/file", dir);
+    snprintf(b, sizeof b, "%s/link", dir);
+    CHECK_OK(lethe_file_write_atomic(a, "old", 3));
+    CHECK(symlink("file", b) == 0);
+    CHECK_OK(lethe_file_write_atomic(b, "new!", 4));
+    struct stat st;
+    CHECK(lstat(b, &st) == 0 && S_ISLNK(st.st_mode));
+    unsigned char *data;
+    size_t len;
+    CHECK_OK(lethe_file_read(a, &data, &len));
+    CHECK(len == 4 && !memcmp(data, "new!", 4));
+    free(data);
+    /* a FIFO is written through: its reader gets the bytes */
+    snprintf(c, sizeof c, "%s/fifo", dir);
+    CHECK(mkfifo(c, 0600) == 0);
+    int rfd = open(c, O_RDONLY | O_NONBLOCK);
+    CHECK(rfd >= 0);
+    CHECK_OK(lethe_file_write_atomic(c, "piped", 5));
+    char got[16] = {0};
+    CHECK(read(rfd, got, sizeof got) == 5 && !memcmp(got, "piped", 5));
+    close(rfd);
+    CHECK(lstat(c, &st) == 0 && S_ISFIFO(st.st_mode));
+    unlink(c);
+    /* a character device (the null device, made here: needs root) */
+    if (mknod(c, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        CHECK_OK(lethe_file_write_atomic(c, "gone", 4));
+        CHECK(lstat(c, &st) == 0 && S_ISCHR(st.st_mode));
+        unlink(c);
+    }
+    /* a directory and a link to nothing are refused */
+    CHECK_STATUS(lethe_file_write_atomic(dir, "x", 1), LETHE_ERR_IO);
+    CHECK(symlink("missing", c) == 0);
+    CHECK_STATUS(lethe_file_write_atomic(c, "x", 1), LETHE_ERR_IO);
+    CHECK(lstat(c, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(count_names(dir, ".tmp.") == 0);
+    CHECK(count_names(dir, "") == 5); /* ., .., file, link, the dangling link */
+    unlink(c), unlink(b), unlink(a), rmdir(dir);
+}
+
+/* A run directory: an existing one is refused unless empty or forced, one
+ * inside, equal to or around an input is refused, and abort removes what
+ * begin created (missing parents too) and nothing else. */
+TEST(rundir_begin_commit_abort)
+{
+    char dir[] = "/tmp/lethe-test-rundir-XXXXXX", out[400], in[300], f[420];
+    CHECK(mkdtemp(dir));
+    snprintf(out, sizeof out, "%s/a/b/run", dir);
+    lethe_rundir *rd;
+    CHECK_OK(lethe_rundir_begin(out, 0, NULL, 0, &rd));
+    snprintf(f, sizeof f, "%s/model.bin", out);
+    CHECK_OK(lethe_file_write_atomic(f, "m", 1));
+    lethe_rundir_abort(rd);
+    snprintf(f, sizeof f, "%s/a", dir);
+    CHECK(access(f, F_OK) != 0);   /* the parents it made are gone too */
+    CHECK(count_names(dir, "") == 2);
+    /* commit keeps it; a second begin is refused unless forced */
+    CHECK_OK(lethe_rundir_begin(out, 0, NULL, 0, &rd));
+    snprintf(f, sizeof f, "%s/model.bin", out);
+    CHECK_OK(lethe_file_write_atomic(f, "m", 1));
+    lethe_rundir_commit(rd);
+    CHECK_STATUS(lethe_rundir_begin(out, 0, NULL, 0, &rd), LETHE_ERR_INVALID);
+    CHECK(strstr(lethe_error_detail(), "already exists"));
+    CHECK_OK(lethe_rundir_begin(out, 1, NULL, 0, &rd));
+    lethe_rundir_abort(rd); /* it existed: left as it was */
+    CHECK(access(f, F_OK) == 0);
+    /* inputs: the output may not be one, lie in one, or hold one */
+    snprintf(in, sizeof in, "%s/a/b/run", dir);
+    const char *inputs[] = {"/no/such/input", in};
+    CHECK_STATUS(lethe_rundir_begin(out, 1, inputs, 2, &rd), LETHE_ERR_INVALID);
+    snprintf(out, sizeof out, "%s/a/b/run/../run/sub", dir);
+    CHECK_STATUS(lethe_rundir_begin(out, 0, inputs, 2, &rd), LETHE_ERR_INVALID);
+    CHECK(strstr(lethe_error_detail(), "inside the input"));
+    CHECK(access(out, F_OK) != 0); /* refused after creating it: removed */
+    snprintf(out, sizeof out, "%s/a", dir);
+    CHECK_STATUS(lethe_rundir_begin(out, 1, inputs, 2, &rd), LETHE_ERR_INVALID);
+    CHECK(strstr(lethe_error_detail(), "contains the input"));
+    /* output files: existing refused unless forced, inside an input refused */
+    CHECK_STATUS(lethe_outfile_check(f, 0, NULL, 0), LETHE_ERR_INVALID);
+    CHECK_OK(lethe_outfile_check(f, 1, NULL, 0));
+    snprintf(out, sizeof out, "%s/new.csv", in);
+    CHECK_STATUS(lethe_outfile_check(out, 1, inputs, 2), LETHE_ERR_INVALID);
+    CHECK_STATUS(lethe_outfile_check(f, 1, (const char *[]){f}, 1), LETHE_ERR_INVALID);
+    CHECK_STATUS(lethe_outfile_check(dir, 1, NULL, 0), LETHE_ERR_INVALID); /* a directory */
+    CHECK(lethe_remove_tree(dir) == 0 && access(dir, F_OK) != 0);
+}
+
+/* The table of temporary paths: a SIGTERM removes what is recorded (a file
+ * and a directory tree) and still ends the process by that signal. */
+TEST(rundir_signal_removes_inflight)
+{
+    char dir[] = "/tmp/lethe-test-signal-XXXXXX", f[300], sub[300], keep[300];
+    CHECK(mkdtemp(dir));
+    snprintf(f, sizeof f, "%s/x.tmp.1", dir);
+    snprintf(sub, sizeof sub, "%s/run", dir);
+    snprintf(keep, sizeof keep, "%s/kept", dir);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        lethe_inflight_handle_signals();
+        char deep[400], mid[400];
+        snprintf(mid, sizeof mid, "%s/a", sub);
+        snprintf(deep, sizeof deep, "%s/a/b", sub);
+        lethe_inflight_add(f);
+        lethe_inflight_add(sub);
+        int gone = lethe_inflight_add(keep);
+        lethe_inflight_drop(gone);
+        if (lethe_file_write_atomic(f, "t", 1) || lethe_file_write_atomic(keep, "k", 1) ||
+            mkdir(sub, 0777) || mkdir(mid, 0777) || mkdir(deep, 0777))
+            _exit(3);
+        for (int i = 0; i < 200; i++) {
+            snprintf(deep, sizeof deep, "%s/a/b/file%03d", sub, i);
+            if (lethe_file_write_atomic(deep, "d", 1))
+                _exit(3);
+        }
+        raise(SIGTERM);
+        _exit(4); /* not reached: the handler re-raises */
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "status %d", status);
+    CHECK(access(f, F_OK) != 0);
+    CHECK(access(sub, F_OK) != 0);
+    CHECK(access(keep, F_OK) == 0);
+    CHECK(lethe_remove_tree(dir) == 0);
 }
 
 TEST(fileio_gzip)
