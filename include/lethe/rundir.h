@@ -13,6 +13,9 @@
 
 #include "lethe/status.h"
 
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
 /* Record `path` (a file, or a directory with everything in it)
  * as temporary: removed if the process is interrupted by a signal handled
  * by lethe_inflight_handle_signals. Returns a slot for lethe_inflight_drop,
@@ -57,4 +60,5 @@ void lethe_rundir_abort(lethe_rundir *rd);
 lethe_status lethe_outfile_check(const char *out, int force, const char *const *inputs,
                                  size_t n_inputs);
 
+LETHE_API_END
 #endif
