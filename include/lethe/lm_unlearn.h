@@ -165,7 +165,7 @@ typedef struct lethe_lm_set {
 typedef struct lethe_lm_sched {
     int epochs;          /* passes over the forget set */
     int batch;           /* forget sequences per step (each with one retain one) */
-    float lr;            /* peak learning rate */
+    float lr;            /* peak learning rate, > 0 */
     float weight_decay;  /* AdamW's decoupled decay, on 2-D tensors only */
     long warmup;         /* linear warm-up steps; < 0: one epoch (warmup_epochs 1) */
     int constant;        /* 1: constant after the warm-up; 0: linear decay to 0 */
@@ -190,6 +190,12 @@ void lethe_lm_sched_defaults(lethe_lm_sched *s);
  * decaying linearly to 0 at `total`, or lr when constant. warmup is the
  * resolved number of steps W. */
 float lethe_lm_sched_lr(const lethe_lm_sched *s, long warmup, long total, long t);
+
+/* The warm-up W of a run of `total` steps, `per` per epoch: s->warmup, or
+ * one epoch (per) when it is < 0; but 0 when the run is a single step, which
+ * a warm-up would run at rate 0, leaving the model unchanged (any longer run
+ * has a step at a positive rate: lr / W at step 1, or the decay's). */
+long lethe_lm_sched_warmup(const lethe_lm_sched *s, long per, long total);
 
 /* Batches per epoch of a forget set of n: ceil(n / batch). */
 long lethe_lm_steps_per_epoch(long n, int batch);

@@ -80,7 +80,8 @@ static void print_usage(FILE *out)
             "  --batch N          forget pairs per step (default %d)\n"
             "  --lr X             peak learning rate (default %g)\n"
             "  --wd X             AdamW weight decay on 2-D tensors (default %g)\n"
-            "  --warmup N         linear warm-up steps (default one epoch), then linear decay\n"
+            "  --warmup N         linear warm-up steps (default one epoch; none in a run of\n"
+            "                     one step), then linear decay\n"
             "  --clip X           max global gradient norm; 0: none (default %g)\n"
             "  --seed N           batch order, retain pairing, refusals, RMU's vector,\n"
             "                     the adapter (default 0)\n"
@@ -691,7 +692,7 @@ int cmd_unlearn_lm(int argc, char **argv)
     cJSON_AddNumberToObject(sj, "batch", sc.batch);
     cJSON_AddNumberToObject(sj, "lr", fl(sc.lr));
     cJSON_AddNumberToObject(sj, "weight_decay", fl(sc.weight_decay));
-    cJSON_AddNumberToObject(sj, "warmup", (double)(sc.warmup < 0 ? per : sc.warmup));
+    cJSON_AddNumberToObject(sj, "warmup", (double)lethe_lm_sched_warmup(&sc, per, per * sc.epochs));
     cJSON_AddStringToObject(sj, "sched", sc.constant ? "constant" : "linear");
     cJSON_AddNumberToObject(sj, "beta1", fl(sc.beta1));
     cJSON_AddNumberToObject(sj, "beta2", fl(sc.beta2));

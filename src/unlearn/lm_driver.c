@@ -48,6 +48,12 @@ float lethe_lm_sched_lr(const lethe_lm_sched *s, long warmup, long total, long t
     return (float)(s->lr * f);
 }
 
+long lethe_lm_sched_warmup(const lethe_lm_sched *s, long per, long total)
+{
+    long w = s->warmup < 0 ? per : s->warmup;
+    return total == 1 ? 0 : w; /* one step inside a warm-up would run at rate 0 */
+}
+
 long lethe_lm_steps_per_epoch(long n, int batch)
 {
     return batch > 0 ? (n + batch - 1) / batch : 0;
@@ -264,7 +270,7 @@ static lethe_status run_loop(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *c
     lethe_lora *lora = sc->lora;
     int Bmax = sc->batch, C = g->cfg.n_embd;
     long per = lethe_lm_steps_per_epoch(forget->n, Bmax), total = per * sc->epochs;
-    long warmup = sc->warmup < 0 ? per : sc->warmup;
+    long warmup = lethe_lm_sched_warmup(sc, per, total);
     int Tr = need_retain ? retain->T : 1, Ti = need_idk ? idk->T : 1;
 
     long *order = malloc(sizeof *order * (size_t)forget->n);
@@ -404,11 +410,11 @@ lethe_status lethe_lm_unlearn(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *
     if (res)
         memset(res, 0, sizeof *res);
     const char *name = lethe_lm_method_name(cfg->method);
-    if (sc->epochs < 1 || sc->batch < 1 || !(sc->lr >= 0) || !isfinite(sc->lr) ||
+    if (sc->epochs < 1 || sc->batch < 1 || !(sc->lr > 0) || !isfinite(sc->lr) ||
         !isfinite(sc->weight_decay) || !(sc->clip >= 0))
-        return lethe_fail(LETHE_ERR_INVALID, "%s: epochs %d and batch %d must be >= 1, lr %g "
-                          "and clip %g >= 0", name, sc->epochs, sc->batch, (double)sc->lr,
-                          (double)sc->clip);
+        return lethe_fail(LETHE_ERR_INVALID, "%s: epochs %d and batch %d must be >= 1, the "
+                          "learning rate %g > 0 (at 0 no step changes the model) and clip %g "
+                          ">= 0", name, sc->epochs, sc->batch, (double)sc->lr, (double)sc->clip);
     if ((st = check_set(g, forget, "forget")) != LETHE_OK)
         return st;
     if (cfg->alpha != 0 && cfg->retain != LETHE_LM_RETAIN_NONE &&

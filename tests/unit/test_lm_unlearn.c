@@ -816,6 +816,47 @@ TEST(lm_driver_ga_deterministic)
     qa_free(&r);
 }
 
+/* A run of one step (a forget set within one batch, one epoch) has no
+ * warm-up: inside one its only step would run at rate 0 and leave the model
+ * unchanged. Longer runs keep the warm-up of one epoch. */
+TEST(lm_driver_one_step_moves)
+{
+    qa_set f;
+    CHECK(qa_make(&f, 3, 8, 4));
+    lethe_gpt *base = model(3), *g = lethe_lm_clone(base);
+    CHECK(base && g);
+    lethe_lm_cfg c = cfg_of(LETHE_LM_GA);
+    lethe_lm_sched s;
+    lethe_lm_sched_defaults(&s); /* warm-up one epoch */
+    s.epochs = 1;
+    s.quiet = 1;
+    s.lr = 1e-2f;
+    CHECK(lethe_lm_sched_warmup(&s, 1, 1) == 0);
+    CHECK(lethe_lm_sched_warmup(&s, 1, 2) == 1);
+    CHECK(lethe_lm_sched_warmup(&s, 3, 3) == 3);
+    s.warmup = 5;
+    CHECK(lethe_lm_sched_warmup(&s, 1, 1) == 0 && lethe_lm_sched_warmup(&s, 1, 2) == 5);
+    s.warmup = -1;
+    char *log = NULL;
+    size_t n = 0;
+    FILE *fp = open_memstream(&log, &n);
+    CHECK(fp);
+    lethe_lm_result res;
+    CHECK_OK(lethe_lm_unlearn(g, NULL, &c, &f.s, NULL, NULL, &s, fp, &res));
+    fclose(fp);
+    CHECK(res.steps == 1);
+    CHECK(!same_params(g, base));
+    CHECK(log && strstr(log, "\"lr\":0.00999"));
+    /* a rate of 0 takes no effective step: refused */
+    s.lr = 0;
+    CHECK_STATUS(lethe_lm_unlearn(g, NULL, &c, &f.s, NULL, NULL, &s, NULL, NULL),
+                 LETHE_ERR_INVALID);
+    free(log);
+    lethe_gpt_free(g);
+    lethe_gpt_free(base);
+    qa_free(&f);
+}
+
 TEST(lm_driver_idk_undial)
 {
     qa_set f, r, k;
