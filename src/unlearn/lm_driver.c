@@ -265,8 +265,7 @@ static lethe_status run_loop(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *c
                              lethe_lm_result *res)
 {
     lethe_status st = LETHE_OK;
-    int need_retain = cfg->alpha != 0 && cfg->retain != LETHE_LM_RETAIN_NONE;
-    int need_idk = cfg->method == LETHE_LM_IDKNLL || cfg->method == LETHE_LM_IDKDPO;
+    int need_retain = lethe_lm_needs_retain(cfg), need_idk = lethe_lm_needs_idk(cfg);
     lethe_lora *lora = sc->lora;
     int Bmax = sc->batch, C = g->cfg.n_embd;
     long per = lethe_lm_steps_per_epoch(forget->n, Bmax), total = per * sc->epochs;
@@ -417,10 +416,9 @@ lethe_status lethe_lm_unlearn(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *
                           ">= 0", name, sc->epochs, sc->batch, (double)sc->lr, (double)sc->clip);
     if ((st = check_set(g, forget, "forget")) != LETHE_OK)
         return st;
-    if (cfg->alpha != 0 && cfg->retain != LETHE_LM_RETAIN_NONE &&
-        (st = check_set(g, retain, "retain")) != LETHE_OK)
+    if (lethe_lm_needs_retain(cfg) && (st = check_set(g, retain, "retain")) != LETHE_OK)
         return st;
-    if (cfg->method == LETHE_LM_IDKNLL || cfg->method == LETHE_LM_IDKDPO) {
+    if (lethe_lm_needs_idk(cfg)) {
         if ((st = check_set(g, idk, "idk (alternate answer)")) != LETHE_OK)
             return st;
         if (idk->n != forget->n)

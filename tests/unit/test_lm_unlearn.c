@@ -857,6 +857,50 @@ TEST(lm_driver_one_step_moves)
     qa_free(&f);
 }
 
+/* The method table: one row per method in the enum's order, names that
+ * parse back; a run refuses what it cannot store or lacks, in messages that
+ * name no command-line option. */
+TEST(lm_method_table)
+{
+    CHECK(lethe_lm_methods_count() == LETHE_LM_N_METHODS);
+    for (size_t i = 0; i < lethe_lm_methods_count(); i++) {
+        const lethe_lm_method_def *d = lethe_lm_methods_at(i);
+        CHECK(d && d->id == (lethe_lm_method)i && d->forget && d->description);
+        CHECK(lethe_lm_method_def_of(d->id) == d);
+        lethe_lm_cfg c;
+        CHECK_OK(lethe_lm_parse(d->name, &c));
+        CHECK(c.method == d->id);
+        CHECK(!(d->needs & LETHE_LM_FORGET_ONLY) || c.retain == LETHE_LM_RETAIN_NONE);
+    }
+    CHECK(lethe_lm_methods_at(LETHE_LM_N_METHODS) == NULL);
+    lethe_lm_run_cfg rc;
+    CHECK_OK(lethe_lm_run_init(&rc, "sft"));
+    CHECK(rc.sched.epochs == 5 && rc.cfg.method == LETHE_LM_SFT);
+    CHECK_OK(lethe_lm_run_init(&rc, "npo_klr"));
+    CHECK(rc.sched.epochs == 10 && rc.cfg.retain == LETHE_LM_RETAIN_KL);
+    CHECK(!strcmp(rc.name, "npo_klr") && !strcmp(rc.sched.label, "npo"));
+    CHECK(lethe_lm_needs_reference(&rc.cfg) && lethe_lm_needs_retain(&rc.cfg));
+    CHECK_STATUS(lethe_lm_run_init(&rc, "ft"), LETHE_ERR_NOT_FOUND);
+    CHECK(strstr(lethe_error_detail(), "sft") && strstr(lethe_error_detail(), "npo_klr"));
+    CHECK_OK(lethe_lm_run_init(&rc, "whp"));
+    rc.run = "/nonexistent", rc.out = "/nonexistent/out", rc.forget = "/nonexistent/f.json";
+    CHECK_STATUS(lethe_lm_run(&rc, NULL), LETHE_ERR_UNSUPPORTED);
+    CHECK(!strstr(lethe_error_detail(), "--"));
+    CHECK_OK(lethe_lm_run_init(&rc, "graddiff"));
+    rc.run = "/nonexistent", rc.out = "/nonexistent/out", rc.forget = "/nonexistent/f.json";
+    CHECK_STATUS(lethe_lm_run(&rc, NULL), LETHE_ERR_INVALID); /* no retain pairs */
+    CHECK(strstr(lethe_error_detail(), "retain") && !strstr(lethe_error_detail(), "--"));
+    rc.cfg.alpha = 0; /* no retain term: the files are read next */
+    CHECK_STATUS(lethe_lm_run(&rc, NULL), LETHE_ERR_NOT_FOUND);
+    char s[96];
+    lethe_lm_defaults(LETHE_LM_SATIMP, &rc.cfg);
+    lethe_lm_settings_text(&rc.cfg, s, sizeof s);
+    CHECK(!strcmp(s, "beta 5 beta2 1"));
+    lethe_lm_defaults(LETHE_LM_RMU, &rc.cfg);
+    lethe_lm_settings_text(&rc.cfg, s, sizeof s);
+    CHECK(!strcmp(s, "steering 2 layer auto 3 blocks"));
+}
+
 TEST(lm_driver_idk_undial)
 {
     qa_set f, r, k;
