@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "cmd_lm.h"
 #include "lethe/gpt_train.h"
 #include "lethe/lora.h"
 #include "lethe/tokenizer.h"
@@ -231,16 +232,16 @@ static int parse(int argc, char **argv, opts *o)
 
 static void note(void *ctx, const char *line)
 {
-    (void)ctx;
-    fprintf(stderr, "%s\n", line);
+    fprintf(ctx, "%s\n", line);
 }
 
-int cmd_train_gpt(int argc, char **argv)
+int cmd_train_gpt_prepare(int argc, char **argv, lethe_gpt_run_cfg *out, int *json)
 {
     opts o;
     int rc = parse(argc, argv, &o);
     if (rc)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+        return rc;
+    *json = o.json;
     lethe_gpt_run_cfg run;
     lethe_gpt_run_defaults(&run);
     run.data = o.data;
@@ -273,21 +274,24 @@ int cmd_train_gpt(int argc, char **argv)
     run.merge = o.merge;
     run.quiet = o.quiet;
     if (!o.quiet)
-        run.note = note;
-    lethe_gpt_run_result res;
-    lethe_status st = lethe_gpt_run(&run, &res);
-    if (st != LETHE_OK)
-        return cli_report(VERB, st);
-    const lethe_gpt_train_result *tr = &res.train;
+        run.note = note, run.note_ctx = stderr;
+    *out = run;
+    return 0;
+}
+
+void cmd_train_gpt_report(FILE *out, const lethe_gpt_run_cfg *run, int json,
+                          const lethe_gpt_run_result *res)
+{
+    const lethe_gpt_train_result *tr = &res->train;
     double tps = tr->seconds > 0 ? (double)tr->tokens / tr->seconds : 0;
-    if (o.json) {
+    if (json) {
         cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "run", o.out);
-        cJSON_AddStringToObject(j, "preset", res.preset);
-        cJSON_AddNumberToObject(j, "n_params", (double)res.n_params);
-        if (res.lora_rank)
-            cJSON_AddNumberToObject(j, "lora_params", (double)res.lora_params);
-        cJSON_AddNumberToObject(j, "vocab_size", res.vocab_size);
+        cJSON_AddStringToObject(j, "run", run->out);
+        cJSON_AddStringToObject(j, "preset", res->preset);
+        cJSON_AddNumberToObject(j, "n_params", (double)res->n_params);
+        if (res->lora_rank)
+            cJSON_AddNumberToObject(j, "lora_params", (double)res->lora_params);
+        cJSON_AddNumberToObject(j, "vocab_size", res->vocab_size);
         cJSON_AddNumberToObject(j, "steps", (double)tr->steps);
         cJSON_AddNumberToObject(j, "tokens", (double)tr->tokens);
         cJSON_AddNumberToObject(j, "seconds", tr->seconds);
@@ -295,30 +299,43 @@ int cmd_train_gpt(int argc, char **argv)
         cJSON_AddNumberToObject(j, "first_loss", tr->first_loss);
         cJSON_AddNumberToObject(j, "train_loss", tr->last_loss);
         cJSON_AddNumberToObject(j, "val_loss", tr->val_loss); /* NAN prints null */
-        cJSON_AddNumberToObject(j, "bigram_val_loss", res.bigram_val_loss);
+        cJSON_AddNumberToObject(j, "bigram_val_loss", res->bigram_val_loss);
         char *txt = cJSON_PrintUnformatted(j);
-        printf("%s\n", txt ? txt : "{}");
+        fprintf(out, "%s\n", txt ? txt : "{}");
         free(txt);
         cJSON_Delete(j);
-    } else {
-        printf("trained gpt %s (%ld parameters)%s%s on %s: %ld steps, %ld tokens, %.1f s "
-               "(%.0f tokens/s)\n",
-               res.preset, res.n_params, o.init ? " from " : "", o.init ? o.init : "", o.data,
-               tr->steps, tr->tokens, tr->seconds, tps);
-        printf("  loss %.4f -> %.4f", tr->first_loss, tr->last_loss);
-        if (!isnan(tr->val_loss))
-            printf(", validation %.4f", tr->val_loss);
-        if (!isnan(res.bigram_val_loss))
-            printf(" (bigram baseline %.4f)", res.bigram_val_loss);
-        if (res.lora_rank)
-            printf("\nwrote %s/adapter_model.safetensors, adapter_config.json (LoRA rank %d, "
-                   "%ld parameters, base %s)%s, config.json, log.jsonl, tokenizer.json\n",
-                   o.out, res.lora_rank, res.lora_params, res.base,
-                   o.merge ? ", model.safetensors (merged)" : "");
-        else
-            printf("\nwrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json%s\n",
-                   o.out, run.hf ? " (Hugging Face's layout; vocab.json, merges.txt when they "
-                                   "can hold the tokenizer)" : "");
+        return;
     }
+    fprintf(out, "trained gpt %s (%ld parameters)%s%s on %s: %ld steps, %ld tokens, %.1f s "
+            "(%.0f tokens/s)\n", res->preset, res->n_params, run->init ? " from " : "",
+            run->init ? run->init : "", run->data, tr->steps, tr->tokens, tr->seconds, tps);
+    fprintf(out, "  loss %.4f -> %.4f", tr->first_loss, tr->last_loss);
+    if (!isnan(tr->val_loss))
+        fprintf(out, ", validation %.4f", tr->val_loss);
+    if (!isnan(res->bigram_val_loss))
+        fprintf(out, " (bigram baseline %.4f)", res->bigram_val_loss);
+    if (res->lora_rank)
+        fprintf(out, "\nwrote %s/adapter_model.safetensors, adapter_config.json (LoRA rank %d, "
+                "%ld parameters, base %s)%s, config.json, log.jsonl, tokenizer.json\n",
+                run->out, res->lora_rank, res->lora_params, res->base,
+                run->merge ? ", model.safetensors (merged)" : "");
+    else
+        fprintf(out, "\nwrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json%s\n",
+                run->out, run->hf ? " (Hugging Face's layout; vocab.json, merges.txt when they "
+                                    "can hold the tokenizer)" : "");
+}
+
+int cmd_train_gpt(int argc, char **argv)
+{
+    lethe_gpt_run_cfg run;
+    int json = 0;
+    int rc = cmd_train_gpt_prepare(argc, argv, &run, &json);
+    if (rc)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    lethe_gpt_run_result res;
+    lethe_status st = lethe_gpt_run(&run, &res);
+    if (st != LETHE_OK)
+        return cli_report(VERB, st);
+    cmd_train_gpt_report(stdout, &run, json, &res);
     return CLI_EXIT_OK;
 }

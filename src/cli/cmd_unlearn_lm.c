@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "cmd_lm.h"
 #include "lethe/json.h"
 #include "lethe/lm_unlearn.h"
 #include "lethe/safetensors.h"
@@ -230,12 +231,13 @@ static int parse(int argc, char **argv, opts *o)
     return 0;
 }
 
-int cmd_unlearn_lm(int argc, char **argv)
+int cmd_unlearn_lm_prepare(int argc, char **argv, lethe_lm_run_cfg *out, int *json)
 {
     opts o;
     int rc = parse(argc, argv, &o);
     if (rc)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+        return rc;
+    *json = o.json;
 
     /* The method and its settings. */
     lethe_lm_run_cfg run;
@@ -310,33 +312,54 @@ int cmd_unlearn_lm(int argc, char **argv)
         fprintf(stderr, "note: %s has no retain term here (retain loss none or alpha 0); "
                 "--retain is not read\n", mname);
 
-    lethe_lm_run_result res;
-    if ((st = lethe_lm_run(&run, &res)) != LETHE_OK)
-        return cli_report(VERB, st);
-    if (o.json) {
+    *out = run;
+    return 0;
+}
+
+void cmd_unlearn_lm_report(FILE *out, const lethe_lm_run_cfg *run, int json,
+                           const lethe_lm_run_result *res)
+{
+    const char *mname = lethe_lm_method_name(run->cfg.method);
+    if (json) {
         cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "run", o.out);
+        cJSON_AddStringToObject(j, "run", run->out);
         cJSON_AddStringToObject(j, "method", mname);
-        cJSON_AddNumberToObject(j, "forget", (double)res.n_forget);
-        cJSON_AddNumberToObject(j, "retain", (double)res.n_retain);
-        cJSON_AddNumberToObject(j, "steps", (double)res.steps);
-        cJSON_AddNumberToObject(j, "first_loss", res.first_loss);
-        cJSON_AddNumberToObject(j, "last_loss", res.last_loss);
-        cJSON_AddNumberToObject(j, "forget_nll_before", res.nll_before);
-        cJSON_AddNumberToObject(j, "forget_nll_after", res.nll_after);
-        cJSON_AddNumberToObject(j, "seconds", res.seconds);
+        cJSON_AddNumberToObject(j, "forget", (double)res->n_forget);
+        cJSON_AddNumberToObject(j, "retain", (double)res->n_retain);
+        cJSON_AddNumberToObject(j, "steps", (double)res->steps);
+        cJSON_AddNumberToObject(j, "first_loss", res->first_loss); /* NAN prints null */
+        cJSON_AddNumberToObject(j, "last_loss", res->last_loss);
+        cJSON_AddNumberToObject(j, "forget_nll_before", res->nll_before);
+        cJSON_AddNumberToObject(j, "forget_nll_after", res->nll_after);
+        cJSON_AddNumberToObject(j, "seconds", res->seconds);
         char *txt = cJSON_PrintUnformatted(j);
-        printf("%s\n", txt ? txt : "{}");
+        fprintf(out, "%s\n", txt ? txt : "{}");
         free(txt);
         cJSON_Delete(j);
     } else {
-        printf("%s on %s: %ld %s pairs%s in %ld steps, %.2f s; loss %.4f -> %.4f\n", mname,
-               o.run, res.n_forget, cfg->method == LETHE_LM_SFT ? "training" : "forget",
-               use_retain ? " (with retain)" : "", res.steps, res.seconds, res.first_loss,
-               res.last_loss);
-        printf("  mean answer-token NLL on %s: %.4f -> %.4f\n", o.forget, res.nll_before,
-               res.nll_after);
-        printf("wrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json\n", o.out);
+        fprintf(out, "%s on %s: %ld %s pairs%s in %ld steps, %.2f s; loss %.4f -> %.4f\n",
+                mname, run->run, res->n_forget,
+                run->cfg.method == LETHE_LM_SFT ? "training" : "forget",
+                res->n_retain ? " (with retain)" : "", res->steps, res->seconds,
+                res->first_loss, res->last_loss);
+        fprintf(out, "  mean answer-token NLL on %s: %.4f -> %.4f\n", run->forget,
+                res->nll_before, res->nll_after);
+        fprintf(out, "wrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json\n",
+                run->out);
     }
+}
+
+int cmd_unlearn_lm(int argc, char **argv)
+{
+    lethe_lm_run_cfg run;
+    int json = 0;
+    int rc = cmd_unlearn_lm_prepare(argc, argv, &run, &json);
+    if (rc)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    lethe_lm_run_result res;
+    lethe_status st = lethe_lm_run(&run, &res);
+    if (st != LETHE_OK)
+        return cli_report(VERB, st);
+    cmd_unlearn_lm_report(stdout, &run, json, &res);
     return CLI_EXIT_OK;
 }
