@@ -879,17 +879,18 @@ static int tofu_run(int argc, char **argv)
     const char *ffile = keep(&p, fmt("%s/%s.json", data, o.split));
     /* WHP's stage is the reinforced model (the fine-tune Task Vector also
      * makes); its evaluation is the target's logits adjusted by it */
-    const int whp = cfg.method == LETHE_LM_WHP;
+    const lethe_lm_method_def *def = lethe_lm_method_def_of(cfg.method);
+    const int whp = (def->needs & LETHE_LM_NOT_STORED) != 0;
     add_args(&p, un, "unlearn", "--run", tg->dir, "--method", whp ? "sft" : o.method,
              "--forget", ffile, "--seed", seed, "--lr", "1e-4", "--out", un->dir, NULL);
     if (whp)
         add_args(&p, un, "--epochs", "10", NULL);
     input(un, ffile);
-    if (cfg.method != LETHE_LM_TASKVECTOR && !whp) {
+    if (!(def->needs & LETHE_LM_FORGET_ONLY)) {
         add_args(&p, un, "--retain", rfile, NULL);
         input(un, rfile);
     }
-    if (cfg.method == LETHE_LM_IDKNLL || cfg.method == LETHE_LM_IDKDPO) {
+    if (lethe_lm_needs_idk(&cfg)) {
         const char *idk = keep(&p, fmt("%s/idontknow.jsonl", data));
         add_args(&p, un, "--idk", idk, NULL);
         input(un, idk);
