@@ -36,6 +36,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <cJSON.h>
+
 #include "lethe/gpt.h"
 #include "lethe/lora.h"
 #include "lethe/optim.h"
@@ -177,6 +179,13 @@ typedef struct lethe_gpt_run_result {
  * tokenizer), LETHE_ERR_FAILED (training diverged), LETHE_ERR_NOMEM. res
  * may be NULL. */
 lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *rc, lethe_gpt_run_result *res);
+
+/* Write j pretty-printed, with a closing newline, atomically to dir/name
+ * (a run's config.json). LETHE_ERR_IO, LETHE_ERR_NOMEM. */
+lethe_status lethe_gpt_write_json(const char *dir, const char *name, const cJSON *j);
+/* x as its shortest decimal in double, so config.json reads 0.001 and not
+ * 0.0010000000474974513. */
+double lethe_gpt_decimal(float x);
 
 /* A bigram baseline (src/train/bigram.c) to read the model's validation
  * loss against. Jelinek-Mercer interpolation of the maximum-likelihood

@@ -1,16 +1,17 @@
 /* lethe tofu run: the TOFU-style pipeline (docs/tofu.md, "The pipeline").
- * Each stage is one lethe command on the stage before it, recorded as such;
- * the training and unlearning stages run in this process as library calls
- * (lethe_gpt_run, lethe_lm_run, each in a thread of its own), the others
- * (whose commands are not library runs) as child processes: the benchmark (data make authors), the base model pre-trained
- * on the corpora (train), the base fine-tuned on the general-knowledge pairs
- * (unlearn --method sft), the target fine-tuned on every author and the
- * oracle on the retain split (sft), the unlearned model (unlearn), and
- * TOFU's metrics of the three (eval tofu). A stage whose directory holds a
- * stamp with the same key (its command line, the benchmark's files and the
- * keys of the stages it reads) is kept; the others run, two at a time with
- * the threads split between them where the order allows. Results do not
- * depend on the thread count (DESIGN §5). */
+ * Each stage is one lethe command on the stage before it: the benchmark
+ * (data make authors), the base model pre-trained on the corpora (train),
+ * the base fine-tuned on the general-knowledge pairs (unlearn --method sft),
+ * the target fine-tuned on every author and the oracle on the retain split
+ * (sft), the unlearned model (unlearn), and TOFU's metrics of the three
+ * (eval tofu). The training and unlearning stages run in this process as
+ * the library calls their commands make (lethe_gpt_run, lethe_lm_run), each
+ * in a thread of its own; data and eval, whose commands are not library
+ * runs, as child processes. A stage whose directory holds a stamp with the
+ * same key (its command line, the benchmark's files and the keys of the
+ * stages it reads) is kept; the others run, two at a time with the threads
+ * split between them where the order allows. Results do not depend on the
+ * thread count (DESIGN §5). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

@@ -54,16 +54,15 @@ static int is_val(uint64_t id, double frac)
     return u < frac;
 }
 
-/* A float as its shortest decimal, so config.json reads 0.001 and not
- * 0.0010000000474974513. */
-static double fl(float x)
+double lethe_gpt_decimal(float x)
 {
     char b[32];
     snprintf(b, sizeof b, "%.7g", (double)x);
     return strtod(b, NULL);
 }
 
-static cJSON *make_config(const lethe_gpt_run_cfg *o, const char *preset, const lethe_gpt_config *mc,
+static cJSON *make_config(const lethe_gpt_run_cfg *o, const char *preset,
+                          const lethe_gpt_config *mc,
                           long n_params,
                           const lethe_gpt_train_cfg *tc, const char *data_hash, size_t n_docs,
                           size_t n_train_docs, size_t n_val_docs, long train_tokens,
@@ -105,16 +104,16 @@ static cJSON *make_config(const lethe_gpt_run_cfg *o, const char *preset, const 
     cJSON_AddNumberToObject(j, "seq", tc->seq);
     cJSON_AddNumberToObject(j, "accum", tc->accum);
     cJSON_AddStringToObject(j, "optim", "adamw");
-    cJSON_AddNumberToObject(j, "lr", fl(tc->lr));
-    cJSON_AddNumberToObject(j, "min_lr", fl(tc->min_lr));
+    cJSON_AddNumberToObject(j, "lr", lethe_gpt_decimal(tc->lr));
+    cJSON_AddNumberToObject(j, "min_lr", lethe_gpt_decimal(tc->min_lr));
     cJSON_AddStringToObject(j, "sched", "cosine");
     cJSON_AddNumberToObject(j, "warmup", (double)tc->warmup);
-    cJSON_AddNumberToObject(j, "weight_decay", fl(tc->weight_decay));
+    cJSON_AddNumberToObject(j, "weight_decay", lethe_gpt_decimal(tc->weight_decay));
     cJSON_AddStringToObject(j, "weight_decay_on", "2-D tensors");
-    cJSON_AddNumberToObject(j, "beta1", fl(tc->beta1));
-    cJSON_AddNumberToObject(j, "beta2", fl(tc->beta2));
-    cJSON_AddNumberToObject(j, "eps", fl(tc->eps));
-    cJSON_AddNumberToObject(j, "clip", fl(tc->clip));
+    cJSON_AddNumberToObject(j, "beta1", lethe_gpt_decimal(tc->beta1));
+    cJSON_AddNumberToObject(j, "beta2", lethe_gpt_decimal(tc->beta2));
+    cJSON_AddNumberToObject(j, "eps", lethe_gpt_decimal(tc->eps));
+    cJSON_AddNumberToObject(j, "clip", lethe_gpt_decimal(tc->clip));
     cJSON_AddNumberToObject(j, "eval_every", (double)tc->eval_every);
     cJSON_AddNumberToObject(j, "eval_windows", tc->eval_windows);
     if (isnan(bg->val_loss)) {
@@ -129,7 +128,7 @@ static cJSON *make_config(const lethe_gpt_run_cfg *o, const char *preset, const 
         cJSON *lj = cJSON_AddObjectToObject(j, "lora");
         cJSON_AddStringToObject(lj, "base", base_abs);
         cJSON_AddNumberToObject(lj, "rank", l->cfg.rank);
-        cJSON_AddNumberToObject(lj, "alpha", fl(l->cfg.alpha));
+        cJSON_AddNumberToObject(lj, "alpha", lethe_gpt_decimal(l->cfg.alpha));
         cJSON *t = cJSON_AddArrayToObject(lj, "targets");
         for (unsigned b = 1; b <= LETHE_LORA_MLP_PROJ; b <<= 1)
             if (l->cfg.targets & b)
@@ -143,8 +142,7 @@ static cJSON *make_config(const lethe_gpt_run_cfg *o, const char *preset, const 
     return j;
 }
 
-/* Write text + "\n" atomically to dir/name. */
-static lethe_status write_json(const char *dir, const char *name, const cJSON *j)
+lethe_status lethe_gpt_write_json(const char *dir, const char *name, const cJSON *j)
 {
     char path[4200];
     char *pretty = cJSON_Print(j);
@@ -458,7 +456,7 @@ lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out
         else if (st == LETHE_OK && remove(path) != 0 && errno != ENOENT)
             st = lethe_fail(LETHE_ERR_IO, "%s: cannot remove a stale model", path);
         if (st == LETHE_OK)
-            st = write_json(o->out, "config.json", config);
+            st = lethe_gpt_write_json(o->out, "config.json", config);
     } else if (st == LETHE_OK && hf) {
         st = lethe_gpt_save_hf(g, tok, o->out, meta, n_meta, config_line);
     } else if (st == LETHE_OK) {
@@ -468,7 +466,7 @@ lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out
         if (st == LETHE_OK)
             st = lethe_gpt_save(g, path, meta, n_meta);
         if (st == LETHE_OK)
-            st = write_json(o->out, "config.json", config);
+            st = lethe_gpt_write_json(o->out, "config.json", config);
     }
     if (st == LETHE_OK && out) {
         snprintf(res.preset, sizeof res.preset, "%s", preset);

@@ -13,6 +13,7 @@
 #include "lethe/authors.h"
 #include "lethe/fileio.h"
 #include "lethe/gpt_hf.h"
+#include "lethe/gpt_train.h"
 #include "lethe/json.h"
 #include "lethe/progress.h"
 #include "lethe/run.h"
@@ -174,14 +175,6 @@ static lethe_status mean_nll(lethe_gpt *g, const lethe_gpt_dir *d, const lethe_t
     return st;
 }
 
-/* A float as its shortest decimal (0.001, not 0.0010000000474974513). */
-static double fl(float x)
-{
-    char b[32];
-    snprintf(b, sizeof b, "%.7g", (double)x);
-    return strtod(b, NULL);
-}
-
 static void add_num(cJSON *o, const char *key, double v)
 {
     if (isfinite(v))
@@ -197,20 +190,6 @@ static cJSON *file_item(const char *path, long rows, const char *hash)
     cJSON_AddNumberToObject(f, "rows", (double)rows);
     cJSON_AddStringToObject(f, "hash", hash);
     return f;
-}
-
-static lethe_status write_json(const char *dir, const char *name, const cJSON *j)
-{
-    char path[4200];
-    char *pretty = cJSON_Print(j);
-    if (!pretty)
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    size_t len = strlen(pretty);
-    pretty[len] = '\n'; /* replaces the NUL; written without it */
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    lethe_status st = lethe_file_write_atomic(path, pretty, len + 1);
-    free(pretty);
-    return st;
 }
 
 lethe_status lethe_lm_run_init(lethe_lm_run_cfg *rc, const char *name)
@@ -304,19 +283,19 @@ static cJSON *run_config(const lethe_lm_run_cfg *rc, const lethe_lm_sched *sc,
     cJSON *sj = cJSON_AddObjectToObject(u, "schedule");
     cJSON_AddNumberToObject(sj, "epochs", sc->epochs);
     cJSON_AddNumberToObject(sj, "batch", sc->batch);
-    cJSON_AddNumberToObject(sj, "lr", fl(sc->lr));
-    cJSON_AddNumberToObject(sj, "weight_decay", fl(sc->weight_decay));
+    cJSON_AddNumberToObject(sj, "lr", lethe_gpt_decimal(sc->lr));
+    cJSON_AddNumberToObject(sj, "weight_decay", lethe_gpt_decimal(sc->weight_decay));
     cJSON_AddNumberToObject(sj, "warmup", (double)lethe_lm_sched_warmup(sc, per, per * sc->epochs));
     cJSON_AddStringToObject(sj, "sched", sc->constant ? "constant" : "linear");
-    cJSON_AddNumberToObject(sj, "beta1", fl(sc->beta1));
-    cJSON_AddNumberToObject(sj, "beta2", fl(sc->beta2));
-    cJSON_AddNumberToObject(sj, "eps", fl(sc->eps));
-    cJSON_AddNumberToObject(sj, "clip", fl(sc->clip));
+    cJSON_AddNumberToObject(sj, "beta1", lethe_gpt_decimal(sc->beta1));
+    cJSON_AddNumberToObject(sj, "beta2", lethe_gpt_decimal(sc->beta2));
+    cJSON_AddNumberToObject(sj, "eps", lethe_gpt_decimal(sc->eps));
+    cJSON_AddNumberToObject(sj, "clip", lethe_gpt_decimal(sc->clip));
     cJSON_AddNumberToObject(sj, "seed", (double)sc->seed);
     if (lora) {
         cJSON *lj = cJSON_AddObjectToObject(u, "lora");
         cJSON_AddNumberToObject(lj, "rank", lora->cfg.rank);
-        cJSON_AddNumberToObject(lj, "alpha", fl(lora->cfg.alpha));
+        cJSON_AddNumberToObject(lj, "alpha", lethe_gpt_decimal(lora->cfg.alpha));
         cJSON_AddNumberToObject(lj, "n_params", (double)lora->n_params);
         cJSON_AddBoolToObject(lj, "merged", 1);
     } else {
@@ -467,7 +446,7 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
     if (st == LETHE_OK)
         st = lethe_gpt_save(g, path, meta, sizeof meta / sizeof meta[0]);
     if (st == LETHE_OK)
-        st = write_json(rc->out, "config.json", config);
+        st = lethe_gpt_write_json(rc->out, "config.json", config);
     if (st == LETHE_OK && out)
         *out = res;
 done:
