@@ -475,9 +475,15 @@ static lethe_status start_inproc(const opts *o, stage *s, int threads, int wake)
     /* the parser's messages go to the stage's log */
     fflush(stderr);
     int saved = dup(2);
-    if (saved < 0 || dup2(fileno(s->log), 2) < 0)
-        return lethe_fail(LETHE_ERR_IO, "%s: cannot redirect messages: %s", s->name,
-                          strerror(errno));
+    if (saved < 0 || dup2(fileno(s->log), 2) < 0) {
+        lethe_status st = lethe_fail(LETHE_ERR_IO, "%s: cannot redirect messages: %s",
+                                     s->name, strerror(errno));
+        if (saved >= 0)
+            close(saved);
+        fclose(s->log);
+        s->log = NULL;
+        return st;
+    }
     int train = !strcmp(s->argv[1], "train");
     int rc = train ? cmd_train_gpt_prepare(s->argc - 1, s->argv + 1, &s->train, &s->json)
                    : cmd_unlearn_lm_prepare(s->argc - 1, s->argv + 1, &s->unlearn, &s->json);
@@ -636,6 +642,11 @@ static lethe_status run_all(const opts *o, pipeline *p)
     if (pipe(wake) != 0 || fcntl(wake[0], F_SETFL, O_NONBLOCK) != 0)
         return lethe_fail(LETHE_ERR_FAILED, "pipe: %s", strerror(errno));
     lethe_status st = run_stages(o, p, wake);
+    for (int i = 0; i < p->n; i++) /* after an error: the stages still running */
+        if (p->s[i].joinable) {
+            pthread_join(p->s[i].thread, NULL);
+            p->s[i].joinable = 0;
+        }
     close(wake[0]);
     close(wake[1]);
     return st;
