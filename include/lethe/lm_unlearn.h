@@ -148,6 +148,14 @@ typedef struct lethe_lm_method_def {
     /* the forget term: its value (unweighted) into *value, gamma times its
        gradient accumulated into the model's */
     lethe_status (*forget)(const lethe_lm_step *s, double *value);
+    /* tr[i] = 1 for each tensor i of g that trains; NULL: every tensor */
+    void (*trainable)(const lethe_lm_cfg *cfg, const lethe_gpt *g, unsigned char *tr);
+    /* a fixed vector c (n_embd) the forget term reads, drawn from the
+       schedule's seed; NULL: none */
+    void (*control)(const lethe_lm_cfg *cfg, float *c, int C, uint64_t seed);
+    /* non-NULL: the loop trains a copy of the model, then g is made from g
+       and the trained copy (Task Vector); no adapter then */
+    lethe_status (*finish)(const lethe_lm_cfg *cfg, lethe_gpt *g, const lethe_gpt *trained);
 } lethe_lm_method_def;
 
 size_t lethe_lm_methods_count(void);

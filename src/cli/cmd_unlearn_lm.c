@@ -274,9 +274,9 @@ int cmd_unlearn_lm_prepare(int argc, char **argv, lethe_lm_run_cfg *out, int *js
     if (forget_only && (o.retain || o.idk))
         return cli_usage(VERB, "%s trains on the --forget pairs only: drop --retain and --idk",
                          mname);
-    if (cfg->method == LETHE_LM_TASKVECTOR && o.lora)
-        return cli_usage(VERB, "taskvector subtracts a task vector over every parameter: "
-                         "drop --lora");
+    if (def->finish && o.lora)
+        return cli_usage(VERB, "%s combines whole models (a task vector over every "
+                         "parameter): drop --lora", mname);
     int use_retain = lethe_lm_needs_retain(cfg);
     if (use_retain && !o.retain)
         return cli_usage(VERB, "%s needs --retain FILE for its retain term (%s, alpha %g); or "

@@ -4,6 +4,9 @@
  * blocks up to it train (lethe_lm_unlearn). */
 #include "lm_common.h"
 
+#include <stdio.h>
+#include <string.h>
+
 static void defaults(lethe_lm_cfg *c)
 {
     c->retain = LETHE_LM_RETAIN_EMBED;
@@ -32,7 +35,30 @@ static lethe_status forget(const lethe_lm_step *s, double *value)
     return st;
 }
 
+/* The blocks lm_rmu_layer - rmu_blocks + 1 .. lm_rmu_layer (with
+ * rmu_proj_only, their mlp.c_proj.weight only); every tensor when
+ * rmu_blocks is 0. */
+static void trainable(const lethe_lm_cfg *cfg, const lethe_gpt *g, unsigned char *tr)
+{
+    int hi = lm_rmu_layer(cfg, g), lo = hi - cfg->rmu_blocks + 1;
+    for (int i = 0; i < g->n_tensors; i++) {
+        const char *name = g->tensors[i].name;
+        int l;
+        if (cfg->rmu_blocks == 0)
+            tr[i] = 1;
+        else if (sscanf(name, "h.%d.", &l) == 1 && l >= lo && l <= hi)
+            tr[i] = !cfg->rmu_proj_only || strstr(name, "mlp.c_proj.weight") != NULL;
+        else
+            tr[i] = 0;
+    }
+}
+
+static void control(const lethe_lm_cfg *cfg, float *c, int C, uint64_t seed)
+{
+    lethe_lm_rmu_control(c, C, cfg->steering, seed);
+}
+
 const lethe_lm_method_def lm_rmu = {
     "rmu", LETHE_LM_RMU,
     "representation misdirection: steer a block's output to a random vector",
-    0, LETHE_LM_READS_RMU, 0, defaults, check, forget};
+    0, LETHE_LM_READS_RMU, 0, defaults, check, forget, trainable, control, NULL};

@@ -9,7 +9,14 @@ static void defaults(lethe_lm_cfg *c)
     c->alpha = 5;
 }
 
+/* g <- g - alpha (reinforced - g). */
+static lethe_status finish(const lethe_lm_cfg *cfg, lethe_gpt *g, const lethe_gpt *reinforced)
+{
+    return lethe_lm_task_vector(g, reinforced, cfg->alpha);
+}
+
 const lethe_lm_method_def lm_taskvector = {
     "taskvector", LETHE_LM_TASKVECTOR,
     "theta - alpha (theta_reinforced - theta), reinforced = fine-tuned on forget",
-    LETHE_LM_FORGET_ONLY | LETHE_LM_OWN_ALPHA, 0, 0, defaults, NULL, lm_descent_forget};
+    LETHE_LM_FORGET_ONLY | LETHE_LM_OWN_ALPHA, 0, 0,
+    defaults, NULL, lm_descent_forget, NULL, NULL, finish};
