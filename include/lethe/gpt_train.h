@@ -36,6 +36,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <cJSON.h>
+
 #include "lethe/gpt.h"
 #include "lethe/lora.h"
 #include "lethe/optim.h"
@@ -109,6 +111,84 @@ long lethe_gpt_eot(const lethe_tokenizer_t *tok);
 lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
                              const int32_t *val, long n_val, const lethe_gpt_train_cfg *cfg,
                              FILE *log, lethe_gpt_train_result *res);
+
+/* ---- a training run (src/train/gpt_run.c) -------------------------------- */
+
+/* A whole GPT training or fine-tuning run, as `lethe train --model gpt` and a
+ * server start it: load the corpus, hold out a share of its documents for
+ * validation (a keyed hash of the document id under a fixed seed, so the
+ * split belongs to the corpus), take the tokenizer (the init run's, a given
+ * one, or a byte-level BPE trained on the training documents to the model's
+ * vocabulary), train, and write the run directory. Settings left at their
+ * "not given" value (lethe_gpt_run_defaults) take the defaults below. */
+typedef struct lethe_gpt_run_cfg {
+    const char *data;      /* the corpus (lethe_corpus_load: moby, sotu, files, a list) */
+    const char *out;       /* the run directory to write */
+    const char *preset;    /* tiny, small, gpt2; needed without init; with it, it must
+                              match the checkpoint (NULL: the one it matches, or custom) */
+    const char *init;      /* start from this run's model and tokenizer (a lethe run or a
+                              Hugging Face GPT-2 directory); NULL: from scratch */
+    const char *tokenizer; /* a tokenizer.json to use (not with init); NULL: train one */
+    int hf;                /* 1: write Hugging Face's layout instead of lethe's */
+    long vocab;            /* the vocabulary size (not with init); <= 0: the preset's */
+    long steps;            /* optimizer steps; <= 0: from epochs */
+    long epochs;           /* passes over the training windows; <= 0: 1 */
+    int batch, seq, accum; /* <= 0: 8, min(positions, 256), 1 */
+    float lr;              /* NAN: 1e-3 for tiny, 6e-4 otherwise */
+    float min_lr;          /* NAN: lr / 10 */
+    float weight_decay, clip; /* NAN: lethe_gpt_train_defaults' */
+    long warmup;           /* < 0: min(100, steps / 10) */
+    long eval_every;       /* < 0: steps / 10 (0 below 10 steps) */
+    int eval_windows;      /* <= 0: 32 */
+    double val;            /* the share of documents held out; NAN: 0.05 */
+    uint64_t seed;         /* initialisation, adapter, window order */
+    long limit;            /* > 0: the first `limit` documents only */
+    int lora_rank;         /* > 0: train a LoRA adapter of this rank on init only */
+    float lora_alpha;      /* NAN: lethe_lora_config_defaults' */
+    unsigned lora_targets; /* 0: every target */
+    int lora_begin, lora_end; /* blocks begin..end-1; end 0: every block */
+    int merge;             /* with an adapter, also store the merged model */
+    int quiet;             /* no progress bar */
+    /* called with a line of news (the tokenizer being trained, the run's
+       size, the bigram baseline) when not NULL */
+    void (*note)(void *ctx, const char *line);
+    void *note_ctx;
+} lethe_gpt_run_cfg;
+
+/* Every setting "not given", seed 0, no files. */
+void lethe_gpt_run_defaults(lethe_gpt_run_cfg *rc);
+
+typedef struct lethe_gpt_run_result {
+    lethe_gpt_train_result train;
+    char preset[16];       /* the preset the model is, or "custom" */
+    long n_params;         /* the model's */
+    long lora_params;      /* the adapter's; 0 without one */
+    int lora_rank;
+    int vocab_size;
+    char base[4096];       /* with an adapter, the init run's absolute path */
+    double bigram_val_loss; /* NAN without validation */
+} lethe_gpt_run_result;
+
+/* Run rc and write rc->out: model.safetensors (metadata: the config, data,
+ * its hash, seed, method train / finetune / lora, init), config.json (every
+ * setting, the corpus split, the bigram baseline), log.jsonl (the bigram
+ * line, then one line per step and validation), tokenizer.json; with an
+ * adapter, adapter_model.safetensors and adapter_config.json instead of the
+ * model (which is written only when merged); with hf, Hugging Face's files.
+ * The directory is created only once the inputs are read and checked. The
+ * same configuration gives byte-identical files. LETHE_ERR_INVALID (a bad
+ * or inconsistent setting, too little text), LETHE_ERR_NOT_FOUND /
+ * LETHE_ERR_IO / LETHE_ERR_FORMAT (the corpus, the init run, the
+ * tokenizer), LETHE_ERR_FAILED (training diverged), LETHE_ERR_NOMEM. res
+ * may be NULL. */
+lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *rc, lethe_gpt_run_result *res);
+
+/* Write j pretty-printed, with a closing newline, atomically to dir/name
+ * (a run's config.json). LETHE_ERR_IO, LETHE_ERR_NOMEM. */
+lethe_status lethe_gpt_write_json(const char *dir, const char *name, const cJSON *j);
+/* x as its shortest decimal in double, so config.json reads 0.001 and not
+ * 0.0010000000474974513. */
+double lethe_gpt_decimal(float x);
 
 /* A bigram baseline (src/train/bigram.c) to read the model's validation
  * loss against. Jelinek-Mercer interpolation of the maximum-likelihood

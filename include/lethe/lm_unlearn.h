@@ -56,6 +56,7 @@ typedef enum lethe_lm_method {
     LETHE_LM_CEU,        /* "ceu"        cross-entropy unlearning */
     LETHE_LM_TASKVECTOR, /* "taskvector" theta - alpha (theta_reinforced - theta) */
     LETHE_LM_WHP,        /* "whp"        Who's Harry Potter logit adjustment */
+    LETHE_LM_SFT,        /* "sft"        fine-tuning on the pairs (NLL descent) */
     LETHE_LM_N_METHODS
 } lethe_lm_method;
 
@@ -99,7 +100,8 @@ typedef struct lethe_lm_cfg {
  *   satimp      beta 5 (beta1), beta2 1, gamma 0.1, alpha 1, retain NLL
  *   ceu         ignore 1 token, gamma 1, no retain term
  *   taskvector  alpha 5 (MUSE's scripts), gamma 1 (the reinforcement fine-tune)
- *   whp         alpha 5, gamma 1 (likewise) */
+ *   whp         alpha 5, gamma 1 (likewise)
+ *   sft         gamma 1 (the same fine-tune; alpha 5 recorded, unused) */
 void lethe_lm_defaults(lethe_lm_method m, lethe_lm_cfg *cfg);
 
 /* "ga", "graddiff", ... as in the enum; NULL out of range. */
@@ -113,6 +115,66 @@ const char *lethe_lm_retain_name(lethe_lm_retain r);
 lethe_status lethe_lm_parse(const char *name, lethe_lm_cfg *cfg);
 /* "none", "nll", "kl", "embed". LETHE_ERR_INVALID. */
 lethe_status lethe_lm_retain_parse(const char *name, lethe_lm_retain *r);
+
+/* ---- the method table ----------------------------------------------------- */
+
+/* A method is one file, src/unlearn/lm_<name>.c, defining its row, and one
+ * line in the table of src/unlearn/lm_methods.c. */
+typedef struct lethe_lm_step lethe_lm_step; /* a step's inputs (internal) */
+
+enum {
+    LETHE_LM_NEEDS_REF = 1u << 0,   /* the forget term reads the reference */
+    LETHE_LM_NEEDS_IDK = 1u << 1,   /* reads an alternate (refusal) answer per question */
+    LETHE_LM_FORGET_ONLY = 1u << 2, /* trains on the forget pairs alone: no retain term */
+    LETHE_LM_NOT_STORED = 1u << 3,  /* acts at generation time: a run refuses it */
+    LETHE_LM_OWN_ALPHA = 1u << 4    /* alpha is the method's own, not the retain weight */
+};
+enum { /* the settings a method reads beyond gamma and alpha, for listings */
+    LETHE_LM_READS_BETA = 1u << 0,
+    LETHE_LM_READS_DELTA = 1u << 1,
+    LETHE_LM_READS_BETA2 = 1u << 2,
+    LETHE_LM_READS_IGNORE = 1u << 3,
+    LETHE_LM_READS_RMU = 1u << 4
+};
+
+typedef struct lethe_lm_method_def {
+    const char *name;
+    lethe_lm_method id;
+    const char *description;
+    unsigned needs;  /* LETHE_LM_NEEDS_REF | ... */
+    unsigned reads;  /* LETHE_LM_READS_BETA | ... */
+    int epochs;      /* its default number of epochs; 0: the schedule's */
+    /* the method's defaults over the shared ones (retain NLL, gamma 1,
+       alpha 1, RMU's and CE-U's settings); NULL: none */
+    void (*defaults)(lethe_lm_cfg *cfg);
+    /* its own checks of cfg against g, beyond lethe_lm_check's; NULL: none */
+    lethe_status (*check)(const lethe_lm_cfg *cfg, const lethe_gpt *g);
+    /* the forget term: its value (unweighted) into *value, gamma times its
+       gradient accumulated into the model's */
+    lethe_status (*forget)(const lethe_lm_step *s, double *value);
+    /* tr[i] = 1 for each tensor i of g that trains; NULL: every tensor */
+    void (*trainable)(const lethe_lm_cfg *cfg, const lethe_gpt *g, unsigned char *tr);
+    /* a fixed vector c (n_embd) the forget term reads, drawn from the
+       schedule's seed; NULL: none */
+    void (*control)(const lethe_lm_cfg *cfg, float *c, int C, uint64_t seed);
+    /* non-NULL: the loop trains a copy of the model, then g is made from g
+       and the trained copy (Task Vector); no adapter then */
+    lethe_status (*finish)(const lethe_lm_cfg *cfg, lethe_gpt *g, const lethe_gpt *trained);
+} lethe_lm_method_def;
+
+size_t lethe_lm_methods_count(void);
+const lethe_lm_method_def *lethe_lm_methods_at(size_t i); /* NULL out of range */
+const lethe_lm_method_def *lethe_lm_method_def_of(lethe_lm_method m); /* NULL out of range */
+
+/* Whether cfg's loss reads a reference model, a retain set (a retain term
+ * with a non-zero weight), alternate answers. */
+int lethe_lm_needs_reference(const lethe_lm_cfg *cfg);
+int lethe_lm_needs_retain(const lethe_lm_cfg *cfg);
+int lethe_lm_needs_idk(const lethe_lm_cfg *cfg);
+
+/* The settings cfg's method reads beyond gamma, alpha and the retain kind,
+ * as text ("beta 0.1", "steering 2 layer auto 3 blocks", "" for none). */
+void lethe_lm_settings_text(const lethe_lm_cfg *cfg, char *buf, size_t cap);
 
 /* LETHE_OK when cfg is usable with model g and the reference given (NULL or
  * not): the retain kind suits the method (EMBED only for RMU), a reference
@@ -169,7 +231,7 @@ typedef struct lethe_lm_set {
 typedef struct lethe_lm_sched {
     int epochs;          /* passes over the forget set */
     int batch;           /* forget sequences per step (each with one retain one) */
-    float lr;            /* peak learning rate */
+    float lr;            /* peak learning rate, > 0 */
     float weight_decay;  /* AdamW's decoupled decay, on 2-D tensors only */
     long warmup;         /* linear warm-up steps; < 0: one epoch (warmup_epochs 1) */
     int constant;        /* 1: constant after the warm-up; 0: linear decay to 0 */
@@ -194,6 +256,12 @@ void lethe_lm_sched_defaults(lethe_lm_sched *s);
  * decaying linearly to 0 at `total`, or lr when constant. warmup is the
  * resolved number of steps W. */
 float lethe_lm_sched_lr(const lethe_lm_sched *s, long warmup, long total, long t);
+
+/* The warm-up W of a run of `total` steps, `per` per epoch: s->warmup, or
+ * one epoch (per) when it is < 0; but 0 when the run is a single step, which
+ * a warm-up would run at rate 0, leaving the model unchanged (any longer run
+ * has a step at a positive rate: lr / W at step 1, or the decay's). */
+long lethe_lm_sched_warmup(const lethe_lm_sched *s, long per, long total);
 
 /* Batches per epoch of a forget set of n: ceil(n / batch). */
 long lethe_lm_steps_per_epoch(long n, int batch);
@@ -240,6 +308,56 @@ lethe_status lethe_lm_unlearn(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *
                               const lethe_lm_set *forget, const lethe_lm_set *retain,
                               const lethe_lm_set *idk, const lethe_lm_sched *sched, FILE *log,
                               lethe_lm_result *res);
+
+/* ---- a run (src/unlearn/lm_run.c) ---------------------------------------- */
+
+/* An unlearning (or fine-tuning) run from a GPT run directory and
+ * question-answer files (TOFU's layout: JSON Lines with "question" and
+ * "answer") to a new lethe GPT run directory. */
+typedef struct lethe_lm_run_cfg {
+    const char *run;      /* the GPT run to start from (lethe's, or a Hugging Face GPT-2
+                             directory); it needs a tokenizer with <|endoftext|> */
+    const char *out;      /* the run directory to write */
+    const char *name;     /* the name the method was asked by (a variant such as
+                             "npo_klr" is recorded when it differs from the method's) */
+    lethe_lm_cfg cfg;     /* the method and its settings */
+    lethe_lm_sched sched; /* the schedule (its lora is set by the run) */
+    const char *forget;   /* the pairs to forget (sft: to fine-tune on) */
+    const char *retain;   /* the retain pairs; read only when the loss has a retain term */
+    const char *idk;      /* refusals, one a line (text or a JSON string), for the
+                             methods that read alternate answers; NULL otherwise */
+    int lora_rank;        /* > 0: train a LoRA adapter of this rank (seeded by the
+                             schedule's seed) and store the merged model */
+} lethe_lm_run_cfg;
+
+/* rc for the method or variant called `name` (lethe_lm_parse): its
+ * defaults, OpenUnlearning's schedule with the method's own number of
+ * epochs (sft: 5), the progress labelled with the method's name, no files.
+ * LETHE_ERR_NOT_FOUND listing the names. */
+lethe_status lethe_lm_run_init(lethe_lm_run_cfg *rc, const char *name);
+
+typedef struct lethe_lm_run_result {
+    long n_forget, n_retain;   /* pairs read (n_retain 0 without a retain term) */
+    long steps;
+    double first_loss, last_loss;
+    double nll_before, nll_after; /* mean answer-token NLL of the forget pairs */
+    int reference;             /* 1 when a frozen reference copy was used */
+    double seconds;            /* the unlearning loop's wall time */
+} lethe_lm_run_result;
+
+/* Load rc->run, read the files, unlearn (lethe_lm_unlearn) and write rc->out:
+ * model.safetensors (metadata: the config, method, parent and forget-set
+ * hashes, seed), config.json (the method, its settings, the schedule, the
+ * source run and every file read with its rows and hash, the steps, losses
+ * and NLLs), log.jsonl (one line per step) and tokenizer.json. Each
+ * question of the forget set gets the refusal lethe_lm_idk_pick draws at the
+ * schedule's seed. The same configuration gives byte-identical files. The
+ * directory is created only once the inputs are read and checked.
+ * LETHE_ERR_UNSUPPORTED (a method not stored as a model: WHP), LETHE_ERR_INVALID
+ * (a file the method needs is missing or one it does not read is given, a
+ * bad setting), LETHE_ERR_IO / LETHE_ERR_FORMAT / LETHE_ERR_NOT_FOUND (the
+ * files), LETHE_ERR_FAILED, LETHE_ERR_NOMEM. res may be NULL. */
+lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *res);
 
 /* ---- Task Vector and WHP ---------------------------------------------- */
 

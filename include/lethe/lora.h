@@ -137,10 +137,10 @@ void lethe_lora_backward(lethe_lora *l, const lethe_gpt *g);
 
 void lethe_lora_zero_grad(lethe_lora *l);
 
-/* Write dir/adapter_model.safetensors and dir/adapter_config.json (dir and
- * its parents are created if needed), each atomically; the same adapter
- * gives the same bytes. base_name (may be NULL) goes to
- * "base_model_name_or_path". LETHE_ERR_IO, LETHE_ERR_NOMEM. */
+/* Write dir/adapter_model.safetensors and dir/adapter_config.json into the
+ * existing directory dir, each atomically; the same adapter gives the same
+ * bytes. base_name (may be NULL) goes to "base_model_name_or_path".
+ * LETHE_ERR_IO (dir missing or not writable), LETHE_ERR_NOMEM. */
 lethe_status lethe_lora_save(const lethe_lora *l, const char *dir, const char *base_name);
 
 /* Read an adapter saved by lethe_lora_save (or by PEFT for a GPT-2 with

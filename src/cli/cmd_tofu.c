@@ -1,19 +1,25 @@
 /* lethe tofu run: the TOFU-style pipeline (docs/tofu.md, "The pipeline").
- * Each stage is one lethe command run as a child process on the stage
- * before it: the benchmark (data make authors), the base model pre-trained
- * on the corpora (train), the base fine-tuned on the general-knowledge pairs
- * (unlearn --method sft), the target fine-tuned on every author and the
- * oracle on the retain split (sft), the unlearned model (unlearn), and
- * TOFU's metrics of the three (eval tofu). A stage whose directory holds a
- * stamp with the same key (its command line, the benchmark's files and the
- * keys of the stages it reads) is kept; the others run, two at a time with
- * the threads split between them where the order allows. Results do not
- * depend on the thread count (DESIGN §5). */
+ * Each stage is one lethe command on the stage before it: the benchmark
+ * (data make authors), the base model pre-trained on the corpora (train),
+ * the base fine-tuned on the general-knowledge pairs (unlearn --method sft),
+ * the target fine-tuned on every author and the oracle on the retain split
+ * (sft), the unlearned model (unlearn), and TOFU's metrics of the three
+ * (eval tofu). The training and unlearning stages run in this process as
+ * the library calls their commands make (lethe_gpt_run, lethe_lm_run), each
+ * in a thread of its own; data and eval, whose commands are not library
+ * runs, as child processes. A stage whose directory holds a stamp with the
+ * same key (its command line, the benchmark's files and the keys of the
+ * stages it reads) is kept; the others run, two at a time with the threads
+ * split between them where the order allows. Results do not depend on the
+ * thread count (DESIGN §5). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +29,12 @@
 #include <unistd.h>
 
 #include <cJSON.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "cli.h"
+#include "cmd_lm.h"
 #include "lethe/authors.h"
 #include "lethe/fileio.h"
 #include "lethe/lm_unlearn.h"
@@ -212,6 +222,16 @@ typedef struct stage {
     int reused, started, done;
     pid_t pid;
     double t0;
+    /* a stage run in this process */
+    int inproc, threads, joinable;
+    pthread_t thread;
+    FILE *log;
+    int json;
+    lethe_gpt_run_cfg train;
+    lethe_lm_run_cfg unlearn;
+    int code;              /* its exit code, once finished */
+    atomic_int finished;
+    int wake;              /* written to when it finishes */
 } stage;
 
 typedef struct pipeline {
@@ -392,6 +412,146 @@ static lethe_status start(const opts *o, stage *s, int threads)
     return LETHE_OK;
 }
 
+/* The exit code of a failed library call, as the command would give it. */
+static int exit_code(lethe_status st)
+{
+    switch (st) {
+    case LETHE_ERR_IO:
+    case LETHE_ERR_FORMAT:
+    case LETHE_ERR_INVALID:
+    case LETHE_ERR_NOT_FOUND:
+    case LETHE_ERR_UNSUPPORTED: return CLI_EXIT_INPUT;
+    default: return CLI_EXIT_FAILURE;
+    }
+}
+
+static void *stage_thread(void *arg)
+{
+    stage *s = arg;
+#ifdef _OPENMP
+    if (s->threads)
+        omp_set_num_threads(s->threads);
+#endif
+    int train = !strcmp(s->argv[1], "train");
+    lethe_gpt_run_result tr;
+    lethe_lm_run_result ur;
+    lethe_status st = train ? lethe_gpt_run(&s->train, &tr) : lethe_lm_run(&s->unlearn, &ur);
+    if (st != LETHE_OK) {
+        const char *detail = lethe_error_detail();
+        fprintf(s->log, "lethe %s: %s\n", s->argv[1], detail[0] ? detail : lethe_strerror(st));
+        s->code = exit_code(st);
+    } else if (train) {
+        cmd_train_gpt_report(s->log, &s->train, s->json, &tr);
+    } else {
+        cmd_unlearn_lm_report(s->log, &s->unlearn, s->json, &ur);
+    }
+    fclose(s->log);
+    s->log = NULL;
+    atomic_store(&s->finished, 1);
+    if (write(s->wake, "x", 1) < 0) { /* the waiter polls anyway */
+    }
+    return NULL;
+}
+
+/* Start s, a training or unlearning stage, in this process: its command
+ * line parsed as the command parses it (a usage error goes to its log and
+ * fails it), then the library run in a thread with `threads` OpenMP threads
+ * (0: the default), its summary to WORK/logs/NAME.log. */
+static lethe_status start_inproc(const opts *o, stage *s, int threads, int wake)
+{
+    char *log = NULL;
+    if (asprintf(&log, "%s/logs/%s.log", o->work, s->name) < 0)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    s->log = fopen(log, "w");
+    free(log);
+    if (!s->log)
+        return lethe_fail(LETHE_ERR_IO, "%s/logs/%s.log: cannot write: %s", o->work, s->name,
+                          strerror(errno));
+    s->argv[s->argc] = NULL;
+    s->threads = threads;
+    s->wake = wake;
+    s->t0 = lethe_now();
+    s->started = 1;
+    /* the parser's messages go to the stage's log */
+    fflush(stderr);
+    int saved = dup(2);
+    if (saved < 0 || dup2(fileno(s->log), 2) < 0) {
+        lethe_status st = lethe_fail(LETHE_ERR_IO, "%s: cannot redirect messages: %s",
+                                     s->name, strerror(errno));
+        if (saved >= 0)
+            close(saved);
+        fclose(s->log);
+        s->log = NULL;
+        return st;
+    }
+    int train = !strcmp(s->argv[1], "train");
+    int rc = train ? cmd_train_gpt_prepare(s->argc - 1, s->argv + 1, &s->train, &s->json)
+                   : cmd_unlearn_lm_prepare(s->argc - 1, s->argv + 1, &s->unlearn, &s->json);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    if (rc) {
+        fclose(s->log);
+        s->log = NULL;
+        s->code = rc > 0 ? rc : CLI_EXIT_USAGE;
+        atomic_store(&s->finished, 1);
+        return LETHE_OK;
+    }
+    if (train) {
+        s->train.quiet = 1;
+        if (s->train.note)
+            s->train.note_ctx = s->log;
+    } else {
+        s->unlearn.sched.quiet = 1;
+    }
+    int err = pthread_create(&s->thread, NULL, stage_thread, s);
+    if (err) {
+        fclose(s->log);
+        s->log = NULL;
+        return lethe_fail(LETHE_ERR_FAILED, "%s: cannot start a thread: %s", s->name,
+                          strerror(err));
+    }
+    s->joinable = 1;
+    return LETHE_OK;
+}
+
+/* Wait for a started stage to finish: its index into *which, its exit code
+ * (or the signal that ended it, *signalled 1) into *code. */
+static lethe_status wait_stage(pipeline *p, int wake, int *which, int *code, int *signalled)
+{
+    for (;;) {
+        for (int i = 0; i < p->n; i++) {
+            stage *s = &p->s[i];
+            if (s->inproc && s->started && !s->done && atomic_load(&s->finished)) {
+                if (s->joinable)
+                    pthread_join(s->thread, NULL);
+                s->joinable = 0;
+                *which = i, *code = s->code, *signalled = 0;
+                return LETHE_OK;
+            }
+        }
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid < 0 && errno != ECHILD)
+            return lethe_fail(LETHE_ERR_FAILED, "wait: %s", strerror(errno));
+        for (int i = 0; pid > 0 && i < p->n; i++) {
+            stage *s = &p->s[i];
+            if (!s->inproc && s->started && !s->done && s->pid == pid) {
+                *which = i;
+                *signalled = !WIFEXITED(status);
+                *code = WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status);
+                return LETHE_OK;
+            }
+        }
+        if (pid > 0)
+            continue;
+        struct pollfd pf = {wake, POLLIN, 0};
+        char buf[16];
+        if (poll(&pf, 1, 100) > 0 && read(wake, buf, sizeof buf) < 0 && errno != EAGAIN)
+            return lethe_fail(LETHE_ERR_FAILED, "wait: %s", strerror(errno));
+    }
+}
+
 static int ready(const pipeline *p, const stage *s)
 {
     if (s->started || s->done)
@@ -412,7 +572,7 @@ static void print_command(const stage *s)
 
 /* Run every stage not reused, at most `jobs` at once; a stage that would
  * run alone gets every thread, stages side by side share them. */
-static lethe_status run_all(const opts *o, pipeline *p)
+static lethe_status run_stages(const opts *o, pipeline *p, const int wake[2])
 {
     /* the threads to share: OMP_NUM_THREADS when set, else the cores */
     const char *omp = getenv("OMP_NUM_THREADS");
@@ -441,7 +601,9 @@ static lethe_status run_all(const opts *o, pipeline *p)
                         together ? " side by side" : "", o->work, s->name);
                 print_command(s);
             }
-            lethe_status st = start(o, s, threads);
+            s->inproc = !strcmp(s->argv[1], "train") || !strcmp(s->argv[1], "unlearn");
+            lethe_status st = s->inproc ? start_inproc(o, s, threads, wake[1])
+                                        : start(o, s, threads);
             if (st != LETHE_OK)
                 return st;
             running++, slots--, nready--;
@@ -450,34 +612,44 @@ static lethe_status run_all(const opts *o, pipeline *p)
         }
         if (!running)
             return lethe_fail(LETHE_ERR_FAILED, "the pipeline's stages wait on each other");
-        int status;
-        pid_t pid = wait(&status);
-        if (pid < 0)
-            return lethe_fail(LETHE_ERR_FAILED, "wait: %s", strerror(errno));
-        for (int i = 0; i < p->n; i++) {
-            stage *s = &p->s[i];
-            if (!s->started || s->done || s->pid != pid)
-                continue;
-            running--, left--;
-            s->seconds = lethe_now() - s->t0;
-            if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-                /* let the others finish, then report */
-                while (running > 0 && wait(NULL) > 0)
-                    running--;
-                return lethe_fail(LETHE_ERR_FAILED, "%s failed (%s %d): see %s/logs/%s.log",
-                                  s->name, WIFEXITED(status) ? "exit code" : "signal",
-                                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-                                  o->work, s->name);
-            }
-            s->done = 1;
-            lethe_status st = write_stamp(s);
-            if (st != LETHE_OK)
-                return st;
-            if (!o->quiet)
-                fprintf(stderr, "%s: done in %.1f s\n", s->name, s->seconds);
+        int i, code, signalled;
+        lethe_status st = wait_stage(p, wake[0], &i, &code, &signalled);
+        if (st != LETHE_OK)
+            return st;
+        stage *s = &p->s[i];
+        running--, left--;
+        s->seconds = lethe_now() - s->t0;
+        s->done = 1;
+        if (signalled || code) {
+            /* let the others finish, then report */
+            for (int k, c, g; running > 0 && wait_stage(p, wake[0], &k, &c, &g) == LETHE_OK;)
+                running--, p->s[k].done = 1;
+            return lethe_fail(LETHE_ERR_FAILED, "%s failed (%s %d): see %s/logs/%s.log",
+                              s->name, signalled ? "signal" : "exit code", code, o->work,
+                              s->name);
         }
+        if ((st = write_stamp(s)) != LETHE_OK)
+            return st;
+        if (!o->quiet)
+            fprintf(stderr, "%s: done in %.1f s\n", s->name, s->seconds);
     }
     return LETHE_OK;
+}
+
+static lethe_status run_all(const opts *o, pipeline *p)
+{
+    int wake[2];
+    if (pipe(wake) != 0 || fcntl(wake[0], F_SETFL, O_NONBLOCK) != 0)
+        return lethe_fail(LETHE_ERR_FAILED, "pipe: %s", strerror(errno));
+    lethe_status st = run_stages(o, p, wake);
+    for (int i = 0; i < p->n; i++) /* after an error: the stages still running */
+        if (p->s[i].joinable) {
+            pthread_join(p->s[i].thread, NULL);
+            p->s[i].joinable = 0;
+        }
+    close(wake[0]);
+    close(wake[1]);
+    return st;
 }
 
 /* ---- inputs ---------------------------------------------------------------- */
@@ -719,17 +891,18 @@ static int tofu_run(int argc, char **argv)
     const char *ffile = keep(&p, fmt("%s/%s.json", data, o.split));
     /* WHP's stage is the reinforced model (the fine-tune Task Vector also
      * makes); its evaluation is the target's logits adjusted by it */
-    const int whp = cfg.method == LETHE_LM_WHP;
+    const lethe_lm_method_def *def = lethe_lm_method_def_of(cfg.method);
+    const int whp = (def->needs & LETHE_LM_NOT_STORED) != 0;
     add_args(&p, un, "unlearn", "--run", tg->dir, "--method", whp ? "sft" : o.method,
              "--forget", ffile, "--seed", seed, "--lr", "1e-4", "--out", un->dir, NULL);
     if (whp)
         add_args(&p, un, "--epochs", "10", NULL);
     input(un, ffile);
-    if (cfg.method != LETHE_LM_TASKVECTOR && !whp) {
+    if (!(def->needs & LETHE_LM_FORGET_ONLY)) {
         add_args(&p, un, "--retain", rfile, NULL);
         input(un, rfile);
     }
-    if (cfg.method == LETHE_LM_IDKNLL || cfg.method == LETHE_LM_IDKDPO) {
+    if (lethe_lm_needs_idk(&cfg)) {
         const char *idk = keep(&p, fmt("%s/idontknow.jsonl", data));
         add_args(&p, un, "--idk", idk, NULL);
         input(un, idk);

@@ -3,7 +3,6 @@
  * from a lethe run or a Hugging Face GPT-2 directory) and write a run
  * directory with model.safetensors, config.json, log.jsonl and tokenizer.json
  * (or the Hugging Face layout with --format hf). */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,21 +12,12 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "lethe/corpus.h"
-#include "lethe/fileio.h"
-#include "lethe/gpt.h"
-#include "lethe/gpt_hf.h"
+#include "cmd_lm.h"
 #include "lethe/gpt_train.h"
 #include "lethe/lora.h"
-#include "lethe/rng.h"
-#include "lethe/run.h"
 #include "lethe/tokenizer.h"
 
 #define VERB "train"
-/* Validation documents: a keyed hash of the id under a fixed seed, so the
- * split belongs to the corpus, not to the run. */
-#define STREAM_VAL 0x300000000ull
-#define EOT_TEXT "<|endoftext|>"
 
 static void print_usage(FILE *out)
 {
@@ -240,471 +230,112 @@ static int parse(int argc, char **argv, opts *o)
     return 0;
 }
 
-/* Whether document id goes to validation. */
-static int is_val(uint64_t id, double frac)
+static void note(void *ctx, const char *line)
 {
-    if (frac <= 0)
-        return 0;
-    double u = (double)(lethe_rng_hash(0, STREAM_VAL, id) >> 11) * 0x1.0p-53;
-    return u < frac;
+    fprintf(ctx, "%s\n", line);
 }
 
-/* A float as its shortest decimal, so config.json reads 0.001 and not
- * 0.0010000000474974513. */
-static double fl(float x)
-{
-    char b[32];
-    snprintf(b, sizeof b, "%.7g", (double)x);
-    return strtod(b, NULL);
-}
-
-static cJSON *make_config(const opts *o, const char *preset, const lethe_gpt_config *mc,
-                          long n_params,
-                          const lethe_gpt_train_cfg *tc, const char *data_hash, size_t n_docs,
-                          size_t n_train_docs, size_t n_val_docs, long train_tokens,
-                          long val_tokens, long eot, double val_frac, const char *base_abs,
-                          const lethe_bigram_result *bg)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "data", o->data);
-    cJSON_AddStringToObject(j, "model", "gpt");
-    cJSON_AddStringToObject(j, "preset", preset);
-    if (o->init)
-        cJSON_AddStringToObject(j, "init", o->init);
-    else
-        cJSON_AddNullToObject(j, "init");
-    cJSON_AddStringToObject(j, "format", o->format ? o->format : "lethe");
-    cJSON_AddNumberToObject(j, "vocab_size", mc->vocab_size);
-    cJSON_AddNumberToObject(j, "n_positions", mc->n_positions);
-    cJSON_AddNumberToObject(j, "n_embd", mc->n_embd);
-    cJSON_AddNumberToObject(j, "n_layer", mc->n_layer);
-    cJSON_AddNumberToObject(j, "n_head", mc->n_head);
-    cJSON_AddNumberToObject(j, "n_params", (double)n_params);
-    if (o->tokenizer)
-        cJSON_AddStringToObject(j, "tokenizer", o->tokenizer);
-    else
-        cJSON_AddNullToObject(j, "tokenizer");
-    cJSON_AddNumberToObject(j, "eot_id", (double)eot);
-    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
-    cJSON_AddNumberToObject(j, "limit", (double)o->limit);
-    cJSON_AddStringToObject(j, "data_hash", data_hash);
-    cJSON_AddNumberToObject(j, "n_docs", (double)n_docs);
-    cJSON_AddNumberToObject(j, "n_train_docs", (double)n_train_docs);
-    cJSON_AddNumberToObject(j, "n_val_docs", (double)n_val_docs);
-    cJSON_AddNumberToObject(j, "train_tokens", (double)train_tokens);
-    cJSON_AddNumberToObject(j, "val_tokens", (double)val_tokens);
-    cJSON_AddNumberToObject(j, "val", val_frac);
-    cJSON_AddNumberToObject(j, "steps", (double)tc->steps);
-    cJSON_AddNumberToObject(j, "epochs", (double)(o->epochs > 0 ? o->epochs : 0));
-    cJSON_AddNumberToObject(j, "batch", tc->batch);
-    cJSON_AddNumberToObject(j, "seq", tc->seq);
-    cJSON_AddNumberToObject(j, "accum", tc->accum);
-    cJSON_AddStringToObject(j, "optim", "adamw");
-    cJSON_AddNumberToObject(j, "lr", fl(tc->lr));
-    cJSON_AddNumberToObject(j, "min_lr", fl(tc->min_lr));
-    cJSON_AddStringToObject(j, "sched", "cosine");
-    cJSON_AddNumberToObject(j, "warmup", (double)tc->warmup);
-    cJSON_AddNumberToObject(j, "weight_decay", fl(tc->weight_decay));
-    cJSON_AddStringToObject(j, "weight_decay_on", "2-D tensors");
-    cJSON_AddNumberToObject(j, "beta1", fl(tc->beta1));
-    cJSON_AddNumberToObject(j, "beta2", fl(tc->beta2));
-    cJSON_AddNumberToObject(j, "eps", fl(tc->eps));
-    cJSON_AddNumberToObject(j, "clip", fl(tc->clip));
-    cJSON_AddNumberToObject(j, "eval_every", (double)tc->eval_every);
-    cJSON_AddNumberToObject(j, "eval_windows", tc->eval_windows);
-    if (isnan(bg->val_loss)) {
-        cJSON_AddNullToObject(j, "bigram_val_loss");
-        cJSON_AddNullToObject(j, "bigram_lambda");
-    } else {
-        cJSON_AddNumberToObject(j, "bigram_val_loss", bg->val_loss);
-        cJSON_AddNumberToObject(j, "bigram_lambda", bg->lambda);
-    }
-    if (tc->lora) {
-        const lethe_lora *l = tc->lora;
-        cJSON *lj = cJSON_AddObjectToObject(j, "lora");
-        cJSON_AddStringToObject(lj, "base", base_abs);
-        cJSON_AddNumberToObject(lj, "rank", l->cfg.rank);
-        cJSON_AddNumberToObject(lj, "alpha", fl(l->cfg.alpha));
-        cJSON *t = cJSON_AddArrayToObject(lj, "targets");
-        for (unsigned b = 1; b <= LETHE_LORA_MLP_PROJ; b <<= 1)
-            if (l->cfg.targets & b)
-                cJSON_AddItemToArray(t, cJSON_CreateString(lethe_lora_target_name(b)));
-        cJSON *ly = cJSON_AddArrayToObject(lj, "layers");
-        cJSON_AddItemToArray(ly, cJSON_CreateNumber(l->cfg.layer_begin));
-        cJSON_AddItemToArray(ly, cJSON_CreateNumber(l->cfg.layer_end));
-        cJSON_AddNumberToObject(lj, "n_params", (double)l->n_params);
-        cJSON_AddBoolToObject(lj, "merged", o->merge);
-    }
-    return j;
-}
-
-/* Write text + "\n" atomically to dir/name. */
-static lethe_status write_json(const char *dir, const char *name, const cJSON *j)
-{
-    char path[4200];
-    char *pretty = cJSON_Print(j);
-    if (!pretty)
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    size_t len = strlen(pretty);
-    pretty[len] = '\n'; /* replaces the NUL; written without it */
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    lethe_status st = lethe_file_write_atomic(path, pretty, len + 1);
-    free(pretty);
-    return st;
-}
-
-static int same_config(const lethe_gpt_config *a, const lethe_gpt_config *b)
-{
-    return a->vocab_size == b->vocab_size && a->n_positions == b->n_positions &&
-           a->n_embd == b->n_embd && a->n_layer == b->n_layer && a->n_head == b->n_head;
-}
-
-/* The model and tokenizer of --init DIR into *g and *tok, and the preset
- * name: --preset (which must match the checkpoint), else the preset the
- * checkpoint matches, else "custom". */
-static lethe_status load_init(const opts *o, lethe_gpt **g, lethe_tokenizer_t **tok,
-                              const char **preset)
-{
-    static const char *const names[] = {"tiny", "small", "gpt2"};
-    lethe_gpt_dir d;
-    lethe_status st = lethe_gpt_dir_load(o->init, 1, &d);
-    if (st != LETHE_OK)
-        return st;
-    const lethe_gpt_config *c = &d.model->cfg;
-    lethe_gpt_config p;
-    if (!d.tok) {
-        st = lethe_fail(LETHE_ERR_NOT_FOUND, "%s has no tokenizer (tokenizer.json, or "
-                        "vocab.json + merges.txt), which --init needs", o->init);
-    } else if (o->preset) {
-        st = lethe_gpt_preset(o->preset, &p);
-        if (st == LETHE_OK && !same_config(&p, c))
-            st = lethe_fail(LETHE_ERR_INVALID,
-                            "--preset %s (vocab_size %d, n_positions %d, n_embd %d, n_layer %d, "
-                            "n_head %d) does not match %s (%d, %d, %d, %d, %d); drop --preset",
-                            o->preset, p.vocab_size, p.n_positions, p.n_embd, p.n_layer,
-                            p.n_head, o->init, c->vocab_size, c->n_positions, c->n_embd,
-                            c->n_layer, c->n_head);
-        *preset = o->preset;
-    } else {
-        *preset = "custom";
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (lethe_gpt_preset(names[i], &p) == LETHE_OK && same_config(&p, c))
-                *preset = names[i];
-    }
-    if (st != LETHE_OK) {
-        lethe_gpt_dir_free(&d);
-        return st;
-    }
-    *g = d.model;
-    *tok = d.tok;
-    return LETHE_OK;
-}
-
-int cmd_train_gpt(int argc, char **argv)
+int cmd_train_gpt_prepare(int argc, char **argv, lethe_gpt_run_cfg *out, int *json)
 {
     opts o;
     int rc = parse(argc, argv, &o);
     if (rc)
-        return rc < 0 ? CLI_EXIT_OK : rc;
-    lethe_corpus *corpus = NULL;
-    lethe_tokenizer_t *tok = NULL;
-    lethe_gpt *g = NULL;
-    lethe_afile *log = NULL;
-    cJSON *config = NULL;
-    size_t *idx_train = NULL, *idx_val = NULL, n_tr = 0, n_va = 0;
-    int32_t *s_train = NULL, *s_val = NULL;
-    long n_train = 0, n_val = 0, eot = -1;
-    char *config_line = NULL, path[4200], data_hash[17], seed_str[32];
-    lethe_gpt_config mc;
-    lethe_gpt_train_cfg tc;
-    lethe_gpt_train_result res;
-    double val_frac = isnan(o.val) ? 0.05 : o.val;
-    const char *preset = o.preset;
-    int hf = o.format && !strcmp(o.format, "hf");
-    lethe_lora *lora = NULL;
-    lethe_bigram_result bg = {NAN, NAN, NAN, 0};
-    char *base_abs = NULL;
-    lethe_status st;
-    if (o.init) {
-        st = load_init(&o, &g, &tok, &preset);
-        if (st == LETHE_OK)
-            mc = g->cfg;
-    } else {
-        st = lethe_gpt_preset(o.preset, &mc);
-    }
-    if (st == LETHE_OK && o.vocab > 0)
-        mc.vocab_size = (int)o.vocab;
-    if (st == LETHE_OK)
-        st = lethe_corpus_load(o.data, o.limit, &corpus);
-    if (st != LETHE_OK)
-        goto done;
-    lethe_corpus_hash(corpus, data_hash);
-
-    /* The validation documents; none when they would take every document. */
-    idx_train = malloc(sizeof *idx_train * corpus->n);
-    idx_val = malloc(sizeof *idx_val * corpus->n);
-    if (!idx_train || !idx_val) {
-        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < corpus->n; i++) {
-        if (is_val(corpus->ids[i], val_frac))
-            idx_val[n_va++] = i;
-        else
-            idx_train[n_tr++] = i;
-    }
-    if (n_tr == 0) {
-        for (size_t i = 0; i < corpus->n; i++)
-            idx_train[i] = i;
-        n_tr = corpus->n, n_va = 0;
-    }
-
-    /* The tokenizer: the checkpoint's, given, or trained on the training documents. */
-    if (o.init) {
-        /* loaded with the model */
-    } else if (o.tokenizer) {
-        st = lethe_tokenizer_load_json(o.tokenizer, &tok);
-        if (st == LETHE_OK && (long)lethe_tokenizer_vocab_size(tok) != mc.vocab_size)
-            st = lethe_fail(LETHE_ERR_INVALID,
-                            "%s: the tokenizer has a vocabulary of %zu, the model %d (preset "
-                            "%s%s); give --vocab %zu or another tokenizer",
-                            o.tokenizer, lethe_tokenizer_vocab_size(tok), mc.vocab_size,
-                            o.preset, o.vocab > 0 ? " with --vocab" : "",
-                            lethe_tokenizer_vocab_size(tok));
-    } else {
-        const char **texts = malloc(sizeof *texts * n_tr);
-        size_t *lens = malloc(sizeof *lens * n_tr);
-        static const char *const special[] = {EOT_TEXT};
-        lethe_tokenizer_train_opts topts = {2, special, 1};
-        if (!texts || !lens) {
-            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-        } else {
-            for (size_t i = 0; i < n_tr; i++) {
-                texts[i] = corpus->texts[idx_train[i]];
-                lens[i] = corpus->lens[idx_train[i]];
-            }
-            if (!o.quiet)
-                fprintf(stderr, "training a %d-token BPE tokenizer on %zu documents\n",
-                        mc.vocab_size, n_tr);
-            st = lethe_tokenizer_train(texts, lens, n_tr, (size_t)mc.vocab_size, &topts, &tok);
-        }
-        free(texts);
-        free(lens);
-        if (st == LETHE_OK && (long)lethe_tokenizer_vocab_size(tok) < mc.vocab_size) {
-            if (!o.quiet)
-                fprintf(stderr,
-                        "the text supports %zu tokens only; the model's vocabulary is %zu\n",
-                        lethe_tokenizer_vocab_size(tok), lethe_tokenizer_vocab_size(tok));
-            mc.vocab_size = (int)lethe_tokenizer_vocab_size(tok);
-        }
-    }
-    if (st == LETHE_OK && (eot = lethe_gpt_eot(tok)) < 0)
-        st = lethe_fail(LETHE_ERR_INVALID, "%s: the tokenizer has no %s token",
-                        o.init ? o.init : o.tokenizer ? o.tokenizer : "tokenizer", EOT_TEXT);
-    if (st == LETHE_OK)
-        st = lethe_gpt_encode_docs(tok, (const char *const *)corpus->texts, corpus->lens,
-                                   idx_train, n_tr, (int32_t)eot, &s_train, &n_train);
-    if (st == LETHE_OK && n_va)
-        st = lethe_gpt_encode_docs(tok, (const char *const *)corpus->texts, corpus->lens,
-                                   idx_val, n_va, (int32_t)eot, &s_val, &n_val);
-    if (st == LETHE_OK && !g && !(g = lethe_gpt_init(&mc)))
-        st = LETHE_ERR_INVALID;
-    if (st != LETHE_OK)
-        goto done;
-
-    /* The training settings. */
-    lethe_gpt_train_defaults(&tc);
-    tc.seq = o.seq > 0 ? (int)o.seq : mc.n_positions < tc.seq ? mc.n_positions : tc.seq;
-    if (o.batch > 0)
-        tc.batch = (int)o.batch;
-    if (o.accum > 0)
-        tc.accum = (int)o.accum;
-    tc.lr = !isnan(o.lr) ? (float)o.lr : !strcmp(preset, "tiny") ? 1e-3f : 6e-4f;
-    tc.min_lr = !isnan(o.min_lr) ? (float)o.min_lr : tc.lr / 10;
-    if (!isnan(o.wd))
-        tc.weight_decay = (float)o.wd;
-    if (!isnan(o.clip))
-        tc.clip = (float)o.clip;
-    if (o.eval_windows > 0)
-        tc.eval_windows = (int)o.eval_windows;
-    tc.seed = (uint64_t)o.seed;
-    tc.quiet = o.quiet;
-    long windows = lethe_gpt_windows(n_train, tc.seq);
-    if (windows == 0) {
-        st = lethe_fail(LETHE_ERR_INVALID,
-                        "%s: %ld training tokens, fewer than --seq %d + 1 (lower --seq or "
-                        "give more text)",
-                        o.data, n_train, tc.seq);
-        goto done;
-    }
-    if (o.steps > 0) {
-        tc.steps = o.steps;
-    } else {
-        long per_step = (long)tc.batch * tc.accum, epochs = o.epochs > 0 ? o.epochs : 1;
-        tc.steps = (epochs * windows + per_step - 1) / per_step;
-    }
-    tc.warmup = o.warmup >= 0 ? o.warmup : tc.steps / 10 < 100 ? tc.steps / 10 : 100;
-    tc.eval_every = o.eval_every >= 0 ? o.eval_every : tc.steps >= 10 ? tc.steps / 10 : 0;
-    if (o.lora) {
-        lethe_lora_config lc;
-        lethe_lora_config_defaults(&lc);
-        lc.rank = (int)o.lora;
-        if (!isnan(o.lora_alpha))
-            lc.alpha = (float)o.lora_alpha;
-        if (o.lora_mask)
-            lc.targets = o.lora_mask;
-        lc.layer_begin = (int)o.lora_begin;
-        lc.layer_end = (int)o.lora_end;
-        if (lc.layer_end > mc.n_layer) {
-            st = lethe_fail(LETHE_ERR_INVALID, "--lora-layers %ld:%ld: %s has %d blocks (0:%d)",
-                            o.lora_begin, o.lora_end, o.init, mc.n_layer, mc.n_layer);
-            goto done;
-        }
-        if (!(base_abs = realpath(o.init, NULL))) {
-            st = lethe_fail(LETHE_ERR_IO, "%s: cannot resolve the path", o.init);
-            goto done;
-        }
-        if (!(lora = lethe_lora_init(g, &lc, (uint64_t)o.seed))) {
-            st = LETHE_ERR_INVALID;
-            goto done;
-        }
-        tc.lora = lora;
-    }
-
-    if ((st = lethe_run_mkdir(o.out)) != LETHE_OK)
-        goto done;
-    snprintf(path, sizeof path, "%s/log.jsonl", o.out);
-    if (!(log = lethe_afile_open(path))) {
-        st = LETHE_ERR_IO;
-        goto done;
-    }
+        return rc;
+    *json = o.json;
+    lethe_gpt_run_cfg run;
+    lethe_gpt_run_defaults(&run);
+    run.data = o.data;
+    run.out = o.out;
+    run.preset = o.preset;
+    run.init = o.init;
+    run.tokenizer = o.tokenizer;
+    run.hf = o.format && !strcmp(o.format, "hf");
+    run.vocab = o.vocab;
+    run.steps = o.steps;
+    run.epochs = o.epochs;
+    run.batch = (int)o.batch;
+    run.seq = (int)o.seq;
+    run.accum = (int)o.accum;
+    run.lr = (float)o.lr;
+    run.min_lr = (float)o.min_lr;
+    run.weight_decay = (float)o.wd;
+    run.clip = (float)o.clip;
+    run.warmup = o.warmup;
+    run.eval_every = o.eval_every;
+    run.eval_windows = (int)o.eval_windows;
+    run.val = o.val;
+    run.seed = (uint64_t)o.seed;
+    run.limit = o.limit;
+    run.lora_rank = (int)o.lora;
+    run.lora_alpha = (float)o.lora_alpha;
+    run.lora_targets = o.lora_mask;
+    run.lora_begin = (int)o.lora_begin;
+    run.lora_end = (int)o.lora_end;
+    run.merge = o.merge;
+    run.quiet = o.quiet;
     if (!o.quiet)
-        fprintf(stderr,
-                "gpt %s%s%s: %ld parameters, vocabulary %d; %zu training documents (%ld "
-                "tokens), %zu validation (%ld tokens); %ld steps of %d x %d x %d tokens\n",
-                preset, o.init ? " from " : "", o.init ? o.init : "", g->n_params,
-                mc.vocab_size, n_tr, n_train, n_va, n_val, tc.steps, tc.accum, tc.batch, tc.seq);
-    /* The bigram baseline, on the validation tokens the model is measured on:
-     * the first eval_windows windows. */
-    long wv = lethe_gpt_windows(n_val, tc.seq);
-    if (wv > tc.eval_windows)
-        wv = tc.eval_windows;
-    if (wv > 0 && n_train >= LETHE_BIGRAM_MIN_TRAIN) {
-        if ((st = lethe_bigram_val_loss(s_train, n_train, s_val, wv * tc.seq + 1, mc.vocab_size,
-                                        &bg)) != LETHE_OK)
-            goto done;
-        fprintf(log->fp, "{\"bigram_val_loss\":%.9g,\"bigram_lambda\":%.9g}\n", bg.val_loss,
-                bg.lambda);
-        if (!o.quiet)
-            fprintf(stderr, "bigram baseline: validation loss %.4f (lambda %.2f)\n", bg.val_loss,
-                    bg.lambda);
-    }
-    if (!o.init)
-        lethe_gpt_init_params(g, (uint64_t)o.seed);
-    st = lethe_gpt_train(g, s_train, n_train, s_val, n_val, &tc, log->fp, &res);
-    if (st != LETHE_OK)
-        goto done;
-    st = lethe_afile_commit(log);
-    log = NULL;
-    config = make_config(&o, preset, &mc, g->n_params, &tc, data_hash, corpus->n, n_tr, n_va,
-                         n_train, n_val, eot, val_frac, base_abs, &bg);
-    if (st == LETHE_OK && !(config_line = cJSON_PrintUnformatted(config)))
-        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    snprintf(seed_str, sizeof seed_str, "%ld", o.seed);
-    lethe_st_meta meta[] = {{"model", "gpt"},          {"preset", (char *)preset},
-                            {"config", config_line},   {"data", (char *)o.data},
-                            {"data_hash", data_hash},  {"seed", seed_str},
-                            {"method", o.init ? "finetune" : "train"},
-                            {"init", (char *)o.init}};
-    size_t n_meta = sizeof meta / sizeof meta[0] - (o.init ? 0 : 1);
-    if (lora)
-        meta[6].value = (char *)"lora";
-    if (st == LETHE_OK && lora)
-        st = lethe_lora_save(lora, o.out, base_abs);
-    if (st == LETHE_OK && lora && !hf) {
-        /* The adapter apart from its base; model.safetensors only with --merge
-         * (the model holds W0 + s A B after training). */
-        snprintf(path, sizeof path, "%s/tokenizer.json", o.out);
-        st = lethe_tokenizer_save_json(tok, path);
-        snprintf(path, sizeof path, "%s/model.safetensors", o.out);
-        if (st == LETHE_OK && o.merge)
-            st = lethe_gpt_save(g, path, meta, n_meta);
-        else if (st == LETHE_OK && remove(path) != 0 && errno != ENOENT)
-            st = lethe_fail(LETHE_ERR_IO, "%s: cannot remove a stale model", path);
-        if (st == LETHE_OK)
-            st = write_json(o.out, "config.json", config);
-    } else if (st == LETHE_OK && hf) {
-        st = lethe_gpt_save_hf(g, tok, o.out, meta, n_meta, config_line);
-    } else if (st == LETHE_OK) {
-        snprintf(path, sizeof path, "%s/tokenizer.json", o.out);
-        st = lethe_tokenizer_save_json(tok, path);
-        snprintf(path, sizeof path, "%s/model.safetensors", o.out);
-        if (st == LETHE_OK)
-            st = lethe_gpt_save(g, path, meta, n_meta);
-        if (st == LETHE_OK)
-            st = write_json(o.out, "config.json", config);
-    }
-    if (st != LETHE_OK)
-        goto done;
-    double tps = res.seconds > 0 ? (double)res.tokens / res.seconds : 0;
-    if (o.json) {
+        run.note = note, run.note_ctx = stderr;
+    *out = run;
+    return 0;
+}
+
+void cmd_train_gpt_report(FILE *out, const lethe_gpt_run_cfg *run, int json,
+                          const lethe_gpt_run_result *res)
+{
+    const lethe_gpt_train_result *tr = &res->train;
+    double tps = tr->seconds > 0 ? (double)tr->tokens / tr->seconds : 0;
+    if (json) {
         cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "run", o.out);
-        cJSON_AddStringToObject(j, "preset", preset);
-        cJSON_AddNumberToObject(j, "n_params", (double)g->n_params);
-        if (lora)
-            cJSON_AddNumberToObject(j, "lora_params", (double)lora->n_params);
-        cJSON_AddNumberToObject(j, "vocab_size", mc.vocab_size);
-        cJSON_AddNumberToObject(j, "steps", (double)res.steps);
-        cJSON_AddNumberToObject(j, "tokens", (double)res.tokens);
-        cJSON_AddNumberToObject(j, "seconds", res.seconds);
+        cJSON_AddStringToObject(j, "run", run->out);
+        cJSON_AddStringToObject(j, "preset", res->preset);
+        cJSON_AddNumberToObject(j, "n_params", (double)res->n_params);
+        if (res->lora_rank)
+            cJSON_AddNumberToObject(j, "lora_params", (double)res->lora_params);
+        cJSON_AddNumberToObject(j, "vocab_size", res->vocab_size);
+        cJSON_AddNumberToObject(j, "steps", (double)tr->steps);
+        cJSON_AddNumberToObject(j, "tokens", (double)tr->tokens);
+        cJSON_AddNumberToObject(j, "seconds", tr->seconds);
         cJSON_AddNumberToObject(j, "tokens_per_second", tps);
-        cJSON_AddNumberToObject(j, "first_loss", res.first_loss);
-        cJSON_AddNumberToObject(j, "train_loss", res.last_loss);
-        if (isnan(res.val_loss))
-            cJSON_AddNullToObject(j, "val_loss");
-        else
-            cJSON_AddNumberToObject(j, "val_loss", res.val_loss);
-        if (isnan(bg.val_loss))
-            cJSON_AddNullToObject(j, "bigram_val_loss");
-        else
-            cJSON_AddNumberToObject(j, "bigram_val_loss", bg.val_loss);
+        cJSON_AddNumberToObject(j, "first_loss", tr->first_loss);
+        cJSON_AddNumberToObject(j, "train_loss", tr->last_loss);
+        cJSON_AddNumberToObject(j, "val_loss", tr->val_loss); /* NAN prints null */
+        cJSON_AddNumberToObject(j, "bigram_val_loss", res->bigram_val_loss);
         char *txt = cJSON_PrintUnformatted(j);
-        printf("%s\n", txt ? txt : "{}");
+        fprintf(out, "%s\n", txt ? txt : "{}");
         free(txt);
         cJSON_Delete(j);
-    } else {
-        printf("trained gpt %s (%ld parameters)%s%s on %s: %ld steps, %ld tokens, %.1f s "
-               "(%.0f tokens/s)\n",
-               preset, g->n_params, o.init ? " from " : "", o.init ? o.init : "", o.data,
-               res.steps, res.tokens, res.seconds, tps);
-        printf("  loss %.4f -> %.4f", res.first_loss, res.last_loss);
-        if (!isnan(res.val_loss))
-            printf(", validation %.4f", res.val_loss);
-        if (!isnan(bg.val_loss))
-            printf(" (bigram baseline %.4f)", bg.val_loss);
-        if (lora)
-            printf("\nwrote %s/adapter_model.safetensors, adapter_config.json (LoRA rank %d, "
-                   "%ld parameters, base %s)%s, config.json, log.jsonl, tokenizer.json\n",
-                   o.out, lora->cfg.rank, lora->n_params, base_abs,
-                   o.merge ? ", model.safetensors (merged)" : "");
-        else
-            printf("\nwrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json%s\n",
-                   o.out, hf ? " (Hugging Face's layout; vocab.json, merges.txt when they can "
-                               "hold the tokenizer)" : "");
+        return;
     }
-done:
-    lethe_afile_abort(log);
-    cJSON_Delete(config);
-    free(config_line);
-    free(s_train);
-    free(s_val);
-    free(idx_train);
-    free(idx_val);
-    lethe_lora_free(lora);
-    free(base_abs);
-    lethe_gpt_free(g);
-    lethe_tokenizer_free(tok);
-    lethe_corpus_free(corpus);
-    return st == LETHE_OK ? CLI_EXIT_OK : cli_report(VERB, st);
+    fprintf(out, "trained gpt %s (%ld parameters)%s%s on %s: %ld steps, %ld tokens, %.1f s "
+            "(%.0f tokens/s)\n", res->preset, res->n_params, run->init ? " from " : "",
+            run->init ? run->init : "", run->data, tr->steps, tr->tokens, tr->seconds, tps);
+    fprintf(out, "  loss %.4f -> %.4f", tr->first_loss, tr->last_loss);
+    if (!isnan(tr->val_loss))
+        fprintf(out, ", validation %.4f", tr->val_loss);
+    if (!isnan(res->bigram_val_loss))
+        fprintf(out, " (bigram baseline %.4f)", res->bigram_val_loss);
+    if (res->lora_rank)
+        fprintf(out, "\nwrote %s/adapter_model.safetensors, adapter_config.json (LoRA rank %d, "
+                "%ld parameters, base %s)%s, config.json, log.jsonl, tokenizer.json\n",
+                run->out, res->lora_rank, res->lora_params, res->base,
+                run->merge ? ", model.safetensors (merged)" : "");
+    else
+        fprintf(out, "\nwrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json%s\n",
+                run->out, run->hf ? " (Hugging Face's layout; vocab.json, merges.txt when they "
+                                    "can hold the tokenizer)" : "");
+}
+
+int cmd_train_gpt(int argc, char **argv)
+{
+    lethe_gpt_run_cfg run;
+    int json = 0;
+    int rc = cmd_train_gpt_prepare(argc, argv, &run, &json);
+    if (rc)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    lethe_gpt_run_result res;
+    lethe_status st = lethe_gpt_run(&run, &res);
+    if (st != LETHE_OK)
+        return cli_report(VERB, st);
+    cmd_train_gpt_report(stdout, &run, json, &res);
+    return CLI_EXIT_OK;
 }

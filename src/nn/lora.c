@@ -6,7 +6,6 @@
 #include "lethe/gemm.h"
 #include "lethe/json.h"
 #include "lethe/rng.h"
-#include "lethe/run.h"
 #include "lethe/safetensors.h"
 
 #include <math.h>
@@ -357,9 +356,7 @@ static cJSON *config_json(const lethe_lora *l, const char *base_name)
 lethe_status lethe_lora_save(const lethe_lora *l, const char *dir, const char *base_name)
 {
     char path[4200];
-    lethe_status st = lethe_run_mkdir(dir);
-    if (st != LETHE_OK)
-        return st;
+    lethe_status st = LETHE_OK;
     const int r = l->cfg.rank;
     size_t n = 2 * (size_t)l->n_sites;
     lethe_st_f32 *ts = calloc(n ? n : 1, sizeof *ts);

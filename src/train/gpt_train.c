@@ -183,13 +183,13 @@ lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
         return lethe_fail(LETHE_ERR_INVALID, "batch, seq, accum and steps must be positive");
     if (T > g->cfg.n_positions)
         return lethe_fail(LETHE_ERR_INVALID,
-                          "--seq %d is longer than the model's %d positions", T,
+                          "the window of %d tokens is longer than the model's %d positions", T,
                           g->cfg.n_positions);
     long W = lethe_gpt_windows(n_train, T);
     if (W == 0)
         return lethe_fail(LETHE_ERR_INVALID,
-                          "the training text has %ld tokens, fewer than seq + 1 = %d (lower "
-                          "--seq or give more text)",
+                          "the training text has %ld tokens, fewer than a window + 1 = %d "
+                          "(shorten the windows or give more text)",
                           n_train, T + 1);
     lethe_status st = check_stream(train, n_train, g->cfg.vocab_size, "training");
     if (st == LETHE_OK && val)
@@ -249,7 +249,7 @@ lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
         }
         loss /= K;
         if (!isfinite(loss)) {
-            st = lethe_fail(LETHE_ERR_FAILED, "the loss diverged at step %ld (lower --lr?)",
+            st = lethe_fail(LETHE_ERR_FAILED, "the loss diverged at step %ld (lower the learning rate?)",
                             step);
             goto done;
         }

@@ -48,6 +48,12 @@ float lethe_lm_sched_lr(const lethe_lm_sched *s, long warmup, long total, long t
     return (float)(s->lr * f);
 }
 
+long lethe_lm_sched_warmup(const lethe_lm_sched *s, long per, long total)
+{
+    long w = s->warmup < 0 ? per : s->warmup;
+    return total == 1 ? 0 : w; /* one step inside a warm-up would run at rate 0 */
+}
+
 long lethe_lm_steps_per_epoch(long n, int batch)
 {
     return batch > 0 ? (n + batch - 1) / batch : 0;
@@ -232,25 +238,6 @@ static lethe_status check_set(const lethe_gpt *g, const lethe_lm_set *s, const c
     return LETHE_OK;
 }
 
-/* trainable[i] for tensor i: every tensor, or RMU's blocks. */
-static void trainable_tensors(const lethe_gpt *g, const lethe_lm_cfg *cfg, unsigned char *tr)
-{
-    int all = cfg->method != LETHE_LM_RMU || cfg->rmu_blocks == 0;
-    int hi = cfg->rmu_layer >= 0 ? cfg->rmu_layer
-                                 : (g->cfg.n_layer - 1 < 7 ? g->cfg.n_layer - 1 : 7);
-    int lo = hi - cfg->rmu_blocks + 1;
-    for (int i = 0; i < g->n_tensors; i++) {
-        const char *name = g->tensors[i].name;
-        int l;
-        if (all)
-            tr[i] = 1;
-        else if (sscanf(name, "h.%d.", &l) == 1 && l >= lo && l <= hi)
-            tr[i] = !cfg->rmu_proj_only || strstr(name, "mlp.c_proj.weight") != NULL;
-        else
-            tr[i] = 0;
-    }
-}
-
 static void gather(int32_t *tok, int32_t *tgt, const lethe_lm_set *s, long item)
 {
     memcpy(tok, s->tokens + item * s->T, sizeof *tok * (size_t)s->T);
@@ -282,12 +269,11 @@ static lethe_status run_loop(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *c
                              lethe_lm_result *res)
 {
     lethe_status st = LETHE_OK;
-    int need_retain = cfg->alpha != 0 && cfg->retain != LETHE_LM_RETAIN_NONE;
-    int need_idk = cfg->method == LETHE_LM_IDKNLL || cfg->method == LETHE_LM_IDKDPO;
+    int need_retain = lethe_lm_needs_retain(cfg), need_idk = lethe_lm_needs_idk(cfg);
     lethe_lora *lora = sc->lora;
     int Bmax = sc->batch, C = g->cfg.n_embd;
     long per = lethe_lm_steps_per_epoch(forget->n, Bmax), total = per * sc->epochs;
-    long warmup = sc->warmup < 0 ? per : sc->warmup;
+    long warmup = lethe_lm_sched_warmup(sc, per, total);
     int Tr = need_retain ? retain->T : 1, Ti = need_idk ? idk->T : 1;
 
     long *order = malloc(sizeof *order * (size_t)forget->n);
@@ -308,12 +294,16 @@ static lethe_status run_loop(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *c
     opt->beta2 = sc->beta2;
     opt->eps = sc->eps;
     opt->weight_decay = lora ? sc->weight_decay : 0.0f; /* full: decayed below, 2-D only */
-    trainable_tensors(g, cfg, tr);
+    const lethe_lm_method_def *def = lethe_lm_method_def_of(cfg->method);
+    if (def->trainable)
+        def->trainable(cfg, g, tr);
+    else
+        memset(tr, 1, (size_t)g->n_tensors);
     int frozen = 0;
     for (int i = 0; i < g->n_tensors; i++)
         frozen |= !tr[i];
-    if (cfg->method == LETHE_LM_RMU)
-        lethe_lm_rmu_control(control, C, cfg->steering, sc->seed);
+    if (def->control)
+        def->control(cfg, control, C, sc->seed);
 
     lethe_gpt_zero_grad(g);
     if (lora) {
@@ -349,7 +339,7 @@ static lethe_status run_loop(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *c
             lethe_lm_terms terms;
             st = lethe_lm_loss(g, ref, cfg, &fb, need_retain ? &rb : NULL,
                                need_idk ? &ib : NULL,
-                               cfg->method == LETHE_LM_RMU ? control : NULL, &terms);
+                               def->control ? control : NULL, &terms);
             if (st != LETHE_OK)
                 goto done;
             if (!isfinite(terms.loss)) {
@@ -427,17 +417,16 @@ lethe_status lethe_lm_unlearn(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *
     if (res)
         memset(res, 0, sizeof *res);
     const char *name = lethe_lm_method_name(cfg->method);
-    if (sc->epochs < 1 || sc->batch < 1 || !(sc->lr >= 0) || !isfinite(sc->lr) ||
+    if (sc->epochs < 1 || sc->batch < 1 || !(sc->lr > 0) || !isfinite(sc->lr) ||
         !isfinite(sc->weight_decay) || !(sc->clip >= 0))
-        return lethe_fail(LETHE_ERR_INVALID, "%s: epochs %d and batch %d must be >= 1, lr %g "
-                          "and clip %g >= 0", name, sc->epochs, sc->batch, (double)sc->lr,
-                          (double)sc->clip);
+        return lethe_fail(LETHE_ERR_INVALID, "%s: epochs %d and batch %d must be >= 1, the "
+                          "learning rate %g > 0 (at 0 no step changes the model) and clip %g "
+                          ">= 0", name, sc->epochs, sc->batch, (double)sc->lr, (double)sc->clip);
     if ((st = check_set(g, forget, "forget")) != LETHE_OK)
         return st;
-    if (cfg->alpha != 0 && cfg->retain != LETHE_LM_RETAIN_NONE &&
-        (st = check_set(g, retain, "retain")) != LETHE_OK)
+    if (lethe_lm_needs_retain(cfg) && (st = check_set(g, retain, "retain")) != LETHE_OK)
         return st;
-    if (cfg->method == LETHE_LM_IDKNLL || cfg->method == LETHE_LM_IDKDPO) {
+    if (lethe_lm_needs_idk(cfg)) {
         if ((st = check_set(g, idk, "idk (alternate answer)")) != LETHE_OK)
             return st;
         if (idk->n != forget->n)
@@ -447,17 +436,18 @@ lethe_status lethe_lm_unlearn(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *
     }
     if (sc->lora && (st = lethe_lora_check(sc->lora, g)) != LETHE_OK)
         return st;
-    if (cfg->method == LETHE_LM_TASKVECTOR) {
+    const lethe_lm_method_def *def = lethe_lm_method_def_of(cfg->method);
+    if (def->finish) {
         if (sc->lora)
-            return lethe_fail(LETHE_ERR_INVALID, "taskvector: a LoRA adapter is not supported "
-                              "(the task vector is over every parameter)");
-        lethe_gpt *reinf = lethe_lm_clone(g);
-        if (!reinf)
+            return lethe_fail(LETHE_ERR_INVALID, "%s: a LoRA adapter is not supported (the "
+                              "method combines whole models)", name);
+        lethe_gpt *copy = lethe_lm_clone(g);
+        if (!copy)
             return LETHE_ERR_NOMEM;
-        st = run_loop(reinf, ref, cfg, forget, retain, idk, sc, log, res);
+        st = run_loop(copy, ref, cfg, forget, retain, idk, sc, log, res);
         if (st == LETHE_OK)
-            st = lethe_lm_task_vector(g, reinf, cfg->alpha);
-        lethe_gpt_free(reinf);
+            st = def->finish(cfg, g, copy);
+        lethe_gpt_free(copy);
         return st;
     }
     return run_loop(g, ref, cfg, forget, retain, idk, sc, log, res);

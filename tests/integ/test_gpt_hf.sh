@@ -235,7 +235,7 @@ touch "$TMP/empty/pytorch_model.bin"
 bad3 "pytorch_model.bin is not read" "$LETHE" score --run "$TMP/empty" --tokens "$TMP/seqs.txt"
 bad3 "no such directory" "$LETHE" score --run "$TMP/nowhere" --tokens "$TMP/seqs.txt"
 # --preset that does not match the checkpoint
-bad3 "--preset tiny (vocab_size 2048" "$LETHE" "${FT[@]}" --init "$FIX" --preset tiny --out "$TMP/x"
+bad3 "preset tiny (vocab_size 2048" "$LETHE" "${FT[@]}" --init "$FIX" --preset tiny --out "$TMP/x"
 # empty corpora
 : >"$TMP/empty.txt"
 printf '\n\n' >"$TMP/empty.jsonl"

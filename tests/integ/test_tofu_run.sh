@@ -139,4 +139,10 @@ expect 1 "${P[@]}" --quiet --name bad -- --lr -1
 one_line "$ERR"
 contains "$ERR" "$W/logs/forget10-bad.log"
 contains "$W/logs/forget10-bad.log" "--lr"
+# a stage whose library call fails: its error in its log, its exit code named
+expect 1 "${P[@]}" --quiet --name bad2 -- --epochs 2 --retain-loss embed
+one_line "$ERR"
+contains "$ERR" "forget10-bad2 failed (exit code 3)"
+contains "$W/logs/forget10-bad2.log" "lethe unlearn: npo: the embed retain loss is RMU's only"
+[ ! -e "$W/forget10/bad2/pipeline.json" ] && pass || fail "a failed stage left a stamp"
 finish

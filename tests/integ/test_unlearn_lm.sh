@@ -33,6 +33,16 @@ expect 0 $U --run "$B" --method sft --forget "$D/full.json" --epochs 1 --batch 2
 if gt "$(get forget_nll_before)" "$(get forget_nll_after)"; then pass; else
     fail "sft did not lower the NLL: $(cat "$OUT")"; fi
 
+# one forget pair for one epoch: a single step, which a warm-up would run at
+# rate 0; it has none, so the model moves; a rate of 0 is refused
+head -n 1 "$D/forget10.json" >"$TMP/one.json"
+expect 0 $U --run "$B" --method ga --forget "$TMP/one.json" --epochs 1 --out "$TMP/one"
+if gt "$(get forget_nll_after)" "$(get forget_nll_before)"; then pass; else
+    fail "a one-step run left the model unchanged: $(cat "$OUT")"; fi
+contains "$TMP/one/config.json" '"warmup":	0'
+expect 3 $U --run "$B" --method ga --forget "$TMP/one.json" --lr 0 --out "$TMP/zero"
+one_line "$ERR"; contains "$ERR" "learning rate"
+
 R=(--retain "$D/retain90.json")
 F=(--forget "$D/forget10.json")
 run() { # method out args...

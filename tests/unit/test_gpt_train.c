@@ -2,7 +2,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "lethe/fileio.h"
 #include "lethe/gpt_train.h"
 #include "../test.h"
 
@@ -212,4 +214,60 @@ TEST(gpt_train_bigram_baseline)
     CHECK_STATUS(lethe_bigram_val_loss(tr, 10, va, NV, V, &r), LETHE_ERR_INVALID);
     CHECK_STATUS(lethe_bigram_val_loss(tr, N, va, 1, V, &r), LETHE_ERR_INVALID);
     CHECK_STATUS(lethe_bigram_val_loss(tr, N, va, NV, 4, &r), LETHE_ERR_INVALID);
+}
+
+/* A whole run as a library call: a corpus file in, a run directory out,
+ * the same bytes twice; bad settings refused before anything is written,
+ * in messages that name no command-line option. */
+static int same_file(const char *a, const char *b)
+{
+    unsigned char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    int same = lethe_file_read(a, &x, &nx) == LETHE_OK && lethe_file_read(b, &y, &ny) == LETHE_OK &&
+               nx == ny && !memcmp(x, y, nx);
+    free(x);
+    free(y);
+    return same;
+}
+
+TEST(gpt_run_library)
+{
+    char root[] = "/tmp/lethe_gptrun_XXXXXX", data[300], a[300], b[300], p[400], q[400];
+    CHECK(mkdtemp(root));
+    snprintf(data, sizeof data, "%s/corpus.txt", root);
+    snprintf(a, sizeof a, "%s/a", root);
+    snprintf(b, sizeof b, "%s/b", root);
+    FILE *f = fopen(data, "w");
+    CHECK(f);
+    for (int i = 0; i < 60; i++)
+        fprintf(f, "the whale swam past ship number %d and the sea was calm. ", i);
+    fclose(f);
+    lethe_gpt_run_cfg rc;
+    lethe_gpt_run_defaults(&rc);
+    rc.data = data, rc.out = a, rc.preset = "tiny", rc.vocab = 300, rc.seq = 16, rc.steps = 3;
+    rc.quiet = 1;
+    lethe_gpt_run_result res;
+    CHECK_OK(lethe_gpt_run(&rc, &res));
+    CHECK(res.train.steps == 3 && res.vocab_size <= 300 && !strcmp(res.preset, "tiny"));
+    rc.out = b;
+    CHECK_OK(lethe_gpt_run(&rc, NULL));
+    const char *files[] = {"model.safetensors", "config.json", "log.jsonl", "tokenizer.json"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", a, files[i]);
+        snprintf(q, sizeof q, "%s/%s", b, files[i]);
+        CHECK_MSG(same_file(p, q), "%s differs", files[i]);
+        remove(p);
+        remove(q);
+    }
+    rmdir(a);
+    rmdir(b);
+    rc.epochs = 2; /* with steps too */
+    CHECK_STATUS(lethe_gpt_run(&rc, NULL), LETHE_ERR_INVALID);
+    CHECK(!strstr(lethe_error_detail(), "--"));
+    rc.epochs = 0, rc.seq = 4096; /* no window fits the text */
+    CHECK_STATUS(lethe_gpt_run(&rc, NULL), LETHE_ERR_INVALID);
+    CHECK(strstr(lethe_error_detail(), "window") && !strstr(lethe_error_detail(), "--"));
+    CHECK(access(b, F_OK) != 0); /* nothing written */
+    remove(data);
+    rmdir(root);
 }

@@ -816,6 +816,91 @@ TEST(lm_driver_ga_deterministic)
     qa_free(&r);
 }
 
+/* A run of one step (a forget set within one batch, one epoch) has no
+ * warm-up: inside one its only step would run at rate 0 and leave the model
+ * unchanged. Longer runs keep the warm-up of one epoch. */
+TEST(lm_driver_one_step_moves)
+{
+    qa_set f;
+    CHECK(qa_make(&f, 3, 8, 4));
+    lethe_gpt *base = model(3), *g = lethe_lm_clone(base);
+    CHECK(base && g);
+    lethe_lm_cfg c = cfg_of(LETHE_LM_GA);
+    lethe_lm_sched s;
+    lethe_lm_sched_defaults(&s); /* warm-up one epoch */
+    s.epochs = 1;
+    s.quiet = 1;
+    s.lr = 1e-2f;
+    CHECK(lethe_lm_sched_warmup(&s, 1, 1) == 0);
+    CHECK(lethe_lm_sched_warmup(&s, 1, 2) == 1);
+    CHECK(lethe_lm_sched_warmup(&s, 3, 3) == 3);
+    s.warmup = 5;
+    CHECK(lethe_lm_sched_warmup(&s, 1, 1) == 0 && lethe_lm_sched_warmup(&s, 1, 2) == 5);
+    s.warmup = -1;
+    char *log = NULL;
+    size_t n = 0;
+    FILE *fp = open_memstream(&log, &n);
+    CHECK(fp);
+    lethe_lm_result res;
+    CHECK_OK(lethe_lm_unlearn(g, NULL, &c, &f.s, NULL, NULL, &s, fp, &res));
+    fclose(fp);
+    CHECK(res.steps == 1);
+    CHECK(!same_params(g, base));
+    CHECK(log && strstr(log, "\"lr\":0.00999"));
+    /* a rate of 0 takes no effective step: refused */
+    s.lr = 0;
+    CHECK_STATUS(lethe_lm_unlearn(g, NULL, &c, &f.s, NULL, NULL, &s, NULL, NULL),
+                 LETHE_ERR_INVALID);
+    free(log);
+    lethe_gpt_free(g);
+    lethe_gpt_free(base);
+    qa_free(&f);
+}
+
+/* The method table: one row per method in the enum's order, names that
+ * parse back; a run refuses what it cannot store or lacks, in messages that
+ * name no command-line option. */
+TEST(lm_method_table)
+{
+    CHECK(lethe_lm_methods_count() == LETHE_LM_N_METHODS);
+    for (size_t i = 0; i < lethe_lm_methods_count(); i++) {
+        const lethe_lm_method_def *d = lethe_lm_methods_at(i);
+        CHECK(d && d->id == (lethe_lm_method)i && d->forget && d->description);
+        CHECK(lethe_lm_method_def_of(d->id) == d);
+        lethe_lm_cfg c;
+        CHECK_OK(lethe_lm_parse(d->name, &c));
+        CHECK(c.method == d->id);
+        CHECK(!(d->needs & LETHE_LM_FORGET_ONLY) || c.retain == LETHE_LM_RETAIN_NONE);
+    }
+    CHECK(lethe_lm_methods_at(LETHE_LM_N_METHODS) == NULL);
+    lethe_lm_run_cfg rc;
+    CHECK_OK(lethe_lm_run_init(&rc, "sft"));
+    CHECK(rc.sched.epochs == 5 && rc.cfg.method == LETHE_LM_SFT);
+    CHECK_OK(lethe_lm_run_init(&rc, "npo_klr"));
+    CHECK(rc.sched.epochs == 10 && rc.cfg.retain == LETHE_LM_RETAIN_KL);
+    CHECK(!strcmp(rc.name, "npo_klr") && !strcmp(rc.sched.label, "npo"));
+    CHECK(lethe_lm_needs_reference(&rc.cfg) && lethe_lm_needs_retain(&rc.cfg));
+    CHECK_STATUS(lethe_lm_run_init(&rc, "ft"), LETHE_ERR_NOT_FOUND);
+    CHECK(strstr(lethe_error_detail(), "sft") && strstr(lethe_error_detail(), "npo_klr"));
+    CHECK_OK(lethe_lm_run_init(&rc, "whp"));
+    rc.run = "/nonexistent", rc.out = "/nonexistent/out", rc.forget = "/nonexistent/f.json";
+    CHECK_STATUS(lethe_lm_run(&rc, NULL), LETHE_ERR_UNSUPPORTED);
+    CHECK(!strstr(lethe_error_detail(), "--"));
+    CHECK_OK(lethe_lm_run_init(&rc, "graddiff"));
+    rc.run = "/nonexistent", rc.out = "/nonexistent/out", rc.forget = "/nonexistent/f.json";
+    CHECK_STATUS(lethe_lm_run(&rc, NULL), LETHE_ERR_INVALID); /* no retain pairs */
+    CHECK(strstr(lethe_error_detail(), "retain") && !strstr(lethe_error_detail(), "--"));
+    rc.cfg.alpha = 0; /* no retain term: the files are read next */
+    CHECK_STATUS(lethe_lm_run(&rc, NULL), LETHE_ERR_NOT_FOUND);
+    char s[96];
+    lethe_lm_defaults(LETHE_LM_SATIMP, &rc.cfg);
+    lethe_lm_settings_text(&rc.cfg, s, sizeof s);
+    CHECK(!strcmp(s, "beta 5 beta2 1"));
+    lethe_lm_defaults(LETHE_LM_RMU, &rc.cfg);
+    lethe_lm_settings_text(&rc.cfg, s, sizeof s);
+    CHECK(!strcmp(s, "steering 2 layer auto 3 blocks"));
+}
+
 TEST(lm_driver_idk_undial)
 {
     qa_set f, r, k;

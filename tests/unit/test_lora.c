@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "../test.h"
 #include "lethe/fileio.h"
@@ -327,6 +328,8 @@ TEST(lora_save_load)
     lethe_lora *l = lethe_lora_init(g, &c, 10), *m = NULL;
     CHECK(l);
     randomize(l, 0.3f, 4);
+    CHECK_STATUS(lethe_lora_save(l, d1, "tiny-base"), LETHE_ERR_IO); /* not created here */
+    CHECK(mkdir(d1, 0777) == 0 && mkdir(d2, 0777) == 0);
     CHECK_OK(lethe_lora_save(l, d1, "tiny-base"));
 
     enum { B = 2, T = 8 };

@@ -1,0 +1,467 @@
+/* An LM unlearning run (lethe/lm_unlearn.h, lethe_lm_run): a GPT run and
+ * TOFU-layout question-answer files in, a new lethe GPT run out. */
+#include "lethe/lm_unlearn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cJSON.h>
+
+#include "lethe/authors.h"
+#include "lethe/fileio.h"
+#include "lethe/gpt_hf.h"
+#include "lethe/gpt_train.h"
+#include "lethe/json.h"
+#include "lethe/progress.h"
+#include "lethe/run.h"
+#include "lethe/safetensors.h"
+#include "lethe/tofu.h"
+
+static int file_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* A 64-bit FNV-1a hash of a file's bytes (16 hex digits). */
+static lethe_status file_hash(const char *path, char out[17])
+{
+    unsigned char *data;
+    size_t len;
+    lethe_status st = lethe_file_read(path, &data, &len);
+    if (st != LETHE_OK)
+        return st;
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ data[i]) * 0x100000001b3u;
+    free(data);
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+    return LETHE_OK;
+}
+
+/* The refusals of an idk file: one per non-blank line, plain text or a JSON
+ * string. */
+typedef struct lines {
+    char **s;
+    size_t n;
+} lines;
+
+static void lines_free(lines *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->s[i]);
+    free(l->s);
+    l->s = NULL, l->n = 0;
+}
+
+static lethe_status read_idk(const char *path, lines *out)
+{
+    unsigned char *data;
+    size_t len, cap = 0;
+    *out = (lines){0};
+    lethe_status st = lethe_file_read_gz(path, &data, &len);
+    if (st != LETHE_OK)
+        return st;
+    size_t i = 0, line = 0;
+    while (i < len && st == LETHE_OK) {
+        size_t j = i;
+        while (j < len && data[j] != '\n')
+            j++;
+        line++;
+        size_t a = i, b = j;
+        i = j + 1;
+        while (a < b && (data[a] == ' ' || data[a] == '\t' || data[a] == '\r'))
+            a++;
+        while (b > a && (data[b - 1] == ' ' || data[b - 1] == '\t' || data[b - 1] == '\r'))
+            b--;
+        if (a == b)
+            continue;
+        char *s = NULL;
+        if (data[a] == '"') {
+            cJSON *j2 = NULL;
+            st = lethe_json_parse_at((const char *)data + a, b - a, path, line, &j2);
+            if (st == LETHE_OK && !cJSON_IsString(j2))
+                st = lethe_fail(LETHE_ERR_FORMAT, "%s line %zu: expected a refusal (text or a "
+                                "JSON string)", path, line);
+            if (st == LETHE_OK && !(s = strdup(j2->valuestring)))
+                st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+            cJSON_Delete(j2);
+        } else if ((s = malloc(b - a + 1))) {
+            memcpy(s, data + a, b - a);
+            s[b - a] = 0;
+        } else {
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        }
+        if (st != LETHE_OK)
+            break;
+        if (out->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **t = realloc(out->s, sizeof *t * cap);
+            if (!t) {
+                free(s);
+                st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+                break;
+            }
+            out->s = t;
+        }
+        out->s[out->n++] = s;
+    }
+    free(data);
+    if (st == LETHE_OK && out->n == 0)
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: no refusals (one per line expected)", path);
+    if (st != LETHE_OK)
+        lines_free(out);
+    return st;
+}
+
+/* The pairs of a TOFU file as a set: questions and answers (answers
+ * replaced by refusals when idk is given). */
+static lethe_status load_set(const char *path, const lethe_gpt_dir *d, const lethe_tofu *qs,
+                             const lines *idk, uint64_t seed, lethe_tofu *rows,
+                             lethe_lm_data *out)
+{
+    lethe_status st = LETHE_OK;
+    const lethe_tofu *src = qs;
+    if (!qs) {
+        if ((st = lethe_tofu_load(path, rows)) != LETHE_OK)
+            return st;
+        src = rows;
+    }
+    size_t n = src->n;
+    const char **q = malloc(sizeof *q * (n ? n : 1)), **a = malloc(sizeof *a * (n ? n : 1));
+    if (!q || !a) {
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            q[i] = src->rows[i].question;
+            a[i] = idk ? idk->s[lethe_lm_idk_pick((long)i, (long)idk->n, seed)]
+                       : src->rows[i].answer;
+        }
+        st = lethe_lm_data_build(d->tok, (int32_t)d->eot, d->model->cfg.n_positions, q, a, n,
+                                 path, out);
+    }
+    free(q);
+    free(a);
+    return st;
+}
+
+/* The mean token NLL of the pairs' answers under g. */
+static lethe_status mean_nll(lethe_gpt *g, const lethe_gpt_dir *d, const lethe_tofu *t,
+                             double *out)
+{
+    const char **q = malloc(sizeof *q * t->n), **a = malloc(sizeof *a * t->n);
+    lethe_qa_score *s = malloc(sizeof *s * t->n);
+    lethe_status st = LETHE_OK;
+    if (!q || !a || !s) {
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < t->n; i++)
+            q[i] = t->rows[i].question, a[i] = t->rows[i].answer;
+        st = lethe_qa_score_answers(g, d->tok, (int32_t)d->eot, q, a, t->n, 16, s);
+        if (st == LETHE_OK) {
+            double sum = 0;
+            long n = 0;
+            for (size_t i = 0; i < t->n; i++)
+                sum += s[i].nll_sum, n += s[i].n;
+            *out = n ? sum / (double)n : NAN;
+        }
+    }
+    free(q);
+    free(a);
+    free(s);
+    return st;
+}
+
+static void add_num(cJSON *o, const char *key, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+static cJSON *file_item(const char *path, long rows, const char *hash)
+{
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "path", path);
+    cJSON_AddNumberToObject(f, "rows", (double)rows);
+    cJSON_AddStringToObject(f, "hash", hash);
+    return f;
+}
+
+lethe_status lethe_lm_run_init(lethe_lm_run_cfg *rc, const char *name)
+{
+    memset(rc, 0, sizeof *rc);
+    lethe_status st = lethe_lm_parse(name, &rc->cfg);
+    if (st != LETHE_OK)
+        return st;
+    const lethe_lm_method_def *def = lethe_lm_method_def_of(rc->cfg.method);
+    rc->name = name;
+    lethe_lm_sched_defaults(&rc->sched);
+    if (def->epochs > 0)
+        rc->sched.epochs = def->epochs;
+    rc->sched.label = def->name;
+    return LETHE_OK;
+}
+
+/* The files the method reads, given where needed and only there. */
+static lethe_status check_files(const lethe_lm_run_cfg *rc, const lethe_lm_method_def *def)
+{
+    const lethe_lm_cfg *c = &rc->cfg;
+    if (def->needs & LETHE_LM_NOT_STORED)
+        return lethe_fail(LETHE_ERR_UNSUPPORTED,
+                          "%s is not a stored model (it adjusts the logits of a base and a "
+                          "reinforced model at generation time): fine-tune the reinforced "
+                          "model on the forget set (sft) and evaluate the pair with the WHP "
+                          "adjustment (docs/lm-unlearning.md)", def->name);
+    if (!rc->run || !rc->out || !rc->forget)
+        return lethe_fail(LETHE_ERR_INVALID, "%s: the source run, the output directory and "
+                          "the forget pairs are required", def->name);
+    if ((def->needs & LETHE_LM_FORGET_ONLY) && (rc->retain || rc->idk))
+        return lethe_fail(LETHE_ERR_INVALID, "%s trains on the forget pairs only: it reads "
+                          "no retain pairs or refusals", def->name);
+    if (lethe_lm_needs_retain(c) && !rc->retain)
+        return lethe_fail(LETHE_ERR_INVALID, "%s needs retain pairs for its retain term (%s, "
+                          "alpha %g)", def->name, lethe_lm_retain_name(c->retain), c->alpha);
+    if (lethe_lm_needs_idk(c) && !rc->idk)
+        return lethe_fail(LETHE_ERR_INVALID, "%s needs refusals (one per line, e.g. the "
+                          "benchmark's idontknow.jsonl)", def->name);
+    if (!lethe_lm_needs_idk(c) && rc->idk)
+        return lethe_fail(LETHE_ERR_INVALID, "%s reads no refusals (idknll and idkdpo do)",
+                          def->name);
+    return LETHE_OK;
+}
+
+/* config.json of the run. */
+/* The hashes of the files read (16 hex digits, "" when not read). */
+typedef struct hashes {
+    char parent[17], forget[17], retain[17], idk[17];
+} hashes;
+
+static cJSON *run_config(const lethe_lm_run_cfg *rc, const lethe_lm_sched *sc,
+                         const lethe_gpt *g, const lethe_gpt_dir *d, const char *preset,
+                         const char *mname, long per, const lethe_lora *lora, const hashes *h,
+                         long n_idk, const lethe_lm_run_result *r)
+{
+    const lethe_lm_cfg *cfg = &rc->cfg;
+    int use_retain = lethe_lm_needs_retain(cfg);
+    const lethe_gpt_config *mc = &g->cfg;
+    cJSON *config = cJSON_CreateObject();
+    cJSON_AddStringToObject(config, "model", "gpt");
+    cJSON_AddStringToObject(config, "preset", preset ? preset : "custom");
+    cJSON_AddStringToObject(config, "format", "lethe");
+    cJSON_AddStringToObject(config, "init", rc->run);
+    cJSON_AddNumberToObject(config, "vocab_size", mc->vocab_size);
+    cJSON_AddNumberToObject(config, "n_positions", mc->n_positions);
+    cJSON_AddNumberToObject(config, "n_embd", mc->n_embd);
+    cJSON_AddNumberToObject(config, "n_layer", mc->n_layer);
+    cJSON_AddNumberToObject(config, "n_head", mc->n_head);
+    cJSON_AddNumberToObject(config, "n_params", (double)g->n_params);
+    cJSON_AddNumberToObject(config, "eot_id", (double)d->eot);
+    cJSON_AddNumberToObject(config, "seed", (double)sc->seed);
+    cJSON *u = cJSON_AddObjectToObject(config, "unlearn");
+    cJSON_AddStringToObject(u, "method", mname);
+    if (rc->name && strcmp(rc->name, mname))
+        cJSON_AddStringToObject(u, "variant", rc->name);
+    cJSON *s = cJSON_AddObjectToObject(u, "settings");
+    cJSON_AddNumberToObject(s, "gamma", cfg->gamma);
+    cJSON_AddNumberToObject(s, "alpha", cfg->alpha);
+    cJSON_AddStringToObject(s, "retain_loss", use_retain ? lethe_lm_retain_name(cfg->retain)
+                                                         : "none");
+    cJSON_AddNumberToObject(s, "beta", cfg->beta);
+    cJSON_AddNumberToObject(s, "beta2", cfg->beta2);
+    cJSON_AddNumberToObject(s, "delta", cfg->delta);
+    cJSON_AddNumberToObject(s, "ceu_ignore", cfg->ceu_ignore);
+    cJSON_AddNumberToObject(s, "rmu_layer", cfg->rmu_layer);
+    cJSON_AddNumberToObject(s, "rmu_blocks", cfg->rmu_blocks);
+    cJSON_AddNumberToObject(s, "rmu_proj_only", cfg->rmu_proj_only);
+    cJSON_AddNumberToObject(s, "steering", cfg->steering);
+    cJSON_AddBoolToObject(u, "reference", r->reference);
+    cJSON *sj = cJSON_AddObjectToObject(u, "schedule");
+    cJSON_AddNumberToObject(sj, "epochs", sc->epochs);
+    cJSON_AddNumberToObject(sj, "batch", sc->batch);
+    cJSON_AddNumberToObject(sj, "lr", lethe_gpt_decimal(sc->lr));
+    cJSON_AddNumberToObject(sj, "weight_decay", lethe_gpt_decimal(sc->weight_decay));
+    cJSON_AddNumberToObject(sj, "warmup", (double)lethe_lm_sched_warmup(sc, per, per * sc->epochs));
+    cJSON_AddStringToObject(sj, "sched", sc->constant ? "constant" : "linear");
+    cJSON_AddNumberToObject(sj, "beta1", lethe_gpt_decimal(sc->beta1));
+    cJSON_AddNumberToObject(sj, "beta2", lethe_gpt_decimal(sc->beta2));
+    cJSON_AddNumberToObject(sj, "eps", lethe_gpt_decimal(sc->eps));
+    cJSON_AddNumberToObject(sj, "clip", lethe_gpt_decimal(sc->clip));
+    cJSON_AddNumberToObject(sj, "seed", (double)sc->seed);
+    if (lora) {
+        cJSON *lj = cJSON_AddObjectToObject(u, "lora");
+        cJSON_AddNumberToObject(lj, "rank", lora->cfg.rank);
+        cJSON_AddNumberToObject(lj, "alpha", lethe_gpt_decimal(lora->cfg.alpha));
+        cJSON_AddNumberToObject(lj, "n_params", (double)lora->n_params);
+        cJSON_AddBoolToObject(lj, "merged", 1);
+    } else {
+        cJSON_AddNullToObject(u, "lora");
+    }
+    cJSON_AddStringToObject(u, "parent", rc->run);
+    cJSON_AddStringToObject(u, "parent_hash", h->parent);
+    cJSON_AddItemToObject(u, "forget", file_item(rc->forget, r->n_forget, h->forget));
+    if (use_retain)
+        cJSON_AddItemToObject(u, "retain", file_item(rc->retain, r->n_retain, h->retain));
+    else
+        cJSON_AddNullToObject(u, "retain");
+    if (rc->idk)
+        cJSON_AddItemToObject(u, "idk", file_item(rc->idk, n_idk, h->idk));
+    else
+        cJSON_AddNullToObject(u, "idk");
+    cJSON_AddNumberToObject(u, "steps", (double)r->steps);
+    add_num(u, "first_loss", r->first_loss);
+    add_num(u, "last_loss", r->last_loss);
+    add_num(u, "forget_nll_before", r->nll_before);
+    add_num(u, "forget_nll_after", r->nll_after);
+    return config;
+}
+
+lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
+{
+    const lethe_lm_method_def *def = lethe_lm_method_def_of(rc->cfg.method);
+    if (!def)
+        return lethe_fail(LETHE_ERR_INVALID, "LM unlearning: method %d is out of range",
+                          (int)rc->cfg.method);
+    lethe_status st = check_files(rc, def);
+    if (st != LETHE_OK)
+        return st;
+    const lethe_lm_cfg *cfg = &rc->cfg;
+    const char *mname = def->name;
+    lethe_lm_sched sc = rc->sched;
+    lethe_gpt_dir d = {.eot = -1};
+    lethe_gpt *ref = NULL;
+    lethe_lora *lora = NULL;
+    lethe_tofu f_rows = {0}, r_rows = {0};
+    lines idk = {0};
+    lethe_lm_data fd = {0}, rd = {0}, id = {0};
+    lethe_afile *log = NULL;
+    cJSON *config = NULL, *parent_cfg = NULL;
+    char *config_line = NULL;
+    char path[4200], seed_str[32];
+    hashes h = {"", "", "", ""};
+    int use_retain = lethe_lm_needs_retain(cfg);
+    lethe_lm_run_result res = {0};
+    res.nll_before = res.nll_after = NAN;
+
+    st = lethe_gpt_dir_load(rc->run, 1, &d);
+    if (st == LETHE_OK && (!d.tok || d.eot < 0))
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: LM unlearning needs the run's tokenizer with an "
+                        "<|endoftext|> token", rc->run);
+    snprintf(path, sizeof path, "%s/model.safetensors", rc->run);
+    if (!file_exists(path))
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", rc->run);
+    if (st == LETHE_OK)
+        st = file_hash(path, h.parent);
+    snprintf(path, sizeof path, "%s/config.json", rc->run);
+    if (st == LETHE_OK && file_exists(path) && lethe_json_read(path, &parent_cfg) != LETHE_OK)
+        parent_cfg = NULL; /* already read by the loader; only the preset is wanted */
+    if (st == LETHE_OK)
+        st = load_set(rc->forget, &d, NULL, NULL, 0, &f_rows, &fd);
+    if (st == LETHE_OK)
+        st = file_hash(rc->forget, h.forget);
+    if (st == LETHE_OK && use_retain)
+        st = load_set(rc->retain, &d, NULL, NULL, 0, &r_rows, &rd);
+    if (st == LETHE_OK && use_retain)
+        st = file_hash(rc->retain, h.retain);
+    if (st == LETHE_OK && rc->idk)
+        st = read_idk(rc->idk, &idk);
+    if (st == LETHE_OK && rc->idk)
+        st = load_set(rc->idk, &d, &f_rows, &idk, sc.seed, NULL, &id);
+    if (st == LETHE_OK && rc->idk)
+        st = file_hash(rc->idk, h.idk);
+    if (st != LETHE_OK)
+        goto done;
+    lethe_gpt *g = d.model;
+    if (lethe_lm_needs_reference(cfg) && !(ref = lethe_lm_clone(g))) {
+        st = LETHE_ERR_NOMEM;
+        goto done;
+    }
+    res.reference = ref != NULL;
+    if ((st = lethe_lm_check(cfg, g, ref)) != LETHE_OK)
+        goto done;
+    if (rc->lora_rank > 0) {
+        lethe_lora_config lc;
+        lethe_lora_config_defaults(&lc);
+        lc.rank = rc->lora_rank;
+        if (!(lora = lethe_lora_init(g, &lc, sc.seed))) {
+            st = LETHE_ERR_INVALID;
+            goto done;
+        }
+        sc.lora = lora;
+    }
+    if ((st = mean_nll(g, &d, &f_rows, &res.nll_before)) != LETHE_OK)
+        goto done;
+    if ((st = lethe_run_mkdir(rc->out)) != LETHE_OK)
+        goto done;
+    snprintf(path, sizeof path, "%s/log.jsonl", rc->out);
+    if (!(log = lethe_afile_open(path))) {
+        st = LETHE_ERR_IO;
+        goto done;
+    }
+    long per = lethe_lm_steps_per_epoch(fd.set.n, sc.batch);
+    lethe_lm_result lr = {0};
+    double t0 = lethe_now();
+    st = lethe_lm_unlearn(g, ref, cfg, &fd.set, use_retain ? &rd.set : NULL,
+                          rc->idk ? &id.set : NULL, &sc, log->fp, &lr);
+    res.seconds = lethe_now() - t0;
+    if (st != LETHE_OK)
+        goto done;
+    st = lethe_afile_commit(log);
+    log = NULL;
+    if (st != LETHE_OK)
+        goto done;
+    if (lora)
+        lethe_lora_merge(lora, g);
+    if ((st = mean_nll(g, &d, &f_rows, &res.nll_after)) != LETHE_OK)
+        goto done;
+    res.n_forget = fd.set.n;
+    res.n_retain = use_retain ? rd.set.n : 0;
+    res.steps = lr.steps;
+    res.first_loss = lr.first_loss;
+    res.last_loss = lr.last_loss;
+
+    const char *preset = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(parent_cfg,
+                                                                                 "preset"));
+    config = run_config(rc, &sc, g, &d, preset, mname, per, lora, &h, (long)idk.n, &res);
+    if (!config || !(config_line = cJSON_PrintUnformatted(config))) {
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(seed_str, sizeof seed_str, "%llu", (unsigned long long)sc.seed);
+    lethe_st_meta meta[] = {{"model", "gpt"},
+                            {"preset", (char *)(preset ? preset : "custom")},
+                            {"config", config_line},
+                            {"method", (char *)mname},
+                            {"init", (char *)rc->run},
+                            {"parent_hash", h.parent},
+                            {"forget_hash", h.forget},
+                            {"seed", seed_str}};
+    snprintf(path, sizeof path, "%s/tokenizer.json", rc->out);
+    st = lethe_tokenizer_save_json(d.tok, path);
+    snprintf(path, sizeof path, "%s/model.safetensors", rc->out);
+    if (st == LETHE_OK)
+        st = lethe_gpt_save(g, path, meta, sizeof meta / sizeof meta[0]);
+    if (st == LETHE_OK)
+        st = lethe_gpt_write_json(rc->out, "config.json", config);
+    if (st == LETHE_OK && out)
+        *out = res;
+done:
+    lethe_afile_abort(log);
+    cJSON_Delete(config);
+    cJSON_Delete(parent_cfg);
+    free(config_line);
+    lethe_lm_data_free(&fd);
+    lethe_lm_data_free(&rd);
+    lethe_lm_data_free(&id);
+    lines_free(&idk);
+    lethe_tofu_free(&f_rows);
+    lethe_tofu_free(&r_rows);
+    lethe_lora_free(lora);
+    lethe_gpt_free(ref);
+    lethe_gpt_dir_free(&d);
+    return st;
+}
