@@ -36,7 +36,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 
 #include "lethe/gpt.h"
 #include "lethe/lora.h"
