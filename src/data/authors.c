@@ -1317,14 +1317,14 @@ lethe_status lethe_authors_check(const lethe_authors_opts *o)
 {
     if (o->n_authors < LETHE_AUTHORS_MIN || o->n_authors > LETHE_AUTHORS_MAX)
         return lethe_fail(LETHE_ERR_INVALID,
-                          "--authors must be between %d and %d, got %ld (forget01 holds "
+                          "the number of authors must be between %d and %d, got %ld (forget01 holds "
                           "ceil(1%% of the authors), so at least 1 author)",
                           LETHE_AUTHORS_MIN, LETHE_AUTHORS_MAX, o->n_authors);
     if (o->n_qa < 1 || o->n_qa > LETHE_AUTHORS_QA_MAX)
-        return lethe_fail(LETHE_ERR_INVALID, "--qa must be between 1 and %d, got %d",
+        return lethe_fail(LETHE_ERR_INVALID, "questions per author must be between 1 and %d, got %d",
                           LETHE_AUTHORS_QA_MAX, o->n_qa);
     if (o->seed > (1ull << 53))
-        return lethe_fail(LETHE_ERR_INVALID, "--seed must be between 0 and 2^53");
+        return lethe_fail(LETHE_ERR_INVALID, "the seed must be between 0 and 2^53");
     return LETHE_OK;
 }
 

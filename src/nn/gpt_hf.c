@@ -527,7 +527,7 @@ static lethe_status load_lora_run(const char *dir, int want_tok, lethe_gpt_dir *
         s = read_config(config, &want, &have, NULL);
     if (s == LETHE_OK && (stat(base, &sb) != 0 || !S_ISDIR(sb.st_mode)))
         s = lethe_fail(LETHE_ERR_NOT_FOUND, "%s: the LoRA adapter's base %s is missing (the run "
-                       "holds the adapter only; restore the base or train with --merge)", dir,
+                       "holds the adapter only; restore the base, or train with the adapter merged)", dir,
                        base);
     snprintf(tokpath, sizeof tokpath, "%s/tokenizer.json", dir);
     int own_tok = want_tok && file_exists(tokpath);

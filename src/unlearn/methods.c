@@ -56,14 +56,14 @@ lethe_status lethe_unlearn_hparams(lethe_unlearn_ctx *ctx, const lethe_method *m
                 snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
                          m->params[i].name);
             }
-            return lethe_fail(LETHE_ERR_INVALID, "--set %s: %s takes key=value with keys: %s",
+            return lethe_fail(LETHE_ERR_INVALID, "'%s': %s takes key=value with keys: %s",
                               sets[s], m->name, n ? names : "(none)");
         }
         char *end;
         errno = 0;
         double v = strtod(eq + 1, &end);
         if (end == eq + 1 || *end || errno || !isfinite(v))
-            return lethe_fail(LETHE_ERR_INVALID, "--set %s: '%s' is not a number", sets[s],
+            return lethe_fail(LETHE_ERR_INVALID, "'%s': '%s' is not a number", sets[s],
                               eq + 1);
         ctx->hp[k] = v;
     }
