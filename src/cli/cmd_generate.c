@@ -156,11 +156,11 @@ int cmd_generate(int argc, char **argv)
                                  {O_TOPK, &top_k, 0, (long)LETHE_TOKENIZER_MAX_ID},
                                  {O_BEAM, &beam, 1, MAX_BEAM},
                                  {O_SEED, &seed, 0, 1L << 53}};
-    const cli_real_opt reals[] = {{O_TEMP, &temp, 0, 1e6}, {O_TOPP, &top_p, 1e-9, 1}};
+    const cli_real_opt reals[] = {{O_TEMP, &temp, 0, 1e6}};
     cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int done = cli_numeric_option(VERB, longopts, c, optarg, ints, sizeof ints / sizeof *ints,
-                                      reals, sizeof reals / sizeof *reals);
+                                      reals, 1);
         if (done < 0)
             return -done;
         if (done)
@@ -172,6 +172,11 @@ int cmd_generate(int argc, char **argv)
         case O_NORM: o.length_norm = 1; break;
         case O_JSON: json = 1; break;
         case O_QUIET: quiet = 1; break;
+        case O_TOPP: /* (0, 1]: no cli_real_opt range says "above 0" */
+            if (cli_parse_double(optarg, &top_p) || !(top_p > 0 && top_p <= 1))
+                return cli_usage(VERB, "--top-p needs a number above 0 and at most 1, not '%s'",
+                                 optarg);
+            break;
         case O_STOP:
             if (o.n_stop == MAX_STOP)
                 return cli_usage(VERB, "at most %d --stop strings", MAX_STOP);

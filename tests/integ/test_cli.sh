@@ -62,6 +62,8 @@ expect 2 "$LETHE" generate --run r --prompt a --temperature -1
 contains "$ERR" "lethe generate: --temperature -1 is out of range: it takes 0 to 1e+06"
 expect 2 "$LETHE" generate --run r --prompt a --seed 99999999999999999999
 contains "$ERR" "lethe generate: --seed 99999999999999999999 is out of range: it takes 0 to 2^53"
+expect 2 "$LETHE" generate --run r --prompt a --top-p 0
+contains "$ERR" "lethe generate: --top-p needs a number above 0 and at most 1, not '0'"
 expect 2 "$LETHE" generate --run r --prompt a --json=1
 one_line "$ERR"
 contains "$ERR" "lethe generate: option '--json=1' takes no value"
