@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -221,7 +222,9 @@ int cmd_score(int argc, char **argv)
     if (st == LETHE_OK && (!targets || !mu || !s2 || !x))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     lethe_progress prog;
-    lethe_progress_init(&prog, stderr, VERB, "sequences", (uint64_t)s.n, quiet);
+    /* a bar would break the result lines streaming to the same terminal */
+    int same_tty = isatty(fileno(stdout)) && isatty(fileno(stderr));
+    lethe_progress_init(&prog, stderr, VERB, "sequences", (uint64_t)s.n, quiet || same_tty);
     for (int i = 0; st == LETHE_OK && i < s.n; i++) {
         lethe_progress_update(&prog, (uint64_t)i);
         int T = s.len[i], n = T > 0 ? T - 1 : 0;
