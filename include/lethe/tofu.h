@@ -43,6 +43,7 @@
 
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
+#include "lethe/progress.h"
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
 
@@ -123,6 +124,8 @@ typedef struct lethe_tofu_opts {
                          the model evaluated: its rows hook in scoring, its step
                          hook in the greedy answers (WHP's adjustment, from
                          lethe_lm_whp_proc, is one) (NULL) */
+    lethe_progress *progress; /* when not NULL, advanced to the number of questions
+                         done as each one is finished (NULL) */
 } lethe_tofu_opts;
 
 void lethe_tofu_defaults(lethe_tofu_opts *o);

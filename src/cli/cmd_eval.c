@@ -18,7 +18,7 @@
 enum {
     O_RUN = 256, O_FORGET, O_ORACLE, O_ORIGINAL, O_OUT, O_JSON, O_SEED, O_SPLIT_SEED, O_FEATURE,
     O_MIA_CAP, O_LR, O_BATCH, O_STEPS, O_CAP, O_TOL, O_EPOCHS, O_SLACK, O_SAMPLING, O_AIN_BATCH,
-    O_JS, O_HELP
+    O_JS, O_AIN_LR, O_QUIET, O_HELP
 };
 
 struct opts {
@@ -68,6 +68,8 @@ static void usage_classify(FILE *out)
             "  --relearn-steps N   relearning step cap (%ld)\n"
             "  --relearn-cap N     relearn on a keyed subsample of D_f this big, 0: all (%ld)\n"
             "  --relearn-tol X     regain (1 - X) times the original's accuracy (%g)\n"
+            "  --quiet             accepted as by every verb (nothing but errors goes to\n"
+            "                      stderr)\n"
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
             (unsigned long long)c.seed, lethe_mia_feature_name(c.mia.feature), c.mia.cap,
@@ -108,6 +110,8 @@ static void usage_regress(FILE *out)
             "  --relearn-batch N   the relearn ratio's training batch (%d)\n"
             "  --ain-epochs N      at most this many epochs of relearning (%d)\n"
             "  --ain-slack X       target forget L1 = X times the original's (%g)\n"
+            "  --quiet             accepted as by every verb (nothing but errors goes to\n"
+            "                      stderr)\n"
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
             (unsigned long long)c.seed, c.mia.cap, lethe_mia_sampling_name(c.mia.sampling),
@@ -124,12 +128,19 @@ static int parse(int argc, char **argv, const char *verb, int classify, struct o
         {"feature", 1, 0, O_FEATURE}, {"mia-cap", 1, 0, O_MIA_CAP},
         {"relearn-lr", 1, 0, O_LR}, {"relearn-batch", 1, 0, O_BATCH},
         {"relearn-steps", 1, 0, O_STEPS}, {"relearn-cap", 1, 0, O_CAP},
-        {"relearn-tol", 1, 0, O_TOL}, {"ain-lr", 1, 0, O_LR},
+        {"relearn-tol", 1, 0, O_TOL}, {"ain-lr", 1, 0, O_AIN_LR},
         {"ain-epochs", 1, 0, O_EPOCHS}, {"ain-slack", 1, 0, O_SLACK},
         {"mia-sampling", 1, 0, O_SAMPLING}, {"ain-batch", 1, 0, O_AIN_BATCH},
-        {"js", 1, 0, O_JS},
+        {"js", 1, 0, O_JS}, {"quiet", 0, 0, O_QUIET},
         {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
-    cli_getopt_reset();
+    const cli_long_opt ints[] = {
+        {O_SEED, &o->seed, 0, 1L << 53},     {O_SPLIT_SEED, &o->split_seed, 0, 1L << 53},
+        {O_MIA_CAP, &o->mia_cap, 0, 1L << 40}, {O_BATCH, &o->batch, 1, 1 << 16},
+        {O_STEPS, &o->steps, 1, 1L << 40},   {O_CAP, &o->cap, 0, 1L << 40},
+        {O_EPOCHS, &o->epochs, 1, 1000000},  {O_AIN_BATCH, &o->ain_batch, 1, 1 << 16}};
+    const cli_real_opt reals[] = {{O_LR, &o->lr, 0, 100}, {O_AIN_LR, &o->lr, 0, 100},
+                                  {O_TOL, &o->tol, 0, 1}, {O_SLACK, &o->slack, 1, 1e6}};
+    cli_getopt_begin();
     int c, idx;
     while ((c = getopt_long(argc, argv, "h", table, &idx)) != -1) {
         const char *name = c >= 256 && c != O_HELP ? table[idx].name : "";
@@ -140,15 +151,12 @@ static int parse(int argc, char **argv, const char *verb, int classify, struct o
                                      c == O_TOL || relearn));
         if (foreign)
             return cli_usage(verb, "--%s belongs to the other suite", name);
-        long *lv = c == O_SEED ? &o->seed : c == O_SPLIT_SEED ? &o->split_seed
-                 : c == O_MIA_CAP ? &o->mia_cap : c == O_BATCH ? &o->batch
-                 : c == O_STEPS ? &o->steps : c == O_CAP ? &o->cap
-                 : c == O_EPOCHS ? &o->epochs : c == O_AIN_BATCH ? &o->ain_batch : NULL;
-        double *dv = c == O_LR ? &o->lr : c == O_TOL ? &o->tol : c == O_SLACK ? &o->slack : NULL;
-        if (lv && (cli_parse_long(optarg, lv) || *lv < 0))
-            return cli_usage(verb, "--%s needs a whole number >= 0, got '%s'", name, optarg);
-        if (dv && (cli_parse_double(optarg, dv) || !(*dv >= 0) || !isfinite(*dv)))
-            return cli_usage(verb, "--%s needs a number >= 0, got '%s'", name, optarg);
+        int done = cli_numeric_option(verb, table, c, optarg, ints, sizeof ints / sizeof *ints,
+                                      reals, sizeof reals / sizeof *reals);
+        if (done < 0)
+            return -done;
+        if (done)
+            continue;
         switch (c) {
         case O_RUN: o->run = optarg; break;
         case O_FORGET: o->forget = optarg; break;
@@ -156,6 +164,7 @@ static int parse(int argc, char **argv, const char *verb, int classify, struct o
         case O_ORIGINAL: o->original = optarg; break;
         case O_OUT: o->out = optarg; break;
         case O_JSON: o->json = 1; break;
+        case O_QUIET: break; /* the suites write nothing but errors to stderr */
         case O_FEATURE:
             if (lethe_mia_feature_parse(optarg, &o->feature) != LETHE_OK ||
                 o->feature == LETHE_MIA_L1)
@@ -173,16 +182,13 @@ static int parse(int argc, char **argv, const char *verb, int classify, struct o
         case O_HELP:
             (classify ? usage_classify : usage_regress)(stdout);
             return CLI_EXIT_OK;
-        case '?': return cli_usage(verb, "unknown or incomplete option");
-        default: break;
+        default: return cli_bad_option(verb, argv, table);
         }
     }
     if (optind < argc)
         return cli_usage(verb, "unexpected argument '%s'", argv[optind]);
     if (!o->run || !o->forget)
         return cli_usage(verb, "--run and --forget are required");
-    if (o->batch == 0 || o->epochs == 0 || o->steps == 0 || o->ain_batch == 0)
-        return cli_usage(verb, "batch, steps and epochs must be at least 1");
     return -1;
 }
 
@@ -291,7 +297,7 @@ static int eval_classify(int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (o.tol >= 1)
-        return cli_usage(verb, "--relearn-tol must be below 1");
+        return cli_usage(verb, "--relearn-tol %g is out of range: it takes 0 to below 1", o.tol);
     cfg.seed = cfg.mia.seed = (uint64_t)o.seed;
     cfg.mia.cap = o.mia_cap;
     cfg.mia.feature = o.feature;
@@ -335,8 +341,6 @@ static int eval_regress(int argc, char **argv)
     int rc = parse(argc, argv, verb, 0, &o);
     if (rc >= 0)
         return rc;
-    if (o.slack < 1)
-        return cli_usage(verb, "--ain-slack must be at least 1");
     cfg.seed = cfg.mia.seed = (uint64_t)o.seed;
     cfg.mia.cap = o.mia_cap;
     cfg.mia.sampling = o.sampling;

@@ -34,7 +34,7 @@ enum { N_SETS = sizeof sets / sizeof sets[0] };
 struct opts {
     const char *run, *oracle, *data, *split, *out, *whp;
     double whp_alpha;
-    int json;
+    int json, quiet;
     lethe_tofu_opts t;
 };
 
@@ -85,6 +85,8 @@ static void usage(FILE *out)
             "                   --method sft); every logit row z of --run becomes\n"
             "                   z - alpha relu(z_RUN - z), in scoring and in generation\n"
             "  --whp-alpha A    WHP's alpha (%g)\n"
+            "  --quiet          no progress lines on stderr (a long evaluation shows them\n"
+            "                   every few seconds, per set)\n"
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
             d.max_new, d.batch, whp_alpha_default());
@@ -92,7 +94,7 @@ static void usage(FILE *out)
 
 enum {
     O_RUN = 256, O_ORACLE, O_DATA, O_SPLIT, O_OUT, O_JSON, O_MAXNEW, O_BATCH, O_ARITH, O_NOGEN,
-    O_WHP, O_WHP_ALPHA, O_MEMO
+    O_WHP, O_WHP_ALPHA, O_MEMO, O_QUIET
 };
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -102,14 +104,22 @@ static int parse(int argc, char **argv, struct opts *o)
         {"split", 1, 0, O_SPLIT},   {"out", 1, 0, O_OUT},       {"json", 0, 0, O_JSON},
         {"max-new", 1, 0, O_MAXNEW}, {"batch", 1, 0, O_BATCH}, {"arithmetic", 0, 0, O_ARITH},
         {"no-generate", 0, 0, O_NOGEN}, {"whp", 1, 0, O_WHP}, {"whp-alpha", 1, 0, O_WHP_ALPHA},
-        {"memorization", 1, 0, O_MEMO}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"memorization", 1, 0, O_MEMO}, {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     lethe_tofu_defaults(&o->t);
     o->whp_alpha = whp_alpha_default();
-    cli_getopt_reset();
+    long max_new = o->t.max_new, batch = o->t.batch;
+    const cli_long_opt ints[] = {{O_MAXNEW, &max_new, 1, 100000}, {O_BATCH, &batch, 1, 100000}};
+    const cli_real_opt reals[] = {{O_WHP_ALPHA, &o->whp_alpha, 0, 1e6}};
+    cli_getopt_begin();
     int c;
-    long v;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        int done = cli_numeric_option(VERB, lo, c, optarg, ints, 2, reals, 1);
+        if (done < 0)
+            return -done;
+        if (done)
+            continue;
         switch (c) {
         case O_RUN: o->run = optarg; break;
         case O_ORACLE: o->oracle = optarg; break;
@@ -126,22 +136,12 @@ static int parse(int argc, char **argv, struct opts *o)
             else
                 return cli_usage(VERB, "--memorization is paper or openunlearning");
             break;
-        case O_WHP_ALPHA:
-            if (cli_parse_double(optarg, &o->whp_alpha) || !(o->whp_alpha >= 0) ||
-                o->whp_alpha > 1e6)
-                return cli_usage(VERB, "--whp-alpha needs a number from 0 to 1e6");
-            break;
-        case O_MAXNEW:
-        case O_BATCH:
-            if (cli_parse_long(optarg, &v) || v < 1 || v > 100000)
-                return cli_usage(VERB, "--%s needs a whole number from 1 to 100000",
-                                 c == O_MAXNEW ? "max-new" : "batch");
-            *(c == O_MAXNEW ? &o->t.max_new : &o->t.batch) = (int)v;
-            break;
+        case O_QUIET: o->quiet = 1; break;
         case 'h': usage(stdout); return -1;
-        default: return cli_usage(VERB, "bad option");
+        default: return cli_bad_option(VERB, argv, lo);
         }
     }
+    o->t.max_new = (int)max_new, o->t.batch = (int)batch;
     if (optind < argc)
         return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
     if (!o->run || !o->data || !o->split)
@@ -163,10 +163,10 @@ static lethe_qa *as_items(const lethe_tofu *t)
     return q;
 }
 
-/* Evaluate one set of DIR on model m, its logits adjusted by WHP's reinforced
- * model whp when not NULL. */
-static lethe_status eval_one(const struct opts *o, int s, lethe_gpt_dir *m, const lethe_gpt *whp,
-                             int no_generate, lethe_tofu_set *out)
+/* Evaluate one set of DIR on model m (`who`: "model" or "oracle"), its logits
+ * adjusted by WHP's reinforced model whp when not NULL. */
+static lethe_status eval_one(const struct opts *o, int s, lethe_gpt_dir *m, const char *who,
+                             const lethe_gpt *whp, int no_generate, lethe_tofu_set *out)
 {
     char file[512], path[4096];
     snprintf(file, sizeof file, sets[s].file, o->split);
@@ -181,11 +181,18 @@ static lethe_status eval_one(const struct opts *o, int s, lethe_gpt_dir *m, cons
     lethe_tofu_opts to = o->t;
     to.no_generate = no_generate;
     to.logits = w ? &proc : NULL;
+    char label[96];
+    snprintf(label, sizeof label, VERB " %s, %s set", who, sets[s].name);
+    lethe_progress prog;
+    lethe_progress_init(&prog, stderr, label, "questions", t.n, o->quiet);
+    to.progress = &prog;
     st = items && (w || !whp) ? lethe_tofu_eval_set(m->model, m->tok, (int32_t)m->eot, items,
                                                     t.n, sets[s].kind, &to, out)
                               : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     if (st && st != LETHE_ERR_NOMEM)
         st = lethe_fail(st, "%s: %s", path, lethe_error_detail());
+    if (!st && prog.last != prog.t0) /* a final line after shown progress */
+        lethe_progress_finish(&prog);
     lethe_lm_whp_free(w);
     free(items);
     lethe_tofu_free(&t);
@@ -263,10 +270,10 @@ int cmd_eval_tofu(int argc, char **argv)
         st = lethe_fail(LETHE_ERR_FORMAT, "%s: WHP's reinforced model needs the architecture of "
                         "%s", o.whp, o.run);
     for (int s = 0; s < N_SETS && !st; s++)
-        st = eval_one(&o, s, &m, whp.model, o.t.no_generate, &res[s]);
+        st = eval_one(&o, s, &m, "model", whp.model, o.t.no_generate, &res[s]);
     /* the oracle's truth ratios on the forget split (no generation needed) */
     if (!st && o.oracle)
-        st = eval_one(&o, 0, &orc, NULL, 1, &oracle_forget);
+        st = eval_one(&o, 0, &orc, "oracle", NULL, 1, &oracle_forget);
     double fq = NAN, mu = NAN;
     if (!st && o.oracle)
         st = lethe_tofu_forget_quality(&res[0], &oracle_forget, &fq);

@@ -11,6 +11,7 @@
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
 #include "lethe/gpt_hf.h"
+#include "lethe/progress.h"
 #include "lethe/tokenizer.h"
 
 #define VERB "generate"
@@ -46,6 +47,7 @@ static void print_usage(FILE *out)
             "  --seed N           sampling seed (default 0); the same seed gives the same text\n"
             "  --json             print {\"prompt_tokens\", \"tokens\", \"logprobs\", \"score\",\n"
             "                     \"stop\"} and \"text\" when there is a tokenizer\n"
+            "  --quiet            no progress lines on stderr (a long generation shows them)\n"
             "  -h, --help         show this help\n\n"
             "Without --json the generated text (or ids) is printed, without the prompt.\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input (no checkpoint in DIR,\n"
@@ -111,56 +113,69 @@ static void print_result(const lethe_gen_result *r, int n_prompt, const lethe_to
     }
 }
 
+/* Progress of a long generation: new tokens chosen so far (beam 0's). */
+typedef struct gen_progress {
+    lethe_progress p;
+    int n_prompt;
+} gen_progress;
+
+static void progress_hook(void *ctx, float *logits, int V, const int32_t *seq, int len, int beam)
+{
+    (void)logits, (void)V, (void)seq;
+    gen_progress *g = ctx;
+    if (beam == 0)
+        lethe_progress_update(&g->p, (uint64_t)(len - g->n_prompt));
+}
+
+/* The final line only after a generation long enough to have shown progress. */
+static void progress_end(lethe_progress *p)
+{
+    if (p->last != p->t0)
+        lethe_progress_finish(p);
+}
+
 int cmd_generate(int argc, char **argv)
 {
     enum { O_RUN = 1, O_PROMPT, O_TOKENS, O_MAX, O_TEMP, O_TOPK, O_TOPP, O_BEAM, O_NORM,
-           O_STOP, O_SEED, O_JSON };
+           O_STOP, O_SEED, O_JSON, O_QUIET };
     static const struct option longopts[] = {
         {"run", 1, 0, O_RUN},      {"prompt", 1, 0, O_PROMPT},  {"tokens", 1, 0, O_TOKENS},
         {"max-new", 1, 0, O_MAX},  {"temperature", 1, 0, O_TEMP}, {"top-k", 1, 0, O_TOPK},
         {"top-p", 1, 0, O_TOPP},   {"beam", 1, 0, O_BEAM},      {"length-norm", 0, 0, O_NORM},
         {"stop", 1, 0, O_STOP},    {"seed", 1, 0, O_SEED},      {"json", 0, 0, O_JSON},
-        {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+        {"quiet", 0, 0, O_QUIET},  {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
     const char *run_dir = NULL, *prompt = NULL, *tokens = NULL;
     const char *stops[MAX_STOP];
     lethe_gen_opts o;
     lethe_gen_defaults(&o);
     o.temperature = 1.0f;
-    int json = 0, c;
-    long v;
-    double d;
-    cli_getopt_reset();
+    int json = 0, quiet = 0, c;
+    long max_new = o.max_new, top_k = o.top_k, beam = o.beam, seed = 0;
+    double temp = o.temperature, top_p = o.top_p;
+    const cli_long_opt ints[] = {{O_MAX, &max_new, 0, 1000000},
+                                 {O_TOPK, &top_k, 0, (long)LETHE_TOKENIZER_MAX_ID},
+                                 {O_BEAM, &beam, 1, MAX_BEAM},
+                                 {O_SEED, &seed, 0, 1L << 53}};
+    const cli_real_opt reals[] = {{O_TEMP, &temp, 0, 1e6}};
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int done = cli_numeric_option(VERB, longopts, c, optarg, ints, sizeof ints / sizeof *ints,
+                                      reals, 1);
+        if (done < 0)
+            return -done;
+        if (done)
+            continue;
         switch (c) {
         case O_RUN: run_dir = optarg; break;
         case O_PROMPT: prompt = optarg; break;
         case O_TOKENS: tokens = optarg; break;
         case O_NORM: o.length_norm = 1; break;
         case O_JSON: json = 1; break;
-        case O_MAX:
-            if (cli_parse_long(optarg, &v) || v < 0 || v > 1000000)
-                return cli_usage(VERB, "--max-new needs a whole number >= 0");
-            o.max_new = (int)v;
-            break;
-        case O_TEMP:
-            if (cli_parse_double(optarg, &d) || !(d >= 0.0) || d > 1e6)
-                return cli_usage(VERB, "--temperature needs a number >= 0");
-            o.temperature = (float)d;
-            break;
-        case O_TOPK:
-            if (cli_parse_long(optarg, &v) || v < 0 || v > (long)LETHE_TOKENIZER_MAX_ID)
-                return cli_usage(VERB, "--top-k needs a whole number >= 0");
-            o.top_k = (int)v;
-            break;
-        case O_TOPP:
-            if (cli_parse_double(optarg, &d) || !(d > 0.0 && d <= 1.0))
-                return cli_usage(VERB, "--top-p needs a number in (0, 1]");
-            o.top_p = (float)d;
-            break;
-        case O_BEAM:
-            if (cli_parse_long(optarg, &v) || v < 1 || v > MAX_BEAM)
-                return cli_usage(VERB, "--beam needs a whole number from 1 to %d", MAX_BEAM);
-            o.beam = (int)v;
+        case O_QUIET: quiet = 1; break;
+        case O_TOPP: /* (0, 1]: no cli_real_opt range says "above 0" */
+            if (cli_parse_double(optarg, &top_p) || !(top_p > 0 && top_p <= 1))
+                return cli_usage(VERB, "--top-p needs a number above 0 and at most 1, not '%s'",
+                                 optarg);
             break;
         case O_STOP:
             if (o.n_stop == MAX_STOP)
@@ -169,15 +184,12 @@ int cmd_generate(int argc, char **argv)
                 return cli_usage(VERB, "--stop needs a non-empty string");
             stops[o.n_stop++] = optarg;
             break;
-        case O_SEED:
-            if (cli_parse_long(optarg, &v) || v < 0)
-                return cli_usage(VERB, "--seed needs a whole number >= 0");
-            o.seed = (uint64_t)v;
-            break;
         case 'h': print_usage(stdout); return CLI_EXIT_OK;
-        default: return cli_usage(VERB, "unknown or incomplete option");
+        default: return cli_bad_option(VERB, argv, longopts);
         }
     }
+    o.max_new = (int)max_new, o.top_k = (int)top_k, o.beam = (int)beam;
+    o.seed = (uint64_t)seed, o.temperature = (float)temp, o.top_p = (float)top_p;
     if (optind < argc)
         return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
     if (!run_dir)
@@ -225,7 +237,12 @@ int cmd_generate(int argc, char **argv)
     if (st == LETHE_OK) {
         o.tok = tok;
         o.eos = (int32_t)dir.eot;
+        gen_progress gp = {.n_prompt = n_ids};
+        lethe_progress_init(&gp.p, stderr, VERB, "tokens", (uint64_t)o.max_new, quiet);
+        o.logits_hook = progress_hook, o.logits_ctx = &gp;
         st = lethe_gpt_generate(g, ids, n_ids, &o, &r);
+        if (st == LETHE_OK)
+            progress_end(&gp.p);
     }
     if (st == LETHE_OK && tok)
         st = lethe_tokenizer_decode(tok, (const uint32_t *)r.tokens, (size_t)r.n, &text,

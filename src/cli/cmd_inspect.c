@@ -14,7 +14,7 @@
 static void print_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: lethe inspect FILE.safetensors [--json]\n\n"
+            "Usage: lethe inspect FILE.safetensors [--json] [--quiet]\n\n"
             "Show every tensor of a safetensors file, in data order: its name, dtype,\n"
             "shape, and the sum and mean of its values (accumulated in double precision\n"
             "after conversion to F32; \"-\" for dtypes lethe cannot convert, and a mean\n"
@@ -25,6 +25,7 @@ static void print_usage(FILE *out)
             "  --json      print one JSON object: {\"file\", \"parameters\", \"tensors\":\n"
             "              [{\"name\", \"dtype\", \"shape\", \"sum\", \"mean\"}], \"metadata\"};\n"
             "              sums and means that cannot be computed are null\n"
+            "  --quiet     accepted as by every verb (only errors go to stderr)\n"
             "  -h, --help  show this help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 missing or malformed file.\n");
 }
@@ -182,12 +183,15 @@ static int print_json(const lethe_safetensors *st, size_t params)
 int cmd_inspect(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"json", no_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int json = 0, c;
     cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'j') {
             json = 1;
+        } else if (c == 'q') {
+            /* inspect writes nothing but errors to stderr */
         } else if (c == 'h') {
             print_usage(stdout);
             return CLI_EXIT_OK;

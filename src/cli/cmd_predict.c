@@ -16,7 +16,7 @@ static void print_usage(FILE *out)
 {
     fprintf(out,
             "Usage: lethe predict --run RUN [--data NAME] [--split SPLIT] [--out FILE [--force]]\n"
-            "                     [--json]\n\n"
+            "                     [--json] [--quiet]\n\n"
             "Run a trained model over a split of its task and report accuracy (percent,\n"
             "classifiers) or mean absolute and mean squared error in the data's units\n"
             "(regressors).\n\n"
@@ -31,6 +31,7 @@ static void print_usage(FILE *out)
             "                   an existing FILE, or one inside RUN, is refused\n"
             "  --force          replace an existing FILE\n"
             "  --json           print {\"n\", \"accuracy\"} or {\"n\", \"l1\", \"mse\"}\n"
+            "  --quiet          accepted as by every verb (only errors go to stderr)\n"
             "  -h, --help       show this help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input (missing run, unknown\n"
             "task, a model of another architecture, unknown ids).\n");
@@ -75,7 +76,7 @@ int cmd_predict(int argc, char **argv)
     static const struct option longopts[] = {
         {"run", 1, 0, 'r'},  {"data", 1, 0, 'd'}, {"split", 1, 0, 's'},
         {"split-seed", 1, 0, 'S'}, {"out", 1, 0, 'o'}, {"json", 0, 0, 'j'},
-        {"force", 0, 0, 'F'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"force", 0, 0, 'F'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *run_dir = NULL, *data = NULL, *split = "test", *out = NULL;
     long split_seed = 0;
     int json = 0, force = 0, c;
@@ -94,6 +95,7 @@ int cmd_predict(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'j': json = 1; break;
         case 'F': force = 1; break;
+        case 'q': break; /* predict writes nothing but errors to stderr */
         case 'h': print_usage(stdout); return CLI_EXIT_OK;
         default: return cli_bad_option("predict", argv, longopts);
         }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -13,6 +14,7 @@
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
 #include "lethe/gpt_hf.h"
+#include "lethe/progress.h"
 #include "lethe/tokenizer.h"
 
 #define VERB "score"
@@ -20,7 +22,7 @@
 static void print_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: lethe score --run DIR (--text FILE | --tokens FILE) [--json]\n\n"
+            "Usage: lethe score --run DIR (--text FILE | --tokens FILE) [--json] [--quiet]\n\n"
             "Score sequences with the GPT model of DIR, a lethe run (model.safetensors,\n"
             "config.json, tokenizer.json) or a Hugging Face GPT-2 directory\n"
             "(model.safetensors, config.json, vocab.json + merges.txt or tokenizer.json):\n"
@@ -35,6 +37,7 @@ static void print_usage(FILE *out)
             "                  tokenizer)\n"
             "  --json          print one JSON object per sequence (JSONL):\n"
             "                  {\"n\", \"mean_nll\", \"logprobs\", \"mu\", \"sigma2\"}\n"
+            "  --quiet         no progress lines on stderr (many sequences show them)\n"
             "  -h, --help      show this help\n\n"
             "n is the number of tokens scored (the sequence's length minus 1); mean_nll is\n"
             "-sum(logprobs) / n (null when n is 0); logprobs[t] = log p(x[t+1] | x[..t]);\n"
@@ -170,21 +173,23 @@ static lethe_status check_seqs(const seqs *s, const lethe_gpt *g, const char *pa
 
 int cmd_score(int argc, char **argv)
 {
-    enum { O_RUN = 1, O_TEXT, O_TOKENS, O_JSON };
+    enum { O_RUN = 1, O_TEXT, O_TOKENS, O_JSON, O_QUIET };
     static const struct option longopts[] = {
-        {"run", 1, 0, O_RUN},   {"text", 1, 0, O_TEXT}, {"tokens", 1, 0, O_TOKENS},
-        {"json", 0, 0, O_JSON}, {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+        {"run", 1, 0, O_RUN},   {"text", 1, 0, O_TEXT},   {"tokens", 1, 0, O_TOKENS},
+        {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *run_dir = NULL, *text = NULL, *tokens = NULL;
-    int json = 0, c;
-    cli_getopt_reset();
+    int json = 0, quiet = 0, c;
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case O_RUN: run_dir = optarg; break;
         case O_TEXT: text = optarg; break;
         case O_TOKENS: tokens = optarg; break;
         case O_JSON: json = 1; break;
+        case O_QUIET: quiet = 1; break;
         case 'h': print_usage(stdout); return CLI_EXIT_OK;
-        default: return cli_usage(VERB, "unknown or incomplete option");
+        default: return cli_bad_option(VERB, argv, longopts);
         }
     }
     if (optind < argc)
@@ -216,7 +221,12 @@ int cmd_score(int argc, char **argv)
     double *s2 = g ? malloc(sizeof(double) * (size_t)g->cfg.n_positions) : NULL;
     if (st == LETHE_OK && (!targets || !mu || !s2 || !x))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    lethe_progress prog;
+    /* a bar would break the result lines streaming to the same terminal */
+    int same_tty = isatty(fileno(stdout)) && isatty(fileno(stderr));
+    lethe_progress_init(&prog, stderr, VERB, "sequences", (uint64_t)s.n, quiet || same_tty);
     for (int i = 0; st == LETHE_OK && i < s.n; i++) {
+        lethe_progress_update(&prog, (uint64_t)i);
         int T = s.len[i], n = T > 0 ? T - 1 : 0;
         double nll = 0.0;
         const float *lp = NULL;
@@ -257,6 +267,9 @@ int cmd_score(int argc, char **argv)
             printf("sequence %d: nothing to score (fewer than 2 tokens)\n", i + 1);
         }
     }
+    lethe_progress_update(&prog, (uint64_t)s.n);
+    if (st == LETHE_OK && prog.last != prog.t0) /* a final line after shown progress */
+        lethe_progress_finish(&prog);
     if (st == LETHE_OK && !json) {
         if (total_n)
             printf("all %d sequences: %ld tokens scored, mean NLL %.6f (perplexity %.6g)\n",

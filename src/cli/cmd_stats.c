@@ -23,7 +23,8 @@ static void print_usage(FILE *out)
           "  rouge --ref R --hyp H       ROUGE-L precision, recall and F1 per line\n"
           "  hmean FILE                  harmonic mean\n"
           "  wasserstein A B             1-D Wasserstein (earth mover's) distance\n\n"
-          "Each takes --json for one JSON object on stdout, and --help.\n"
+          "Each takes --json for one JSON object on stdout, --quiet (no warnings on\n"
+          "stderr) and --help.\n"
           "Exit codes: 0 ok, 2 usage error, 3 bad input (the message names the file).\n",
           out);
 }
@@ -64,7 +65,7 @@ static void add_number(cJSON *obj, const char *key, double x)
 
 /* The options of the subcommands; each subcommand's table names its own. */
 struct opts {
-    int json, stem;
+    int json, stem, quiet;
     const char *labels, *scores, *ref, *hyp;
 };
 
@@ -79,6 +80,7 @@ static int parse(int argc, char **argv, const char *verb, const char *usage,
         switch (c) {
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         case 'j': o->json = 1; break;
+        case 'q': o->quiet = 1; break;
         case 's': o->stem = 1; break;
         case 'L': o->labels = optarg; break;
         case 'S': o->scores = optarg; break;
@@ -102,6 +104,7 @@ static int need_files(int argc, char **argv, const char *verb, int want, const c
 }
 
 #define OPT_JSON {"json", no_argument, NULL, 'j'}
+#define OPT_QUIET {"quiet", no_argument, NULL, 'q'}
 #define OPT_HELP {"help", no_argument, NULL, 'h'}
 #define OPT_END {NULL, 0, NULL, 0}
 
@@ -118,7 +121,7 @@ static lethe_status read_pair(char **argv, double **a, size_t *na, double **b, s
 
 static int stats_ks(int argc, char **argv)
 {
-    static const struct option table[] = {OPT_JSON, OPT_HELP, OPT_END};
+    static const struct option table[] = {OPT_JSON, OPT_QUIET, OPT_HELP, OPT_END};
     const char *usage =
         "Usage: lethe stats ks [--json] A B\n\n"
         "Two-sided two-sample Kolmogorov-Smirnov test of the samples in files A and B\n"
@@ -127,6 +130,7 @@ static int stats_ks(int argc, char **argv)
         "one, kstwo.sf(D, round(n1 n2 / (n1 + n2))). Ties are allowed.\n\n"
         "Prints statistic, pvalue, method (exact or asymptotic), n1 and n2.\n\n"
         "  --json    print them as one JSON object\n"
+        "  --quiet   accepted as by every verb (only errors go to stderr)\n"
         "  -h, --help\n";
     struct opts o = {0};
     int rc = parse(argc, argv, "stats ks", usage, table, &o);
@@ -188,7 +192,7 @@ static int stats_auc(int argc, char **argv)
 {
     static const struct option table[] = {{"labels", required_argument, NULL, 'L'},
                                           {"scores", required_argument, NULL, 'S'},
-                                          OPT_JSON, OPT_HELP, OPT_END};
+                                          OPT_JSON, OPT_QUIET, OPT_HELP, OPT_END};
     const char *usage =
         "Usage: lethe stats auc --labels L --scores S [--json]\n\n"
         "ROC AUC of scores against 0/1 labels (line i of S scores line i of L; a\n"
@@ -199,6 +203,7 @@ static int stats_auc(int argc, char **argv)
         "  --labels L   file of labels, 0 or 1 per line\n"
         "  --scores S   file of scores, one number per line\n"
         "  --json       print them as one JSON object\n"
+        "  --quiet      accepted as by every verb (only errors go to stderr)\n"
         "  -h, --help\n";
     struct opts o = {0};
     int rc = parse(argc, argv, "stats auc", usage, table, &o);
@@ -245,7 +250,7 @@ static int stats_rouge(int argc, char **argv)
     static const struct option table[] = {{"ref", required_argument, NULL, 'R'},
                                           {"hyp", required_argument, NULL, 'H'},
                                           {"stem", no_argument, NULL, 's'},
-                                          OPT_JSON, OPT_HELP, OPT_END};
+                                          OPT_JSON, OPT_QUIET, OPT_HELP, OPT_END};
     const char *usage =
         "Usage: lethe stats rouge --ref R --hyp H [--stem] [--json]\n\n"
         "ROUGE-L of each line of H (hypothesis) against the same line of R (reference),\n"
@@ -258,6 +263,7 @@ static int stats_rouge(int argc, char **argv)
         "  --stem     Porter-stem tokens longer than 3 characters (nltk's stemmer)\n"
         "  --json     print {precision: [...], recall: [...], f1: [...], and the\n"
         "             means mean_precision, mean_recall, mean_f1, n, stem}\n"
+        "  --quiet    accepted as by every verb (only errors go to stderr)\n"
         "  -h, --help\n";
     struct opts o = {0};
     int rc = parse(argc, argv, "stats rouge", usage, table, &o);
@@ -320,13 +326,14 @@ static int stats_rouge(int argc, char **argv)
 
 static int stats_hmean(int argc, char **argv)
 {
-    static const struct option table[] = {OPT_JSON, OPT_HELP, OPT_END};
+    static const struct option table[] = {OPT_JSON, OPT_QUIET, OPT_HELP, OPT_END};
     const char *usage =
         "Usage: lethe stats hmean [--json] FILE\n\n"
         "Harmonic mean n / sum(1/x) of the numbers in FILE (one per line), as\n"
         "scipy.stats.hmean. Values must be >= 0; if one is 0 the mean is 0 (with a\n"
         "warning on stderr, as scipy warns).\n\n"
         "  --json    print {hmean, n}\n"
+        "  --quiet   no warning when a value is 0\n"
         "  -h, --help\n";
     struct opts o = {0};
     int rc = parse(argc, argv, "stats hmean", usage, table, &o);
@@ -349,7 +356,7 @@ static int stats_hmean(int argc, char **argv)
     free(x);
     if (st != LETHE_OK)
         return cli_report("stats hmean", st);
-    if (zero)
+    if (zero && !o.quiet)
         fprintf(stderr, "lethe stats hmean: warning: %s:%zu is 0, so the harmonic mean is 0\n",
                 path, zero);
     if (!o.json) {
@@ -364,13 +371,14 @@ static int stats_hmean(int argc, char **argv)
 
 static int stats_wasserstein(int argc, char **argv)
 {
-    static const struct option table[] = {OPT_JSON, OPT_HELP, OPT_END};
+    static const struct option table[] = {OPT_JSON, OPT_QUIET, OPT_HELP, OPT_END};
     const char *usage =
         "Usage: lethe stats wasserstein [--json] A B\n\n"
         "First Wasserstein (earth mover's) distance between the empirical distributions\n"
         "of the samples in files A and B (one number per line), the integral of\n"
         "|F_A - F_B|, as scipy.stats.wasserstein_distance.\n\n"
         "  --json    print {wasserstein, n1, n2}\n"
+        "  --quiet   accepted as by every verb (only errors go to stderr)\n"
         "  -h, --help\n";
     struct opts o = {0};
     int rc = parse(argc, argv, "stats wasserstein", usage, table, &o);

@@ -49,6 +49,7 @@ struct opts {
 
 #define OPT_HELP {"help", no_argument, NULL, 'h'}
 #define OPT_JSON {"json", no_argument, NULL, 'j'}
+#define OPT_QUIET {"quiet", no_argument, NULL, 'q'}
 #define OPT_END {NULL, 0, NULL, 0}
 
 static int push_arg(const char ***v, size_t *n, const char *s)
@@ -158,8 +159,7 @@ static int tok_train(int argc, char **argv)
                                           {"special", required_argument, NULL, 's'},
                                           {"min-frequency", required_argument, NULL, 'm'},
                                           {"force", no_argument, NULL, 'F'},
-                                          {"quiet", no_argument, NULL, 'q'},
-                                          OPT_JSON, OPT_HELP, OPT_END};
+                                          OPT_QUIET, OPT_JSON, OPT_HELP, OPT_END};
     const char *usage =
         "Usage: lethe tokenizer train --corpus FILE... --vocab N --out tokenizer.json\n"
         "                             [--special TOKEN]... [--min-frequency N] [--force]\n"
@@ -324,10 +324,10 @@ static int tok_encode(int argc, char **argv)
                                           {"text", required_argument, NULL, 't'},
                                           {"file", required_argument, NULL, 'f'},
                                           {"jsonl", required_argument, NULL, 'l'},
-                                          OPT_JSON, OPT_HELP, OPT_END};
+                                          OPT_JSON, OPT_QUIET, OPT_HELP, OPT_END};
     const char *usage =
         "Usage: lethe tokenizer encode TOKENIZER [--text STRING | --file FILE | --jsonl FILE]\n"
-        "                              [--json]\n\n"
+        "                              [--json] [--quiet]\n\n"
         "Print the token ids of a text, space-separated on one line. The text is\n"
         "--text, the bytes of --file (repeatable: one line per file), or stdin; with\n"
         "--jsonl, the \"text\" member of each line of a JSON Lines file, one line of\n"
@@ -337,6 +337,7 @@ static int tok_encode(int argc, char **argv)
         "  --file FILE          encode this file's bytes (repeatable)\n"
         "  --jsonl FILE         encode the \"text\" of each line\n"
         "  --json               print each list of ids as a JSON array\n"
+        "  --quiet              accepted as by every verb (only errors go to stderr)\n"
         "  -h, --help\n";
     struct opts o = {0};
     int rc = parse(argc, argv, "tokenizer encode", usage, table, 0, &o);
@@ -423,14 +424,15 @@ static int tok_decode(int argc, char **argv)
     static const struct option table[] = {TOKENIZER_OPTS,
                                           {"ids", required_argument, NULL, 'i'},
                                           {"out", required_argument, NULL, 'o'},
-                                          OPT_HELP, OPT_END};
+                                          OPT_QUIET, OPT_HELP, OPT_END};
     const char *usage =
-        "Usage: lethe tokenizer decode TOKENIZER [--ids \"1 2 3\"] [--out FILE]\n\n"
+        "Usage: lethe tokenizer decode TOKENIZER [--ids \"1 2 3\"] [--out FILE] [--quiet]\n\n"
         "Write the bytes of token ids, concatenated, exactly (no newline added). The\n"
         "ids come from --ids or stdin: decimal numbers separated by blanks or commas\n"
         "(a JSON array works too).\n\n" TOKENIZER_HELP
         "  --ids IDS            the ids to decode\n"
         "  --out FILE           write the bytes to FILE (atomically) instead of stdout\n"
+        "  --quiet              accepted as by every verb (only errors go to stderr)\n"
         "  -h, --help\n";
     struct opts o = {0};
     int rc = parse(argc, argv, "tokenizer decode", usage, table, 0, &o);

@@ -18,6 +18,7 @@ void lethe_tofu_defaults(lethe_tofu_opts *o)
     o->no_generate = 0;
     o->memo = LETHE_TOFU_MEMO_PAPER;
     o->logits = NULL;
+    o->progress = NULL;
 }
 
 /* Append the tokens of text[0..len) to ids (capacity grown). */
@@ -360,6 +361,8 @@ lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *to
         sum_p += s->prob, sum_es += s->es;
         if (isfinite(s->em))
             sum_em += s->em, n_em++;
+        if (o->progress)
+            lethe_progress_update(o->progress, i + 1);
     }
     out->prob = sum_p / n;
     out->rouge_l = o->no_generate ? NAN : sum_r / n;

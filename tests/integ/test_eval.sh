@@ -71,6 +71,11 @@ cp "$TMP/e1/CLASSIFY_EVAL.json" "$TMP/first.json"
 expect 0 "$LETHE" eval classify --run "$TMP/orig" --forget random:0.1 --oracle "$TMP/oracle" \
     --original "$TMP/orig" --out "$TMP/e1"
 cmp -s "$TMP/e1/CLASSIFY_EVAL.json" "$TMP/first.json" && pass || fail "reruns differ"
+grep -v wall_seconds "$OUT" >"$TMP/first.out" # the one line that varies
+expect 0 "$LETHE" eval classify --run "$TMP/orig" --forget random:0.1 --oracle "$TMP/oracle" \
+    --original "$TMP/orig" --out "$TMP/e1" --quiet
+[ ! -s "$ERR" ] && grep -v wall_seconds "$OUT" | cmp -s - "$TMP/first.out" && cmp -s "$TMP/e1/CLASSIFY_EVAL.json" \
+    "$TMP/first.json" && pass || fail "eval classify --quiet: stderr, or another stdout or file"
 
 # The oracle as its own oracle: no gap, no divergence, no distance.
 expect 0 "$LETHE" eval classify --run "$TMP/oracle" --forget random:0.1 --oracle "$TMP/oracle" \

@@ -21,7 +21,11 @@ expect 0 $E --run "$TMP/a" --oracle "$TMP/a" --out "$TMP/self" --json
 contains "$OUT" '"forget_quality":'
 expect 0 $E --run "$TMP/a" --oracle "$TMP/b" --out "$TMP/ab"
 contains "$OUT" "wrote $TMP/ab/TOFU_EVAL.json"
+cp "$OUT" "$TMP/ab.out"
 expect 0 $E --run "$TMP/a" --oracle "$TMP/b" --out "$TMP/ab2"
+expect 0 $E --run "$TMP/a" --oracle "$TMP/b" --out "$TMP/ab" --quiet
+[ ! -s "$ERR" ] && cmp -s "$OUT" "$TMP/ab.out" && cmp -s "$TMP/ab/TOFU_EVAL.json" \
+    "$TMP/ab2/TOFU_EVAL.json" && pass || fail "eval tofu --quiet: stderr, or another stdout or file"
 expect 0 $E --run "$TMP/b" --out "$TMP/b_alone" --no-generate
 if cmp -s "$TMP/ab/TOFU_SUMMARY.json" "$TMP/ab2/TOFU_SUMMARY.json" &&
    cmp -s "$TMP/ab/TOFU_EVAL.json" "$TMP/ab2/TOFU_EVAL.json"; then pass; else fail "reruns differ"; fi

@@ -53,6 +53,9 @@ expect 0 "$LETHE" generate --run "$RUN" --prompt "The engine" --max-new 12 --tem
 cp "$OUT" "$TMP/g1"
 expect 0 "$LETHE" generate --run "$RUN" --prompt "The engine" --max-new 12 --temperature 0 --json
 if cmp -s "$OUT" "$TMP/g1"; then pass; else fail "greedy generation differs between runs"; fi
+expect 0 "$LETHE" generate --run "$RUN" --prompt "The engine" --max-new 12 --temperature 0 --json \
+    --quiet
+[ ! -s "$ERR" ] && cmp -s "$OUT" "$TMP/g1" && pass || fail "generate --quiet"
 contains "$OUT" '"stop":"max"'
 contains "$OUT" '"text":'
 if $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["tokens"]) == 12 == len(d["logprobs"]); assert abs(sum(d["logprobs"]) - d["score"]) < 1e-3' "$OUT"; then
@@ -112,6 +115,9 @@ for line in open(sys.argv[1]):
 ' "$OUT"; then pass; else fail "score --json fields"; fi
 expect 0 "$LETHE" score --run "$RUN" --text "$TMP/lines.txt"
 contains "$OUT" "all 4 sequences"
+cp "$OUT" "$TMP/score.out"
+expect 0 "$LETHE" score --run "$RUN" --text "$TMP/lines.txt" --quiet
+[ ! -s "$ERR" ] && cmp -s "$OUT" "$TMP/score.out" && pass || fail "score --quiet"
 printf '1 2 3 4\n5 6\n' >"$TMP/ids"
 expect 0 "$LETHE" score --run "$TMP/bare" --tokens "$TMP/ids" --json
 contains "$OUT" '"n":3'
