@@ -145,7 +145,7 @@ static int s3t_train(int argc, char **argv)
     if (st == LETHE_OK)
         st = lethe_s3t_create(o.out, o.data, &r.opts, r.spec, &r.cfg, (int)o.shards,
                               (int)o.slices, (int)o.budget, order, prior, n_prior,
-                              (uint64_t)o.seed, o.exclude ? &r.excl : NULL, &s);
+                              (uint64_t)o.seed, o.exclude ? &r.excl : NULL, o.force, &s);
     double t0 = lethe_now();
     if (st == LETHE_OK && (st = lethe_s3t_train(s)) == LETHE_OK) {
         cJSON *j = ens_train_json(&o);
@@ -160,7 +160,7 @@ static int s3t_train(int argc, char **argv)
     free(prior);
     lethe_s3t_free(s);
     ens_recipe_free(&r);
-    return st == LETHE_OK ? CLI_EXIT_OK : cli_report("s3t", st);
+    return st == LETHE_OK ? CLI_EXIT_OK : cli_report_out("s3t", st);
 }
 
 /* The served prefix of shard k as "a-b-c" into buf. */

@@ -11,7 +11,7 @@ PAIRS=${LETHE_CONCURRENT_PAIRS:-50}
 
 # ids FILE RUN: the training ids of RUN, one per line.
 ids() {
-    expect 0 "$LETHE" predict --run "$2" --split train --out "$TMP/ids.csv"
+    expect 0 "$LETHE" predict --run "$2" --split train --out "$TMP/ids.csv" --force
     tail -n +2 "$TMP/ids.csv" | cut -d, -f1 >"$1"
 }
 

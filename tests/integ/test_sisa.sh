@@ -98,7 +98,7 @@ contains "$ERR" "no model remains"
 expect 1 "$LETHE" sisa predict "$TMP/all" --shard 1
 contains "$ERR" "shard 1"
 expect 2 "$LETHE" sisa train --data digits --shards 0 --out "$TMP/x"
-contains "$ERR" "lethe sisa: --shards needs a whole number 1-1024, not '0'"
+contains "$ERR" "lethe sisa: --shards 0 is out of range: it takes 1 to 1024"
 
 # SIGKILL at 50 random moments.
 lost=0 wrong=0 unverified=0
