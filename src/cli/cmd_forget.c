@@ -319,20 +319,22 @@ int cmd_forget(int argc, char **argv)
     long split_seed = 0;
     int json = 0, quiet = 0, c;
     lethe_linear_forget_opts o = {0};
-    cli_getopt_reset();
+    const cli_long_opt ints[] = {{'P', &split_seed, 0, 1L << 53}};
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int done = cli_numeric_option("forget", longopts, c, optarg, ints, 1, NULL, 0);
+        if (done < 0)
+            return -done;
+        if (done)
+            continue;
         switch (c) {
         case 'r': dir = optarg; break;
         case 'i': o.ids = optarg; break;
-        case 'P':
-            if (cli_parse_long(optarg, &split_seed) || split_seed < 0)
-                return cli_usage("forget", "--split-seed needs a whole number >= 0");
-            break;
         case 'c': o.check = 1; break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': forget_usage(stdout); return CLI_EXIT_OK;
-        default: return cli_usage("forget", "unknown or incomplete option");
+        default: return cli_bad_option("forget", argv, longopts);
         }
     }
     if (optind < argc)

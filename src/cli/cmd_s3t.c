@@ -363,7 +363,7 @@ static int s3t_simulate(int argc, char **argv)
     long shards = DEFAULT_SHARDS, slices = 6, budget = 0, runs = DEFAULT_RUNS, seed = 0;
     const char *order_s = "cyclic", *prior_file = NULL;
     int json = 0, quiet = 0, c;
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         const cli_long_opt ints[] = {
             {'S', &shards, 1, 100000}, {'R', &slices, 1, LETHE_S3T_MAX_SLICES},
@@ -381,7 +381,7 @@ static int s3t_simulate(int argc, char **argv)
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': print_usage(stdout); return CLI_EXIT_OK;
-        default: return cli_usage("s3t", "unknown or incomplete option");
+        default: return cli_bad_option("s3t", argv, longopts);
         }
     }
     lethe_s3t_order order;

@@ -24,6 +24,10 @@ expect 2 "$LETHE" s3t train --data digits --slices 30 --out "$TMP/x"
 contains "$ERR" "lethe s3t: --slices 30 is out of range: it takes 1 to 24"
 expect 2 "$LETHE" s3t simulate --runs 0
 contains "$ERR" "lethe s3t: --runs 0 is out of range: it takes 1 to 10000000"
+expect 2 "$LETHE" s3t simulate --frobnicate
+one_line "$ERR"; contains "$ERR" "lethe s3t: unknown option '--frobnicate'"
+expect 2 "$LETHE" s3t train --data digits --out "$TMP/x" --frobnicate
+one_line "$ERR"; contains "$ERR" "lethe s3t: unknown option '--frobnicate'"
 expect 0 "$LETHE" s3t simulate --shards 3 --slices 3 --runs 10 --quiet
 [ ! -s "$OUT" ] && pass || fail "s3t simulate --quiet printed"
 
