@@ -11,6 +11,7 @@
 #ifndef LETHE_ENSEMBLE_H
 #define LETHE_ENSEMBLE_H
 
+#include "lethe/rundir.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,9 @@ typedef struct lethe_ensemble {
                                   "" when it has none */
     const char *why_dead;      /* why a shard has no model, and why none has */
     const char *why_none;
+    lethe_rundir *rd;          /* a directory being created (lethe/rundir.h):
+                                  locked, and removed unless the first sync or
+                                  train completes */
 } lethe_ensemble;
 
 /* Check ids and record a deletion request, durably, under the directory's

@@ -202,6 +202,7 @@ typedef struct lethe_linear_fit_opts {
     long limit, window;      /* lethe_task_opts */
     double lambda, guard, sigma, eps, delta; /* NAN: the kind's default */
     uint64_t seed;           /* logistic: the noise seed */
+    int force;               /* write into an existing, non-empty directory */
 } lethe_linear_fit_opts;
 
 /* Every setting unset (NAN or 0). */
@@ -241,8 +242,11 @@ typedef struct lethe_linear_run {
                                                 difference, logistic's gradient norm */
 } lethe_linear_run;
 
-/* Fit as o says and write the run directory dir (created). Free *out with
- * lethe_linear_run_free. */
+/* Fit as o says and write the run directory dir, by the rule of
+ * lethe_rundir_begin (lethe/rundir.h): an existing, non-empty dir is
+ * refused unless o->force, dir may not be, hold or lie in the data or
+ * exclude file, its lock is held throughout, and a fit that fails leaves
+ * nothing of what it created. Free *out with lethe_linear_run_free. */
 lethe_status lethe_linear_run_fit(const char *dir, const lethe_linear_fit_opts *o,
                                   lethe_linear_run **out);
 

@@ -42,8 +42,12 @@ typedef struct lethe_rundir lethe_rundir;
  * refused when, by real path, it equals, lies inside or contains one of the
  * n_inputs paths in `inputs` (NULL ones and those that do not exist are
  * skipped). `out` and any missing parents are created and recorded as
- * temporary until commit. *rd is set on success; end it with commit or
- * abort. */
+ * temporary until commit. The directory's lock (lethe/runlock.h) is taken
+ * without waiting and held until commit or abort: while another writer
+ * holds it, begin fails at once (LETHE_ERR_FAILED, "locked by another
+ * writer") rather than wait and then overwrite that writer's run. The
+ * caller must not take the lock again itself. *rd is set on success; end it
+ * with commit or abort. */
 lethe_status lethe_rundir_begin(const char *out, int force, const char *const *inputs,
                                 size_t n_inputs, lethe_rundir **rd);
 /* Keep the directory and free rd. */

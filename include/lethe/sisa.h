@@ -35,13 +35,16 @@ typedef struct lethe_sisa {
     long trained_slices;       /* slices trained by the last sync (0: all reused) */
 } lethe_sisa;
 
-/* Start a SISA directory for the recipe (dir is created; a directory that
- * already holds an ensemble is an error). excluded names training rows
- * never to use. */
+/* Start a SISA directory for the recipe. dir is created by the rule of
+ * lethe_rundir_begin (lethe/rundir.h): an existing, non-empty one is
+ * refused unless force (an ensemble in it is then replaced), dir may not
+ * be, hold or lie in the task's file, and it stays locked, and is removed
+ * by lethe_sisa_free (or a signal), until the first lethe_sisa_sync
+ * completes. excluded names training rows never to use. */
 lethe_status lethe_sisa_create(const char *dir, const char *task, const lethe_task_opts *opts,
                                const char *spec, const lethe_train_cfg *cfg, int shards,
                                int slices, uint64_t seed, lethe_aggregate agg,
-                               const lethe_rows *excluded, lethe_sisa **out);
+                               const lethe_rows *excluded, int force, lethe_sisa **out);
 /* Open an existing directory, replaying its ledger. */
 lethe_status lethe_sisa_open(const char *dir, lethe_sisa **out);
 void lethe_sisa_free(lethe_sisa *s); /* NULL is a no-op */

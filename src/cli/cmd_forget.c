@@ -69,6 +69,7 @@ static void fit_usage(FILE *out)
             "Options:\n"
             "  --data NAME        the task (required); see 'lethe train --help'\n"
             "  --out RUN          the run directory to write (required; created)\n"
+            "  --force            write into an existing RUN, replacing its files\n"
             "  --model KIND       ridge or logistic (default: ridge for regression,\n"
             "                     logistic for two classes)\n"
             "  --lambda X         L2 strength (default: ridge %g, logistic %g); ridge\n"
@@ -109,41 +110,38 @@ static int fit_parse(int argc, char **argv, fit_opts *o)
         {"eps", 1, 0, 'e'},     {"delta", 1, 0, 'D'}, {"seed", 1, 0, 'S'},
         {"exclude", 1, 0, 'x'}, {"split-seed", 1, 0, 'P'}, {"limit", 1, 0, 'n'},
         {"window", 1, 0, 'w'},  {"json", 0, 0, 'j'},  {"quiet", 0, 0, 'q'},
-        {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+        {"force", 0, 0, 'f'},   {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     lethe_linear_fit_opts *l = &o->lin;
     long seed = 0, split_seed = 0;
     *o = (fit_opts){0};
     lethe_linear_fit_defaults(l);
+    const cli_long_opt ints[] = {{'S', &seed, 0, 1L << 53}, {'P', &split_seed, 0, 1L << 53},
+                                 {'n', &l->limit, 0, 1L << 40}, {'w', &l->window, 0, 365}};
+    /* >= 0 here; each model's own ranges are checked where it is fitted */
+    const cli_real_opt reals[] = {{'L', &l->lambda, 0, 1e30}, {'g', &l->guard, 0, 1e30},
+                                  {'s', &l->sigma, 0, 1e30},  {'e', &l->eps, 0, 1e30},
+                                  {'D', &l->delta, 0, 1e30}};
     int c;
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        double *real = NULL;
-        long *whole = NULL, hi = 0;
-        const char *name = "";
+        int done = cli_numeric_option("fit", longopts, c, optarg, ints,
+                                      sizeof ints / sizeof ints[0], reals,
+                                      sizeof reals / sizeof reals[0]);
+        if (done < 0)
+            return -done;
+        if (done)
+            continue;
         switch (c) {
         case 'd': l->data = optarg; break;
         case 'o': o->out = optarg; break;
         case 'm': l->model = optarg; break;
         case 'x': l->exclude = optarg; break;
-        case 'L': real = &l->lambda, name = "lambda"; break;
-        case 'g': real = &l->guard, name = "guard"; break;
-        case 's': real = &l->sigma, name = "sigma"; break;
-        case 'e': real = &l->eps, name = "eps"; break;
-        case 'D': real = &l->delta, name = "delta"; break;
-        case 'S': whole = &seed, name = "seed", hi = 1L << 53; break;
-        case 'P': whole = &split_seed, name = "split-seed", hi = 1L << 53; break;
-        case 'n': whole = &l->limit, name = "limit", hi = 1L << 40; break;
-        case 'w': whole = &l->window, name = "window", hi = 365; break;
         case 'j': o->json = 1; break;
         case 'q': o->quiet = 1; break;
+        case 'f': l->force = 1; break;
         case 'h': fit_usage(stdout); return -1;
-        default: return cli_usage("fit", "unknown or incomplete option");
+        default: return cli_bad_option("fit", argv, longopts);
         }
-        if (real && (cli_parse_double(optarg, real) || !isfinite(*real) || *real < 0))
-            return cli_usage("fit", "--%s needs a number >= 0, not '%s'", name, optarg);
-        if (whole && (cli_parse_long(optarg, whole) || *whole < 0 || *whole > hi))
-            return cli_usage("fit", "--%s needs a whole number 0-%ld, not '%s'", name, hi,
-                             optarg);
     }
     l->seed = (uint64_t)seed, l->split_seed = (uint64_t)split_seed;
     if (optind < argc)
@@ -165,7 +163,7 @@ int cmd_fit(int argc, char **argv)
     lethe_linear_run *r = NULL;
     lethe_status st = lethe_linear_run_fit(o.out, &o.lin, &r);
     if (st != LETHE_OK)
-        return cli_report("fit", st);
+        return cli_report_out("fit", st);
     const lethe_linear *m = r->m;
     int classify = m->kind == LETHE_LINEAR_LOGISTIC;
     double budget = lethe_linear_budget(m);
@@ -321,20 +319,22 @@ int cmd_forget(int argc, char **argv)
     long split_seed = 0;
     int json = 0, quiet = 0, c;
     lethe_linear_forget_opts o = {0};
-    cli_getopt_reset();
+    const cli_long_opt ints[] = {{'P', &split_seed, 0, 1L << 53}};
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int done = cli_numeric_option("forget", longopts, c, optarg, ints, 1, NULL, 0);
+        if (done < 0)
+            return -done;
+        if (done)
+            continue;
         switch (c) {
         case 'r': dir = optarg; break;
         case 'i': o.ids = optarg; break;
-        case 'P':
-            if (cli_parse_long(optarg, &split_seed) || split_seed < 0)
-                return cli_usage("forget", "--split-seed needs a whole number >= 0");
-            break;
         case 'c': o.check = 1; break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': forget_usage(stdout); return CLI_EXIT_OK;
-        default: return cli_usage("forget", "unknown or incomplete option");
+        default: return cli_bad_option("forget", argv, longopts);
         }
     }
     if (optind < argc)

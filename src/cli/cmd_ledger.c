@@ -25,11 +25,25 @@ int cmd_ledger(int argc, char **argv)
         print_usage(stdout);
         return CLI_EXIT_OK;
     }
-    int quiet = argc == 4 && !strcmp(argv[3], "--quiet");
-    if (argc != 3 + quiet || (strcmp(argv[1], "show") && strcmp(argv[1], "verify")))
+    static const struct option longopts[] = {
+        {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int quiet = 0, c;
+    if (argc < 2 || (strcmp(argv[1], "show") && strcmp(argv[1], "verify")))
         return cli_usage("ledger", "expected 'show DIR' or 'verify DIR' (and --quiet)");
+    cli_getopt_begin();
+    while ((c = getopt_long(argc - 1, argv + 1, "h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            print_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (c != 'q')
+            return cli_bad_option("ledger", argv + 1, longopts);
+        quiet = 1;
+    }
+    if (optind != argc - 2)
+        return cli_usage("ledger", "%s needs one directory", argv[1]);
     lethe_ledger *l;
-    lethe_status st = lethe_ledger_read(argv[2], &l);
+    lethe_status st = lethe_ledger_read(argv[optind + 1], &l);
     if (st != LETHE_OK)
         return cli_report("ledger", st);
     long pending = lethe_ledger_pending(l);

@@ -145,7 +145,7 @@ static int s3t_train(int argc, char **argv)
     if (st == LETHE_OK)
         st = lethe_s3t_create(o.out, o.data, &r.opts, r.spec, &r.cfg, (int)o.shards,
                               (int)o.slices, (int)o.budget, order, prior, n_prior,
-                              (uint64_t)o.seed, o.exclude ? &r.excl : NULL, &s);
+                              (uint64_t)o.seed, o.exclude ? &r.excl : NULL, o.force, &s);
     double t0 = lethe_now();
     if (st == LETHE_OK && (st = lethe_s3t_train(s)) == LETHE_OK) {
         cJSON *j = ens_train_json(&o);
@@ -160,7 +160,7 @@ static int s3t_train(int argc, char **argv)
     free(prior);
     lethe_s3t_free(s);
     ens_recipe_free(&r);
-    return st == LETHE_OK ? CLI_EXIT_OK : cli_report("s3t", st);
+    return st == LETHE_OK ? CLI_EXIT_OK : cli_report_out("s3t", st);
 }
 
 /* The served prefix of shard k as "a-b-c" into buf. */
@@ -363,7 +363,7 @@ static int s3t_simulate(int argc, char **argv)
     long shards = DEFAULT_SHARDS, slices = 6, budget = 0, runs = DEFAULT_RUNS, seed = 0;
     const char *order_s = "cyclic", *prior_file = NULL;
     int json = 0, quiet = 0, c;
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         const cli_long_opt ints[] = {
             {'S', &shards, 1, 100000}, {'R', &slices, 1, LETHE_S3T_MAX_SLICES},
@@ -381,7 +381,7 @@ static int s3t_simulate(int argc, char **argv)
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': print_usage(stdout); return CLI_EXIT_OK;
-        default: return cli_usage("s3t", "unknown or incomplete option");
+        default: return cli_bad_option("s3t", argv, longopts);
         }
     }
     lethe_s3t_order order;

@@ -57,7 +57,7 @@ static int sisa_train(int argc, char **argv)
         st = lethe_sisa_create(o.out, o.data, &r.opts, r.spec, &r.cfg, (int)o.shards,
                                (int)o.slices, (uint64_t)o.seed,
                                strcmp(o.aggregate, "mean") ? LETHE_AGG_VOTE : LETHE_AGG_MEAN,
-                               o.exclude ? &r.excl : NULL, &s);
+                               o.exclude ? &r.excl : NULL, o.force, &s);
     double t0 = lethe_now();
     if (st == LETHE_OK && (st = lethe_sisa_sync(s)) == LETHE_OK) {
         char what[64];
@@ -66,7 +66,7 @@ static int sisa_train(int argc, char **argv)
     }
     lethe_sisa_free(s);
     ens_recipe_free(&r);
-    return st == LETHE_OK ? CLI_EXIT_OK : cli_report("sisa", st);
+    return st == LETHE_OK ? CLI_EXIT_OK : cli_report_out("sisa", st);
 }
 
 /* status: the configuration, the ledger and state.json's shards. */

@@ -61,7 +61,7 @@ int ens_train_parse(const char *verb, int argc, char **argv, ens_train_opts *o,
         {"epochs", 1, 0, 'e'}, {"batch", 1, 0, 'b'},   {"lr", 1, 0, 'l'},
         {"seed", 1, 0, 's'},   {"limit", 1, 0, 'L'},   {"exclude", 1, 0, 'x'},
         {"out", 1, 0, 'o'},    {"json", 0, 0, 'j'},    {"quiet", 0, 0, 'q'},
-        {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+        {"force", 0, 0, 'f'},  {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     int s3t = !strcmp(verb, "s3t"), c;
     const cli_long_opt ints[] = {
         {'S', &o->shards, 1, 1024},  {'R', &o->slices, 1, s3t ? 24 : 256},
@@ -69,7 +69,7 @@ int ens_train_parse(const char *verb, int argc, char **argv, ens_train_opts *o,
         {'b', &o->batch, 1, 1L << 20}, {'s', &o->seed, 0, 1L << 53},
         {'L', &o->limit, 0, 1L << 40}};
     const cli_real_opt reals[] = {{'l', &o->lr, 1e-12, 1e6}};
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (strchr(s3t ? "a" : "wBOp", c) && c != 0)
             return cli_usage(verb, "--%s is not an option of %s train",
@@ -90,10 +90,11 @@ int ens_train_parse(const char *verb, int argc, char **argv, ens_train_opts *o,
         case 'a': o->aggregate = optarg; break;
         case 'x': o->exclude = optarg; break;
         case 'o': o->out = optarg; break;
+        case 'f': o->force = 1; break;
         case 'j': o->json = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': usage(stdout); return -1;
-        default: return cli_usage(verb, "unknown or incomplete option");
+        default: return cli_bad_option(verb, argv, longopts);
         }
     }
     if (optind < argc)
@@ -175,7 +176,7 @@ int ens_dir_parse(const char *verb, int argc, char **argv, ens_dir_opts *o,
     *o = (ens_dir_opts){argv[0], NULL, NULL, "test", -1, 0, 0};
     const cli_long_opt ints[] = {{'k', &o->shard, 0, 1023}};
     int c;
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int done = cli_numeric_option(verb, longopts, c, optarg, ints, 1, NULL, 0);
         if (done < 0)
@@ -188,7 +189,7 @@ int ens_dir_parse(const char *verb, int argc, char **argv, ens_dir_opts *o,
         case 'j': o->json = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': usage(stdout); return -1;
-        default: return cli_usage(verb, "unknown or incomplete option");
+        default: return cli_bad_option(verb, argv, longopts);
         }
     }
     if (optind != argc - 1)

@@ -15,6 +15,7 @@
     "  --limit N          the first N training samples only\n"                         \
     "  --exclude SPLIT    train without these samples (the from-scratch reference)\n" \
     "  --out DIR          the directory to create\n"                                   \
+    "  --force            write into an existing DIR, replacing an ensemble in it\n"  \
     "  --json, --quiet    print a JSON summary, or nothing but errors\n"              \
     "forget options:\n"                                                                \
     "  --ids SPLIT        the samples to delete: ids:FILE, a FILE of ids, class:K, ...\n" \
@@ -25,7 +26,7 @@ typedef struct ens_train_opts {
     const char *data, *model, *widths, *aggregate, *order, *prior, *exclude, *out;
     long shards, slices, budget, epochs, batch, seed, limit;
     double lr;
-    int json, quiet;
+    int json, quiet, force;
 } ens_train_opts;
 
 /* Parse `lethe VERB train` into o (holding the defaults): every engine's

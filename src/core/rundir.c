@@ -1,6 +1,7 @@
 /* Run directories, output checks, and the table of temporary paths that a
  * signal handler removes. */
 #include "lethe/rundir.h"
+#include "lethe/runlock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -149,6 +150,7 @@ void lethe_inflight_handle_signals(void)
 struct lethe_rundir {
     char *top; /* the topmost directory begin created, or NULL */
     int slot;
+    lethe_runlock *lock; /* the directory's, held until commit or abort */
 };
 
 /* 1 when real paths a and b are the same or one lies inside the other. */
@@ -217,14 +219,26 @@ static lethe_status make_dirs(const char *path, lethe_rundir *r)
                 return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
             r->slot = lethe_inflight_add(r->top);
         }
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        int made = mkdir(buf, 0777) == 0;
+        if (!made && errno != EEXIST)
             return lethe_fail(LETHE_ERR_IO, "%s: cannot create directory: %s", buf,
                               strerror(errno));
+        if (!made && r->top && !strcmp(r->top, buf)) { /* another writer made it */
+            lethe_inflight_drop(r->slot);
+            free(r->top);
+            r->top = NULL, r->slot = -1;
+        }
         *p = c;
         if (!c)
             break;
     }
     return LETHE_OK;
+}
+
+static lethe_status refuse_full(const char *out)
+{
+    return lethe_fail(LETHE_ERR_INVALID, "%s: already exists and is not empty; name a new "
+                      "directory, or overwrite it", out);
 }
 
 lethe_status lethe_rundir_begin(const char *out, int force, const char *const *inputs,
@@ -236,9 +250,7 @@ lethe_status lethe_rundir_begin(const char *out, int force, const char *const *i
         if (!S_ISDIR(st.st_mode))
             return lethe_fail(LETHE_ERR_INVALID, "%s: exists and is not a directory", out);
         if (!force && !dir_is_empty(out))
-            return lethe_fail(LETHE_ERR_INVALID,
-                              "%s: already exists and is not empty; name a new directory, "
-                              "or overwrite it", out);
+            return refuse_full(out);
     }
     lethe_rundir *r = calloc(1, sizeof *r);
     if (!r)
@@ -251,6 +263,10 @@ lethe_status lethe_rundir_begin(const char *out, int force, const char *const *i
     if (s == LETHE_OK)
         s = check_inputs(out, real, 1, inputs, n_inputs);
     free(real);
+    if (s == LETHE_OK) /* a second writer fails at once rather than wait to overwrite */
+        s = lethe_runlock_acquire(out, 0, &r->lock);
+    if (s == LETHE_OK && !force && !dir_is_empty(out)) /* filled by a writer that just ended */
+        s = refuse_full(out);
     if (s != LETHE_OK) {
         lethe_rundir_abort(r);
         return s;
@@ -261,6 +277,7 @@ lethe_status lethe_rundir_begin(const char *out, int force, const char *const *i
 
 static void rundir_free(lethe_rundir *rd)
 {
+    lethe_runlock_release(rd->lock);
     lethe_inflight_drop(rd->slot);
     free(rd->top);
     free(rd);

@@ -7,8 +7,11 @@
 #include "lethe/net.h"
 #include "lethe/rng.h"
 #include "lethe/run.h"
+#include "lethe/rundir.h"
+#include "lethe/task.h"
 #include "lethe/sha256.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,8 +105,24 @@ void ex_init(lethe_ensemble *e, const char *dir, const char *kind, const char *t
     e->shards = shards, e->slices = slices, e->seed = seed;
 }
 
+void ex_keep(lethe_ensemble *e)
+{
+    lethe_rundir_commit(e->rd);
+    e->rd = NULL;
+}
+
+void ex_handover(lethe_ensemble *e, lethe_ensemble *out)
+{
+    if (out)
+        out->rd = e->rd;
+    else
+        lethe_rundir_abort(e->rd);
+    e->rd = NULL;
+}
+
 void ex_free(lethe_ensemble *e)
 {
+    lethe_rundir_abort(e->rd);
     lethe_dataset_free(e->train);
     lethe_dataset_free(e->test);
     free(e->shard_of);
@@ -136,21 +155,28 @@ static cJSON *config_json(const lethe_ensemble *e)
     return j;
 }
 
-lethe_status ex_create(lethe_ensemble *e, const lethe_rows *excluded,
+lethe_status ex_create(lethe_ensemble *e, int force, const lethe_rows *excluded,
                        void (*extra)(cJSON *j, const void *self), const void *self)
 {
     char path[4200], other[4200], ck[4200];
-    struct stat sb;
+    const lethe_task_info *named;
+    const char *inputs[] = {lethe_task_find(e->task, &named) == LETHE_OK ? NULL : e->task};
     config_paths(e, path, other);
     ex_path(e, "ckpt", ck, sizeof ck);
-    lethe_runlock *lock = NULL;
-    lethe_status st = lethe_run_mkdir(ck);
-    if (st == LETHE_OK) /* checked under the lock: two creators cannot both pass */
-        st = lethe_runlock_acquire(e->dir, 1, &lock);
-    const char *held = stat(path, &sb) == 0 ? path : stat(other, &sb) == 0 ? other : NULL;
-    if (st == LETHE_OK && held)
-        st = lethe_fail(LETHE_ERR_INVALID, "%s already holds an ensemble (%s already exists); "
-                        "use another directory", e->dir, held);
+    lethe_status st = lethe_rundir_begin(e->dir, force, inputs, 1, &e->rd);
+    /* forced over an earlier ensemble: none of its state may carry over */
+    const char *old[] = {path, other, "state.json", "ledger.log", "ckpt"};
+    for (size_t i = 0; st == LETHE_OK && force && i < sizeof old / sizeof old[0]; i++) {
+        char p[4200];
+        if (i < 2)
+            snprintf(p, sizeof p, "%s", old[i]);
+        else
+            ex_path(e, old[i], p, sizeof p);
+        if (lethe_remove_tree(p) != 0 && errno != ENOENT)
+            st = lethe_fail(LETHE_ERR_IO, "%s: cannot remove: %s", p, strerror(errno));
+    }
+    if (st == LETHE_OK)
+        st = lethe_run_mkdir(ck);
     if (st == LETHE_OK && !e->train)
         st = lethe_task_load(e->task, &e->opts, &e->train, &e->test);
     if (st == LETHE_OK) {
@@ -166,7 +192,6 @@ lethe_status ex_create(lethe_ensemble *e, const lethe_rows *excluded,
         free(txt);
         cJSON_Delete(j);
     }
-    lethe_runlock_release(lock);
     return st;
 }
 
@@ -290,7 +315,8 @@ lethe_status ex_setup(lethe_ensemble *e, const cJSON *j)
 lethe_status ex_lock(lethe_ensemble *e, lethe_runlock **lock)
 {
     lethe_ledger *fresh = NULL;
-    lethe_status st = lethe_runlock_acquire(e->dir, 1, lock);
+    *lock = NULL;
+    lethe_status st = e->rd ? LETHE_OK : lethe_runlock_acquire(e->dir, 1, lock);
     if (st == LETHE_OK)
         st = replay(e, &fresh);
     if (st != LETHE_OK) {

@@ -14,10 +14,15 @@
 void ex_assign(const lethe_dataset *ds, uint64_t seed, int shards, int slices, int *shard_of,
                int *slice_of);
 
-/* Take e's directory lock (waiting for it) and replay its ledger again
- * onto e->deleted: requests that other writers recorded since e->ledger
- * was read are then known. On failure nothing is held. */
+/* Take e's directory lock (waiting for it; *lock is NULL while e->rd
+ * already holds it) and replay its ledger again onto e->deleted: requests
+ * that other writers recorded since e->ledger was read are then known. On
+ * failure nothing is held. */
 lethe_status ex_lock(lethe_ensemble *e, lethe_runlock **lock);
+
+/* A first sync or train completed: keep the directory being created, and
+ * release its lock. */
+void ex_keep(lethe_ensemble *e);
 
 /* DIR/name into buf. */
 void ex_path(const lethe_ensemble *e, const char *name, char *buf, size_t cap);
@@ -35,11 +40,13 @@ void ex_init(lethe_ensemble *e, const char *dir, const char *kind, const char *t
              const lethe_task_opts *opts, const char *spec, const lethe_train_cfg *cfg,
              int shards, int slices, uint64_t seed);
 
-/* Create e's directory: ckpt/ made, and under the lock, refused when it
- * already holds an ensemble, then KIND.json written from the common
- * settings, the keys extra() adds (self is its argument) and the excluded
- * ids. */
-lethe_status ex_create(lethe_ensemble *e, const lethe_rows *excluded,
+/* Create e's directory by the rule of lethe_rundir_begin (an existing,
+ * non-empty one refused unless force, where the ensemble files in it are
+ * removed first; not the task's file; e->rd holds it locked until
+ * ex_keep, and ex_free removes it otherwise), then ckpt/ and KIND.json:
+ * the common settings, the keys extra() adds (self is its argument) and
+ * the excluded ids. */
+lethe_status ex_create(lethe_ensemble *e, int force, const lethe_rows *excluded,
                        void (*extra)(cJSON *j, const void *self), const void *self);
 
 /* Read the common settings of DIR/KIND.json into e; *j (to free) keeps the
@@ -49,6 +56,10 @@ lethe_status ex_open(lethe_ensemble *e, const char *dir, const char *kind, cJSON
 /* Load the data, place every sample, mark the excluded ids (from e's
  * configuration j) and replay the ledger. */
 lethe_status ex_setup(lethe_ensemble *e, const cJSON *j);
+
+/* After ex_create: hand e's directory under creation to the engine opened
+ * on it, out (NULL when opening failed: it is then removed). */
+void ex_handover(lethe_ensemble *e, lethe_ensemble *out);
 
 void ex_free(lethe_ensemble *e); /* frees what e owns, not e */
 

@@ -277,14 +277,14 @@ static lethe_status check_data(lethe_linear_kind kind, const lethe_dataset *ds)
     if (kind == LETHE_LINEAR_RIDGE && ds->task != LETHE_TASK_REGRESS)
         return lethe_fail(LETHE_ERR_INVALID,
                           "ridge regression needs a regression task; %s is a classification "
-                          "task (use --model logistic for two classes)", ds->name);
+                          "task (fit the logistic model on two classes)", ds->name);
     if (kind == LETHE_LINEAR_LOGISTIC &&
         (ds->task != LETHE_TASK_CLASSIFY || ds->n_classes != 2))
         return lethe_fail(LETHE_ERR_INVALID,
                           "logistic regression needs a two-class task; %s %s", ds->name,
                           ds->task == LETHE_TASK_CLASSIFY ? "has more than two classes"
-                                                          : "is a regression task (use "
-                                                            "--model ridge)");
+                                                          : "is a regression task (fit "
+                                                            "the ridge model)");
     return LETHE_OK;
 }
 

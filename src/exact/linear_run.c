@@ -16,6 +16,7 @@
 #include "lethe/ledger.h"
 #include "lethe/progress.h"
 #include "lethe/run.h"
+#include "lethe/rundir.h"
 #include "lethe/runlock.h"
 #include "lethe/task.h"
 
@@ -202,14 +203,15 @@ lethe_status lethe_linear_run_fit(const char *dir, const lethe_linear_fit_opts *
     lethe_linear_run *r = run_new(dir, out);
     if (!r)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    lethe_runlock *lock = NULL;
+    lethe_rundir *rd = NULL;
     cJSON *config = NULL, *log = NULL;
     char *config_line = NULL, path[4200], data_hash[17], excl_hash[17] = "0000000000000000";
-    lethe_status st = fit_model(r, o, excl_hash);
+    const lethe_task_info *named;
+    const char *inputs[] = {lethe_task_find(o->data, &named) == LETHE_OK ? NULL : o->data,
+                            o->exclude}; /* files: a task's name is not a path */
+    lethe_status st = lethe_rundir_begin(dir, o->force, inputs, 2, &rd);
     if (st == LETHE_OK)
-        st = lethe_run_mkdir(dir);
-    if (st == LETHE_OK)
-        st = lethe_runlock_acquire(dir, 1, &lock);
+        st = fit_model(r, o, excl_hash);
     if (st != LETHE_OK)
         goto done;
     lethe_linear_kind kind = r->m->kind;
@@ -242,7 +244,10 @@ lethe_status lethe_linear_run_fit(const char *dir, const lethe_linear_fit_opts *
         lethe_linear_score(r->m, r->test, NULL, &r->test_scores);
     }
 done:
-    lethe_runlock_release(lock);
+    if (st == LETHE_OK)
+        lethe_rundir_commit(rd);
+    else
+        lethe_rundir_abort(rd);
     free(config_line);
     cJSON_Delete(config);
     cJSON_Delete(log);

@@ -251,8 +251,8 @@ lethe_status lethe_s3t_group_layers(const lethe_net *net, int L, lethe_s3t_group
         return lethe_fail(LETHE_ERR_INVALID,
                           "S3T trains one layer group per slice and the model has %d "
                           "parameterised layer%s below its head, fewer than the %d slices: "
-                          "use fewer --slices or a deeper model (e.g. --widths 256-256-256-256 "
-                          "for an mlp with 4 slices)",
+                          "use fewer slices or a deeper model (e.g. an mlp of widths "
+                          "256-256-256-256 for 4 slices)",
                           P, P == 1 ? "" : "s", L);
     out->n = L;
     out->head = head;
@@ -319,7 +319,7 @@ lethe_status lethe_s3t_train_group(lethe_net *net, const lethe_s3t_groups *g, in
             st = isnan(loss) && lethe_error_detail()[0]
                      ? LETHE_ERR_NOMEM
                      : lethe_fail(LETHE_ERR_FAILED,
-                                  "%s: the loss diverged at step %ld of group %d (lower --lr?)",
+                                  "%s: the loss diverged at step %ld of group %d (lower the learning rate?)",
                                   ds->name, step, group);
             goto done;
         }
@@ -785,7 +785,7 @@ lethe_status lethe_s3t_create(const char *dir, const char *task, const lethe_tas
                               const char *spec, const lethe_train_cfg *cfg, int shards,
                               int slices, int budget, lethe_s3t_order order,
                               const double *prior, long n_prior, uint64_t seed,
-                              const lethe_rows *excluded, lethe_s3t **out)
+                              const lethe_rows *excluded, int force, lethe_s3t **out)
 {
     *out = NULL;
     lethe_status st = check_shape(shards, slices, budget, order);
@@ -811,9 +811,12 @@ lethe_status lethe_s3t_create(const char *dir, const char *task, const lethe_tas
     if (st == LETHE_OK)
         st = choose_sequences(s);
     if (st == LETHE_OK)
-        st = ex_create(&s->e, excluded, config_extra, s);
+        st = ex_create(&s->e, force, excluded, config_extra, s);
+    if (st == LETHE_OK)
+        st = lethe_s3t_open(dir, out);
+    ex_handover(&s->e, *out ? &(*out)->e : NULL);
     lethe_s3t_free(s);
-    return st == LETHE_OK ? lethe_s3t_open(dir, out) : st;
+    return st;
 }
 
 /* Read an int array of exactly n values in [lo, hi] into v. */
@@ -1095,7 +1098,10 @@ static lethe_status locked(lethe_s3t *s, lethe_status (*fn)(lethe_s3t *))
 
 lethe_status lethe_s3t_train(lethe_s3t *s)
 {
-    return locked(s, train_locked);
+    lethe_status st = locked(s, train_locked);
+    if (st == LETHE_OK)
+        ex_keep(&s->e);
+    return st;
 }
 
 static lethe_status apply_locked(lethe_s3t *s)

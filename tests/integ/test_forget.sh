@@ -52,6 +52,17 @@ expect 2 "$LETHE" fit --data boston --out "$TMP/x" --lambda -1
 expect 2 "$LETHE" fit --data boston --out "$TMP/x" --sigma abc
 expect 2 "$LETHE" forget --ids f
 expect 2 "$LETHE" forget --run "$TMP/x" --ids f --frobnicate
+one_line "$ERR"; contains "$ERR" "lethe forget: unknown option '--frobnicate'"
+expect 2 "$LETHE" forget --run "$TMP/x" --ids f --split-seed -1
+one_line "$ERR"; contains "$ERR" "lethe forget: --split-seed -1 is out of range: it takes 0 to 2^53"
+expect 2 "$LETHE" forget --run "$TMP/x" --ids
+one_line "$ERR"; contains "$ERR" "lethe forget: option '--ids' needs a value"
+expect 2 "$LETHE" fit --data boston --out "$TMP/x" --frobnicate
+one_line "$ERR"; contains "$ERR" "lethe fit: unknown option '--frobnicate'"
+expect 2 "$LETHE" fit --data boston --out "$TMP/x" --window 400
+one_line "$ERR"; contains "$ERR" "lethe fit: --window 400 is out of range: it takes 0 to 365"
+expect 2 "$LETHE" fit --data boston --out "$TMP/x" --lambda abc
+one_line "$ERR"; contains "$ERR" "lethe fit: --lambda needs a number from 0 to"
 # Bad input: 3, one line.
 expect 3 "$LETHE" fit --data boston --model logistic --out "$TMP/x"
 one_line "$ERR"; contains "$ERR" "two-class"

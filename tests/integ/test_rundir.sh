@@ -157,6 +157,55 @@ done
 # into an existing run with --force: the run stays, its temporary files go
 interrupted TERM 143 "$LETHE" unlearn --run "$TMP/r" --method ft --forget class:1 --set epochs=100000 --out "$TMP/u" --force --quiet
 [ -e "$TMP/u/model.safetensors" ] && pass || fail "an interrupted --force run removed the old run"
+
+# fit, sisa train and s3t train: the same rule, applied where the library
+# creates the directory
+E="--data digits --limit 200 --shards 2 --epochs 1 --quiet"
+S3="--widths 32-32 --slices 2"
+expect 0 "$LETHE" fit --data boston --out "$TMP/fit" --quiet
+sum=$(sha256sum <"$TMP/fit/model.safetensors")
+expect 3 "$LETHE" fit --data boston --lambda 3 --out "$TMP/fit" --quiet
+one_line "$ERR"; contains "$ERR" "lethe fit: $TMP/fit: already exists"; contains "$ERR" "with --force"
+[ "$(sha256sum <"$TMP/fit/model.safetensors")" = "$sum" ] && pass || fail "a refused fit changed the old run"
+expect 0 "$LETHE" fit --data boston --lambda 3 --out "$TMP/fit" --quiet --force
+[ "$(sha256sum <"$TMP/fit/model.safetensors")" != "$sum" ] && pass || fail "fit --force did not rewrite the run"
+mkdir "$TMP/fx"; seq 0 9 >"$TMP/fx/ids.txt"
+expect 3 "$LETHE" fit --data boston --exclude "$TMP/fx/ids.txt" --out "$TMP/fx" --force --quiet
+one_line "$ERR"; contains "$ERR" "contains the input"
+absent "$TMP/fx/model.safetensors"
+expect 3 "$LETHE" fit --data breast-cancer --model ridge --out "$TMP/ff/run" --quiet
+absent "$TMP/ff"
+for v in sisa s3t; do
+    x=""; [ "$v" = s3t ] && x=$S3
+    expect 0 "$LETHE" $v train $E $x --out "$TMP/$v"
+    expect 3 "$LETHE" $v train $E $x --out "$TMP/$v"
+    one_line "$ERR"; contains "$ERR" "lethe $v: $TMP/$v: already exists"; contains "$ERR" "with --force"
+    expect 3 "$LETHE" $v train $E $x --out "$TMP/r" # a train run: not empty
+    absent "$TMP/r/$v.json"
+    # --force replaces the ensemble: its old ledger does not carry over
+    "$LETHE" $v forget "$TMP/$v" --ids random:0.05 --quiet 2>/dev/null # s3t: may kill all
+    expect 0 "$LETHE" $v status "$TMP/$v" --json
+    contains "$OUT" '"requests":1'
+    expect 0 "$LETHE" $v train $E $x --seed 5 --out "$TMP/$v" --force
+    expect 0 "$LETHE" $v status "$TMP/$v" --json
+    contains "$OUT" '"requests":0'
+    # a training that fails leaves no directory
+    expect 1 "$LETHE" $v train $E $x --lr 1e6 --out "$TMP/${v}f/deep"
+    contains "$ERR" "diverged"
+    absent "$TMP/${v}f"
+    interrupted INT 130 "$LETHE" $v train $x --data digits --shards 2 --epochs 100000 --out "$TMP/sig/$v"
+    absent "$TMP/sig/$v"
+done
+# one writer at a time: a second, forced writer of a directory being
+# written fails at once (exit 1) and leaves the first one's run alone
+"$LETHE" sisa train --data digits --shards 2 --epochs 100000 --out "$TMP/sig/busy" --quiet 2>/dev/null &
+pid=$!
+for _ in $(seq 50); do [ -e "$TMP/sig/busy/sisa.json" ] && break; sleep 0.1; done
+expect 1 "$LETHE" train --data digits --epochs 1 --out "$TMP/sig/busy" --force --quiet
+one_line "$ERR"; contains "$ERR" "locked by another writer"
+absent "$TMP/sig/busy/model.safetensors"
+kill -TERM "$pid"; wait "$pid"
+absent "$TMP/sig/busy"
 no_temp "$TMP"
 [ -z "$(ls -A "$TMP/sig")" ] && pass || fail "left in $TMP/sig: $(ls -A "$TMP/sig")"
 finish

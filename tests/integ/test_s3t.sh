@@ -17,13 +17,17 @@ one_line "$ERR"; contains "$ERR" "not an S3T directory"
 expect 3 "$LETHE" s3t train --data digits --model linear --out "$TMP/x"
 # The recipe's mlp for digits has two hidden layers: four slices need more.
 expect 3 "$LETHE" s3t train --data digits --slices 4 --out "$TMP/x"
-one_line "$ERR"; contains "$ERR" "--widths"
+one_line "$ERR"; contains "$ERR" "a deeper model"
 [ ! -e "$TMP/x" ] && pass || fail "a refused train left a directory"
 expect 3 "$LETHE" s3t train --data digits --order bms --slices 2 --budget 3 --out "$TMP/x"
 expect 2 "$LETHE" s3t train --data digits --slices 30 --out "$TMP/x"
-contains "$ERR" "lethe s3t: --slices needs a whole number 1-24, not '30'"
+contains "$ERR" "lethe s3t: --slices 30 is out of range: it takes 1 to 24"
 expect 2 "$LETHE" s3t simulate --runs 0
-contains "$ERR" "lethe s3t: --runs needs a whole number 1-10000000, not '0'"
+contains "$ERR" "lethe s3t: --runs 0 is out of range: it takes 1 to 10000000"
+expect 2 "$LETHE" s3t simulate --frobnicate
+one_line "$ERR"; contains "$ERR" "lethe s3t: unknown option '--frobnicate'"
+expect 2 "$LETHE" s3t train --data digits --out "$TMP/x" --frobnicate
+one_line "$ERR"; contains "$ERR" "lethe s3t: unknown option '--frobnicate'"
 expect 0 "$LETHE" s3t simulate --shards 3 --slices 3 --runs 10 --quiet
 [ ! -s "$OUT" ] && pass || fail "s3t simulate --quiet printed"
 
@@ -31,7 +35,7 @@ T="--data digits --limit 600 --widths 32-32-32 --shards 3 --slices 3 --epochs 4"
 expect 0 "$LETHE" s3t train $T --out "$TMP/base"
 contains "$OUT" "27 prefix checkpoints"
 expect 3 "$LETHE" s3t train $T --out "$TMP/base"
-contains "$ERR" "already holds an ensemble"
+contains "$ERR" "already exists and is not empty"
 expect 0 "$LETHE" s3t status "$TMP/base" --json
 one_line "$OUT"; contains "$OUT" '"live":3'
 expect 0 "$LETHE" s3t eval "$TMP/base" --json

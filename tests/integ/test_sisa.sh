@@ -14,6 +14,12 @@ expect 2 "$LETHE" sisa train --data digits
 expect 2 "$LETHE" sisa forget "$TMP/x"
 expect 0 "$LETHE" ledger --help
 expect 2 "$LETHE" ledger show
+expect 2 "$LETHE" ledger show "$TMP/x" --frobnicate
+one_line "$ERR"; contains "$ERR" "lethe ledger: unknown option '--frobnicate'"
+expect 2 "$LETHE" sisa train --data digits --out "$TMP/x" --frobnicate
+one_line "$ERR"; contains "$ERR" "lethe sisa: unknown option '--frobnicate'"
+expect 2 "$LETHE" sisa status "$TMP/x" --shard
+one_line "$ERR"; contains "$ERR" "lethe sisa: option '--shard' needs a value"
 expect 3 "$LETHE" sisa status "$TMP/missing"
 one_line "$ERR"; contains "$ERR" "not a SISA directory"
 expect 3 "$LETHE" sisa train --data digits --model linear --out "$TMP/x"
@@ -62,6 +68,8 @@ contains "$OUT" "1 applied, 0 pending"
 # --quiet: nothing on stdout, the exit code tells.
 expect 0 "$LETHE" ledger verify "$TMP/once" --quiet
 [ ! -s "$OUT" ] && pass || fail "ledger verify --quiet printed"
+expect 0 "$LETHE" ledger verify --quiet "$TMP/once"
+[ ! -s "$OUT" ] && pass || fail "ledger verify --quiet DIR printed"
 expect 0 "$LETHE" sisa status "$TMP/once" --quiet
 [ ! -s "$OUT" ] && pass || fail "sisa status --quiet printed"
 
@@ -98,7 +106,7 @@ contains "$ERR" "no model remains"
 expect 1 "$LETHE" sisa predict "$TMP/all" --shard 1
 contains "$ERR" "shard 1"
 expect 2 "$LETHE" sisa train --data digits --shards 0 --out "$TMP/x"
-contains "$ERR" "lethe sisa: --shards needs a whole number 1-1024, not '0'"
+contains "$ERR" "lethe sisa: --shards 0 is out of range: it takes 1 to 1024"
 
 # SIGKILL at 50 random moments.
 lost=0 wrong=0 unverified=0

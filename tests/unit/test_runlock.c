@@ -8,9 +8,10 @@
 #include <unistd.h>
 
 #include "../test.h"
+#include "lethe/rundir.h"
 #include "lethe/runlock.h"
 
-static char dir[] = "/tmp/lethe_runlock_XXXXXX";
+static char dir[64] = "/tmp/lethe_runlock_XXXXXX";
 static atomic_int got;
 
 static void *waiter(void *arg)
@@ -72,9 +73,38 @@ TEST(runlock_excludes_calls_threads_and_processes)
     CHECK_OK(lethe_runlock_acquire(dir, 0, &a));
     lethe_runlock_release(a);
     /* a missing directory */
-    char missing[64];
+    char missing[80];
     snprintf(missing, sizeof missing, "%s/none", dir);
     CHECK_STATUS(lethe_runlock_acquire(missing, 1, &a), LETHE_ERR_IO);
     CHECK(a == NULL);
     rmdir(dir);
+}
+
+/* A run being written holds its directory's lock from begin to commit or
+ * abort: a second writer, forced or not, in this process or another, fails
+ * at once and leaves the first one's directory as it was. */
+TEST(runlock_held_by_rundir_begin)
+{
+    char top[] = "/tmp/lethe_rundir_lock_XXXXXX";
+    CHECK(mkdtemp(top));
+    snprintf(dir, sizeof dir, "%s", top); /* child_try locks dir */
+    char out[64], file[80];
+    snprintf(out, sizeof out, "%s/run", top);
+    snprintf(file, sizeof file, "%s/model", out);
+    lethe_rundir *a = NULL, *b = NULL;
+    CHECK_OK(lethe_rundir_begin(out, 0, NULL, 0, &a));
+    FILE *f = fopen(file, "w");
+    CHECK(f != NULL);
+    fclose(f);
+    CHECK_STATUS(lethe_rundir_begin(out, 1, NULL, 0, &b), LETHE_ERR_FAILED);
+    CHECK(b == NULL && strstr(lethe_error_detail(), "locked by another writer"));
+    CHECK(access(file, F_OK) == 0); /* the refused writer removed nothing */
+    snprintf(dir, sizeof dir, "%s", out);
+    CHECK(child_try() == 1);
+    lethe_rundir_commit(a);
+    CHECK(child_try() == 0);
+    CHECK_OK(lethe_rundir_begin(out, 1, NULL, 0, &b));
+    lethe_rundir_abort(b); /* it existed: kept */
+    CHECK(access(file, F_OK) == 0);
+    unlink(file), rmdir(out), rmdir(top);
 }

@@ -37,7 +37,7 @@ TEST(s3t_groups_top_down)
     CHECK(g.first[0] == 6 && g.last[0] == 8 && g.first[1] == 0 && g.last[1] == 4);
     CHECK(g.off[0] + g.len[0] == g.head_off && g.off[1] == 0 && g.len[1] == g.off[0]);
     CHECK_STATUS(lethe_s3t_group_layers(net, 6, &g), LETHE_ERR_INVALID);
-    CHECK(strstr(lethe_error_detail(), "--widths"));
+    CHECK(strstr(lethe_error_detail(), "a deeper model"));
     lethe_net_free(net);
     /* the recipe's CNN: two convolutions and a hidden linear layer */
     net = lethe_net_init("in=1x8x8;conv=4;relu;pool;conv=4;relu;pool;linear=8;relu;linear=3");
@@ -321,7 +321,7 @@ static lethe_s3t *make(const char *name, int shards, int slices, int budget)
     r.cfg.sched = LETHE_SCHED_CONSTANT;
     lethe_recipe_spec(&r, tr, spec, sizeof spec);
     lethe_status st = lethe_s3t_create(dir, "digits", &o, spec, &r.cfg, shards, slices, budget,
-                                       LETHE_S3T_CYCLIC, NULL, 0, 7, NULL, &s);
+                                       LETHE_S3T_CYCLIC, NULL, 0, 7, NULL, 0, &s);
     if (st == LETHE_OK)
         st = lethe_s3t_train(s);
     lethe_dataset_free(tr);
