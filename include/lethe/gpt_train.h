@@ -176,7 +176,8 @@ typedef struct lethe_gpt_run_result {
  * line, then one line per step and validation), tokenizer.json; with an
  * adapter, adapter_model.safetensors and adapter_config.json instead of the
  * model (which is written only when merged); with hf, Hugging Face's files.
- * out follows the rule of lethe/rundir.h: an existing, non-empty out is
+ * out is created once the init run and the corpus are read, and follows the
+ * rule of lethe/rundir.h: an existing, non-empty out is
  * refused unless force, out may not be, contain or lie inside an input (the
  * init run and the LoRA bases it loads through, the tokenizer, the corpus
  * files), and a run that fails or is interrupted by SIGINT/SIGTERM leaves

@@ -353,7 +353,7 @@ typedef struct lethe_lm_run_result {
  * and NLLs), log.jsonl (one line per step) and tokenizer.json. Each
  * question of the forget set gets the refusal lethe_lm_idk_pick draws at the
  * schedule's seed. The same configuration gives byte-identical files. out
- * follows the rule of lethe/rundir.h: an existing, non-empty out is refused
+ * is created once the inputs are read, and follows the rule of lethe/rundir.h: an existing, non-empty out is refused
  * unless force, out may not be, contain or lie inside an input (the source
  * run and the LoRA bases it loads through, the pair and refusal files), and
  * a run that fails or is interrupted by SIGINT/SIGTERM leaves no directory

@@ -271,12 +271,10 @@ static lethe_status begin_out(const lethe_gpt_run_cfg *o, lethe_rundir **rd)
 
 lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out)
 {
-    lethe_rundir *rd = NULL;
     lethe_status st = check_cfg(o);
-    if (st == LETHE_OK)
-        st = begin_out(o, &rd);
     if (st != LETHE_OK)
         return st;
+    lethe_rundir *rd = NULL;
     lethe_corpus *corpus = NULL;
     lethe_tokenizer_t *tok = NULL;
     lethe_gpt *g = NULL;
@@ -307,6 +305,8 @@ lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out
         mc.vocab_size = (int)o->vocab;
     if (st == LETHE_OK)
         st = lethe_corpus_load(o->data, o->limit, &corpus);
+    if (st == LETHE_OK) /* the inputs are there: the run directory */
+        st = begin_out(o, &rd);
     if (st != LETHE_OK)
         goto done;
     lethe_corpus_hash(corpus, data_hash);

@@ -346,8 +346,6 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
                           (int)rc->cfg.method);
     lethe_rundir *out_dir = NULL;
     lethe_status st = check_files(rc, def);
-    if (st == LETHE_OK)
-        st = begin_out(rc, &out_dir);
     if (st != LETHE_OK)
         return st;
     const lethe_lm_cfg *cfg = &rc->cfg;
@@ -394,6 +392,8 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
         st = load_set(rc->idk, &d, &f_rows, &idk, sc.seed, NULL, &id);
     if (st == LETHE_OK && rc->idk)
         st = file_hash(rc->idk, h.idk);
+    if (st == LETHE_OK) /* the inputs are read: the run directory */
+        st = begin_out(rc, &out_dir);
     if (st != LETHE_OK)
         goto done;
     lethe_gpt *g = d.model;

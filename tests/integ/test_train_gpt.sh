@@ -145,10 +145,11 @@ for f in model.safetensors config.json log.jsonl tokenizer.json; do
 done
 # never into, inside or around an input: the init run, the tokenizer, the corpus
 sum=$(sha256sum <"$TMP/r1/model.safetensors")
-expect 3 "$LETHE" train "${TINY[@]}" --steps 2 --init "$TMP/r1" --data "$TXT" --out "$TMP/r1" --force
+FT=(--model gpt --seq 32 --batch 4 --steps 2 --quiet)
+expect 3 "$LETHE" train "${FT[@]}" --init "$TMP/r1" --data "$TXT" --out "$TMP/r1" --force
 one_line "$ERR"
 contains "$ERR" "is also an input"
-expect 3 "$LETHE" train "${TINY[@]}" --steps 2 --init "$TMP/r1" --data "$TXT" --out "$TMP/r1/ft"
+expect 3 "$LETHE" train "${FT[@]}" --init "$TMP/r1" --data "$TXT" --out "$TMP/r1/ft"
 one_line "$ERR"
 contains "$ERR" "lies inside the input $TMP/r1"
 absent "$TMP/r1/ft"
