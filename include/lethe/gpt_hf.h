@@ -83,6 +83,12 @@ typedef struct lethe_gpt_dir {
 lethe_status lethe_gpt_dir_load(const char *dir, int want_tok, lethe_gpt_dir *d);
 void lethe_gpt_dir_free(lethe_gpt_dir *d); /* frees and empties; NULL members are fine */
 
+/* The directories lethe_gpt_dir_load(dir) reads: dir, then while the one
+ * before holds a LoRA adapter and no model.safetensors, the base it records
+ * (at most max in all). out[i] are malloc'd (free each); returns how many.
+ * A base that cannot be read ends the list (loading then reports it). */
+size_t lethe_gpt_dir_sources(const char *dir, char **out, size_t max);
+
 /* Write tok as GPT-2's vocab.json (token strings in GPT-2's byte alphabet,
  * special tokens spelled as their text, in id order) and merges.txt
  * ("#version: 0.2", then one "a b" per merge, in rank order), atomically.

@@ -124,6 +124,7 @@ lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
 typedef struct lethe_gpt_run_cfg {
     const char *data;      /* the corpus (lethe_corpus_load: moby, sotu, files, a list) */
     const char *out;       /* the run directory to write */
+    int force;             /* 1: write into an existing out, replacing its files */
     const char *preset;    /* tiny, small, gpt2; needed without init; with it, it must
                               match the checkpoint (NULL: the one it matches, or custom) */
     const char *init;      /* start from this run's model and tokenizer (a lethe run or a
@@ -175,9 +176,14 @@ typedef struct lethe_gpt_run_result {
  * line, then one line per step and validation), tokenizer.json; with an
  * adapter, adapter_model.safetensors and adapter_config.json instead of the
  * model (which is written only when merged); with hf, Hugging Face's files.
- * The directory is created only once the inputs are read and checked. The
- * same configuration gives byte-identical files. LETHE_ERR_INVALID (a bad
- * or inconsistent setting, too little text), LETHE_ERR_NOT_FOUND /
+ * out is created once the init run and the corpus are read, and follows the
+ * rule of lethe/rundir.h: an existing, non-empty out is
+ * refused unless force, out may not be, contain or lie inside an input (the
+ * init run and the LoRA bases it loads through, the tokenizer, the corpus
+ * files), and a run that fails or is interrupted by SIGINT/SIGTERM leaves
+ * no directory it created. The same configuration gives byte-identical
+ * files. LETHE_ERR_INVALID (a bad or inconsistent setting, too little text,
+ * an output refused), LETHE_ERR_NOT_FOUND /
  * LETHE_ERR_IO / LETHE_ERR_FORMAT (the corpus, the init run, the
  * tokenizer), LETHE_ERR_FAILED (training diverged), LETHE_ERR_NOMEM. res
  * may be NULL. */

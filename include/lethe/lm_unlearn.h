@@ -318,6 +318,7 @@ typedef struct lethe_lm_run_cfg {
     const char *run;      /* the GPT run to start from (lethe's, or a Hugging Face GPT-2
                              directory); it needs a tokenizer with <|endoftext|> */
     const char *out;      /* the run directory to write */
+    int force;            /* 1: write into an existing out, replacing its files */
     const char *name;     /* the name the method was asked by (a variant such as
                              "npo_klr" is recorded when it differs from the method's) */
     lethe_lm_cfg cfg;     /* the method and its settings */
@@ -351,11 +352,14 @@ typedef struct lethe_lm_run_result {
  * source run and every file read with its rows and hash, the steps, losses
  * and NLLs), log.jsonl (one line per step) and tokenizer.json. Each
  * question of the forget set gets the refusal lethe_lm_idk_pick draws at the
- * schedule's seed. The same configuration gives byte-identical files. The
- * directory is created only once the inputs are read and checked.
- * LETHE_ERR_UNSUPPORTED (a method not stored as a model: WHP), LETHE_ERR_INVALID
- * (a file the method needs is missing or one it does not read is given, a
- * bad setting), LETHE_ERR_IO / LETHE_ERR_FORMAT / LETHE_ERR_NOT_FOUND (the
+ * schedule's seed. The same configuration gives byte-identical files. out
+ * is created once the inputs are read, and follows the rule of lethe/rundir.h: an existing, non-empty out is refused
+ * unless force, out may not be, contain or lie inside an input (the source
+ * run and the LoRA bases it loads through, the pair and refusal files), and
+ * a run that fails or is interrupted by SIGINT/SIGTERM leaves no directory
+ * it created. LETHE_ERR_UNSUPPORTED (a method not stored as a model: WHP),
+ * LETHE_ERR_INVALID (a file the method needs is missing or one it does not
+ * read is given, a bad setting, an output refused), LETHE_ERR_IO / LETHE_ERR_FORMAT / LETHE_ERR_NOT_FOUND (the
  * files), LETHE_ERR_FAILED, LETHE_ERR_NOMEM. res may be NULL. */
 lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *res);
 

@@ -40,6 +40,7 @@
 #include "lethe/lm_unlearn.h"
 #include "lethe/progress.h"
 #include "lethe/run.h"
+#include "lethe/rundir.h"
 #include "lethe/sha256.h"
 
 #define VERB "tofu run"
@@ -164,8 +165,8 @@ static int parse(int argc, char **argv, opts *o)
         {O_REPS, &o->reps, 0, 1000},
         {O_SFT_EPOCHS, &o->sft_epochs, 1, 10000}, {O_JOBS, &o->jobs, 1, 64},
         {O_MAX_NEW, &o->max_new, 1, 100000}};
-    const cli_real_opt reals[] = {{O_SFT_LR, &o->sft_lr, 0, 1}};
-    cli_getopt_reset();
+    const cli_real_opt reals[] = {{O_SFT_LR, &o->sft_lr, 1e-12, 1}};
+    cli_getopt_begin();
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         int r = cli_numeric_option(VERB, lo, c, optarg, ints, sizeof ints / sizeof *ints, reals,
@@ -185,7 +186,7 @@ static int parse(int argc, char **argv, opts *o)
         case O_JSON: o->json = 1; break;
         case O_QUIET: o->quiet = 1; break;
         case 'h': usage(stdout); return -1;
-        default: return cli_usage(VERB, "bad option");
+        default: return cli_bad_option(VERB, argv, lo);
         }
     }
     /* getopt_long stops at "--" and leaves the rest */
@@ -220,6 +221,7 @@ typedef struct stage {
     char key[65];
     double seconds;     /* this run's, or the stamp's when reused */
     int reused, started, done;
+    int slot;           /* its directory in the table removed on a signal */
     pid_t pid;
     double t0;
     /* a stage run in this process */
@@ -286,6 +288,7 @@ static stage *new_stage(pipeline *p, const char *name, const char *dir)
     memset(s, 0, sizeof *s);
     s->name = name;
     s->dir = dir;
+    s->slot = -1;
     s->argv[s->argc++] = "lethe";
     return s;
 }
@@ -602,6 +605,12 @@ static lethe_status run_stages(const opts *o, pipeline *p, const int wake[2])
                 print_command(s);
             }
             s->inproc = !strcmp(s->argv[1], "train") || !strcmp(s->argv[1], "unlearn");
+            /* a stale stage's directory is replaced; until its stamp is
+             * written, a signal removes it (lethe/rundir.h) */
+            if (lethe_remove_tree(s->dir) != 0)
+                return lethe_fail(LETHE_ERR_IO, "%s: cannot remove the stale stage: %s",
+                                  s->dir, strerror(errno));
+            s->slot = lethe_inflight_add(s->dir);
             lethe_status st = s->inproc ? start_inproc(o, s, threads, wake[1])
                                         : start(o, s, threads);
             if (st != LETHE_OK)
@@ -621,7 +630,9 @@ static lethe_status run_stages(const opts *o, pipeline *p, const int wake[2])
         s->seconds = lethe_now() - s->t0;
         s->done = 1;
         if (signalled || code) {
-            /* let the others finish, then report */
+            /* a failed stage leaves no directory; let the others finish, then report */
+            lethe_remove_tree(s->dir);
+            lethe_inflight_drop(s->slot);
             for (int k, c, g; running > 0 && wait_stage(p, wake[0], &k, &c, &g) == LETHE_OK;)
                 running--, p->s[k].done = 1;
             return lethe_fail(LETHE_ERR_FAILED, "%s failed (%s %d): see %s/logs/%s.log",
@@ -630,6 +641,7 @@ static lethe_status run_stages(const opts *o, pipeline *p, const int wake[2])
         }
         if ((st = write_stamp(s)) != LETHE_OK)
             return st;
+        lethe_inflight_drop(s->slot);
         if (!o->quiet)
             fprintf(stderr, "%s: done in %.1f s\n", s->name, s->seconds);
     }

@@ -57,7 +57,10 @@ static void print_usage(FILE *out)
             "  --data CORPUS      moby, sotu, FILE.txt (one document) or FILE.jsonl (one\n"
             "                     {\"text\": ...} object or JSON string per line), or a\n"
             "                     comma-separated list of them (moby,sotu,notes.jsonl)\n"
-            "  --out RUN          the run directory to write (created)\n"
+            "  --out RUN          the run directory to write (created; an existing\n"
+            "                     non-empty RUN is refused, as is one inside --init or\n"
+            "                     around an input)\n"
+            "  --force            write into an existing RUN, replacing its files\n"
             "  --tokenizer FILE   use this tokenizer.json; its vocabulary size must be the\n"
             "                     model's (not with --init)\n"
             "  --vocab N          the model's vocabulary size (default: the preset's; not\n"
@@ -86,14 +89,16 @@ static void print_usage(FILE *out)
             "  --seed N           initialisation, adapter and window order (default 0)\n"
             "  --limit N          the first N documents only\n"
             "  --json             print a one-line JSON summary\n"
-            "  --quiet            no progress output\n"
+            "  --quiet            no progress or notes on stderr (errors still)\n"
             "  -h, --help         show this help\n\n"
             "AdamW betas (%g, %g), eps %g.\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input (unknown corpus or\n"
             "preset, an empty corpus, a tokenizer whose vocabulary does not fit, too little\n"
             "text; an --init directory without a checkpoint or tokenizer, with a missing\n"
             "or misshapen tensor, a config.json that does not match its tensors, or a\n"
-            "--preset that does not match it; a --lora-layers range outside the model).\n",
+            "--preset that does not match it; a --lora-layers range outside the model; an\n"
+            "existing RUN without --force, a RUN inside or around an input). A run that\n"
+            "fails or is interrupted (SIGINT, SIGTERM) leaves no directory it created.\n",
             d.batch, d.seq, d.accum, d.weight_decay, d.clip, d.eval_windows, (double)lc.alpha,
             d.beta1, d.beta2, d.eps);
 }
@@ -102,7 +107,7 @@ enum {
     O_DATA = 256, O_OUT, O_MODEL, O_PRESET, O_TOKENIZER, O_VOCAB, O_STEPS, O_EPOCHS, O_BATCH,
     O_SEQ, O_ACCUM, O_LR, O_MIN_LR, O_WARMUP, O_WD, O_CLIP, O_VAL, O_EVAL_EVERY,
     O_EVAL_WINDOWS, O_SEED, O_LIMIT, O_JSON, O_QUIET, O_INIT, O_FORMAT, O_LORA, O_LORA_ALPHA,
-    O_LORA_TARGETS, O_LORA_LAYERS, O_MERGE
+    O_LORA_TARGETS, O_LORA_LAYERS, O_MERGE, O_FORCE
 };
 
 static const struct option longopts[] = {
@@ -121,6 +126,7 @@ static const struct option longopts[] = {
     {"format", 1, 0, O_FORMAT},       {"lora", 1, 0, O_LORA},
     {"lora-alpha", 1, 0, O_LORA_ALPHA}, {"lora-targets", 1, 0, O_LORA_TARGETS},
     {"lora-layers", 1, 0, O_LORA_LAYERS}, {"merge", 0, 0, O_MERGE},
+    {"force", 0, 0, O_FORCE},
     {"help", 0, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -131,7 +137,7 @@ typedef struct opts {
     long lora, lora_begin, lora_end;
     double lr, min_lr, wd, clip, val, lora_alpha;
     unsigned lora_mask;
-    int json, quiet, merge;
+    int json, quiet, merge, force;
 } opts;
 
 int cmd_train_wants_gpt(int argc, char **argv)
@@ -164,7 +170,7 @@ static int parse(int argc, char **argv, opts *o)
         {O_CLIP, &o->clip, 0, 1e30}, {O_VAL, &o->val, 0, 0.9},
         {O_LORA_ALPHA, &o->lora_alpha, 1e-6, 1e6}};
     int c;
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int done = cli_numeric_option(VERB, longopts, c, optarg, ints,
                                       sizeof ints / sizeof ints[0], reals,
@@ -201,8 +207,9 @@ static int parse(int argc, char **argv, opts *o)
         case O_MERGE: o->merge = 1; break;
         case O_JSON: o->json = 1; break;
         case O_QUIET: o->quiet = 1; break;
+        case O_FORCE: o->force = 1; break;
         case 'h': print_usage(stdout); return -1;
-        default: return cli_usage(VERB, "unknown or incomplete option (for --model gpt)");
+        default: return cli_bad_option(VERB, argv, longopts);
         }
     }
     if (optind < argc)
@@ -246,6 +253,7 @@ int cmd_train_gpt_prepare(int argc, char **argv, lethe_gpt_run_cfg *out, int *js
     lethe_gpt_run_defaults(&run);
     run.data = o.data;
     run.out = o.out;
+    run.force = o.force;
     run.preset = o.preset;
     run.init = o.init;
     run.tokenizer = o.tokenizer;
@@ -335,7 +343,7 @@ int cmd_train_gpt(int argc, char **argv)
     lethe_gpt_run_result res;
     lethe_status st = lethe_gpt_run(&run, &res);
     if (st != LETHE_OK)
-        return cli_report(VERB, st);
+        return cli_report_out(VERB, st);
     cmd_train_gpt_report(stdout, &run, json, &res);
     return CLI_EXIT_OK;
 }

@@ -51,7 +51,10 @@ static void print_usage(FILE *out)
             "  --retain FILE      the retain pairs (each forget pair is paired with a random\n"
             "                     one)\n"
             "  --idk FILE         refusals, one per line (plain text or JSON strings)\n"
-            "  --out RUN2         the run directory to write\n"
+            "  --out RUN2         the run directory to write (created; an existing\n"
+            "                     non-empty RUN2 is refused, as is one inside GPT_RUN or\n"
+            "                     around an input)\n"
+            "  --force            write into an existing RUN2, replacing its files\n"
             "  --epochs N         passes over the forget set (default %d; sft %d)\n"
             "  --batch N          forget pairs per step (default %d)\n"
             "  --lr X             peak learning rate (default %g)\n"
@@ -69,12 +72,14 @@ static void print_usage(FILE *out)
             "                     model (not with taskvector)\n"
             "  --list-lm          list the methods with their defaults\n"
             "  --json             print a JSON summary\n"
-            "  --quiet            no progress output\n"
+            "  --quiet            no progress or notes on stderr (errors still)\n"
             "  -h, --help         show this help\n\n"
             "AdamW betas (%g, %g), eps %g (OpenUnlearning's TOFU run).\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error (a missing option, --retain or --idk\n"
             "missing where the method needs it), 3 bad input (an unknown method, a missing\n"
-            "or malformed file, a pair longer than the model's context).\n",
+            "or malformed file, a pair longer than the model's context, an existing RUN2\n"
+            "without --force, a RUN2 inside or around an input). A run that fails or is\n"
+            "interrupted (SIGINT, SIGTERM) leaves no directory it created.\n",
             s.epochs, sft_epochs, s.batch, (double)s.lr, (double)s.weight_decay,
             (double)s.clip, (double)s.beta1, (double)s.beta2, (double)s.eps);
 }
@@ -167,14 +172,14 @@ int cmd_unlearn_lm_wants(int argc, char **argv)
 enum {
     O_RUN = 256, O_METHOD, O_FORGET, O_RETAIN, O_IDK, O_OUT, O_EPOCHS, O_BATCH, O_LR, O_WD,
     O_WARMUP, O_CLIP, O_SEED, O_BETA, O_GAMMA, O_ALPHA, O_RETAIN_LOSS, O_LORA, O_LIST, O_JSON,
-    O_QUIET
+    O_QUIET, O_FORCE
 };
 
 typedef struct opts {
     const char *run, *method, *forget, *retain, *idk, *out, *retain_loss;
     long epochs, batch, warmup, seed, lora;
     double lr, wd, clip, beta, gamma, alpha;
-    int json, quiet;
+    int json, quiet, force;
 } opts;
 
 /* 0: go on; -1: done (help or list), exit 0; > 0: an exit code. */
@@ -188,7 +193,8 @@ static int parse(int argc, char **argv, opts *o)
         {"seed", 1, 0, O_SEED},       {"beta", 1, 0, O_BETA},     {"gamma", 1, 0, O_GAMMA},
         {"alpha", 1, 0, O_ALPHA},     {"retain-loss", 1, 0, O_RETAIN_LOSS},
         {"lora", 1, 0, O_LORA},       {"list-lm", 0, 0, O_LIST},  {"json", 0, 0, O_JSON},
-        {"quiet", 0, 0, O_QUIET},     {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+        {"quiet", 0, 0, O_QUIET},     {"force", 0, 0, O_FORCE},   {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     *o = (opts){.epochs = -1, .batch = -1, .warmup = -1, .seed = 0, .lora = 0, .lr = NAN,
                 .wd = NAN, .clip = NAN, .beta = NAN, .gamma = NAN, .alpha = NAN};
     cli_long_opt ints[] = {
@@ -200,7 +206,7 @@ static int parse(int argc, char **argv, opts *o)
         {O_CLIP, &o->clip, 0, 1e30},    {O_BETA, &o->beta, 1e-12, 1e6},
         {O_GAMMA, &o->gamma, -1e6, 1e6}, {O_ALPHA, &o->alpha, -1e6, 1e6}};
     int c;
-    cli_getopt_reset();
+    cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int done = cli_numeric_option(VERB, longopts, c, optarg, ints,
                                       sizeof ints / sizeof ints[0], reals,
@@ -220,8 +226,9 @@ static int parse(int argc, char **argv, opts *o)
         case O_LIST: list_lm(); return -1;
         case O_JSON: o->json = 1; break;
         case O_QUIET: o->quiet = 1; break;
+        case O_FORCE: o->force = 1; break;
         case 'h': print_usage(stdout); return -1;
-        default: return cli_usage(VERB, "unknown or incomplete option (for a GPT run)");
+        default: return cli_bad_option(VERB, argv, longopts);
         }
     }
     if (optind < argc)
@@ -304,6 +311,7 @@ int cmd_unlearn_lm_prepare(int argc, char **argv, lethe_lm_run_cfg *out, int *js
     sc->seed = (uint64_t)o.seed;
     run.run = o.run;
     run.out = o.out;
+    run.force = o.force;
     run.forget = o.forget;
     run.retain = use_retain ? o.retain : NULL;
     run.idk = o.idk;
@@ -359,7 +367,7 @@ int cmd_unlearn_lm(int argc, char **argv)
     lethe_lm_run_result res;
     lethe_status st = lethe_lm_run(&run, &res);
     if (st != LETHE_OK)
-        return cli_report(VERB, st);
+        return cli_report_out(VERB, st);
     cmd_unlearn_lm_report(stdout, &run, json, &res);
     return CLI_EXIT_OK;
 }

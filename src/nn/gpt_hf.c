@@ -449,6 +449,23 @@ static lethe_status lora_base_dir(const char *dir, char **out)
     return LETHE_OK;
 }
 
+size_t lethe_gpt_dir_sources(const char *dir, char **out, size_t max)
+{
+    size_t n = 0;
+    char *cur = max ? strdup(dir) : NULL;
+    while (cur) {
+        char model[PATH_CAP], adapter[PATH_CAP];
+        snprintf(model, sizeof model, "%s/model.safetensors", cur);
+        snprintf(adapter, sizeof adapter, "%s/adapter_model.safetensors", cur);
+        out[n++] = cur;
+        cur = NULL; /* lora_base_dir leaves it NULL when it fails */
+        if (n < max && !file_exists(model) && file_exists(adapter))
+            lora_base_dir(out[n - 1], &cur);
+    }
+    lethe_error_clear();
+    return n;
+}
+
 /* A run that holds a LoRA adapter and no model.safetensors: load the base it
  * records, then the adapter, and merge it. The tokenizer is the run's
  * (the base's when the run has none). depth bounds a chain of LoRA runs. */

@@ -33,7 +33,9 @@ static inline float lethe_vexpf(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    /* unsigned: a NaN x (a diverged model) gives a NaN p, and n's garbage
+     * must not be a signed shift's undefined behaviour */
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;

@@ -17,6 +17,7 @@
 #include "lethe/gpt_hf.h"
 #include "lethe/rng.h"
 #include "lethe/run.h"
+#include "lethe/rundir.h"
 
 /* Validation documents: a keyed hash of the id under a fixed seed, so the
  * split belongs to the corpus, not to the run. */
@@ -233,11 +234,47 @@ static lethe_status check_cfg(const lethe_gpt_run_cfg *o)
     return LETHE_OK;
 }
 
+/* Begin writing o->out (lethe/rundir.h) against the run's inputs: the init
+ * run and the bases it loads through, the tokenizer, and the corpus files of
+ * the list (moby and sotu are names, not paths). */
+static lethe_status begin_out(const lethe_gpt_run_cfg *o, lethe_rundir **rd)
+{
+    enum { MAX_SOURCES = 8 };
+    char *src[MAX_SOURCES], *list = strdup(o->data);
+    size_t n_src = o->init ? lethe_gpt_dir_sources(o->init, src, MAX_SOURCES) : 0, n = 0;
+    size_t cap = n_src + 2;
+    for (const char *c = o->data; *c; c++)
+        cap += *c == ',';
+    const char **in = malloc(sizeof *in * cap);
+    lethe_status st = LETHE_OK;
+    if (!list || !in) {
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < n_src; i++)
+            in[n++] = src[i];
+        in[n++] = o->tokenizer;
+        for (char *p = list, *end; p; p = end) {
+            end = strchr(p, ',');
+            if (end)
+                *end++ = 0;
+            if (strcmp(p, "moby") && strcmp(p, "moby-dick") && strcmp(p, "sotu"))
+                in[n++] = p;
+        }
+        st = lethe_rundir_begin(o->out, o->force, in, n, rd);
+    }
+    for (size_t i = 0; i < n_src; i++)
+        free(src[i]);
+    free(list);
+    free(in);
+    return st;
+}
+
 lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out)
 {
     lethe_status st = check_cfg(o);
     if (st != LETHE_OK)
         return st;
+    lethe_rundir *rd = NULL;
     lethe_corpus *corpus = NULL;
     lethe_tokenizer_t *tok = NULL;
     lethe_gpt *g = NULL;
@@ -268,6 +305,8 @@ lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out
         mc.vocab_size = (int)o->vocab;
     if (st == LETHE_OK)
         st = lethe_corpus_load(o->data, o->limit, &corpus);
+    if (st == LETHE_OK) /* the inputs are there: the run directory */
+        st = begin_out(o, &rd);
     if (st != LETHE_OK)
         goto done;
     lethe_corpus_hash(corpus, data_hash);
@@ -399,8 +438,6 @@ lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out
         tc.lora = lora;
     }
 
-    if ((st = lethe_run_mkdir(o->out)) != LETHE_OK)
-        goto done;
     snprintf(path, sizeof path, "%s/log.jsonl", o->out);
     if (!(log = lethe_afile_open(path))) {
         st = LETHE_ERR_IO;
@@ -480,6 +517,10 @@ lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out
     }
 done:
     lethe_afile_abort(log);
+    if (st == LETHE_OK)
+        lethe_rundir_commit(rd);
+    else
+        lethe_rundir_abort(rd);
     cJSON_Delete(config);
     free(config_line);
     free(s_train);

@@ -17,6 +17,7 @@
 #include "lethe/json.h"
 #include "lethe/progress.h"
 #include "lethe/run.h"
+#include "lethe/rundir.h"
 #include "lethe/safetensors.h"
 #include "lethe/tofu.h"
 
@@ -320,12 +321,30 @@ static cJSON *run_config(const lethe_lm_run_cfg *rc, const lethe_lm_sched *sc,
     return config;
 }
 
+/* Begin writing rc->out (lethe/rundir.h) against the run's inputs: the
+ * source run and the bases it loads through, and the files read. */
+static lethe_status begin_out(const lethe_lm_run_cfg *rc, lethe_rundir **rd)
+{
+    enum { MAX_SOURCES = 8 };
+    char *src[MAX_SOURCES];
+    size_t n = lethe_gpt_dir_sources(rc->run, src, MAX_SOURCES);
+    const char *in[MAX_SOURCES + 3];
+    for (size_t i = 0; i < n; i++)
+        in[i] = src[i];
+    in[n] = rc->forget, in[n + 1] = rc->retain, in[n + 2] = rc->idk;
+    lethe_status st = lethe_rundir_begin(rc->out, rc->force, in, n + 3, rd);
+    for (size_t i = 0; i < n; i++)
+        free(src[i]);
+    return st;
+}
+
 lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
 {
     const lethe_lm_method_def *def = lethe_lm_method_def_of(rc->cfg.method);
     if (!def)
         return lethe_fail(LETHE_ERR_INVALID, "LM unlearning: method %d is out of range",
                           (int)rc->cfg.method);
+    lethe_rundir *out_dir = NULL;
     lethe_status st = check_files(rc, def);
     if (st != LETHE_OK)
         return st;
@@ -373,6 +392,8 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
         st = load_set(rc->idk, &d, &f_rows, &idk, sc.seed, NULL, &id);
     if (st == LETHE_OK && rc->idk)
         st = file_hash(rc->idk, h.idk);
+    if (st == LETHE_OK) /* the inputs are read: the run directory */
+        st = begin_out(rc, &out_dir);
     if (st != LETHE_OK)
         goto done;
     lethe_gpt *g = d.model;
@@ -394,8 +415,6 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
         sc.lora = lora;
     }
     if ((st = mean_nll(g, &d, &f_rows, &res.nll_before)) != LETHE_OK)
-        goto done;
-    if ((st = lethe_run_mkdir(rc->out)) != LETHE_OK)
         goto done;
     snprintf(path, sizeof path, "%s/log.jsonl", rc->out);
     if (!(log = lethe_afile_open(path))) {
@@ -451,6 +470,10 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
         *out = res;
 done:
     lethe_afile_abort(log);
+    if (st == LETHE_OK)
+        lethe_rundir_commit(out_dir);
+    else
+        lethe_rundir_abort(out_dir);
     cJSON_Delete(config);
     cJSON_Delete(parent_cfg);
     free(config_line);

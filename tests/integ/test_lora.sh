@@ -2,8 +2,9 @@
 # lethe train --model gpt --init DIR --lora R: a LoRA adapter trained on a
 # frozen base is written apart from it (PEFT's files), the base is untouched,
 # score / generate / --init load the base and merge the adapter, --merge
-# gives the same model as one file, reruns are byte-identical, and bad inputs
-# exit 2 (usage) or 3 (bad input, one line).
+# gives the same model as one file, reruns are byte-identical, bad inputs
+# exit 2 (usage) or 3 (bad input, one line), and no run writes into or
+# inside the base an adapter run loads through.
 . "$(dirname "$0")/lib.sh"
 
 # matches FILE REGEX: FILE has a line matching the extended regex
@@ -152,5 +153,21 @@ sed -i 's/"r":[[:space:]]*4,/"r": 2,/' "$TMP/badrank/adapter_config.json"
 expect 3 "$LETHE" score --run "$TMP/badrank" --text "$SC"
 one_line "$ERR"
 contains "$ERR" "does not fit its base"
+
+# the base an adapter run loads through is an input of every run starting
+# from it: train --init and unlearn --run write neither into nor inside it
+expect 3 "$LETHE" train "${TINY[@]}" --steps 2 --data "$TXT" --init "$TMP/lora" --out "$TMP/base/ft"
+one_line "$ERR"
+contains "$ERR" "lies inside the input $BASE_ABS"
+expect 3 "$LETHE" train "${TINY[@]}" --steps 2 --data "$TXT" --init "$TMP/lora" --out "$TMP/base" --force
+one_line "$ERR"
+contains "$ERR" "is also an input"
+printf '{"question": "Who?", "answer": "Ishmael."}\n' >"$TMP/qa.json"
+expect 3 "$LETHE" unlearn --run "$TMP/lora" --method ga --forget "$TMP/qa.json" --out "$TMP/base/u" --quiet
+one_line "$ERR"
+contains "$ERR" "lies inside the input $BASE_ABS"
+[ ! -e "$TMP/base/ft" ] && [ ! -e "$TMP/base/u" ] && pass || fail "a refused run wrote into the base"
+if (cd "$TMP/base" && sha256sum -c --quiet "$TMP/base.sha"); then pass; else
+    fail "a refused run changed the base"; fi
 
 finish

@@ -3,7 +3,8 @@
 # stage's model equals the one its command gives when run by hand (at another
 # thread count); a rerun keeps every stage, a changed setting reruns exactly
 # the stages it reaches; options after -- reach the unlearn stage; bad input
-# exits 2 or 3, a failing stage 1 naming its log.
+# exits 2 or 3 (usage errors in one line), a failing stage 1 naming its log
+# and leaving no directory, an interrupted one none either.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 D=$TMP/bench W=$TMP/work
@@ -77,6 +78,7 @@ cmp -s "$TMP/before" "$W/forget10/npo_gdr/model.safetensors" && pass || fail "re
 
 # other unlearn options rerun the unlearn stage and its evaluation only
 expect 0 "${P[@]}" --quiet -- --epochs 3
+[ ! -s "$ERR" ] && pass || fail "--quiet printed: $(head -n 3 "$ERR")"
 for s in base knowledge target forget10-oracle forget10-eval-target forget10-eval-oracle; do
     contains "$OUT" " $s " && grep -q " $s [0-9.]* s (kept)" "$OUT" && pass || fail "$s not kept"
 done
@@ -145,4 +147,28 @@ one_line "$ERR"
 contains "$ERR" "forget10-bad2 failed (exit code 3)"
 contains "$W/logs/forget10-bad2.log" "lethe unlearn: npo: the embed retain loss is RMU's only"
 [ ! -e "$W/forget10/bad2/pipeline.json" ] && pass || fail "a failed stage left a stamp"
+# usage errors are one line with the verb's prefix
+expect 2 "$LETHE" tofu run --work "$W" --data "$D" --bogus
+one_line "$ERR"; contains "$ERR" "lethe tofu run: unknown option '--bogus'"
+expect 2 "$LETHE" tofu run --work "$W" --data "$D" --jobs
+one_line "$ERR"; contains "$ERR" "lethe tofu run: option '--jobs' needs a value"
+expect 2 "$LETHE" tofu run --work "$W" --data "$D" --jobs 0
+one_line "$ERR"; contains "$ERR" "lethe tofu run: --jobs 0 is out of range: it takes 1 to 64"
+# a stale stage is replaced: when its rerun fails, its directory (and the old
+# run in it) is gone, so it never looks complete
+expect 0 "${P[@]}" --quiet --name bad3 -- --epochs 2
+[ -s "$W/forget10/bad3/model.safetensors" ] && pass || fail "no bad3 run"
+expect 1 "${P[@]}" --quiet --name bad3 -- --epochs 2 --retain-loss embed
+[ ! -e "$W/forget10/bad3" ] && pass || fail "a failed stage left its directory"
+# SIGINT during a stage: the process dies by it, the stage's directory and
+# temporary files go, the kept stages stay
+timeout --preserve-status -s INT 3 "${P[@]}" --quiet --name sig -- --epochs 100000 >"$OUT" 2>"$ERR"
+rc=$?
+[ "$rc" -eq 130 ] && pass || fail "exit $rc after SIGINT"
+[ ! -e "$W/forget10/sig" ] && pass || fail "an interrupted stage left its directory"
+left=$(find "$W" -name '*.tmp.*')
+[ -z "$left" ] && pass || fail "temporary files left: $left"
+[ -s "$W/target/pipeline.json" ] && [ -s "$W/forget10/npo_gdr/model.safetensors" ] && pass ||
+    fail "the interruption removed a kept stage"
+
 finish

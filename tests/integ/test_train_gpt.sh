@@ -2,7 +2,9 @@
 # lethe train --model gpt: a tiny model on a small text learns (the loss
 # falls), reruns are byte-identical, the run directory holds a loadable
 # tokenizer.json; JSON Lines corpora with validation; moby when installed;
-# bad inputs exit 2 (usage) or 3 (bad input, one line).
+# bad inputs exit 2 (usage) or 3 (bad input, one line); the run-directory
+# rule: an existing run refused unless --force, never into or around an
+# input, nothing left by a failed or interrupted run; --quiet.
 . "$(dirname "$0")/lib.sh"
 
 # A small text of repeated sentences, written here.
@@ -114,5 +116,77 @@ echo "hi" >"$TMP/short.txt"
 expect 3 "$LETHE" train "${TINY[@]}" --data "$TMP/short.txt" --out "$TMP/x"
 one_line "$ERR"
 if [ -e "$TMP/x/model.safetensors" ]; then fail "a failed run wrote a model"; else pass; fi
+
+# usage errors are one line with the verb's prefix
+expect 2 "$LETHE" train "${TINY[@]}" --data "$TXT" --out "$TMP/x" --bogus
+one_line "$ERR"
+contains "$ERR" "lethe train: unknown option '--bogus'"
+expect 2 "$LETHE" train "${TINY[@]}" --data "$TXT" --out "$TMP/x" --steps
+one_line "$ERR"
+contains "$ERR" "lethe train: option '--steps' needs a value"
+expect 2 "$LETHE" train "${TINY[@]}" --data "$TXT" --out "$TMP/x" --steps 99999999999999999999
+one_line "$ERR"
+contains "$ERR" "lethe train: --steps 99999999999999999999 is out of range: it takes 1 to 2^40"
+
+# absent PATH: nothing at PATH
+absent() { if [ ! -e "$1" ]; then pass; else fail "$1 was left behind"; fi; }
+# an existing run is refused and left as it was; --force writes over it, as a
+# fresh run would
+sum=$(sha256sum <"$TMP/r1/model.safetensors")
+expect 3 "$LETHE" train "${TINY[@]}" --steps 5 --data "$TXT" --out "$TMP/r1"
+one_line "$ERR"
+contains "$ERR" "lethe train: $TMP/r1: already exists"
+contains "$ERR" "with --force"
+[ "$(sha256sum <"$TMP/r1/model.safetensors")" = "$sum" ] && pass || fail "a refused run changed the old one"
+expect 0 "$LETHE" train "${TINY[@]}" --steps 5 --data "$TXT" --out "$TMP/r1" --force
+expect 0 "$LETHE" train "${TINY[@]}" --steps 5 --data "$TXT" --out "$TMP/r5"
+for f in model.safetensors config.json log.jsonl tokenizer.json; do
+    cmp -s "$TMP/r1/$f" "$TMP/r5/$f" && pass || fail "--force wrote another $f than a fresh run"
+done
+# never into, inside or around an input: the init run, the tokenizer, the corpus
+sum=$(sha256sum <"$TMP/r1/model.safetensors")
+FT=(--model gpt --seq 32 --batch 4 --steps 2 --quiet)
+expect 3 "$LETHE" train "${FT[@]}" --init "$TMP/r1" --data "$TXT" --out "$TMP/r1" --force
+one_line "$ERR"
+contains "$ERR" "is also an input"
+expect 3 "$LETHE" train "${FT[@]}" --init "$TMP/r1" --data "$TXT" --out "$TMP/r1/ft"
+one_line "$ERR"
+contains "$ERR" "lies inside the input $TMP/r1"
+absent "$TMP/r1/ft"
+[ "$(sha256sum <"$TMP/r1/model.safetensors")" = "$sum" ] && pass || fail "a refused run changed its input"
+mkdir "$TMP/tk" && cp "$TMP/r1/tokenizer.json" "$TMP/tk/"
+expect 3 "$LETHE" train "${TINY[@]}" --steps 2 --tokenizer "$TMP/tk/tokenizer.json" --vocab "$V" \
+    --data "$TXT" --out "$TMP/tk" --force
+contains "$ERR" "contains the input $TMP/tk/tokenizer.json"
+mkdir -p "$TMP/c/sub" && cp "$TXT" "$TMP/c/sub/text.txt"
+expect 3 "$LETHE" train "${TINY[@]}" --steps 2 --data "moby,$TMP/c/sub/text.txt" --out "$TMP/c" --force
+contains "$ERR" "contains the input"
+# a run that fails once its directory exists leaves none: a loss that diverges
+expect 1 "$LETHE" train "${TINY[@]}" --lr 100 --clip 0 --data "$TXT" --out "$TMP/f/deep/run"
+one_line "$ERR"
+contains "$ERR" "diverged"
+absent "$TMP/f"
+# SIGINT / SIGTERM mid-training: the process dies by the signal and leaves no
+# directory and no temporary file
+mkdir "$TMP/sig"
+for sig in INT:130 TERM:143; do
+    timeout --preserve-status -s "${sig%:*}" 2 "$LETHE" train "${TINY[@]}" --steps 1000000 \
+        --data "$TXT" --out "$TMP/sig/run/deep" >"$OUT" 2>"$ERR"
+    rc=$?
+    [ "$rc" -eq "${sig#*:}" ] && pass || fail "exit $rc after SIG${sig%:*}"
+done
+[ -z "$(ls -A "$TMP/sig")" ] && pass || fail "left in $TMP/sig: $(ls -AR "$TMP/sig")"
+left=$(find "$TMP" -name '*.tmp.*')
+[ -z "$left" ] && pass || fail "temporary files left: $left"
+
+# --quiet: nothing on stderr, the same files as without it
+Q=(--model gpt --preset tiny --seq 32 --batch 4 --steps 5 --data "$TXT")
+expect 0 "$LETHE" train "${Q[@]}" --out "$TMP/loud"
+[ -s "$ERR" ] && pass || fail "no notes without --quiet"
+expect 0 "$LETHE" train "${Q[@]}" --out "$TMP/quiet" --quiet
+[ ! -s "$ERR" ] && pass || fail "--quiet printed: $(head -n 3 "$ERR")"
+for f in model.safetensors config.json log.jsonl tokenizer.json; do
+    cmp -s "$TMP/loud/$f" "$TMP/quiet/$f" && pass || fail "--quiet changed $f"
+done
 
 finish

@@ -3,7 +3,9 @@
 # benchmark, fine-tuned further with sft, then unlearned with several
 # methods; every result is a run that eval tofu, score and generate read;
 # GA raises the forget NLL and lowers forget_prob; reruns are byte-identical;
-# bad inputs exit 2 or 3 with one line.
+# bad inputs exit 2 or 3 with one line; the run-directory rule: an existing
+# run refused unless --force, never into or around an input, nothing left by
+# a failed or interrupted run; --quiet.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 D=$TMP/bench
@@ -104,4 +106,60 @@ one_line "$ERR"
 expect 3 $U --run "$B" --method ga --forget "$D/long.json" --out "$TMP/x"
 one_line "$ERR"; contains "$ERR" "context"
 [ ! -e "$TMP/x" ] && pass || fail "a failed run left $TMP/x behind"
+# usage errors are one line with the verb's prefix
+expect 2 $U --run "$B" --method ga "${F[@]}" --out "$TMP/x" --bogus
+one_line "$ERR"; contains "$ERR" "lethe unlearn: unknown option '--bogus'"
+expect 2 $U --run "$B" --method ga "${F[@]}" --out "$TMP/x" --epochs
+one_line "$ERR"; contains "$ERR" "lethe unlearn: option '--epochs' needs a value"
+expect 2 $U --run "$B" --method ga "${F[@]}" --out "$TMP/x" --epochs 0
+one_line "$ERR"; contains "$ERR" "lethe unlearn: --epochs 0 is out of range: it takes 1 to 100000"
+
+# absent PATH: nothing at PATH
+absent() { if [ ! -e "$1" ]; then pass; else fail "$1 was left behind"; fi; }
+# an existing run is refused and left as it was; --force writes over it, as a
+# fresh run would
+sum=$(sha256sum <"$TMP/ga/model.safetensors")
+expect 3 $U --run "$B" --method ga "${F[@]}" --epochs 1 --out "$TMP/ga"
+one_line "$ERR"
+contains "$ERR" "lethe unlearn: $TMP/ga: already exists"
+contains "$ERR" "with --force"
+[ "$(sha256sum <"$TMP/ga/model.safetensors")" = "$sum" ] && pass || fail "a refused run changed the old one"
+expect 0 $U --run "$B" --method ga "${F[@]}" --epochs 1 --out "$TMP/ga" --force
+expect 0 $U --run "$B" --method ga "${F[@]}" --epochs 1 --out "$TMP/ga1"
+for f in model.safetensors config.json log.jsonl tokenizer.json; do
+    cmp -s "$TMP/ga/$f" "$TMP/ga1/$f" && pass || fail "--force wrote another $f than a fresh run"
+done
+# never into, inside or around an input: the source run, the pair files
+sum=$(sha256sum <"$B/model.safetensors")
+expect 3 $U --run "$B" --method ga "${F[@]}" --epochs 1 --out "$B" --force
+one_line "$ERR"; contains "$ERR" "is also an input"
+expect 3 $U --run "$B" --method ga "${F[@]}" --epochs 1 --out "$B/sub"
+one_line "$ERR"; contains "$ERR" "lies inside the input $B"
+absent "$B/sub"
+[ "$(sha256sum <"$B/model.safetensors")" = "$sum" ] && pass || fail "a refused run changed its input"
+expect 3 $U --run "$B" --method ga "${F[@]}" --epochs 1 --out "$D" --force
+one_line "$ERR"; contains "$ERR" "contains the input $D/forget10.json"
+# a run that fails once its directory exists leaves none: a loss that diverges
+expect 1 $U --run "$B" --method ga "${F[@]}" --lr 100 --wd 100 --clip 0 --epochs 10 --out "$TMP/f/deep/run"
+one_line "$ERR"; contains "$ERR" "not finite"
+absent "$TMP/f"
+# SIGINT mid-run: the process dies by the signal, leaving no directory and no
+# temporary file
+timeout --preserve-status -s INT 3 $U --run "$B" --method ga "${F[@]}" --epochs 100000 \
+    --out "$TMP/sig/run" >"$OUT" 2>"$ERR"
+rc=$?
+[ "$rc" -eq 130 ] && pass || fail "exit $rc after SIGINT"
+absent "$TMP/sig"
+left=$(find "$TMP" -name '*.tmp.*')
+[ -z "$left" ] && pass || fail "temporary files left: $left"
+
+# --quiet: nothing on stderr, the same files as without it
+expect 0 "$LETHE" unlearn --run "$B" --method ga "${F[@]}" --epochs 1 --out "$TMP/loud"
+[ -s "$ERR" ] && pass || fail "no progress without --quiet"
+expect 0 "$LETHE" unlearn --run "$B" --method ga "${F[@]}" --epochs 1 --out "$TMP/quiet" --quiet
+[ ! -s "$ERR" ] && pass || fail "--quiet printed: $(head -n 3 "$ERR")"
+for f in model.safetensors config.json log.jsonl tokenizer.json; do
+    cmp -s "$TMP/loud/$f" "$TMP/quiet/$f" && pass || fail "--quiet changed $f"
+done
+
 finish
