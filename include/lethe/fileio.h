@@ -53,5 +53,9 @@ void lethe_afile_abort(lethe_afile *f);
 /* Write `len` bytes to `path` atomically. */
 lethe_status lethe_file_write_atomic(const char *path, const void *data, size_t len);
 
+/* The 64-bit FNV-1a hash of a file's bytes as 16 hex digits and a NUL: the
+ * short content hash runs record for their parent model and input files. */
+lethe_status lethe_file_fnv1a(const char *path, char out[17]);
+
 LETHE_API_END
 #endif

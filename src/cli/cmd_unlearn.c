@@ -75,22 +75,6 @@ static int has_lr(const lethe_method *m)
     return 0;
 }
 
-/* A hash of a file's bytes (16 hex digits), for the parent model. */
-static lethe_status file_hash(const char *path, char out[17])
-{
-    unsigned char *data;
-    size_t len;
-    lethe_status st = lethe_file_read(path, &data, &len);
-    if (st != LETHE_OK)
-        return st;
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ data[i]) * 0x100000001b3u;
-    free(data);
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
-    return LETHE_OK;
-}
-
 int cmd_unlearn(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -170,7 +154,7 @@ int cmd_unlearn(int argc, char **argv)
         st = lethe_run_load(run_dir, &run);
     snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
     if (st == LETHE_OK)
-        st = file_hash(path, parent_hash);
+        st = lethe_file_fnv1a(path, parent_hash);
     if (st == LETHE_OK)
         st = lethe_run_data(run, &train, &test);
     if (st == LETHE_OK)

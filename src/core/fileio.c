@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -271,4 +273,19 @@ lethe_status lethe_file_write_atomic(const char *path, const void *data, size_t 
         return st;
     }
     return lethe_afile_commit(f);
+}
+
+lethe_status lethe_file_fnv1a(const char *path, char out[17])
+{
+    unsigned char *data;
+    size_t len;
+    lethe_status st = lethe_file_read(path, &data, &len);
+    if (st != LETHE_OK)
+        return st;
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ data[i]) * 0x100000001b3u;
+    free(data);
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+    return LETHE_OK;
 }

@@ -52,22 +52,6 @@ static lethe_status run_end(lethe_linear_run *r, lethe_status st, lethe_linear_r
     return st;
 }
 
-/* FNV-1a of a file's bytes as 16 hex digits: the parent model's hash. */
-static lethe_status hash_file(const char *path, char out[17])
-{
-    unsigned char *buf;
-    size_t len;
-    lethe_status st = lethe_file_read(path, &buf, &len);
-    if (st != LETHE_OK)
-        return st;
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ buf[i]) * 0x100000001b3u;
-    free(buf);
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
-    return LETHE_OK;
-}
-
 /* Write `line` and a newline after the current contents of path (if any),
  * atomically. */
 static lethe_status append_line(const char *path, const char *line)
@@ -445,7 +429,7 @@ static lethe_status load_run(lethe_linear_run *r, const cJSON *config, lethe_lin
     if (st == LETHE_OK)
         st = lethe_json_opt_int(config, "seed", path, 0, &seed);
     if (st == LETHE_OK)
-        st = hash_file(model_path, parent_hash);
+        st = lethe_file_fnv1a(model_path, parent_hash);
     if (st == LETHE_OK)
         st = lethe_linear_load(model_path, (uint64_t)seed, &r->m);
     if (st == LETHE_OK && r->m->kind != kind)

@@ -27,22 +27,6 @@ static int file_exists(const char *path)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-/* A 64-bit FNV-1a hash of a file's bytes (16 hex digits). */
-static lethe_status file_hash(const char *path, char out[17])
-{
-    unsigned char *data;
-    size_t len;
-    lethe_status st = lethe_file_read(path, &data, &len);
-    if (st != LETHE_OK)
-        return st;
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ data[i]) * 0x100000001b3u;
-    free(data);
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
-    return LETHE_OK;
-}
-
 /* The refusals of an idk file: one per non-blank line, plain text or a JSON
  * string. */
 typedef struct lines {
@@ -374,24 +358,24 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
     if (!file_exists(path))
         snprintf(path, sizeof path, "%s/adapter_model.safetensors", rc->run);
     if (st == LETHE_OK)
-        st = file_hash(path, h.parent);
+        st = lethe_file_fnv1a(path, h.parent);
     snprintf(path, sizeof path, "%s/config.json", rc->run);
     if (st == LETHE_OK && file_exists(path) && lethe_json_read(path, &parent_cfg) != LETHE_OK)
         parent_cfg = NULL; /* already read by the loader; only the preset is wanted */
     if (st == LETHE_OK)
         st = load_set(rc->forget, &d, NULL, NULL, 0, &f_rows, &fd);
     if (st == LETHE_OK)
-        st = file_hash(rc->forget, h.forget);
+        st = lethe_file_fnv1a(rc->forget, h.forget);
     if (st == LETHE_OK && use_retain)
         st = load_set(rc->retain, &d, NULL, NULL, 0, &r_rows, &rd);
     if (st == LETHE_OK && use_retain)
-        st = file_hash(rc->retain, h.retain);
+        st = lethe_file_fnv1a(rc->retain, h.retain);
     if (st == LETHE_OK && rc->idk)
         st = read_idk(rc->idk, &idk);
     if (st == LETHE_OK && rc->idk)
         st = load_set(rc->idk, &d, &f_rows, &idk, sc.seed, NULL, &id);
     if (st == LETHE_OK && rc->idk)
-        st = file_hash(rc->idk, h.idk);
+        st = lethe_file_fnv1a(rc->idk, h.idk);
     if (st == LETHE_OK) /* the inputs are read: the run directory */
         st = begin_out(rc, &out_dir);
     if (st != LETHE_OK)
