@@ -57,6 +57,9 @@ void lethe_rundir_commit(lethe_rundir *rd);
  * in it are removed by their writers). NULL is a no-op. */
 void lethe_rundir_abort(lethe_rundir *rd);
 
+/* End the run: commit when st is LETHE_OK, abort otherwise. Returns st. */
+lethe_status lethe_rundir_end(lethe_rundir *rd, lethe_status st);
+
 /* Check an output file before writing it: an existing regular file (or a
  * link to one) is refused (LETHE_ERR_INVALID) unless `force`; a device or
  * FIFO is written through and so allowed. `out` may not be one of `inputs`

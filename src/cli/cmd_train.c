@@ -391,10 +391,7 @@ int cmd_train(int argc, char **argv)
     }
 done:
     lethe_afile_abort(log);
-    if (st == LETHE_OK)
-        lethe_rundir_commit(rd);
-    else
-        lethe_rundir_abort(rd);
+    lethe_rundir_end(rd, st);
     cJSON_Delete(config);
     lethe_net_free(net);
     lethe_rows_free(&all);

@@ -327,3 +327,12 @@ lethe_status lethe_outfile_check(const char *out, int force, const char *const *
     free(real);
     return s;
 }
+
+lethe_status lethe_rundir_end(lethe_rundir *rd, lethe_status st)
+{
+    if (st == LETHE_OK)
+        lethe_rundir_commit(rd);
+    else
+        lethe_rundir_abort(rd);
+    return st;
+}

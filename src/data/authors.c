@@ -1546,9 +1546,6 @@ lethe_status lethe_authors_write(const char *dir, const lethe_authors_opts *opts
         }
     }
     free(o);
-    if (st == LETHE_OK)
-        lethe_rundir_commit(rd);
-    else
-        lethe_rundir_abort(rd);
+    lethe_rundir_end(rd, st);
     return st;
 }

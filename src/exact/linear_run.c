@@ -228,10 +228,7 @@ lethe_status lethe_linear_run_fit(const char *dir, const lethe_linear_fit_opts *
         lethe_linear_score(r->m, r->test, NULL, &r->test_scores);
     }
 done:
-    if (st == LETHE_OK)
-        lethe_rundir_commit(rd);
-    else
-        lethe_rundir_abort(rd);
+    lethe_rundir_end(rd, st);
     free(config_line);
     cJSON_Delete(config);
     cJSON_Delete(log);

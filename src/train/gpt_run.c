@@ -517,10 +517,7 @@ lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out
     }
 done:
     lethe_afile_abort(log);
-    if (st == LETHE_OK)
-        lethe_rundir_commit(rd);
-    else
-        lethe_rundir_abort(rd);
+    lethe_rundir_end(rd, st);
     cJSON_Delete(config);
     free(config_line);
     free(s_train);

@@ -454,10 +454,7 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
         *out = res;
 done:
     lethe_afile_abort(log);
-    if (st == LETHE_OK)
-        lethe_rundir_commit(out_dir);
-    else
-        lethe_rundir_abort(out_dir);
+    lethe_rundir_end(out_dir, st);
     cJSON_Delete(config);
     cJSON_Delete(parent_cfg);
     free(config_line);
