@@ -63,13 +63,16 @@ typedef lethe_status (*lethe_gpt_rows_hook)(void *ctx, float *logits, int V,
  * alike to teacher-forced scoring (rows) and to generation (step, the
  * generation hook above). Either may be NULL (nothing is changed there).
  * status, when not NULL, reports a failure of step, which has no status of
- * its own: it is asked after each generation. A context is used by one call
- * at a time. */
+ * its own: it is asked after each generation. check, when not NULL, is
+ * asked once with the model whose logits are to be adjusted, before any
+ * use: anything but LETHE_OK (with the detail set) means the processor does
+ * not suit that model. A context is used by one call at a time. */
 typedef struct lethe_gpt_logits_proc {
     lethe_gpt_rows_hook rows;
     lethe_gpt_logits_hook step;
     lethe_status (*status)(void *ctx);
     void *ctx;
+    lethe_status (*check)(void *ctx, const lethe_gpt *g);
 } lethe_gpt_logits_proc;
 
 /* ---- the key/value cache ----------------------------------------------- */

@@ -189,6 +189,12 @@ typedef struct lethe_gpt_run_result {
  * may be NULL. */
 lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *rc, lethe_gpt_run_result *res);
 
+/* res of run rc as one JSON object: run, preset, n_params, lora_params (with
+ * an adapter), vocab_size, steps, tokens, seconds, tokens_per_second,
+ * first_loss, train_loss, val_loss, bigram_val_loss (a command's --json
+ * summary). NULL when out of memory. */
+cJSON *lethe_gpt_run_result_json(const lethe_gpt_run_cfg *rc, const lethe_gpt_run_result *res);
+
 /* Write j pretty-printed, with a closing newline, atomically to dir/name
  * (a run's config.json). LETHE_ERR_IO, LETHE_ERR_NOMEM. */
 lethe_status lethe_gpt_write_json(const char *dir, const char *name, const cJSON *j);

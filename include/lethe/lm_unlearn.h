@@ -33,6 +33,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <cjson/cJSON.h>
+
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
 #include "lethe/lora.h"
@@ -337,6 +339,27 @@ typedef struct lethe_lm_run_cfg {
  * LETHE_ERR_NOT_FOUND listing the names. */
 lethe_status lethe_lm_run_init(lethe_lm_run_cfg *rc, const char *name);
 
+/* Settings given over a run's defaults (a command line's or a request's):
+ * each field at its "not given" value leaves the default as it is. */
+typedef struct lethe_lm_overrides {
+    long epochs, batch;      /* <= 0: not given */
+    long warmup;             /* < 0: not given */
+    long seed;               /* < 0: not given */
+    double lr, wd, clip;     /* NAN: not given */
+    double gamma, alpha, beta; /* NAN: not given */
+    const char *retain_loss; /* "nll", "kl" or "embed"; NULL: not given */
+    int lora_rank;           /* <= 0: not given */
+} lethe_lm_overrides;
+
+/* Every field "not given". */
+void lethe_lm_overrides_init(lethe_lm_overrides *o);
+
+/* Apply o to rc (after lethe_lm_run_init): the method's weights, the
+ * schedule, the seed, the adapter. LETHE_ERR_INVALID (an unknown retain
+ * loss; a retain loss for a method that trains on the forget pairs only; an
+ * adapter for a method that combines whole models). */
+lethe_status lethe_lm_run_apply(lethe_lm_run_cfg *rc, const lethe_lm_overrides *o);
+
 typedef struct lethe_lm_run_result {
     long n_forget, n_retain;   /* pairs read (n_retain 0 without a retain term) */
     long steps;
@@ -345,6 +368,11 @@ typedef struct lethe_lm_run_result {
     int reference;             /* 1 when a frozen reference copy was used */
     double seconds;            /* the unlearning loop's wall time */
 } lethe_lm_run_result;
+
+/* res of run rc as one JSON object: run, method, forget, retain, steps,
+ * first_loss, last_loss, forget_nll_before, forget_nll_after, seconds (a
+ * command's --json summary). NULL when out of memory. */
+cJSON *lethe_lm_run_result_json(const lethe_lm_run_cfg *rc, const lethe_lm_run_result *res);
 
 /* Load rc->run, read the files, unlearn (lethe_lm_unlearn) and write rc->out:
  * model.safetensors (metadata: the config, method, parent and forget-set
@@ -397,7 +425,8 @@ lethe_status lethe_lm_whp_status(const lethe_lm_whp *w);
 lethe_status lethe_lm_whp_rows(void *ctx, float *logits, int V, const int32_t *tokens, int B,
                                int T);
 /* w as a logits processor: lethe_lm_whp_rows in scoring, lethe_lm_whp_hook in
- * generation, lethe_lm_whp_status after each generation. */
+ * generation, lethe_lm_whp_status after each generation; its check refuses a
+ * model of another architecture than the reinforced one (LETHE_ERR_FORMAT). */
 lethe_gpt_logits_proc lethe_lm_whp_proc(lethe_lm_whp *w);
 
 /* A copy of g's configuration and parameters (gradients zero). NULL (detail

@@ -20,7 +20,7 @@ typedef struct lethe_progress {
     int quiet;
 } lethe_progress;
 
-/* Report to `out` (usually stderr); quiet suppresses everything. */
+/* Report to `out` (usually stderr); quiet or a NULL out suppresses everything. */
 void lethe_progress_init(lethe_progress *p, FILE *out, const char *label, const char *unit,
                          uint64_t total, int quiet);
 void lethe_progress_update(lethe_progress *p, uint64_t done);

@@ -40,6 +40,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
 
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
@@ -167,6 +170,42 @@ lethe_status lethe_tofu_forget_quality(const lethe_tofu_set *model, const lethe_
  * negative. */
 lethe_status lethe_tofu_model_utility(const lethe_tofu_set *const *sets, size_t n_sets,
                                       double *mu);
+
+/* ---- an evaluation run (src/eval/tofu_run.c) ---------------------------- */
+
+typedef struct lethe_tofu_run_cfg {
+    const char *run;    /* the GPT run to evaluate (lethe's or a Hugging Face GPT-2
+                           directory), with a tokenizer holding <|endoftext|> */
+    const char *data;   /* the benchmark directory (TOFU's layout) */
+    const char *split;  /* a name with DATA/NAME_perturbed.json (forget10) */
+    const char *oracle; /* the retain-only run, for Forget Quality; NULL: none */
+    const char *out;    /* where the files go (created if needed); NULL: run */
+    lethe_tofu_opts t;  /* the metrics' settings; its logits and progress are the
+                           run's own (below) */
+    const lethe_gpt_logits_proc *logits; /* edits the logits of the run's model
+                           (not the oracle's) in scoring and generation; its check
+                           is asked first (NULL: none) */
+    const cJSON *note;  /* fields copied into the summary after the settings (say,
+                           the logits processor's); NULL: none */
+    FILE *progress;     /* progress lines per set (lethe/progress.h); NULL: none */
+} lethe_tofu_run_cfg;
+
+/* lethe_tofu_defaults' metrics, no files, no hook, no progress. */
+void lethe_tofu_run_defaults(lethe_tofu_run_cfg *c);
+
+/* TOFU's metrics of c->run on the forget split (SPLIT_perturbed.json), the
+ * retain evaluation set (retain_perturbed.json) and the general-knowledge
+ * sets (real_authors_perturbed.json, world_facts_perturbed.json); with an
+ * oracle, Forget Quality (the oracle scored on the forget split, without
+ * generation); Model Utility unless t.no_generate. Writes OUT/TOFU_EVAL.json
+ * (per question) and OUT/TOFU_SUMMARY.json (the settings, then
+ * SET_prob, SET_rougeL_recall, SET_truth_ratio, SET_exact_memorization,
+ * SET_extraction_strength per set, forget_quality, model_utility; null where
+ * undefined), each atomically. *summary (may be NULL) gets the summary's
+ * object (cJSON_Delete it). LETHE_ERR_FORMAT (a run without the tokenizer
+ * TOFU needs, a processor that does not suit the run), the loaders' and
+ * lethe_tofu_eval_set's errors (naming the file), LETHE_ERR_IO, NOMEM. */
+lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary);
 
 LETHE_API_END
 #endif

@@ -2,34 +2,18 @@
  * the forget split, the retain evaluation set and the two general-knowledge
  * sets; Forget Quality against an oracle; Model Utility. */
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "lethe/authors.h"
-#include "lethe/fileio.h"
 #include "lethe/gpt_hf.h"
 #include "lethe/lm_unlearn.h"
-#include "lethe/run.h"
 #include "lethe/tofu.h"
 
 #define VERB "eval tofu"
-
-/* The evaluation sets: name in the files, file (with %s for the split). */
-static const struct {
-    const char *name, *file;
-    int kind;
-} sets[] = {
-    {"forget", "%s_perturbed.json", LETHE_TOFU_FORGET},
-    {"retain", "retain_perturbed.json", LETHE_TOFU_RETAIN},
-    {"real_authors", "real_authors_perturbed.json", LETHE_TOFU_FACTS},
-    {"world_facts", "world_facts_perturbed.json", LETHE_TOFU_FACTS},
-};
-enum { N_SETS = sizeof sets / sizeof sets[0] };
 
 struct opts {
     const char *run, *oracle, *data, *split, *out, *whp;
@@ -151,191 +135,52 @@ static int parse(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-/* Items pointing into the rows of t. */
-static lethe_qa *as_items(const lethe_tofu *t)
-{
-    lethe_qa *q = calloc(t->n ? t->n : 1, sizeof *q);
-    for (size_t i = 0; q && i < t->n; i++) {
-        const lethe_tofu_row *r = &t->rows[i];
-        q[i] = (lethe_qa){r->question, r->answer, r->paraphrased_answer,
-                          (const char *const *)r->perturbed, (int)r->n_perturbed};
-    }
-    return q;
-}
-
-/* Evaluate one set of DIR on model m (`who`: "model" or "oracle"), its logits
- * adjusted by WHP's reinforced model whp when not NULL. */
-static lethe_status eval_one(const struct opts *o, int s, lethe_gpt_dir *m, const char *who,
-                             const lethe_gpt *whp, int no_generate, lethe_tofu_set *out)
-{
-    char file[512], path[4096];
-    snprintf(file, sizeof file, sets[s].file, o->split);
-    snprintf(path, sizeof path, "%s/%s", o->data, file);
-    lethe_tofu t = {0};
-    lethe_status st = lethe_tofu_load(path, &t);
-    if (st)
-        return st;
-    lethe_qa *items = as_items(&t);
-    lethe_lm_whp *w = whp ? lethe_lm_whp_new(whp, o->whp_alpha) : NULL;
-    lethe_gpt_logits_proc proc = lethe_lm_whp_proc(w);
-    lethe_tofu_opts to = o->t;
-    to.no_generate = no_generate;
-    to.logits = w ? &proc : NULL;
-    char label[96];
-    snprintf(label, sizeof label, VERB " %s, %s set", who, sets[s].name);
-    lethe_progress prog;
-    lethe_progress_init(&prog, stderr, label, "questions", t.n, o->quiet);
-    to.progress = &prog;
-    st = items && (w || !whp) ? lethe_tofu_eval_set(m->model, m->tok, (int32_t)m->eot, items,
-                                                    t.n, sets[s].kind, &to, out)
-                              : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    if (st && st != LETHE_ERR_NOMEM)
-        st = lethe_fail(st, "%s: %s", path, lethe_error_detail());
-    if (!st && prog.last != prog.t0) /* a final line after shown progress */
-        lethe_progress_finish(&prog);
-    lethe_lm_whp_free(w);
-    free(items);
-    lethe_tofu_free(&t);
-    return st;
-}
-
-static lethe_status load_model(const char *dir, lethe_gpt_dir *d)
-{
-    lethe_status st = lethe_gpt_dir_load(dir, 1, d);
-    if (st)
-        return st;
-    if (!d->tok || d->eot < 0) {
-        lethe_gpt_dir_free(d);
-        return lethe_fail(LETHE_ERR_FORMAT, "%s: TOFU's metrics need the run's tokenizer with an "
-                          "<|endoftext|> token", dir);
-    }
-    return LETHE_OK;
-}
-
-static void add_num(cJSON *o, const char *key, double v)
-{
-    if (isfinite(v))
-        cJSON_AddNumberToObject(o, key, v);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
-static cJSON *per_sample(const lethe_tofu_set *r)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; a && i < r->n; i++) {
-        const lethe_tofu_sample *s = &r->samples[i];
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "index", (double)i);
-        add_num(e, "prob", s->prob);
-        add_num(e, "rougeL_recall", s->rouge_l);
-        add_num(e, "truth_ratio", s->truth_ratio);
-        add_num(e, "exact_memorization", s->em);
-        add_num(e, "extraction_strength", s->es);
-        if (s->generated)
-            cJSON_AddStringToObject(e, "generated", s->generated);
-        cJSON_AddItemToArray(a, e);
-    }
-    return a;
-}
-
-static lethe_status write_json(const char *dir, const char *name, cJSON *j)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    char *text = cJSON_Print(j);
-    if (!text)
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    size_t len = strlen(text);
-    text[len] = '\n'; /* cJSON_Print's NUL becomes the final newline */
-    lethe_status st = lethe_file_write_atomic(path, text, len + 1);
-    free(text);
-    return st;
-}
-
 int cmd_eval_tofu(int argc, char **argv)
 {
     struct opts o;
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
-    lethe_gpt_dir m = {0}, orc = {0}, whp = {0};
-    lethe_tofu_set res[N_SETS] = {{0}}, oracle_forget = {0};
-    cJSON *eval = NULL, *sum = NULL;
-    lethe_status st = load_model(o.run, &m);
-    if (!st && o.oracle)
-        st = load_model(o.oracle, &orc);
-    if (!st && o.whp && (st = lethe_gpt_dir_load(o.whp, 0, &whp)) == LETHE_OK &&
-        memcmp(&whp.model->cfg, &m.model->cfg, sizeof m.model->cfg))
-        st = lethe_fail(LETHE_ERR_FORMAT, "%s: WHP's reinforced model needs the architecture of "
-                        "%s", o.whp, o.run);
-    for (int s = 0; s < N_SETS && !st; s++)
-        st = eval_one(&o, s, &m, "model", whp.model, o.t.no_generate, &res[s]);
-    /* the oracle's truth ratios on the forget split (no generation needed) */
-    if (!st && o.oracle)
-        st = eval_one(&o, 0, &orc, "oracle", NULL, 1, &oracle_forget);
-    double fq = NAN, mu = NAN;
-    if (!st && o.oracle)
-        st = lethe_tofu_forget_quality(&res[0], &oracle_forget, &fq);
-    if (!st && !o.t.no_generate) {
-        const lethe_tofu_set *u[3] = {&res[1], &res[2], &res[3]};
-        st = lethe_tofu_model_utility(u, 3, &mu);
-    }
-    const char *dir = o.out ? o.out : o.run;
-    if (!st)
-        st = lethe_run_mkdir(dir);
-    if (st)
-        goto done;
-    eval = cJSON_CreateObject();
-    sum = cJSON_CreateObject();
-    cJSON_AddStringToObject(sum, "split", o.split);
-    cJSON_AddStringToObject(sum, "truth_ratio_mean", o.t.arithmetic ? "arithmetic" : "geometric");
-    if (o.t.memo == LETHE_TOFU_MEMO_OU)
-        cJSON_AddStringToObject(sum, "memorization", "openunlearning");
+    lethe_tofu_run_cfg c;
+    lethe_tofu_run_defaults(&c);
+    c.run = o.run, c.data = o.data, c.split = o.split, c.oracle = o.oracle, c.out = o.out;
+    c.t = o.t;
+    c.progress = o.quiet ? NULL : stderr;
+    /* WHP: the reinforced model's adjustment as the evaluation's logits hook */
+    lethe_gpt_dir whp = {0};
+    lethe_lm_whp *w = NULL;
+    lethe_gpt_logits_proc proc;
+    cJSON *note = NULL, *sum = NULL;
+    lethe_status st = LETHE_OK;
     if (o.whp) {
-        cJSON_AddStringToObject(sum, "whp", o.whp);
-        cJSON_AddNumberToObject(sum, "whp_alpha", o.whp_alpha);
+        if ((st = lethe_gpt_dir_load(o.whp, 0, &whp)) == LETHE_OK &&
+            !(w = lethe_lm_whp_new(whp.model, o.whp_alpha)))
+            st = LETHE_ERR_NOMEM;
+        proc = lethe_lm_whp_proc(w);
+        c.logits = &proc;
+        c.note = note = cJSON_CreateObject();
+        cJSON_AddStringToObject(note, "whp", o.whp);
+        cJSON_AddNumberToObject(note, "whp_alpha", o.whp_alpha);
     }
-    for (int s = 0; s < N_SETS; s++) {
-        char key[64];
-        const lethe_tofu_set *r = &res[s];
-        cJSON_AddItemToObject(eval, sets[s].name, per_sample(r));
-        static const char *const what[5] = {"prob", "rougeL_recall", "truth_ratio",
-                                            "exact_memorization", "extraction_strength"};
-        const double v[5] = {r->prob, r->rouge_l, r->truth_ratio, r->em, r->es};
-        for (int k = 0; k < 5; k++) {
-            snprintf(key, sizeof key, "%s_%s", sets[s].name, what[k]);
-            add_num(sum, key, v[k]);
-        }
-    }
-    add_num(sum, "forget_quality", fq);
-    add_num(sum, "model_utility", mu);
-    st = write_json(dir, "TOFU_EVAL.json", eval);
-    if (!st)
-        st = write_json(dir, "TOFU_SUMMARY.json", sum);
-    if (st)
-        goto done;
-    if (o.json) {
+    if (st == LETHE_OK)
+        st = lethe_tofu_run(&c, &sum);
+    if (st == LETHE_OK && o.json) {
         char *text = cJSON_Print(sum);
         if (text)
             puts(text);
         free(text);
-    } else {
+    } else if (st == LETHE_OK) {
         for (cJSON *e = sum->child; e; e = e->next)
             if (cJSON_IsNumber(e))
                 printf("%-34s %.6g\n", e->string, e->valuedouble);
             else if (cJSON_IsNull(e))
                 printf("%-34s -\n", e->string);
+        const char *dir = o.out ? o.out : o.run;
         printf("wrote %s/TOFU_EVAL.json and %s/TOFU_SUMMARY.json\n", dir, dir);
     }
-done:
-    cJSON_Delete(eval);
     cJSON_Delete(sum);
-    for (int s = 0; s < N_SETS; s++)
-        lethe_tofu_set_free(&res[s]);
-    lethe_tofu_set_free(&oracle_forget);
-    lethe_gpt_dir_free(&m);
-    lethe_gpt_dir_free(&orc);
+    cJSON_Delete(note);
+    lethe_lm_whp_free(w);
     lethe_gpt_dir_free(&whp);
     return st ? cli_report(VERB, st) : CLI_EXIT_OK;
 }

@@ -12,7 +12,6 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "cmd_lm.h"
 #include "lethe/gpt_train.h"
 #include "lethe/lora.h"
 #include "lethe/tokenizer.h"
@@ -242,7 +241,7 @@ static void note(void *ctx, const char *line)
     fprintf(ctx, "%s\n", line);
 }
 
-int cmd_train_gpt_prepare(int argc, char **argv, lethe_gpt_run_cfg *out, int *json)
+static int prepare(int argc, char **argv, lethe_gpt_run_cfg *out, int *json)
 {
     opts o;
     int rc = parse(argc, argv, &o);
@@ -287,28 +286,14 @@ int cmd_train_gpt_prepare(int argc, char **argv, lethe_gpt_run_cfg *out, int *js
     return 0;
 }
 
-void cmd_train_gpt_report(FILE *out, const lethe_gpt_run_cfg *run, int json,
-                          const lethe_gpt_run_result *res)
+static void report(FILE *out, const lethe_gpt_run_cfg *run, int json,
+                   const lethe_gpt_run_result *res)
 {
     const lethe_gpt_train_result *tr = &res->train;
     double tps = tr->seconds > 0 ? (double)tr->tokens / tr->seconds : 0;
     if (json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "run", run->out);
-        cJSON_AddStringToObject(j, "preset", res->preset);
-        cJSON_AddNumberToObject(j, "n_params", (double)res->n_params);
-        if (res->lora_rank)
-            cJSON_AddNumberToObject(j, "lora_params", (double)res->lora_params);
-        cJSON_AddNumberToObject(j, "vocab_size", res->vocab_size);
-        cJSON_AddNumberToObject(j, "steps", (double)tr->steps);
-        cJSON_AddNumberToObject(j, "tokens", (double)tr->tokens);
-        cJSON_AddNumberToObject(j, "seconds", tr->seconds);
-        cJSON_AddNumberToObject(j, "tokens_per_second", tps);
-        cJSON_AddNumberToObject(j, "first_loss", tr->first_loss);
-        cJSON_AddNumberToObject(j, "train_loss", tr->last_loss);
-        cJSON_AddNumberToObject(j, "val_loss", tr->val_loss); /* NAN prints null */
-        cJSON_AddNumberToObject(j, "bigram_val_loss", res->bigram_val_loss);
-        char *txt = cJSON_PrintUnformatted(j);
+        cJSON *j = lethe_gpt_run_result_json(run, res);
+        char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
         fprintf(out, "%s\n", txt ? txt : "{}");
         free(txt);
         cJSON_Delete(j);
@@ -337,13 +322,13 @@ int cmd_train_gpt(int argc, char **argv)
 {
     lethe_gpt_run_cfg run;
     int json = 0;
-    int rc = cmd_train_gpt_prepare(argc, argv, &run, &json);
+    int rc = prepare(argc, argv, &run, &json);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
     lethe_gpt_run_result res;
     lethe_status st = lethe_gpt_run(&run, &res);
     if (st != LETHE_OK)
         return cli_report_out(VERB, st);
-    cmd_train_gpt_report(stdout, &run, json, &res);
+    report(stdout, &run, json, &res);
     return CLI_EXIT_OK;
 }

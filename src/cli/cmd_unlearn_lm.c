@@ -176,14 +176,16 @@ enum {
 };
 
 typedef struct opts {
-    const char *run, *method, *forget, *retain, *idk, *out, *retain_loss;
-    long epochs, batch, warmup, seed, lora;
-    double lr, wd, clip, beta, gamma, alpha;
+    const char *run, *method, *forget, *retain, *idk, *out;
+    lethe_lm_overrides ov;
+    long seed, lora;
     int json, quiet, force;
 } opts;
 
-/* 0: go on; -1: done (help or list), exit 0; > 0: an exit code. */
-static int parse(int argc, char **argv, opts *o)
+/* 0: go on; -1: done (help or list), exit 0; > 0: an exit code. Messages
+ * start with `verb`; need_files: the run, method, forget pairs and output
+ * are required. */
+static int parse(const char *verb, int argc, char **argv, opts *o, int need_files)
 {
     static const struct option longopts[] = {
         {"run", 1, 0, O_RUN},         {"method", 1, 0, O_METHOD}, {"forget", 1, 0, O_FORGET},
@@ -195,20 +197,21 @@ static int parse(int argc, char **argv, opts *o)
         {"lora", 1, 0, O_LORA},       {"list-lm", 0, 0, O_LIST},  {"json", 0, 0, O_JSON},
         {"quiet", 0, 0, O_QUIET},     {"force", 0, 0, O_FORCE},   {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
-    *o = (opts){.epochs = -1, .batch = -1, .warmup = -1, .seed = 0, .lora = 0, .lr = NAN,
-                .wd = NAN, .clip = NAN, .beta = NAN, .gamma = NAN, .alpha = NAN};
+    *o = (opts){.seed = -1};
+    lethe_lm_overrides *v = &o->ov;
+    lethe_lm_overrides_init(v);
     cli_long_opt ints[] = {
-        {O_EPOCHS, &o->epochs, 1, 100000}, {O_BATCH, &o->batch, 1, 1 << 16},
-        {O_WARMUP, &o->warmup, 0, 1L << 40}, {O_SEED, &o->seed, 0, 1L << 53},
+        {O_EPOCHS, &v->epochs, 1, 100000}, {O_BATCH, &v->batch, 1, 1 << 16},
+        {O_WARMUP, &v->warmup, 0, 1L << 40}, {O_SEED, &o->seed, 0, 1L << 53},
         {O_LORA, &o->lora, 1, 1 << 16}};
     cli_real_opt reals[] = {
-        {O_LR, &o->lr, 0, 100},         {O_WD, &o->wd, 0, 100},
-        {O_CLIP, &o->clip, 0, 1e30},    {O_BETA, &o->beta, 1e-12, 1e6},
-        {O_GAMMA, &o->gamma, -1e6, 1e6}, {O_ALPHA, &o->alpha, -1e6, 1e6}};
+        {O_LR, &v->lr, 0, 100},         {O_WD, &v->wd, 0, 100},
+        {O_CLIP, &v->clip, 0, 1e30},    {O_BETA, &v->beta, 1e-12, 1e6},
+        {O_GAMMA, &v->gamma, -1e6, 1e6}, {O_ALPHA, &v->alpha, -1e6, 1e6}};
     int c;
     cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        int done = cli_numeric_option(VERB, longopts, c, optarg, ints,
+        int done = cli_numeric_option(verb, longopts, c, optarg, ints,
                                       sizeof ints / sizeof ints[0], reals,
                                       sizeof reals / sizeof reals[0]);
         if (done < 0)
@@ -222,26 +225,41 @@ static int parse(int argc, char **argv, opts *o)
         case O_RETAIN: o->retain = optarg; break;
         case O_IDK: o->idk = optarg; break;
         case O_OUT: o->out = optarg; break;
-        case O_RETAIN_LOSS: o->retain_loss = optarg; break;
+        case O_RETAIN_LOSS: v->retain_loss = optarg; break;
         case O_LIST: list_lm(); return -1;
         case O_JSON: o->json = 1; break;
         case O_QUIET: o->quiet = 1; break;
         case O_FORCE: o->force = 1; break;
         case 'h': print_usage(stdout); return -1;
-        default: return cli_bad_option(VERB, argv, longopts);
+        default: return cli_bad_option(verb, argv, longopts);
         }
     }
+    v->seed = o->seed;
+    v->lora_rank = (int)o->lora;
     if (optind < argc)
-        return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
-    if (!o->run || !o->method || !o->forget || !o->out)
-        return cli_usage(VERB, "--run, --method, --forget and --out are required");
+        return cli_usage(verb, "unexpected argument '%s'", argv[optind]);
+    if (need_files && (!o->run || !o->method || !o->forget || !o->out))
+        return cli_usage(verb, "--run, --method, --forget and --out are required");
     return 0;
 }
 
-int cmd_unlearn_lm_prepare(int argc, char **argv, lethe_lm_run_cfg *out, int *json)
+int cmd_unlearn_lm_overrides(const char *verb, int argc, char **argv, lethe_lm_overrides *ov)
 {
     opts o;
-    int rc = parse(argc, argv, &o);
+    int rc = parse(verb, argc, argv, &o, 0);
+    if (rc)
+        return rc;
+    if (o.run || o.method || o.forget || o.retain || o.idk || o.out || o.force || o.json)
+        return cli_usage(verb, "the unlearn stage's --run, --method, --forget, --retain, --idk, "
+                         "--out, --force and --json are the pipeline's: give its settings only");
+    *ov = o.ov;
+    return 0;
+}
+
+static int prepare(int argc, char **argv, lethe_lm_run_cfg *out, int *json)
+{
+    opts o;
+    int rc = parse(VERB, argc, argv, &o, 1);
     if (rc)
         return rc;
     *json = o.json;
@@ -264,19 +282,14 @@ int cmd_unlearn_lm_prepare(int argc, char **argv, lethe_lm_run_cfg *out, int *js
                           "with --method sft and measure it with lethe eval tofu --whp "
                           "(docs/lm-unlearning.md)", mname));
     int forget_only = (def->needs & LETHE_LM_FORGET_ONLY) != 0;
-    if (!isnan(o.gamma))
-        cfg->gamma = o.gamma;
-    if (!isnan(o.alpha))
-        cfg->alpha = o.alpha;
-    if (!isnan(o.beta))
-        cfg->beta = o.beta;
-    if (o.retain_loss) {
+    if (o.ov.retain_loss) {
         if (forget_only)
             return cli_usage(VERB, "%s trains on the --forget pairs only: drop --retain-loss",
                              mname);
-        if (lethe_lm_retain_parse(o.retain_loss, &cfg->retain) != LETHE_OK)
+        lethe_lm_retain r;
+        if (lethe_lm_retain_parse(o.ov.retain_loss, &r) != LETHE_OK)
             return cli_usage(VERB, "--retain-loss needs nll or kl (rmu: embed), not '%s'",
-                             o.retain_loss);
+                             o.ov.retain_loss);
     }
     if (forget_only && (o.retain || o.idk))
         return cli_usage(VERB, "%s trains on the --forget pairs only: drop --retain and --idk",
@@ -284,6 +297,8 @@ int cmd_unlearn_lm_prepare(int argc, char **argv, lethe_lm_run_cfg *out, int *js
     if (def->finish && o.lora)
         return cli_usage(VERB, "%s combines whole models (a task vector over every "
                          "parameter): drop --lora", mname);
+    if ((st = lethe_lm_run_apply(&run, &o.ov)) != LETHE_OK)
+        return cli_report(VERB, st);
     int use_retain = lethe_lm_needs_retain(cfg);
     if (use_retain && !o.retain)
         return cli_usage(VERB, "%s needs --retain FILE for its retain term (%s, alpha %g); or "
@@ -294,28 +309,13 @@ int cmd_unlearn_lm_prepare(int argc, char **argv, lethe_lm_run_cfg *out, int *js
     if (!lethe_lm_needs_idk(cfg) && o.idk)
         return cli_usage(VERB, "--idk is for idknll and idkdpo only");
 
-    lethe_lm_sched *sc = &run.sched;
-    sc->quiet = o.quiet || o.json;
-    if (o.epochs > 0)
-        sc->epochs = (int)o.epochs;
-    if (o.batch > 0)
-        sc->batch = (int)o.batch;
-    if (!isnan(o.lr))
-        sc->lr = (float)o.lr;
-    if (!isnan(o.wd))
-        sc->weight_decay = (float)o.wd;
-    if (!isnan(o.clip))
-        sc->clip = (float)o.clip;
-    if (o.warmup >= 0)
-        sc->warmup = o.warmup;
-    sc->seed = (uint64_t)o.seed;
+    run.sched.quiet = o.quiet || o.json;
     run.run = o.run;
     run.out = o.out;
     run.force = o.force;
     run.forget = o.forget;
     run.retain = use_retain ? o.retain : NULL;
     run.idk = o.idk;
-    run.lora_rank = (int)o.lora;
     if (o.retain && !use_retain && !o.quiet)
         fprintf(stderr, "note: %s has no retain term here (retain loss none or alpha 0); "
                 "--retain is not read\n", mname);
@@ -324,23 +324,13 @@ int cmd_unlearn_lm_prepare(int argc, char **argv, lethe_lm_run_cfg *out, int *js
     return 0;
 }
 
-void cmd_unlearn_lm_report(FILE *out, const lethe_lm_run_cfg *run, int json,
-                           const lethe_lm_run_result *res)
+static void report(FILE *out, const lethe_lm_run_cfg *run, int json,
+                   const lethe_lm_run_result *res)
 {
     const char *mname = lethe_lm_method_name(run->cfg.method);
     if (json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "run", run->out);
-        cJSON_AddStringToObject(j, "method", mname);
-        cJSON_AddNumberToObject(j, "forget", (double)res->n_forget);
-        cJSON_AddNumberToObject(j, "retain", (double)res->n_retain);
-        cJSON_AddNumberToObject(j, "steps", (double)res->steps);
-        cJSON_AddNumberToObject(j, "first_loss", res->first_loss); /* NAN prints null */
-        cJSON_AddNumberToObject(j, "last_loss", res->last_loss);
-        cJSON_AddNumberToObject(j, "forget_nll_before", res->nll_before);
-        cJSON_AddNumberToObject(j, "forget_nll_after", res->nll_after);
-        cJSON_AddNumberToObject(j, "seconds", res->seconds);
-        char *txt = cJSON_PrintUnformatted(j);
+        cJSON *j = lethe_lm_run_result_json(run, res);
+        char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
         fprintf(out, "%s\n", txt ? txt : "{}");
         free(txt);
         cJSON_Delete(j);
@@ -361,13 +351,13 @@ int cmd_unlearn_lm(int argc, char **argv)
 {
     lethe_lm_run_cfg run;
     int json = 0;
-    int rc = cmd_unlearn_lm_prepare(argc, argv, &run, &json);
+    int rc = prepare(argc, argv, &run, &json);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
     lethe_lm_run_result res;
     lethe_status st = lethe_lm_run(&run, &res);
     if (st != LETHE_OK)
         return cli_report_out(VERB, st);
-    cmd_unlearn_lm_report(stdout, &run, json, &res);
+    report(stdout, &run, json, &res);
     return CLI_EXIT_OK;
 }

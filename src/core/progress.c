@@ -20,8 +20,8 @@ void lethe_progress_init(lethe_progress *p, FILE *out, const char *label, const 
     p->done = 0;
     p->t0 = p->last = lethe_now();
     p->out = out;
-    p->tty = isatty(fileno(out));
-    p->quiet = quiet;
+    p->tty = out && isatty(fileno(out));
+    p->quiet = quiet || !out;
 }
 
 static void format_seconds(char *buf, size_t n, double s)

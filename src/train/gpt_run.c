@@ -143,6 +143,30 @@ static cJSON *make_config(const lethe_gpt_run_cfg *o, const char *preset,
     return j;
 }
 
+cJSON *lethe_gpt_run_result_json(const lethe_gpt_run_cfg *rc, const lethe_gpt_run_result *res)
+{
+    const lethe_gpt_train_result *tr = &res->train;
+    cJSON *j = cJSON_CreateObject();
+    if (!j)
+        return NULL;
+    cJSON_AddStringToObject(j, "run", rc->out);
+    cJSON_AddStringToObject(j, "preset", res->preset);
+    cJSON_AddNumberToObject(j, "n_params", (double)res->n_params);
+    if (res->lora_rank)
+        cJSON_AddNumberToObject(j, "lora_params", (double)res->lora_params);
+    cJSON_AddNumberToObject(j, "vocab_size", res->vocab_size);
+    cJSON_AddNumberToObject(j, "steps", (double)tr->steps);
+    cJSON_AddNumberToObject(j, "tokens", (double)tr->tokens);
+    cJSON_AddNumberToObject(j, "seconds", tr->seconds);
+    cJSON_AddNumberToObject(j, "tokens_per_second",
+                            tr->seconds > 0 ? (double)tr->tokens / tr->seconds : 0);
+    cJSON_AddNumberToObject(j, "first_loss", tr->first_loss);
+    cJSON_AddNumberToObject(j, "train_loss", tr->last_loss);
+    cJSON_AddNumberToObject(j, "val_loss", tr->val_loss); /* NAN prints null */
+    cJSON_AddNumberToObject(j, "bigram_val_loss", res->bigram_val_loss);
+    return j;
+}
+
 lethe_status lethe_gpt_write_json(const char *dir, const char *name, const cJSON *j)
 {
     char path[4200];

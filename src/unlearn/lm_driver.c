@@ -204,9 +204,21 @@ lethe_status lethe_lm_whp_rows(void *ctx, float *logits, int V, const int32_t *t
 
 static lethe_status whp_status(void *ctx) { return lethe_lm_whp_status(ctx); }
 
+/* The reinforced model is a fine-tune of the model it adjusts: the same
+ * architecture. */
+static lethe_status whp_check(void *ctx, const lethe_gpt *g)
+{
+    const lethe_lm_whp *w = ctx;
+    if (memcmp(&w->r->cfg, &g->cfg, sizeof g->cfg))
+        return lethe_fail(LETHE_ERR_FORMAT, "WHP's reinforced model needs the architecture "
+                          "of the model it adjusts");
+    return LETHE_OK;
+}
+
 lethe_gpt_logits_proc lethe_lm_whp_proc(lethe_lm_whp *w)
 {
-    return (lethe_gpt_logits_proc){lethe_lm_whp_rows, lethe_lm_whp_hook, whp_status, w};
+    return (lethe_gpt_logits_proc){lethe_lm_whp_rows, lethe_lm_whp_hook, whp_status, w,
+                                   whp_check};
 }
 
 /* ---- the driver ----------------------------------------------------------- */

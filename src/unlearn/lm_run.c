@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 
 #include "lethe/authors.h"
 #include "lethe/fileio.h"
@@ -190,6 +190,71 @@ lethe_status lethe_lm_run_init(lethe_lm_run_cfg *rc, const char *name)
         rc->sched.epochs = def->epochs;
     rc->sched.label = def->name;
     return LETHE_OK;
+}
+
+void lethe_lm_overrides_init(lethe_lm_overrides *o)
+{
+    *o = (lethe_lm_overrides){.warmup = -1, .seed = -1, .lr = NAN, .wd = NAN, .clip = NAN,
+                              .gamma = NAN, .alpha = NAN, .beta = NAN};
+}
+
+lethe_status lethe_lm_run_apply(lethe_lm_run_cfg *rc, const lethe_lm_overrides *o)
+{
+    lethe_lm_cfg *c = &rc->cfg;
+    const lethe_lm_method_def *def = lethe_lm_method_def_of(c->method);
+    if (o->retain_loss) {
+        if (def->needs & LETHE_LM_FORGET_ONLY)
+            return lethe_fail(LETHE_ERR_INVALID, "%s trains on the forget pairs only: it "
+                              "takes no retain loss", def->name);
+        if (lethe_lm_retain_parse(o->retain_loss, &c->retain) != LETHE_OK)
+            return lethe_fail(LETHE_ERR_INVALID, "unknown retain loss '%s' (nll or kl; rmu: "
+                              "embed)", o->retain_loss);
+    }
+    if (def->finish && o->lora_rank > 0)
+        return lethe_fail(LETHE_ERR_INVALID, "%s combines whole models (a task vector over "
+                          "every parameter): it trains no adapter", def->name);
+    if (!isnan(o->gamma))
+        c->gamma = o->gamma;
+    if (!isnan(o->alpha))
+        c->alpha = o->alpha;
+    if (!isnan(o->beta))
+        c->beta = o->beta;
+    lethe_lm_sched *sc = &rc->sched;
+    if (o->epochs > 0)
+        sc->epochs = (int)o->epochs;
+    if (o->batch > 0)
+        sc->batch = (int)o->batch;
+    if (!isnan(o->lr))
+        sc->lr = (float)o->lr;
+    if (!isnan(o->wd))
+        sc->weight_decay = (float)o->wd;
+    if (!isnan(o->clip))
+        sc->clip = (float)o->clip;
+    if (o->warmup >= 0)
+        sc->warmup = o->warmup;
+    if (o->seed >= 0)
+        sc->seed = (uint64_t)o->seed;
+    if (o->lora_rank > 0)
+        rc->lora_rank = o->lora_rank;
+    return LETHE_OK;
+}
+
+cJSON *lethe_lm_run_result_json(const lethe_lm_run_cfg *rc, const lethe_lm_run_result *res)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (!j)
+        return NULL;
+    cJSON_AddStringToObject(j, "run", rc->out);
+    cJSON_AddStringToObject(j, "method", lethe_lm_method_name(rc->cfg.method));
+    cJSON_AddNumberToObject(j, "forget", (double)res->n_forget);
+    cJSON_AddNumberToObject(j, "retain", (double)res->n_retain);
+    cJSON_AddNumberToObject(j, "steps", (double)res->steps);
+    cJSON_AddNumberToObject(j, "first_loss", res->first_loss); /* NAN prints null */
+    cJSON_AddNumberToObject(j, "last_loss", res->last_loss);
+    cJSON_AddNumberToObject(j, "forget_nll_before", res->nll_before);
+    cJSON_AddNumberToObject(j, "forget_nll_after", res->nll_after);
+    cJSON_AddNumberToObject(j, "seconds", res->seconds);
+    return j;
 }
 
 /* The files the method reads, given where needed and only there. */

@@ -56,17 +56,35 @@ EOF
 # each stage is its command: the same command by hand gives the same bytes
 # as the pipeline's (OMP_NUM_THREADS=1 throughout: with a CBLAS, as in the
 # sanitizer build, the last bits may depend on the thread count)
-cmd() { $PY -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["command"][1:]))' "$1"; }
-for d in target forget10/oracle forget10/npo_gdr; do
-    mapfile -t A < <(cmd "$W/$d/pipeline.json")
-    for i in "${!A[@]}"; do [ "${A[$i]}" = "$W/$d" ] && A[$i]=$TMP/hand; done
+hand() {
     rm -rf "$TMP/hand"
-    expect 0 "$LETHE" "${A[@]}" --quiet
+    expect 0 "$LETHE" "$@" --out "$TMP/hand" --quiet
     cmp -s "$TMP/hand/model.safetensors" "$W/$d/model.safetensors" && pass ||
         fail "$d by hand differs from the pipeline's"
+}
+d=base hand train --model gpt --preset tiny --data "$D/train.jsonl" --steps 4 --seed 0
+d=knowledge hand unlearn --run "$W/base" --method sft --forget "$W/knowledge.json" --epochs 2 \
+    --lr 3e-3
+d=target hand unlearn --run "$W/knowledge" --method sft --forget "$W/target.json" --epochs 2 \
+    --lr 3e-3
+d=forget10/oracle hand unlearn --run "$W/knowledge" --method sft \
+    --forget "$W/forget10/oracle.json" --epochs 2 --lr 0.003
+d=forget10/npo_gdr hand unlearn --run "$W/target" --method npo_gdr --forget "$D/forget10.json" \
+    --retain "$D/retain90.json" --lr 1e-4 --epochs 2
+expect 0 "$LETHE" eval tofu --run "$W/forget10/npo_gdr" --data "$D" --split forget10 \
+    --oracle "$W/forget10/oracle" --max-new 16 --out "$TMP/eval-hand" --quiet
+for f in TOFU_EVAL.json TOFU_SUMMARY.json; do
+    cmp -s "$TMP/eval-hand/$f" "$W/forget10/npo_gdr/eval-forget10/$f" && pass ||
+        fail "the evaluation's $f by hand differs from the pipeline's"
 done
-contains "$W/logs/forget10-npo_gdr.log" "npo"
-contains "$W/forget10/npo_gdr/pipeline.json" '"--retain"'
+# the stamps record each stage's settings; the logs its summary
+contains "$W/logs/forget10-npo_gdr.log" '"method":"npo"'
+$PY - "$W" "$D" <<'EOF' && pass || fail "the unlearn stage's stamp does not record its settings"
+import json, sys
+s = json.load(open(sys.argv[1] + "/forget10/npo_gdr/pipeline.json"))
+assert s["stage"] == "unlearn" and s["settings"]["retain"] == sys.argv[2] + "/retain90.json", s
+assert s["settings"]["epochs"] == 2 and abs(s["settings"]["lr"] - 1e-4) < 1e-9, s
+EOF
 
 # a rerun keeps everything and changes nothing
 cp "$W/forget10/npo_gdr/model.safetensors" "$TMP/before"
@@ -92,7 +110,7 @@ contains "$W/forget10/ga-test/TOFU_PIPELINE.json" '"method":	"ga"'
 # evaluation the target's logits adjusted by it, as eval tofu --whp by hand
 expect 0 "${P[@]}" --quiet --method whp -- --epochs 2
 contains "$W/forget10/whp/pipeline.json" '"sft"'
-contains "$W/forget10/whp/eval-forget10/pipeline.json" '"--whp"'
+contains "$W/forget10/whp/eval-forget10/pipeline.json" '"whp":'
 expect 0 "$LETHE" eval tofu --run "$W/target" --whp "$W/forget10/whp" --data "$D" \
     --split forget10 --oracle "$W/forget10/oracle" --max-new 16 --out "$TMP/whp-hand"
 for f in TOFU_EVAL.json TOFU_SUMMARY.json; do
@@ -119,7 +137,7 @@ G=("$LETHE" tofu run --work "$TMP/gen" --authors 10 --qa 2 --corpora "$D/train.j
 expect 0 "${G[@]}" -- --epochs 1
 [ -s "$TMP/gen/data/manifest.json" ] && [ -s "$TMP/gen/data/pipeline.json" ] && pass ||
     fail "the data stage left no benchmark"
-contains "$TMP/gen/data/pipeline.json" '"--authors", "10"'
+contains "$TMP/gen/data/pipeline.json" '"authors":	10'
 expect 0 "${G[@]}" -- --epochs 1
 n=$(grep -o "(kept)" "$OUT" | wc -l)
 [ "$n" -eq 9 ] && pass || fail "a rerun kept $n of 9 stages: $(cat "$OUT")"
@@ -136,17 +154,20 @@ expect 2 "$LETHE" tofu run --work "$W" --data "$D" --sft-epochs 0
 expect 2 "$LETHE" tofu
 expect 3 "$LETHE" tofu run --work "$W" --data "$D" --split forget33 --quiet
 one_line "$ERR"
-# a stage that fails: exit 1 naming its log, the stages before it kept
-expect 1 "${P[@]}" --quiet --name bad -- --lr -1
+# the unlearn stage's settings are checked before any stage runs
+expect 2 "${P[@]}" --quiet --name bad -- --lr -1
 one_line "$ERR"
-contains "$ERR" "$W/logs/forget10-bad.log"
-contains "$W/logs/forget10-bad.log" "--lr"
-# a stage whose library call fails: its error in its log, its exit code named
+contains "$ERR" "--lr -1 is out of range"
+expect 2 "${P[@]}" --quiet --name bad -- --forget x.json
+one_line "$ERR"
+[ ! -e "$W/forget10/bad" ] && pass || fail "a refused run left a directory"
+# a stage whose library call fails: exit 1 naming it, its error and its log
 expect 1 "${P[@]}" --quiet --name bad2 -- --epochs 2 --retain-loss embed
 one_line "$ERR"
-contains "$ERR" "forget10-bad2 failed (exit code 3)"
-contains "$W/logs/forget10-bad2.log" "lethe unlearn: npo: the embed retain loss is RMU's only"
-[ ! -e "$W/forget10/bad2/pipeline.json" ] && pass || fail "a failed stage left a stamp"
+contains "$ERR" "forget10-bad2 failed: npo: the embed retain loss is RMU's only"
+contains "$ERR" "$W/logs/forget10-bad2.log"
+contains "$W/logs/forget10-bad2.log" "forget10-bad2: npo: the embed retain loss is RMU's only"
+[ ! -e "$W/forget10/bad2" ] && pass || fail "a failed stage left its directory"
 # usage errors are one line with the verb's prefix
 expect 2 "$LETHE" tofu run --work "$W" --data "$D" --bogus
 one_line "$ERR"; contains "$ERR" "lethe tofu run: unknown option '--bogus'"

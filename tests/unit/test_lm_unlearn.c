@@ -27,6 +27,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../test.h"
 #include "lethe/gpt_generate.h"
@@ -34,6 +35,8 @@
 #include "lethe/lm_unlearn.h"
 #include "lethe/lora.h"
 #include "lethe/rng.h"
+#include "lethe/rundir.h"
+#include "lethe/tofu_pipeline.h"
 
 static const lethe_gpt_config TINY = {13, 8, 8, 2, 2};
 #define V 13
@@ -1114,4 +1117,78 @@ TEST(lm_driver_lora)
     lethe_gpt_free(g);
     lethe_gpt_free(base);
     qa_free(&f);
+}
+
+/* Settings given over a run's defaults: each one applied, the rest left,
+ * the impossible ones refused in words that name no command-line flag. */
+TEST(lm_run_apply_overrides)
+{
+    lethe_lm_run_cfg rc, base;
+    lethe_lm_overrides o;
+    CHECK_OK(lethe_lm_run_init(&base, "npo"));
+    lethe_lm_overrides_init(&o);
+    rc = base;
+    CHECK_OK(lethe_lm_run_apply(&rc, &o)); /* nothing given: nothing changes */
+    CHECK(!memcmp(&rc, &base, sizeof rc));
+    o.epochs = 3, o.lr = 2e-4, o.beta = 0.5, o.retain_loss = "kl", o.seed = 7, o.warmup = 0;
+    o.lora_rank = 4;
+    CHECK_OK(lethe_lm_run_apply(&rc, &o));
+    CHECK(rc.sched.epochs == 3 && rc.sched.lr == 2e-4f && rc.cfg.beta == 0.5);
+    CHECK(rc.cfg.retain == LETHE_LM_RETAIN_KL && rc.sched.seed == 7 && rc.sched.warmup == 0);
+    CHECK(rc.lora_rank == 4 && rc.sched.batch == base.sched.batch);
+    CHECK(rc.cfg.gamma == base.cfg.gamma && rc.cfg.alpha == base.cfg.alpha);
+
+    lethe_lm_overrides_init(&o);
+    o.retain_loss = "nll";
+    CHECK_OK(lethe_lm_run_init(&rc, "sft"));
+    CHECK_STATUS(lethe_lm_run_apply(&rc, &o), LETHE_ERR_INVALID); /* forget pairs only */
+    CHECK(!strstr(lethe_error_detail(), "--"));
+    CHECK_OK(lethe_lm_run_init(&rc, "npo"));
+    o.retain_loss = "bogus";
+    CHECK_STATUS(lethe_lm_run_apply(&rc, &o), LETHE_ERR_INVALID);
+    lethe_lm_overrides_init(&o);
+    o.lora_rank = 2;
+    CHECK_OK(lethe_lm_run_init(&rc, "taskvector"));
+    CHECK_STATUS(lethe_lm_run_apply(&rc, &o), LETHE_ERR_INVALID); /* whole models */
+    CHECK(!strstr(lethe_error_detail(), "--"));
+    lethe_error_clear();
+}
+
+/* The pipeline refuses what it cannot run before it writes anything. */
+TEST(tofu_pipeline_refuses_bad_settings)
+{
+    char work[] = "/tmp/lethe-pipe-XXXXXX";
+    CHECK(mkdtemp(work) != NULL);
+    char w[64];
+    snprintf(w, sizeof w, "%s/w", work);
+    lethe_tofu_pipeline_cfg c;
+    lethe_tofu_pipeline_result r;
+    static const struct {
+        const char *split, *method, *name;
+        lethe_status want;
+    } bad[] = {{"retain90", "npo", NULL, LETHE_ERR_INVALID},
+               {"forget00", "npo", NULL, LETHE_ERR_INVALID},
+               {"forget10", "sft", NULL, LETHE_ERR_INVALID},
+               {"forget10", "bogus", NULL, LETHE_ERR_NOT_FOUND},
+               {"forget10", "npo", "../up", LETHE_ERR_INVALID},
+               {"forget10", "npo", ".hidden", LETHE_ERR_INVALID}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        lethe_tofu_pipeline_defaults(&c);
+        c.work = w, c.split = bad[i].split, c.method = bad[i].method, c.name = bad[i].name;
+        CHECK_STATUS(lethe_tofu_pipeline_run(&c, &r), bad[i].want);
+        CHECK(r.summary == NULL && !strstr(lethe_error_detail(), "--"));
+    }
+    lethe_tofu_pipeline_defaults(&c);
+    c.work = w, c.sft_epochs = 0;
+    CHECK_STATUS(lethe_tofu_pipeline_run(&c, &r), LETHE_ERR_INVALID);
+    struct stat sb;
+    CHECK(stat(w, &sb) != 0); /* nothing written */
+    /* a missing benchmark is reported as such */
+    lethe_tofu_pipeline_defaults(&c);
+    c.work = w, c.data = "/nonexistent/bench";
+    lethe_status st = lethe_tofu_pipeline_run(&c, &r);
+    CHECK(st == LETHE_ERR_NOT_FOUND || st == LETHE_ERR_IO);
+    CHECK(strstr(lethe_error_detail(), "/nonexistent/bench") != NULL);
+    lethe_error_clear();
+    CHECK(lethe_remove_tree(work) == 0);
 }

@@ -1,0 +1,217 @@
+/* A TOFU evaluation run (lethe/tofu.h, docs/tofu.md): the four evaluation
+ * sets of a benchmark on a GPT run, Forget Quality against an oracle, Model
+ * Utility, written as TOFU_EVAL.json and TOFU_SUMMARY.json. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "lethe/authors.h"
+#include "lethe/fileio.h"
+#include "lethe/gpt_hf.h"
+#include "lethe/run.h"
+#include "lethe/tofu.h"
+
+/* The evaluation sets: name in the files, file (with %s for the split). */
+static const struct {
+    const char *name, *file;
+    int kind;
+} sets[] = {
+    {"forget", "%s_perturbed.json", LETHE_TOFU_FORGET},
+    {"retain", "retain_perturbed.json", LETHE_TOFU_RETAIN},
+    {"real_authors", "real_authors_perturbed.json", LETHE_TOFU_FACTS},
+    {"world_facts", "world_facts_perturbed.json", LETHE_TOFU_FACTS},
+};
+enum { N_SETS = sizeof sets / sizeof sets[0] };
+
+void lethe_tofu_run_defaults(lethe_tofu_run_cfg *c)
+{
+    memset(c, 0, sizeof *c);
+    lethe_tofu_defaults(&c->t);
+}
+
+/* Items pointing into the rows of t. */
+static lethe_qa *as_items(const lethe_tofu *t)
+{
+    lethe_qa *q = calloc(t->n ? t->n : 1, sizeof *q);
+    for (size_t i = 0; q && i < t->n; i++) {
+        const lethe_tofu_row *r = &t->rows[i];
+        q[i] = (lethe_qa){r->question, r->answer, r->paraphrased_answer,
+                          (const char *const *)r->perturbed, (int)r->n_perturbed};
+    }
+    return q;
+}
+
+/* Evaluate set s on model m (`who`: "model" or "oracle") with the logits
+ * processor proc (may be NULL). */
+static lethe_status eval_one(const lethe_tofu_run_cfg *c, int s, const lethe_gpt_dir *m,
+                             const char *who, const lethe_gpt_logits_proc *proc,
+                             int no_generate, lethe_tofu_set *out)
+{
+    char file[512], path[4096];
+    snprintf(file, sizeof file, sets[s].file, c->split);
+    snprintf(path, sizeof path, "%s/%s", c->data, file);
+    lethe_tofu t = {0};
+    lethe_status st = lethe_tofu_load(path, &t);
+    if (st)
+        return st;
+    lethe_qa *items = as_items(&t);
+    lethe_tofu_opts to = c->t;
+    to.no_generate = no_generate;
+    to.logits = proc;
+    char label[96];
+    snprintf(label, sizeof label, "tofu: %s, %s set", who, sets[s].name);
+    lethe_progress prog;
+    lethe_progress_init(&prog, c->progress, label, "questions", t.n, !c->progress);
+    to.progress = &prog;
+    st = items ? lethe_tofu_eval_set(m->model, m->tok, (int32_t)m->eot, items, t.n,
+                                     sets[s].kind, &to, out)
+               : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (st && st != LETHE_ERR_NOMEM)
+        st = lethe_fail(st, "%s: %s", path, lethe_error_detail());
+    if (!st && prog.last != prog.t0) /* a final line after shown progress */
+        lethe_progress_finish(&prog);
+    free(items);
+    lethe_tofu_free(&t);
+    return st;
+}
+
+static lethe_status load_model(const char *dir, lethe_gpt_dir *d)
+{
+    lethe_status st = lethe_gpt_dir_load(dir, 1, d);
+    if (st)
+        return st;
+    if (!d->tok || d->eot < 0) {
+        lethe_gpt_dir_free(d);
+        return lethe_fail(LETHE_ERR_FORMAT, "%s: TOFU's metrics need the run's tokenizer with an "
+                          "<|endoftext|> token", dir);
+    }
+    return LETHE_OK;
+}
+
+static void add_num(cJSON *o, const char *key, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+static cJSON *per_sample(const lethe_tofu_set *r)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < r->n; i++) {
+        const lethe_tofu_sample *s = &r->samples[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "index", (double)i);
+        add_num(e, "prob", s->prob);
+        add_num(e, "rougeL_recall", s->rouge_l);
+        add_num(e, "truth_ratio", s->truth_ratio);
+        add_num(e, "exact_memorization", s->em);
+        add_num(e, "extraction_strength", s->es);
+        if (s->generated)
+            cJSON_AddStringToObject(e, "generated", s->generated);
+        cJSON_AddItemToArray(a, e);
+    }
+    return a;
+}
+
+static lethe_status write_json(const char *dir, const char *name, const cJSON *j)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *text = cJSON_Print(j);
+    if (!text)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    size_t len = strlen(text);
+    text[len] = '\n'; /* cJSON_Print's NUL becomes the final newline */
+    lethe_status st = lethe_file_write_atomic(path, text, len + 1);
+    free(text);
+    return st;
+}
+
+/* The summary: the settings, then each set's five means, Forget Quality and
+ * Model Utility. NULL when out of memory. */
+static cJSON *make_summary(const lethe_tofu_run_cfg *c, const lethe_tofu_set *res, double fq,
+                           double mu)
+{
+    cJSON *sum = cJSON_CreateObject();
+    cJSON_AddStringToObject(sum, "split", c->split);
+    cJSON_AddStringToObject(sum, "truth_ratio_mean", c->t.arithmetic ? "arithmetic" : "geometric");
+    if (c->t.memo == LETHE_TOFU_MEMO_OU)
+        cJSON_AddStringToObject(sum, "memorization", "openunlearning");
+    for (const cJSON *e = c->note ? c->note->child : NULL; e; e = e->next)
+        cJSON_AddItemToObject(sum, e->string, cJSON_Duplicate(e, 1));
+    for (int s = 0; s < N_SETS; s++) {
+        static const char *const what[5] = {"prob", "rougeL_recall", "truth_ratio",
+                                            "exact_memorization", "extraction_strength"};
+        const lethe_tofu_set *r = &res[s];
+        const double v[5] = {r->prob, r->rouge_l, r->truth_ratio, r->em, r->es};
+        for (int k = 0; k < 5; k++) {
+            char key[64];
+            snprintf(key, sizeof key, "%s_%s", sets[s].name, what[k]);
+            add_num(sum, key, v[k]);
+        }
+    }
+    add_num(sum, "forget_quality", fq);
+    add_num(sum, "model_utility", mu);
+    return sum;
+}
+
+lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
+{
+    if (summary)
+        *summary = NULL;
+    if (!c->run || !c->data || !c->split || strchr(c->split, '/'))
+        return lethe_fail(LETHE_ERR_INVALID, "a TOFU evaluation needs a run, a benchmark and "
+                          "a split name");
+    lethe_gpt_dir m = {0}, orc = {0};
+    lethe_tofu_set res[N_SETS] = {{0}}, oracle_forget = {0};
+    cJSON *eval = NULL, *sum = NULL;
+    lethe_status st = load_model(c->run, &m);
+    if (!st && c->oracle)
+        st = load_model(c->oracle, &orc);
+    if (!st && c->logits && c->logits->check && (st = c->logits->check(c->logits->ctx, m.model)))
+        st = lethe_fail(st, "%s: %s", c->run, lethe_error_detail());
+    for (int s = 0; s < N_SETS && !st; s++)
+        st = eval_one(c, s, &m, "model", c->logits, c->t.no_generate, &res[s]);
+    /* the oracle's truth ratios on the forget split (no generation needed) */
+    if (!st && c->oracle)
+        st = eval_one(c, 0, &orc, "oracle", NULL, 1, &oracle_forget);
+    double fq = NAN, mu = NAN;
+    if (!st && c->oracle)
+        st = lethe_tofu_forget_quality(&res[0], &oracle_forget, &fq);
+    if (!st && !c->t.no_generate) {
+        const lethe_tofu_set *u[3] = {&res[1], &res[2], &res[3]};
+        st = lethe_tofu_model_utility(u, 3, &mu);
+    }
+    const char *dir = c->out ? c->out : c->run;
+    if (!st)
+        st = lethe_run_mkdir(dir);
+    if (!st) {
+        eval = cJSON_CreateObject();
+        sum = make_summary(c, res, fq, mu);
+        for (int s = 0; eval && s < N_SETS; s++)
+            cJSON_AddItemToObject(eval, sets[s].name, per_sample(&res[s]));
+        if (!eval || !sum)
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
+    if (!st)
+        st = write_json(dir, "TOFU_EVAL.json", eval);
+    if (!st)
+        st = write_json(dir, "TOFU_SUMMARY.json", sum);
+    cJSON_Delete(eval);
+    if (!st && summary) {
+        *summary = sum;
+        sum = NULL;
+    }
+    cJSON_Delete(sum);
+    for (int s = 0; s < N_SETS; s++)
+        lethe_tofu_set_free(&res[s]);
+    lethe_tofu_set_free(&oracle_forget);
+    lethe_gpt_dir_free(&m);
+    lethe_gpt_dir_free(&orc);
+    return st;
+}
