@@ -13,6 +13,7 @@
 
 #include "lethe/dataset.h"
 #include "lethe/net.h"
+#include "lethe/run.h"
 #include "lethe/status.h"
 
 #include "lethe/api.h"
@@ -73,6 +74,57 @@ double lethe_hp(const lethe_unlearn_ctx *ctx, const char *name);
 /* Check that m applies to ds's task and that retain is non-empty when
  * needed, then run it. */
 lethe_status lethe_unlearn_run(lethe_unlearn_ctx *ctx);
+
+/* ---- an unlearning run (src/unlearn/unlearn_run.c) ---------------------- */
+
+/* A whole unlearning run, as `lethe unlearn` starts it on a classifier or
+ * regressor run: load the run and its task, select the forget rows and the
+ * retain rows (the retain split, or every row, minus the forget rows), apply
+ * the method and write a new run directory. */
+typedef struct lethe_unlearn_run_cfg {
+    const char *run;          /* the trained run to start from */
+    const char *out;          /* the run directory to write */
+    int force;                /* 1: write into an existing out, replacing its files */
+    const char *method;       /* the method's name (lethe_method_find) */
+    const char *forget;       /* the split to forget (lethe_split_select) */
+    const char *retain;       /* restrict the retain set to this split; NULL: the rest */
+    const char *const *sets;  /* n_sets "key=value" settings of the method's hyperparameters */
+    size_t n_sets;
+    double lr;                /* > 0: the method's lr, over any setting; 0: not given */
+    uint64_t seed;            /* keys the method's random draws */
+    uint64_t split_seed;      /* the seed of random:F splits */
+    int quiet;                /* no progress output */
+} lethe_unlearn_run_cfg;
+
+/* Nothing given: no run, method or splits, seeds 0. */
+void lethe_unlearn_run_defaults(lethe_unlearn_run_cfg *rc);
+
+typedef struct lethe_unlearn_run_result {
+    const lethe_method *method;
+    char task[64];            /* the run's task */
+    lethe_task kind;          /* classify or regress */
+    long n_forget, n_retain;
+    long steps;               /* the method's optimizer steps */
+    double seconds;           /* the method's wall time */
+    lethe_scores forget, retain, test; /* the unlearned model's */
+} lethe_unlearn_run_result;
+
+/* Run rc and write rc->out: model.safetensors (metadata: the config, data,
+ * its hash, method, hyperparameters, forget-set and parent-model hashes),
+ * config.json (the source run's, with an "unlearn" object recording the
+ * method, its settings, the splits, seeds and hashes, and the parent run)
+ * and log.jsonl (one line per step). The same configuration gives
+ * byte-identical files. out follows the rule of lethe/rundir.h: an existing,
+ * non-empty out is refused unless force, out may not be, contain or lie
+ * inside the source run, and a run that fails or is interrupted by
+ * SIGINT/SIGTERM leaves no directory it created. LETHE_ERR_NOT_FOUND (an
+ * unknown method), LETHE_ERR_INVALID (a bad setting or split, an lr for a
+ * method without one, an empty forget or needed retain set, an output
+ * refused), LETHE_ERR_UNSUPPORTED (a method not for the run's task),
+ * LETHE_ERR_IO / LETHE_ERR_FORMAT (the run, its data), LETHE_ERR_NOMEM.
+ * res may be NULL. */
+lethe_status lethe_unlearn_run_dir(const lethe_unlearn_run_cfg *rc,
+                                   lethe_unlearn_run_result *res);
 
 LETHE_API_END
 #endif

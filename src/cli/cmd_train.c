@@ -1,7 +1,6 @@
 /* lethe train: train a classifier or regressor on a task into a run
  * directory; with --exclude, the oracle (the same recipe without a split). */
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +8,8 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "lethe/fileio.h"
 #include "lethe/recipe.h"
 #include "lethe/run.h"
-#include "lethe/rundir.h"
 #include "lethe/task.h"
 
 static void print_usage(FILE *out)
@@ -101,31 +98,30 @@ static const struct option longopts[] = {
     {"help", 0, 0, 'h'},
     {0, 0, 0, 0}};
 
-/* Options as given; NAN / -1 / NULL where not given. */
+/* Options as given: the run's settings ("not given" by
+ * lethe_train_run_defaults) and what only the front end reads. */
 typedef struct opts {
-    const char *data, *out, *model, *optim, *sched, *widths, *act, *loss, *exclude;
-    long seed, epochs, steps, batch, warmup, patience, limit, window, split_seed;
-    double lr, wd, momentum, clip, dropout, val, penalty;
-    int json, quiet, force;
+    lethe_train_run_cfg rc;
+    long seed, split_seed;
+    int json;
 } opts;
 
 static int parse(int argc, char **argv, opts *o)
 {
-    *o = (opts){.seed = 0, .epochs = -1, .steps = -1, .batch = -1, .warmup = -1,
-                .patience = -1, .limit = 0, .window = 0, .split_seed = 0, .lr = NAN,
-                .wd = NAN, .momentum = NAN, .clip = NAN, .dropout = NAN, .val = NAN,
-                .penalty = NAN};
+    lethe_train_run_cfg *rc = &o->rc;
+    *o = (opts){0};
+    lethe_train_run_defaults(rc);
     cli_long_opt ints[] = {
-        {O_SEED, &o->seed, 0, 1L << 53},  {O_EPOCHS, &o->epochs, 1, 1000000},
-        {O_STEPS, &o->steps, 1, 1L << 40}, {O_BATCH, &o->batch, 1, 1 << 16},
-        {O_WARMUP, &o->warmup, 0, 1L << 40}, {O_PATIENCE, &o->patience, 1, 1000000},
-        {O_LIMIT, &o->limit, 1, 1L << 40}, {O_WINDOW, &o->window, 1, 365},
+        {O_SEED, &o->seed, 0, 1L << 53},  {O_EPOCHS, &rc->epochs, 1, 1000000},
+        {O_STEPS, &rc->steps, 1, 1L << 40}, {O_BATCH, &rc->batch, 1, 1 << 16},
+        {O_WARMUP, &rc->warmup, 0, 1L << 40}, {O_PATIENCE, &rc->patience, 1, 1000000},
+        {O_LIMIT, &rc->limit, 1, 1L << 40}, {O_WINDOW, &rc->window, 1, 365},
         {O_SPLIT_SEED, &o->split_seed, 0, 1L << 53}};
     cli_real_opt reals[] = {
-        {O_LR, &o->lr, 1e-12, 100},      {O_WD, &o->wd, 0, 100},
-        {O_MOMENTUM, &o->momentum, 0, 1}, {O_CLIP, &o->clip, 0, 1e30},
-        {O_DROPOUT, &o->dropout, 0, 0.99}, {O_VAL, &o->val, 0, 0.9},
-        {O_PENALTY, &o->penalty, 0, 1e6}};
+        {O_LR, &rc->lr, 1e-12, 100},      {O_WD, &rc->weight_decay, 0, 100},
+        {O_MOMENTUM, &rc->momentum, 0, 1}, {O_CLIP, &rc->clip, 0, 1e30},
+        {O_DROPOUT, &rc->dropout, 0, 0.99}, {O_VAL, &rc->val, 0, 0.9},
+        {O_PENALTY, &rc->grad_penalty, 0, 1e6}};
     int c;
     cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -137,129 +133,29 @@ static int parse(int argc, char **argv, opts *o)
         if (done)
             continue;
         switch (c) {
-        case O_DATA: o->data = optarg; break;
-        case O_OUT: o->out = optarg; break;
-        case O_MODEL: o->model = optarg; break;
-        case O_OPTIM: o->optim = optarg; break;
-        case O_SCHED: o->sched = optarg; break;
-        case O_WIDTHS: o->widths = optarg; break;
-        case O_ACT: o->act = optarg; break;
-        case O_LOSS: o->loss = optarg; break;
-        case O_EXCLUDE: o->exclude = optarg; break;
+        case O_DATA: rc->data = optarg; break;
+        case O_OUT: rc->out = optarg; break;
+        case O_MODEL: rc->model = optarg; break;
+        case O_OPTIM: rc->optim = optarg; break;
+        case O_SCHED: rc->sched = optarg; break;
+        case O_WIDTHS: rc->widths = optarg; break;
+        case O_ACT: rc->act = optarg; break;
+        case O_LOSS: rc->loss = optarg; break;
+        case O_EXCLUDE: rc->exclude = optarg; break;
         case O_JSON: o->json = 1; break;
-        case O_QUIET: o->quiet = 1; break;
-        case O_FORCE: o->force = 1; break;
+        case O_QUIET: rc->quiet = 1; break;
+        case O_FORCE: rc->force = 1; break;
         case 'h': print_usage(stdout); return -1;
         default: return cli_bad_option("train", argv, longopts);
         }
     }
     if (optind < argc)
         return cli_usage("train", "unexpected argument '%s'", argv[optind]);
-    if (!o->data || !o->out)
+    if (!rc->data || !rc->out)
         return cli_usage("train", "--data and --out are required");
+    rc->seed = (uint64_t)o->seed;
+    rc->split_seed = (uint64_t)o->split_seed;
     return 0;
-}
-
-/* Apply the options over the recipe. */
-static lethe_status apply(const opts *o, const lethe_dataset *ds, lethe_recipe *r)
-{
-    lethe_status st = lethe_recipe_default(ds, o->model, r);
-    lethe_train_cfg *c = &r->cfg;
-    if (st == LETHE_OK && o->optim)
-        st = lethe_optim_parse(o->optim, &c->optim);
-    if (st == LETHE_OK && o->sched)
-        st = lethe_sched_parse(o->sched, &c->sched);
-    if (st != LETHE_OK)
-        return st;
-    if (o->loss) {
-        if (ds->task != LETHE_TASK_REGRESS || (strcmp(o->loss, "mse") && strcmp(o->loss, "l1")))
-            return lethe_fail(LETHE_ERR_INVALID, "--loss %s: regressors take mse or l1; "
-                              "classifiers always use cross-entropy", o->loss);
-        c->loss = strcmp(o->loss, "l1") ? LETHE_LOSS_MSE : LETHE_LOSS_L1;
-    }
-    if (o->widths) {
-        if (strcmp(r->model, "mlp"))
-            return lethe_fail(LETHE_ERR_INVALID, "--widths is for --model mlp");
-        snprintf(r->widths, sizeof r->widths, "%s", o->widths);
-    }
-    if (o->act)
-        snprintf(r->act, sizeof r->act, "%s", o->act);
-    if (!isnan(o->dropout))
-        r->dropout = o->dropout;
-    c->seed = (uint64_t)o->seed;
-    if (o->epochs > 0)
-        c->epochs = (int)o->epochs, c->steps = 0;
-    if (o->steps > 0)
-        c->steps = o->steps;
-    if (o->batch > 0)
-        c->batch = (int)o->batch;
-    if (o->warmup >= 0)
-        c->warmup = o->warmup;
-    if (o->patience > 0)
-        c->patience = (int)o->patience;
-    if (!isnan(o->lr))
-        c->lr = (float)o->lr;
-    if (!isnan(o->wd))
-        c->weight_decay = (float)o->wd;
-    if (!isnan(o->momentum))
-        c->momentum = (float)o->momentum;
-    if (!isnan(o->clip))
-        c->clip = (float)o->clip;
-    if (!isnan(o->val))
-        c->val_frac = o->val;
-    if (!isnan(o->penalty))
-        c->grad_penalty = (float)o->penalty;
-    if (c->patience && c->val_frac <= 0)
-        return lethe_fail(LETHE_ERR_INVALID, "--patience needs --val F");
-    c->quiet = o->quiet;
-    return LETHE_OK;
-}
-
-static const char *loss_name(lethe_loss l)
-{
-    return l == LETHE_LOSS_XENT ? "xent" : l == LETHE_LOSS_MSE ? "mse" : "l1";
-}
-
-static const char *sched_name(lethe_sched_kind s)
-{
-    return s == LETHE_SCHED_CONSTANT ? "constant" : s == LETHE_SCHED_STEP ? "step" : "cosine";
-}
-
-/* config.json: everything needed to reproduce the run. */
-static cJSON *make_config(const opts *o, const lethe_recipe *r, const char *spec, long n_train,
-                          const char *data_hash, const char *excl_hash)
-{
-    const lethe_train_cfg *c = &r->cfg;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "data", o->data);
-    cJSON_AddStringToObject(j, "model", r->model);
-    cJSON_AddStringToObject(j, "spec", spec);
-    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
-    cJSON_AddNumberToObject(j, "limit", (double)o->limit);
-    cJSON_AddNumberToObject(j, "window", (double)o->window);
-    if (o->exclude)
-        cJSON_AddStringToObject(j, "exclude", o->exclude);
-    else
-        cJSON_AddNullToObject(j, "exclude");
-    cJSON_AddNumberToObject(j, "split_seed", (double)o->split_seed);
-    cJSON_AddStringToObject(j, "data_hash", data_hash);
-    cJSON_AddStringToObject(j, "exclude_hash", excl_hash);
-    cJSON_AddNumberToObject(j, "n_train", (double)n_train);
-    cJSON_AddStringToObject(j, "optim", c->optim == LETHE_OPTIM_SGD ? "sgd" : "adamw");
-    cJSON_AddNumberToObject(j, "lr", c->lr);
-    cJSON_AddNumberToObject(j, "weight_decay", c->weight_decay);
-    cJSON_AddNumberToObject(j, "momentum", c->momentum);
-    cJSON_AddStringToObject(j, "sched", sched_name(c->sched));
-    cJSON_AddNumberToObject(j, "warmup", (double)c->warmup);
-    cJSON_AddNumberToObject(j, "batch", c->batch);
-    cJSON_AddNumberToObject(j, "epochs", c->epochs);
-    cJSON_AddNumberToObject(j, "steps", (double)c->steps);
-    cJSON_AddNumberToObject(j, "clip", c->clip);
-    cJSON_AddStringToObject(j, "loss", loss_name(c->loss));
-    cJSON_AddNumberToObject(j, "val", c->val_frac);
-    cJSON_AddNumberToObject(j, "patience", c->patience);
-    cJSON_AddNumberToObject(j, "grad_penalty", c->grad_penalty);
-    return j;
 }
 
 static void print_scores(const char *what, const lethe_scores *s, int classify)
@@ -302,102 +198,42 @@ int cmd_train(int argc, char **argv)
     if (cmd_train_wants_gpt(argc, argv))
         return cmd_train_gpt(argc, argv);
     opts o;
-    int rc = parse(argc, argv, &o);
-    if (rc)
-        return rc < 0 ? CLI_EXIT_OK : rc;
-    lethe_dataset *train = NULL, *test = NULL;
-    lethe_rows all = {0}, excl = {0}, rows = {0};
-    lethe_net *net = NULL;
-    lethe_afile *log = NULL;
-    lethe_rundir *rd = NULL;
-    cJSON *config = NULL;
-    lethe_recipe r;
-    char spec[512], path[4200], data_hash[17], excl_hash[17] = "0000000000000000";
-    lethe_task_opts topts = {o.limit, (int)o.window};
-    const lethe_task_info *named;
-    const char *inputs[] = {lethe_task_find(o.data, &named) == LETHE_OK ? NULL : o.data,
-                            o.exclude}; /* files: a task's name is not a path */
-    lethe_error_clear();
-    lethe_status st = lethe_rundir_begin(o.out, o.force, inputs, 2, &rd);
-    if (st == LETHE_OK)
-        st = lethe_task_load(o.data, &topts, &train, &test);
-    if (st == LETHE_OK)
-        st = apply(&o, train, &r);
-    if (st == LETHE_OK)
-        st = lethe_recipe_spec(&r, train, spec, sizeof spec);
-    if (st == LETHE_OK && !(net = lethe_net_init(spec)))
-        st = LETHE_ERR_INVALID;
-    if (st == LETHE_OK)
-        st = lethe_rows_all(&all, train->n);
-    if (st == LETHE_OK && o.exclude &&
-        (st = lethe_split_select(train, o.exclude, (uint64_t)o.split_seed, &excl)) == LETHE_OK)
-        lethe_rows_hash(train, &excl, excl_hash);
-    if (st == LETHE_OK)
-        st = lethe_rows_minus(&rows, &all, &excl);
-    if (st == LETHE_OK && rows.n == 0)
-        st = lethe_fail(LETHE_ERR_INVALID, "--exclude %s leaves no training sample", o.exclude);
-    snprintf(path, sizeof path, "%s/log.jsonl", o.out);
-    if (st == LETHE_OK && !(log = lethe_afile_open(path)))
-        st = LETHE_ERR_IO;
+    int code = parse(argc, argv, &o);
+    if (code)
+        return code < 0 ? CLI_EXIT_OK : code;
+    const lethe_train_run_cfg *rc = &o.rc;
+    lethe_train_run_result res;
+    lethe_status st = lethe_train_run(rc, &res);
     if (st != LETHE_OK)
-        goto done;
-    lethe_rows_hash(train, NULL, data_hash);
-    lethe_net_init_params(net, (uint64_t)o.seed);
-    lethe_train_result res;
-    if ((st = lethe_train(net, train, &rows, &r.cfg, log->fp, &res)) != LETHE_OK)
-        goto done;
-    st = lethe_afile_commit(log);
-    log = NULL;
-    config = make_config(&o, &r, spec, rows.n, data_hash, excl_hash);
-    char seed[32];
-    snprintf(seed, sizeof seed, "%ld", o.seed);
-    const char *meta[] = {"data", o.data, "data_hash", data_hash, "exclude_hash", excl_hash,
-                          "seed", seed, "method", o.exclude ? "retrain" : "train"};
-    if (st == LETHE_OK)
-        st = lethe_run_save(o.out, net, config, meta, sizeof meta / sizeof meta[0] / 2);
-    lethe_scores s_train, s_test;
-    if (st == LETHE_OK)
-        st = lethe_score(net, train, &rows, &s_train);
-    if (st == LETHE_OK)
-        st = lethe_score(net, test, NULL, &s_test);
-    if (st != LETHE_OK)
-        goto done;
-    int classify = train->task == LETHE_TASK_CLASSIFY;
+        return cli_report_out("train", st);
+    int classify = res.task == LETHE_TASK_CLASSIFY;
+    const lethe_train_result *t = &res.train;
     if (o.json) {
         cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "run", o.out);
-        cJSON_AddStringToObject(j, "spec", spec);
-        cJSON_AddNumberToObject(j, "steps", (double)res.steps);
-        cJSON_AddNumberToObject(j, "epochs", res.epochs);
-        cJSON_AddNumberToObject(j, "excluded", (double)excl.n);
-        cJSON_AddNumberToObject(j, "seconds", res.seconds);
+        cJSON_AddStringToObject(j, "run", rc->out);
+        cJSON_AddStringToObject(j, "spec", res.spec);
+        cJSON_AddNumberToObject(j, "steps", (double)t->steps);
+        cJSON_AddNumberToObject(j, "epochs", t->epochs);
+        cJSON_AddNumberToObject(j, "excluded", (double)res.excluded);
+        cJSON_AddNumberToObject(j, "seconds", t->seconds);
         cJSON_AddNumberToObject(j, "samples_per_second",
-                                res.seconds > 0 ? (double)res.steps * r.cfg.batch / res.seconds
-                                                : 0);
-        add_scores(j, "train", &s_train, classify);
-        add_scores(j, "test", &s_test, classify);
+                                t->seconds > 0
+                                    ? (double)t->steps * res.recipe.cfg.batch / t->seconds
+                                    : 0);
+        add_scores(j, "train", &res.train_scores, classify);
+        add_scores(j, "test", &res.test_scores, classify);
         char *txt = cJSON_PrintUnformatted(j);
         printf("%s\n", txt ? txt : "{}");
         free(txt);
         cJSON_Delete(j);
     } else {
-        printf("trained %s on %s: %ld samples", spec, o.data, rows.n);
-        if (excl.n)
-            printf(" (%ld excluded by %s)", excl.n, o.exclude);
-        printf(", %d epochs, %ld steps, %.1f s\n", res.epochs, res.steps, res.seconds);
-        print_scores("train", &s_train, classify);
-        print_scores("test", &s_test, classify);
-        printf("wrote %s/model.safetensors, config.json, log.jsonl\n", o.out);
+        printf("trained %s on %s: %ld samples", res.spec, rc->data, res.n_train);
+        if (res.excluded)
+            printf(" (%ld excluded by %s)", res.excluded, rc->exclude);
+        printf(", %d epochs, %ld steps, %.1f s\n", t->epochs, t->steps, t->seconds);
+        print_scores("train", &res.train_scores, classify);
+        print_scores("test", &res.test_scores, classify);
+        printf("wrote %s/model.safetensors, config.json, log.jsonl\n", rc->out);
     }
-done:
-    lethe_afile_abort(log);
-    lethe_rundir_end(rd, st);
-    cJSON_Delete(config);
-    lethe_net_free(net);
-    lethe_rows_free(&all);
-    lethe_rows_free(&excl);
-    lethe_rows_free(&rows);
-    lethe_dataset_free(train);
-    lethe_dataset_free(test);
-    return st == LETHE_OK ? CLI_EXIT_OK : cli_report_out("train", st);
+    return CLI_EXIT_OK;
 }
