@@ -40,6 +40,13 @@ lethe_status lethe_run_mkdir(const char *dir);
 lethe_status lethe_run_save(const char *dir, const lethe_net *net, const cJSON *config,
                             const char *const *meta_kv, size_t n_meta);
 
+/* What a run's config.json records of its data, after "data" and "model":
+ * seed, limit, window, exclude (null without), split_seed, data_hash,
+ * exclude_hash, n_train, in that order (the train and fit runs share it). */
+void lethe_run_config_data(cJSON *j, uint64_t seed, long limit, long window,
+                           const char *exclude, uint64_t split_seed, const char *data_hash,
+                           const char *exclude_hash, long n_train);
+
 /* Read a run directory. Missing or malformed files give LETHE_ERR_IO /
  * LETHE_ERR_FORMAT naming the file. Free with lethe_run_free. */
 lethe_status lethe_run_load(const char *dir, lethe_run **out);

@@ -115,17 +115,8 @@ static cJSON *fit_config(const lethe_linear_fit_opts *o, const lethe_linear *m,
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "data", o->data);
     cJSON_AddStringToObject(j, "model", lethe_linear_kind_name(m->kind));
-    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
-    cJSON_AddNumberToObject(j, "limit", (double)o->limit);
-    cJSON_AddNumberToObject(j, "window", (double)o->window);
-    if (o->exclude)
-        cJSON_AddStringToObject(j, "exclude", o->exclude);
-    else
-        cJSON_AddNullToObject(j, "exclude");
-    cJSON_AddNumberToObject(j, "split_seed", (double)o->split_seed);
-    cJSON_AddStringToObject(j, "data_hash", data_hash);
-    cJSON_AddStringToObject(j, "exclude_hash", excl_hash);
-    cJSON_AddNumberToObject(j, "n_train", (double)m->n);
+    lethe_run_config_data(j, o->seed, o->limit, o->window, o->exclude, o->split_seed,
+                          data_hash, excl_hash, m->n);
     cJSON_AddNumberToObject(j, "lambda", m->cfg.lambda);
     if (m->kind == LETHE_LINEAR_RIDGE) {
         cJSON_AddNumberToObject(j, "guard", m->cfg.guard);

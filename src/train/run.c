@@ -148,6 +148,23 @@ lethe_status lethe_run_mkdir(const char *dir)
     return LETHE_OK;
 }
 
+void lethe_run_config_data(cJSON *j, uint64_t seed, long limit, long window,
+                           const char *exclude, uint64_t split_seed, const char *data_hash,
+                           const char *exclude_hash, long n_train)
+{
+    cJSON_AddNumberToObject(j, "seed", (double)seed);
+    cJSON_AddNumberToObject(j, "limit", (double)limit);
+    cJSON_AddNumberToObject(j, "window", (double)window);
+    if (exclude)
+        cJSON_AddStringToObject(j, "exclude", exclude);
+    else
+        cJSON_AddNullToObject(j, "exclude");
+    cJSON_AddNumberToObject(j, "split_seed", (double)split_seed);
+    cJSON_AddStringToObject(j, "data_hash", data_hash);
+    cJSON_AddStringToObject(j, "exclude_hash", exclude_hash);
+    cJSON_AddNumberToObject(j, "n_train", (double)n_train);
+}
+
 lethe_status lethe_run_save(const char *dir, const lethe_net *net, const cJSON *config,
                             const char *const *meta_kv, size_t n_meta)
 {

@@ -100,17 +100,8 @@ static cJSON *make_config(const lethe_train_run_cfg *rc, const lethe_train_run_r
     cJSON_AddStringToObject(j, "data", rc->data);
     cJSON_AddStringToObject(j, "model", res->recipe.model);
     cJSON_AddStringToObject(j, "spec", res->spec);
-    cJSON_AddNumberToObject(j, "seed", (double)rc->seed);
-    cJSON_AddNumberToObject(j, "limit", (double)rc->limit);
-    cJSON_AddNumberToObject(j, "window", (double)rc->window);
-    if (rc->exclude)
-        cJSON_AddStringToObject(j, "exclude", rc->exclude);
-    else
-        cJSON_AddNullToObject(j, "exclude");
-    cJSON_AddNumberToObject(j, "split_seed", (double)rc->split_seed);
-    cJSON_AddStringToObject(j, "data_hash", data_hash);
-    cJSON_AddStringToObject(j, "exclude_hash", excl_hash);
-    cJSON_AddNumberToObject(j, "n_train", (double)res->n_train);
+    lethe_run_config_data(j, rc->seed, rc->limit, rc->window, rc->exclude, rc->split_seed,
+                          data_hash, excl_hash, res->n_train);
     cJSON_AddStringToObject(j, "optim", c->optim == LETHE_OPTIM_SGD ? "sgd" : "adamw");
     cJSON_AddNumberToObject(j, "lr", c->lr);
     cJSON_AddNumberToObject(j, "weight_decay", c->weight_decay);
