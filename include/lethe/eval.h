@@ -31,6 +31,7 @@
 
 #include "lethe/dataset.h"
 #include "lethe/net.h"
+#include "lethe/progress.h"
 #include "lethe/status.h"
 
 #include "lethe/api.h"
@@ -226,6 +227,9 @@ typedef struct lethe_classify_cfg {
     long relearn_cap;         /* keyed subsample of the forget set to relearn and
                                  measure on; 1000; <= 0: all */
     double relearn_tol;       /* target = (1 - tol) * the original's accuracy; 0 */
+    lethe_progress *progress; /* NULL (the default), or its total set to the suite's
+                                 stages (each net's metrics, ZRF, each net's
+                                 relearning) and advanced as each ends */
 } lethe_classify_cfg;
 
 void lethe_classify_defaults(lethe_classify_cfg *cfg);
@@ -298,6 +302,9 @@ typedef struct lethe_regress_cfg {
     int relearn_batch;        /* relearn ratio: training batch; 32 */
     int ain_epochs;           /* at most this many epochs over D_train; 10 */
     double ain_slack;         /* target forget L1 = slack * the original's; 1.05 */
+    lethe_progress *progress; /* NULL (the default), or its total set to the suite's
+                                 stages (each net's metrics, each relearning) and
+                                 advanced as each ends */
 } lethe_regress_cfg;
 
 void lethe_regress_defaults(lethe_regress_cfg *cfg);
@@ -363,6 +370,8 @@ typedef struct lethe_relearn_how {
     int dru;        /* 0: lethe's count (0 if already there; forget L1 the mean
                        over rows); 1: Deep Regression Unlearning's (the first
                        step is always taken; L1 the mean of batch means) */
+    lethe_progress *progress; /* NULL, or updated (its count kept) after every step,
+                                 so that a long relearning shows it goes on */
 } lethe_relearn_how;
 
 /* The relearn time of one net (not changed): fine-tune a copy on train_rows

@@ -1,5 +1,7 @@
 /* Progress reporting for long work: a redrawn bar with rate and ETA on a
- * terminal, plain log lines (at most one every few seconds) otherwise. */
+ * terminal, plain log lines otherwise, at most one every 5 seconds or every
+ * LETHE_PROGRESS_INTERVAL seconds when that environment variable holds a
+ * number >= 0 (0: a line at every update). */
 #ifndef LETHE_PROGRESS_H
 #define LETHE_PROGRESS_H
 
@@ -15,6 +17,7 @@ typedef struct lethe_progress {
     uint64_t total;    /* 0 when unknown */
     uint64_t done;
     double t0, last;   /* start and last print, seconds */
+    double interval;   /* seconds between plain lines */
     FILE *out;
     int tty;
     int quiet;

@@ -170,12 +170,14 @@ typedef struct lethe_s3t {
  * rule of lethe_sisa_create (lethe/sisa.h), kept once the first
  * lethe_s3t_train completes. prior (shards * slices values, or slices values
  * shared by every shard; n_prior 0 for none) is normalised per shard.
- * excluded names training rows never to use. Free with lethe_s3t_free. */
+ * excluded and exclude are those of lethe_sisa_create. Free with
+ * lethe_s3t_free. */
 lethe_status lethe_s3t_create(const char *dir, const char *task, const lethe_task_opts *opts,
                               const char *spec, const lethe_train_cfg *cfg, int shards,
                               int slices, int budget, lethe_s3t_order order,
                               const double *prior, long n_prior, uint64_t seed,
-                              const lethe_rows *excluded, int force, lethe_s3t **out);
+                              const lethe_rows *excluded, const char *exclude, int force,
+                              lethe_s3t **out);
 
 /* Open a directory and replay its ledger; requests a crash left pending are
  * applied here (when training has finished). */

@@ -40,11 +40,14 @@ typedef struct lethe_sisa {
  * refused unless force (an ensemble in it is then replaced), dir may not
  * be, hold or lie in the task's file, and it stays locked, and is removed
  * by lethe_sisa_free (or a signal), until the first lethe_sisa_sync
- * completes. excluded names training rows never to use. */
+ * completes. excluded names training rows never to use; exclude, when not
+ * NULL, is the split they were selected by (lethe_split_select, lethe/task.h),
+ * and a file it reads is an input too, which dir may not be, hold or lie in. */
 lethe_status lethe_sisa_create(const char *dir, const char *task, const lethe_task_opts *opts,
                                const char *spec, const lethe_train_cfg *cfg, int shards,
                                int slices, uint64_t seed, lethe_aggregate agg,
-                               const lethe_rows *excluded, int force, lethe_sisa **out);
+                               const lethe_rows *excluded, const char *exclude, int force,
+                               lethe_sisa **out);
 /* Open an existing directory, replaying its ledger. */
 lethe_status lethe_sisa_open(const char *dir, lethe_sisa **out);
 void lethe_sisa_free(lethe_sisa *s); /* NULL is a no-op */

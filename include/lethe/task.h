@@ -57,6 +57,9 @@ lethe_status lethe_task_load(const char *name, const lethe_task_opts *opts,
  * the problem; an unreadable file LETHE_ERR_IO. out is ascending. */
 lethe_status lethe_split_select(const lethe_dataset *ds, const char *spec, uint64_t seed,
                                 lethe_rows *out);
+/* The file spec reads (FILE of ids:FILE, or spec itself when it is none of
+ * the other forms), or NULL for random:, class:, range: and a NULL spec. */
+const char *lethe_split_file(const char *spec);
 
 /* A hash of the ids in rows (or of every id and value in ds when rows is
  * NULL), as 16 hex digits into buf[17]: provenance for model files. */

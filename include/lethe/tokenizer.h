@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lethe/progress.h"
 #include "lethe/status.h"
 
 #include "lethe/api.h"
@@ -145,6 +146,11 @@ typedef struct lethe_tokenizer_train_opts {
      * tokens; they count towards vocab_size. */
     const char *const *special;
     size_t n_special;
+    /* NULL, or the progress of the two phases: it is re-initialised (with its
+     * own out, label and quiet) to count the texts' bytes as the words are
+     * counted, then the merges; a phase whose line or bar was shown is
+     * finished before the next. */
+    lethe_progress *progress;
 } lethe_tokenizer_train_opts;
 
 /* Byte-level BPE training. The vocabulary starts as the 256 bytes (id = byte

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "lethe/eval.h"
+#include "lethe/progress.h"
 #include "lethe/run.h"
 #include "lethe/task.h"
 
@@ -23,7 +24,7 @@ enum {
 
 struct opts {
     const char *run, *forget, *oracle, *original, *out;
-    int json;
+    int json, quiet;
     long seed, split_seed, mia_cap, batch, steps, cap, epochs, ain_batch;
     double lr, tol, slack;
     lethe_mia_feature feature;
@@ -68,8 +69,7 @@ static void usage_classify(FILE *out)
             "  --relearn-steps N   relearning step cap (%ld)\n"
             "  --relearn-cap N     relearn on a keyed subsample of D_f this big, 0: all (%ld)\n"
             "  --relearn-tol X     regain (1 - X) times the original's accuracy (%g)\n"
-            "  --quiet             accepted as by every verb (nothing but errors goes to\n"
-            "                      stderr)\n"
+            "  --quiet             no progress lines on stderr (only errors)\n"
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
             (unsigned long long)c.seed, lethe_mia_feature_name(c.mia.feature), c.mia.cap,
@@ -110,8 +110,7 @@ static void usage_regress(FILE *out)
             "  --relearn-batch N   the relearn ratio's training batch (%d)\n"
             "  --ain-epochs N      at most this many epochs of relearning (%d)\n"
             "  --ain-slack X       target forget L1 = X times the original's (%g)\n"
-            "  --quiet             accepted as by every verb (nothing but errors goes to\n"
-            "                      stderr)\n"
+            "  --quiet             no progress lines on stderr (only errors)\n"
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
             (unsigned long long)c.seed, c.mia.cap, lethe_mia_sampling_name(c.mia.sampling),
@@ -164,7 +163,7 @@ static int parse(int argc, char **argv, const char *verb, int classify, struct o
         case O_ORIGINAL: o->original = optarg; break;
         case O_OUT: o->out = optarg; break;
         case O_JSON: o->json = 1; break;
-        case O_QUIET: break; /* the suites write nothing but errors to stderr */
+        case O_QUIET: o->quiet = 1; break;
         case O_FEATURE:
             if (lethe_mia_feature_parse(optarg, &o->feature) != LETHE_OK ||
                 o->feature == LETHE_MIA_L1)
@@ -283,6 +282,13 @@ static int report(const char *verb, const struct opts *o, const char *dir, const
     return CLI_EXIT_OK;
 }
 
+/* The final progress line, after a line or bar was shown. */
+static void progress_end(lethe_progress *p, lethe_status st)
+{
+    if (st == LETHE_OK && p->last != p->t0)
+        lethe_progress_finish(p);
+}
+
 static int eval_classify(int argc, char **argv)
 {
     const char *verb = "eval classify";
@@ -310,12 +316,16 @@ static int eval_classify(int argc, char **argv)
     cfg.relearn_tol = o.tol;
     struct inputs in = {0};
     lethe_classify_eval e = {0};
+    lethe_progress prog;
+    lethe_progress_init(&prog, stderr, verb, "stages", 0, o.quiet);
+    cfg.progress = &prog;
     lethe_status st = load_inputs(&o, &in);
     if (st == LETHE_OK) {
         lethe_classify_inputs ci = {in.run->net, in.oracle ? in.oracle->net : NULL,
                                     in.original ? in.original->net : NULL, in.train, in.test,
                                     &in.forget, &in.retain};
         st = lethe_eval_classify(&ci, &cfg, &e);
+        progress_end(&prog, st);
     }
     if (st == LETHE_OK) {
         lethe_eval_metric m[LETHE_EVAL_MAX_METRICS];
@@ -351,12 +361,16 @@ static int eval_regress(int argc, char **argv)
     cfg.ain_slack = o.slack;
     struct inputs in = {0};
     lethe_regress_eval e = {0};
+    lethe_progress prog;
+    lethe_progress_init(&prog, stderr, verb, "stages", 0, o.quiet);
+    cfg.progress = &prog;
     lethe_status st = load_inputs(&o, &in);
     if (st == LETHE_OK) {
         lethe_regress_inputs ri = {in.run->net, in.oracle ? in.oracle->net : NULL,
                                    in.original ? in.original->net : NULL, in.train, in.test,
                                    &in.forget, &in.retain, &in.forget_test};
         st = lethe_eval_regress(&ri, &cfg, &e);
+        progress_end(&prog, st);
     }
     if (st == LETHE_OK) {
         lethe_eval_metric m[LETHE_EVAL_MAX_METRICS];

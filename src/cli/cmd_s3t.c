@@ -145,7 +145,7 @@ static int s3t_train(int argc, char **argv)
     if (st == LETHE_OK)
         st = lethe_s3t_create(o.out, o.data, &r.opts, r.spec, &r.cfg, (int)o.shards,
                               (int)o.slices, (int)o.budget, order, prior, n_prior,
-                              (uint64_t)o.seed, o.exclude ? &r.excl : NULL, o.force, &s);
+                              (uint64_t)o.seed, o.exclude ? &r.excl : NULL, o.exclude, o.force, &s);
     double t0 = lethe_now();
     if (st == LETHE_OK && (st = lethe_s3t_train(s)) == LETHE_OK) {
         cJSON *j = ens_train_json(&o);

@@ -57,7 +57,7 @@ static int sisa_train(int argc, char **argv)
         st = lethe_sisa_create(o.out, o.data, &r.opts, r.spec, &r.cfg, (int)o.shards,
                                (int)o.slices, (uint64_t)o.seed,
                                strcmp(o.aggregate, "mean") ? LETHE_AGG_VOTE : LETHE_AGG_MEAN,
-                               o.exclude ? &r.excl : NULL, o.force, &s);
+                               o.exclude ? &r.excl : NULL, o.exclude, o.force, &s);
     double t0 = lethe_now();
     if (st == LETHE_OK && (st = lethe_sisa_sync(s)) == LETHE_OK) {
         char what[64];

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -112,13 +111,6 @@ static void opts_free(struct opts *o)
     free(o->special);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Load the tokenizer named by the options; a usage error returns -2 in *rc. */
 static lethe_status load(const char *verb, const struct opts *o, lethe_tokenizer_t **t, int *rc)
 {
@@ -180,7 +172,8 @@ static int tok_train(int argc, char **argv)
         "  --min-frequency N    stop when the best pair occurs fewer than N times\n"
         "                       (default 2)\n"
         "  --json               print the summary as one JSON object\n"
-        "  --quiet              no note on stderr when training stops early\n"
+        "  --quiet              no progress and no note on stderr when training stops\n"
+        "                       early\n"
         "  -h, --help\n";
     struct opts o = {.min_frequency = 2};
     int rc = parse(argc, argv, "tokenizer train", usage, table, 1, &o);
@@ -207,12 +200,16 @@ static int tok_train(int argc, char **argv)
         bytes += lens[i];
     }
     lethe_tokenizer_t *t = NULL;
-    lethe_tokenizer_train_opts to = {(uint64_t)o.min_frequency, o.special, o.n_special};
-    double t0 = now_s(), secs = 0;
+    lethe_progress prog;
+    lethe_progress_init(&prog, stderr, "tokenizer train", "bytes", 0, o.quiet);
+    lethe_tokenizer_train_opts to = {(uint64_t)o.min_frequency, o.special, o.n_special, &prog};
+    double t0 = lethe_now(), secs = 0;
     if (st == LETHE_OK)
         st = lethe_tokenizer_train((const char *const *)texts, lens, o.n_corpus,
                                    (size_t)o.vocab_size, &to, &t);
-    secs = now_s() - t0;
+    secs = lethe_now() - t0;
+    if (st == LETHE_OK && prog.last != prog.t0) /* a final line after shown progress */
+        lethe_progress_finish(&prog);
     if (st == LETHE_OK)
         st = lethe_tokenizer_save_json(t, o.out);
     for (size_t i = 0; texts && i < o.n_corpus; i++)

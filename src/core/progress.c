@@ -1,6 +1,7 @@
 /* Progress bar and log lines. */
 #include "lethe/progress.h"
 
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +23,11 @@ void lethe_progress_init(lethe_progress *p, FILE *out, const char *label, const 
     p->out = out;
     p->tty = out && isatty(fileno(out));
     p->quiet = quiet || !out;
+    const char *env = getenv("LETHE_PROGRESS_INTERVAL");
+    char *end = NULL;
+    p->interval = env ? strtod(env, &end) : -1;
+    if (!env || end == env || *end || !(p->interval >= 0))
+        p->interval = 5.0;
 }
 
 static void format_seconds(char *buf, size_t n, double s)
@@ -73,7 +79,7 @@ void lethe_progress_update(lethe_progress *p, uint64_t done)
     if (p->quiet)
         return;
     double now = lethe_now();
-    if (now - p->last >= (p->tty ? 0.1 : 5.0))
+    if (now - p->last >= (p->tty ? 0.1 : p->interval))
         progress_print(p, now, 0);
 }
 

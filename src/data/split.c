@@ -162,6 +162,18 @@ lethe_status lethe_split_select(const lethe_dataset *ds, const char *spec, uint6
     return st;
 }
 
+const char *lethe_split_file(const char *spec)
+{
+    if (!spec)
+        return NULL;
+    if (!strncmp(spec, "ids:", 4))
+        return spec + 4;
+    if (!strncmp(spec, "random:", 7) || !strncmp(spec, "class:", 6) ||
+        !strncmp(spec, "range:", 6))
+        return NULL;
+    return spec;
+}
+
 void lethe_rows_hash(const lethe_dataset *ds, const lethe_rows *rows, char buf[17])
 {
     uint64_t h = 0xcbf29ce484222325u; /* FNV-1a over the bytes that define the data */

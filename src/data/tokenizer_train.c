@@ -257,12 +257,27 @@ static int valid_utf8(const unsigned char *s, size_t n)
     return 1;
 }
 
+/* Start a phase of p (NULL: none) counting `unit` up to total. */
+static void phase(lethe_progress *p, const char *unit, uint64_t total)
+{
+    if (!p)
+        return;
+    if (p->last != p->t0) /* a line or bar of the phase before was shown */
+        lethe_progress_finish(p);
+    lethe_progress_init(p, p->out, p->label, unit, total, p->quiet);
+}
+
 /* The merge loop: until the vocabulary holds `target` non-special tokens. */
-static lethe_status train_merges(struct trainer *tr, size_t target, uint64_t min_frequency)
+static lethe_status train_merges(struct trainer *tr, size_t target, uint64_t min_frequency,
+                                 lethe_progress *progress)
 {
     lethe_tokenizer_t *t = tr->t;
     lethe_status st = LETHE_OK;
+    size_t first = t->n_tokens;
+    phase(progress, "new tokens", target > first ? target - first : 0);
     for (uint32_t round = 0; t->n_tokens < target && tr->heap_n; round++) {
+        if (progress)
+            lethe_progress_update(progress, t->n_tokens - first);
         struct theap_entry top = theap_pop(tr);
         struct tpair *p = get_pair(tr, top.key);
         if (!p)
@@ -310,6 +325,8 @@ static lethe_status train_merges(struct trainer *tr, size_t target, uint64_t min
         if (st != LETHE_OK)
             return st;
     }
+    if (progress)
+        lethe_progress_update(progress, t->n_tokens - first);
     return LETHE_OK;
 }
 
@@ -345,13 +362,22 @@ lethe_status lethe_tokenizer_train(const char *const *texts, const size_t *lens,
         st = lethe_tokenizer_add_token(tr.t, b, &byte, 1, 0);
     }
     /* Count the words. */
+    uint64_t bytes = 0, done = 0;
+    for (size_t k = 0; k < n_texts; k++)
+        bytes += lens[k];
+    phase(o.progress, "bytes", bytes);
     for (size_t k = 0; k < n_texts && st == LETHE_OK; k++) {
         const unsigned char *s = (const unsigned char *)texts[k];
-        for (size_t pos = 0; pos < lens[k] && st == LETHE_OK;) {
+        for (size_t pos = 0, n = 0; pos < lens[k] && st == LETHE_OK; n++) {
             size_t end = lethe_tokenizer_split_next(s, lens[k], pos);
             st = count_word(&tr, s + pos, end - pos);
             pos = end;
+            if (o.progress && n % 4096 == 0)
+                lethe_progress_update(o.progress, done + pos);
         }
+        done += lens[k];
+        if (o.progress)
+            lethe_progress_update(o.progress, done);
     }
     /* Symbols (the bytes), pair counts and holders, the first heap. */
     size_t total = 0;
@@ -371,7 +397,7 @@ lethe_status lethe_tokenizer_train(const char *const *texts, const size_t *lens,
     for (size_t i = 0; i < tr.n_pairs && st == LETHE_OK; i++)
         st = theap_push(&tr, tr.pairs[i].count, tr.pairs[i].key);
     if (st == LETHE_OK)
-        st = train_merges(&tr, vocab_size - o.n_special, o.min_frequency);
+        st = train_merges(&tr, vocab_size - o.n_special, o.min_frequency, o.progress);
     for (size_t k = 0; k < o.n_special && st == LETHE_OK; k++)
         st = lethe_tokenizer_add_token(tr.t, (uint32_t)tr.t->vocab_size, o.special[k],
                                        strlen(o.special[k]), 1);

@@ -28,6 +28,7 @@ void lethe_classify_defaults(lethe_classify_cfg *cfg)
     cfg->relearn_max_steps = 500;
     cfg->relearn_cap = 1000;
     cfg->relearn_tol = 0.0;
+    cfg->progress = NULL;
 }
 
 /* ----------------------------------------------------------------- helpers */
@@ -164,9 +165,10 @@ static lethe_status acc_reached(lethe_net *copy, void *user, int *reached)
     return st;
 }
 
-lethe_status lethe_relearn_classify(lethe_net *net, const lethe_dataset *ds,
-                                    const lethe_rows *rows, double target, float lr, int batch,
-                                    long max_steps, uint64_t seed, long *steps, int *reached)
+/* lethe_relearn_classify, updating progress (may be NULL) after every step. */
+static lethe_status relearn(lethe_net *net, const lethe_dataset *ds, const lethe_rows *rows,
+                            double target, float lr, int batch, long max_steps, uint64_t seed,
+                            lethe_progress *progress, long *steps, int *reached)
 {
     struct acc_target t = {ds, rows, NULL, target};
     t.z = lethe_calloc((size_t)(rows->n ? rows->n : 1) * (size_t)net->n_out, sizeof(float));
@@ -176,10 +178,17 @@ lethe_status lethe_relearn_classify(lethe_net *net, const lethe_dataset *ds,
         return lethe_fail(LETHE_ERR_NOMEM, "relearning: out of memory");
     }
     eval_relearn r = {ds, rows, LETHE_LOSS_XENT, lr, batch, INT_MAX, max_steps, 0, seed,
-                      STREAM_RELEARN_DROPOUT, acc_reached, &t};
+                      STREAM_RELEARN_DROPOUT, acc_reached, &t, progress};
     lethe_status st = eval_relearn_run(net, &r, steps, reached);
     lethe_free(t.z);
     return st;
+}
+
+lethe_status lethe_relearn_classify(lethe_net *net, const lethe_dataset *ds,
+                                    const lethe_rows *rows, double target, float lr, int batch,
+                                    long max_steps, uint64_t seed, long *steps, int *reached)
+{
+    return relearn(net, ds, rows, target, lr, batch, max_steps, seed, NULL, steps, reached);
 }
 
 /* ------------------------------------------------------------------ suite */
@@ -273,7 +282,7 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
                                  lethe_classify_eval *e)
 {
     const lethe_dataset *tr = in->train;
-    lethe_rows members = {0}, nonmembers = {0}, relearn = {0};
+    lethe_rows members = {0}, nonmembers = {0}, rl = {0};
     double *pm = NULL, *po = NULL, *pr = NULL, t0;
     lethe_net *rnd = NULL;
     lethe_status st = eval_start(e, sizeof *e, &t0, LETHE_TASK_CLASSIFY, tr, in->test, in->forget,
@@ -296,6 +305,7 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
     EVAL_ALLOC(e->zrf_i, nf);
     for (long i = 0; i < nf; i++)
         e->ids[i] = tr->ids[in->forget->row[i]];
+    eval_progress_begin(cfg->progress, 2 + !!in->oracle + (in->original ? 1 + !!in->oracle : 0));
 
     if ((st = lethe_mia_rows(tr, in->retain, in->test, &cfg->mia, &members, &nonmembers)) !=
         LETHE_OK)
@@ -313,6 +323,7 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
     e->confidence = bm.conf;
     e->n_mia_member = bm.n_member;
     e->n_mia_nonmember = bm.n_nonmember;
+    eval_stage_done(cfg->progress);
 
     if (in->oracle) {
         EVAL_ALLOC(e->js_i, nf);
@@ -334,6 +345,7 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
         }
         e->js = eval_mean(e->js_i, nf);
         e->act_dist = eval_mean(e->act_i, nf);
+        eval_stage_done(cfg->progress);
     }
 
     /* ZRF against a freshly initialised net of the same architecture */
@@ -347,34 +359,35 @@ lethe_status lethe_eval_classify(const lethe_classify_inputs *in, const lethe_cl
     for (long i = 0; i < nf; i++)
         e->zrf_i[i] = 1.0 - lethe_js_divergence(pm + i * K, pr + i * K, K, cfg->js);
     e->zrf = eval_mean(e->zrf_i, nf);
+    eval_stage_done(cfg->progress);
 
     /* relearn time on a keyed subsample of D_f, against the original */
     if (in->original) {
         double acc0;
-        if ((st = lethe_eval_subsample(tr, in->forget, cfg->relearn_cap, cfg->seed, &relearn)) !=
+        if ((st = lethe_eval_subsample(tr, in->forget, cfg->relearn_cap, cfg->seed, &rl)) !=
                 LETHE_OK ||
-            (st = accuracy_alloc(in->original, tr, &relearn, &acc0)) != LETHE_OK)
+            (st = accuracy_alloc(in->original, tr, &rl, &acc0)) != LETHE_OK)
             goto done;
-        e->n_relearn = relearn.n;
+        e->n_relearn = rl.n;
         e->relearn_target = (1.0 - cfg->relearn_tol) * acc0;
-        if ((st = lethe_relearn_classify(in->model, tr, &relearn, e->relearn_target,
-                                         cfg->relearn_lr, cfg->relearn_batch,
-                                         cfg->relearn_max_steps, cfg->seed, &e->relearn_steps,
-                                         &e->relearn_reached)) != LETHE_OK)
+        if ((st = relearn(in->model, tr, &rl, e->relearn_target, cfg->relearn_lr,
+                          cfg->relearn_batch, cfg->relearn_max_steps, cfg->seed, cfg->progress,
+                          &e->relearn_steps, &e->relearn_reached)) != LETHE_OK)
             goto done;
+        eval_stage_done(cfg->progress);
         if (in->oracle) {
-            if ((st = lethe_relearn_classify(in->oracle, tr, &relearn, e->relearn_target,
-                                             cfg->relearn_lr, cfg->relearn_batch,
-                                             cfg->relearn_max_steps, cfg->seed,
-                                             &e->oracle_relearn_steps,
-                                             &e->oracle_relearn_reached)) != LETHE_OK)
+            if ((st = relearn(in->oracle, tr, &rl, e->relearn_target, cfg->relearn_lr,
+                              cfg->relearn_batch, cfg->relearn_max_steps, cfg->seed,
+                              cfg->progress, &e->oracle_relearn_steps,
+                              &e->oracle_relearn_reached)) != LETHE_OK)
                 goto done;
+            eval_stage_done(cfg->progress);
             if (e->oracle_relearn_steps > 0)
                 e->relearn_ratio = (double)e->relearn_steps / (double)e->oracle_relearn_steps;
         }
     }
 done:
-    lethe_rows_free(&relearn);
+    lethe_rows_free(&rl);
     lethe_net_free(rnd);
     void *scratch[] = {members.row, nonmembers.row, pm, po, pr};
     eval_free_each(scratch, sizeof scratch / sizeof *scratch);

@@ -30,6 +30,7 @@ void lethe_regress_defaults(lethe_regress_cfg *cfg)
     cfg->relearn_batch = 32;
     cfg->ain_epochs = 10;
     cfg->ain_slack = 1.05;
+    cfg->progress = NULL;
 }
 
 /* Per-sample errors of net on rows: l1 and squared error, means over the
@@ -129,7 +130,7 @@ lethe_status lethe_relearn_regress(lethe_net *net, const lethe_dataset *ds,
                           lethe_calloc((size_t)n * (size_t)net->n_out, sizeof(float)),
                           malloc(sizeof(double) * (size_t)n), target};
     eval_relearn r = {ds, train_rows, LETHE_LOSS_L1, how->lr, how->batch, how->epochs, LONG_MAX,
-                      how->dru, seed, STREAM_AIN_DROPOUT, l1_reached, &t};
+                      how->dru, seed, STREAM_AIN_DROPOUT, l1_reached, &t, how->progress};
     lethe_status st;
     if (forget_rows->n == 0) {
         *steps = 0;
@@ -174,8 +175,8 @@ static lethe_status rows_union(const lethe_rows *a, const lethe_rows *b, lethe_r
 }
 
 /* Relearn the model and (when given) the oracle on train rows of in->train
- * until the L1 on rows of `ds` is at most target; *ratio = model steps /
- * oracle steps when the oracle's are positive. */
+ * until the L1 on rows of `ds` is at most target, a stage of progress each;
+ * *ratio = model steps / oracle steps when the oracle's are positive. */
 static lethe_status relearn_pair(const lethe_regress_inputs *in, const lethe_rows *train_rows,
                                  const lethe_dataset *ds, const lethe_rows *rows, double target,
                                  const lethe_relearn_how *how, uint64_t seed, long *model_steps,
@@ -184,12 +185,16 @@ static lethe_status relearn_pair(const lethe_regress_inputs *in, const lethe_row
 {
     lethe_status st = lethe_relearn_regress(in->model, in->train, train_rows, ds, rows, target,
                                             how, seed, model_steps, model_reached);
+    if (st == LETHE_OK)
+        eval_stage_done(how->progress);
     if (st != LETHE_OK || !in->oracle)
         return st;
     st = lethe_relearn_regress(in->oracle, in->train, train_rows, ds, rows, target, how, seed,
                                oracle_steps, oracle_reached);
     if (st == LETHE_OK && *oracle_steps > 0)
         *ratio = (double)*model_steps / (double)*oracle_steps;
+    if (st == LETHE_OK)
+        eval_stage_done(how->progress);
     return st;
 }
 
@@ -256,6 +261,10 @@ lethe_status lethe_eval_regress(const lethe_regress_inputs *in, const lethe_regr
     EVAL_ALLOC(pm, nf * D);
     for (long i = 0; i < nf; i++)
         e->ids[i] = tr->ids[in->forget->row[i]];
+    const lethe_rows *held = in->forget_test;
+    int ain = in->original && in->oracle && held && held->n > 0;
+    eval_progress_begin(cfg->progress,
+                        1 + !!in->oracle + (in->original ? 1 + !!in->oracle : 0) + 2 * ain);
 
     double l1, mse;
     if ((st = errors(in->model, tr, in->forget, e->l1_i, e->sq_i, pm, &l1, &mse)) != LETHE_OK)
@@ -280,6 +289,7 @@ lethe_status lethe_eval_regress(const lethe_regress_inputs *in, const lethe_regr
     if ((st = lethe_mia_run(in->model, tr, in->test, &members, &nonmembers, in->forget, &cfg->mia,
                             NULL, e->mia_i, e->mia_decision_i, &e->mia)) != LETHE_OK)
         goto done;
+    eval_stage_done(cfg->progress);
 
     if (in->oracle) {
         EVAL_ALLOC(e->oracle_l1_i, nf);
@@ -316,6 +326,7 @@ lethe_status lethe_eval_regress(const lethe_regress_inputs *in, const lethe_regr
             (st = lethe_stats_wasserstein(wa, (size_t)(nf * D), wb, (size_t)(nf * D),
                                           &e->wasserstein)) != LETHE_OK)
             goto done;
+        eval_stage_done(cfg->progress);
     }
 
     /* relearning on all of D_train until the forget L1 is within the slack of
@@ -326,14 +337,15 @@ lethe_status lethe_eval_regress(const lethe_regress_inputs *in, const lethe_regr
             (st = rows_union(in->forget, in->retain, &all_train)) != LETHE_OK)
             goto done;
         e->original_forget_l1 = l1 * sc;
-        lethe_relearn_how how = {cfg->ain_lr, cfg->relearn_batch, cfg->ain_epochs, 0};
+        lethe_relearn_how how = {cfg->ain_lr, cfg->relearn_batch, cfg->ain_epochs, 0,
+                                 cfg->progress};
         if ((st = relearn_pair(in, &all_train, in->train, in->forget, cfg->ain_slack * l1, &how,
                                cfg->seed, &e->rt_model, &e->rt_model_reached, &e->rt_oracle,
                                &e->rt_oracle_reached, &e->relearn_ratio)) != LETHE_OK)
             goto done;
-        const lethe_rows *held = in->forget_test;
-        if (in->oracle && held && held->n > 0) {
-            lethe_relearn_how dru = {cfg->ain_lr, cfg->ain_batch, cfg->ain_epochs, 1};
+        if (ain) {
+            lethe_relearn_how dru = {cfg->ain_lr, cfg->ain_batch, cfg->ain_epochs, 1,
+                                     cfg->progress};
             double *scratch = malloc(sizeof(double) * (size_t)held->n);
             float *z = malloc(sizeof(float) * (size_t)(held->n * D));
             st = scratch && z ? rows_l1(in->original, in->test, held, cfg->ain_batch, z, scratch,

@@ -204,6 +204,18 @@ lethe_status eval_start(void *result, size_t size, double *t0, lethe_task task,
     return LETHE_OK;
 }
 
+void eval_progress_begin(lethe_progress *p, int stages)
+{
+    if (p)
+        p->total = (uint64_t)stages;
+}
+
+void eval_stage_done(lethe_progress *p)
+{
+    if (p)
+        lethe_progress_update(p, p->done + 1);
+}
+
 lethe_status eval_relearn_run(lethe_net *net, const eval_relearn *r, long *steps, int *reached)
 {
     *steps = 0;
@@ -237,6 +249,8 @@ lethe_status eval_relearn_run(lethe_net *net, const eval_relearn *r, long *steps
             }
             lethe_optim_step(opt, copy->params, copy->grads, r->lr);
             ++*steps;
+            if (r->progress)
+                lethe_progress_update(r->progress, r->progress->done);
             if ((st = r->done(copy, r->user, reached)) != LETHE_OK || *reached)
                 goto done;
         }

@@ -36,9 +36,15 @@ typedef struct eval_relearn {
     /* *reached = 1 when the copy has reached the target */
     lethe_status (*done)(lethe_net *copy, void *user, int *reached);
     void *user;
+    lethe_progress *progress; /* NULL, or updated (its count kept) after every step */
 } eval_relearn;
 
 lethe_status eval_relearn_run(lethe_net *net, const eval_relearn *r, long *steps, int *reached);
+
+/* A suite's progress over its stages (p may be NULL): begin sets the
+ * total, stage_done counts one more. */
+void eval_progress_begin(lethe_progress *p, int stages);
+void eval_stage_done(lethe_progress *p);
 
 /* Allocate n elements (at least one) for p, or fail the suite: sets st and
  * jumps to done. */

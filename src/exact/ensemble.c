@@ -156,14 +156,16 @@ static cJSON *config_json(const lethe_ensemble *e)
 }
 
 lethe_status ex_create(lethe_ensemble *e, int force, const lethe_rows *excluded,
-                       void (*extra)(cJSON *j, const void *self), const void *self)
+                       const char *exclude, void (*extra)(cJSON *j, const void *self),
+                       const void *self)
 {
     char path[4200], other[4200], ck[4200];
     const lethe_task_info *named;
-    const char *inputs[] = {lethe_task_find(e->task, &named) == LETHE_OK ? NULL : e->task};
+    const char *inputs[] = {lethe_task_find(e->task, &named) == LETHE_OK ? NULL : e->task,
+                            exclude ? lethe_split_file(exclude) : NULL};
     config_paths(e, path, other);
     ex_path(e, "ckpt", ck, sizeof ck);
-    lethe_status st = lethe_rundir_begin(e->dir, force, inputs, 1, &e->rd);
+    lethe_status st = lethe_rundir_begin(e->dir, force, inputs, 2, &e->rd);
     /* forced over an earlier ensemble: none of its state may carry over */
     const char *old[] = {path, other, "state.json", "ledger.log", "ckpt"};
     for (size_t i = 0; st == LETHE_OK && force && i < sizeof old / sizeof old[0]; i++) {

@@ -42,12 +42,13 @@ void ex_init(lethe_ensemble *e, const char *dir, const char *kind, const char *t
 
 /* Create e's directory by the rule of lethe_rundir_begin (an existing,
  * non-empty one refused unless force, where the ensemble files in it are
- * removed first; not the task's file; e->rd holds it locked until
- * ex_keep, and ex_free removes it otherwise), then ckpt/ and KIND.json:
- * the common settings, the keys extra() adds (self is its argument) and
- * the excluded ids. */
+ * removed first; not the task's file nor the file the split exclude reads;
+ * e->rd holds it locked until ex_keep, and ex_free removes it otherwise),
+ * then ckpt/ and KIND.json: the common settings, the keys extra() adds
+ * (self is its argument) and the excluded ids. */
 lethe_status ex_create(lethe_ensemble *e, int force, const lethe_rows *excluded,
-                       void (*extra)(cJSON *j, const void *self), const void *self);
+                       const char *exclude, void (*extra)(cJSON *j, const void *self),
+                       const void *self);
 
 /* Read the common settings of DIR/KIND.json into e; *j (to free) keeps the
  * file for the engine's own keys. The engine then calls ex_setup. */

@@ -183,7 +183,7 @@ lethe_status lethe_linear_run_fit(const char *dir, const lethe_linear_fit_opts *
     char *config_line = NULL, path[4200], data_hash[17], excl_hash[17] = "0000000000000000";
     const lethe_task_info *named;
     const char *inputs[] = {lethe_task_find(o->data, &named) == LETHE_OK ? NULL : o->data,
-                            o->exclude}; /* files: a task's name is not a path */
+                            lethe_split_file(o->exclude)}; /* files, not a task's name */
     lethe_status st = lethe_rundir_begin(dir, o->force, inputs, 2, &rd);
     if (st == LETHE_OK)
         st = fit_model(r, o, excl_hash);

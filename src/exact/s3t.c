@@ -785,7 +785,8 @@ lethe_status lethe_s3t_create(const char *dir, const char *task, const lethe_tas
                               const char *spec, const lethe_train_cfg *cfg, int shards,
                               int slices, int budget, lethe_s3t_order order,
                               const double *prior, long n_prior, uint64_t seed,
-                              const lethe_rows *excluded, int force, lethe_s3t **out)
+                              const lethe_rows *excluded, const char *exclude, int force,
+                              lethe_s3t **out)
 {
     *out = NULL;
     lethe_status st = check_shape(shards, slices, budget, order);
@@ -811,7 +812,7 @@ lethe_status lethe_s3t_create(const char *dir, const char *task, const lethe_tas
     if (st == LETHE_OK)
         st = choose_sequences(s);
     if (st == LETHE_OK)
-        st = ex_create(&s->e, force, excluded, config_extra, s);
+        st = ex_create(&s->e, force, excluded, exclude, config_extra, s);
     if (st == LETHE_OK)
         st = lethe_s3t_open(dir, out);
     ex_handover(&s->e, *out ? &(*out)->e : NULL);

@@ -34,7 +34,8 @@ static void aggregate_name(cJSON *j, const void *self)
 lethe_status lethe_sisa_create(const char *dir, const char *task, const lethe_task_opts *opts,
                                const char *spec, const lethe_train_cfg *cfg, int shards,
                                int slices, uint64_t seed, lethe_aggregate agg,
-                               const lethe_rows *excluded, int force, lethe_sisa **out)
+                               const lethe_rows *excluded, const char *exclude, int force,
+                               lethe_sisa **out)
 {
     *out = NULL;
     if (shards < 1 || shards > 1024 || slices < 1 || slices > 256)
@@ -46,7 +47,7 @@ lethe_status lethe_sisa_create(const char *dir, const char *task, const lethe_ta
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     ex_init(&s->e, dir, "sisa", task, opts, spec, cfg, shards, slices, seed);
     s->e.aggregate = agg;
-    lethe_status st = ex_create(&s->e, force, excluded, aggregate_name, s);
+    lethe_status st = ex_create(&s->e, force, excluded, exclude, aggregate_name, s);
     if (st == LETHE_OK)
         st = lethe_sisa_open(dir, out);
     ex_handover(&s->e, *out ? &(*out)->e : NULL);

@@ -132,7 +132,7 @@ lethe_status lethe_train_run(const lethe_train_run_cfg *rc, lethe_train_run_resu
     lethe_task_opts topts = {rc->limit, (int)rc->window};
     const lethe_task_info *named;
     const char *inputs[] = {lethe_task_find(rc->data, &named) == LETHE_OK ? NULL : rc->data,
-                            rc->exclude}; /* files: a task's name is not a path */
+                            lethe_split_file(rc->exclude)}; /* files, not a task's name */
     lethe_error_clear();
     lethe_status st = lethe_rundir_begin(rc->out, rc->force, inputs, 2, &rd);
     if (st == LETHE_OK)

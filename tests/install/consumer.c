@@ -52,7 +52,7 @@ static lethe_sisa *ensemble(const char *dir, const lethe_rows *excluded)
     r.cfg.epochs = 2;
     lethe_recipe_spec(&r, tr, spec, sizeof spec);
     lethe_status st = lethe_sisa_create(dir, "digits", &o, spec, &r.cfg, 2, 2, 3, LETHE_AGG_VOTE,
-                                        excluded, 0, &s);
+                                        excluded, NULL, 0, &s);
     if (st == LETHE_OK)
         st = lethe_sisa_sync(s);
     lethe_dataset_free(tr);

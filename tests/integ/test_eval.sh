@@ -72,10 +72,22 @@ expect 0 "$LETHE" eval classify --run "$TMP/orig" --forget random:0.1 --oracle "
     --original "$TMP/orig" --out "$TMP/e1"
 cmp -s "$TMP/e1/CLASSIFY_EVAL.json" "$TMP/first.json" && pass || fail "reruns differ"
 grep -v wall_seconds "$OUT" >"$TMP/first.out" # the one line that varies
+[ ! -s "$ERR" ] && pass || fail "a short eval classify printed: $(head -n 3 "$ERR")"
 expect 0 "$LETHE" eval classify --run "$TMP/orig" --forget random:0.1 --oracle "$TMP/oracle" \
     --original "$TMP/orig" --out "$TMP/e1" --quiet
 [ ! -s "$ERR" ] && grep -v wall_seconds "$OUT" | cmp -s - "$TMP/first.out" && cmp -s "$TMP/e1/CLASSIFY_EVAL.json" \
     "$TMP/first.json" && pass || fail "eval classify --quiet: stderr, or another stdout or file"
+# Progress, forced to a line at every update: the suite's stages on stderr,
+# a final line; the same stdout and file; none with --quiet.
+LETHE_PROGRESS_INTERVAL=0 expect 0 "$LETHE" eval classify --run "$TMP/orig" --forget random:0.1 \
+    --oracle "$TMP/oracle" --original "$TMP/orig" --out "$TMP/e1"
+for k in 1 2 3 4 5; do contains "$ERR" "eval classify: $k/5 stages"; done
+contains "$ERR" "eval classify: 5 stages in"
+grep -v wall_seconds "$OUT" | cmp -s - "$TMP/first.out" && cmp -s "$TMP/e1/CLASSIFY_EVAL.json" \
+    "$TMP/first.json" && pass || fail "eval classify with progress: another stdout or file"
+LETHE_PROGRESS_INTERVAL=0 expect 0 "$LETHE" eval classify --run "$TMP/orig" --forget random:0.1 \
+    --oracle "$TMP/oracle" --original "$TMP/orig" --out "$TMP/e1" --quiet
+[ ! -s "$ERR" ] && pass || fail "eval classify --quiet printed: $(head -n 3 "$ERR")"
 
 # The oracle as its own oracle: no gap, no divergence, no distance.
 expect 0 "$LETHE" eval classify --run "$TMP/oracle" --forget random:0.1 --oracle "$TMP/oracle" \
@@ -119,6 +131,19 @@ check_layout "$TMP/e2/REGRESS_EVAL.json" "$TMP/e2/REGRESS_SUMMARY.json" forget_L
 expect 0 "$LETHE" eval regress --run "$TMP/br" --forget range:30:100 --oracle "$TMP/br" --json
 contains "$OUT" '"wasserstein":	0,'
 contains "$OUT" '"AIN":	null'
+[ ! -s "$ERR" ] && pass || fail "a short eval regress printed: $(head -n 3 "$ERR")"
+# forced progress: the stages (metrics of each net, relearning of each), on
+# stderr only; none with --quiet
+cp "$TMP/e2/REGRESS_EVAL.json" "$TMP/e2.json"
+LETHE_PROGRESS_INTERVAL=0 expect 0 "$LETHE" eval regress --run "$TMP/b0" --forget range:30:100 \
+    --oracle "$TMP/br" --original "$TMP/b0" --out "$TMP/e2"
+contains "$ERR" "eval regress: 6/6 stages"
+contains "$ERR" "eval regress: 6 stages in"
+cmp -s "$TMP/e2/REGRESS_EVAL.json" "$TMP/e2.json" && pass ||
+    fail "eval regress with progress: another REGRESS_EVAL.json"
+LETHE_PROGRESS_INTERVAL=0 expect 0 "$LETHE" eval regress --run "$TMP/b0" --forget range:30:100 \
+    --oracle "$TMP/br" --original "$TMP/b0" --out "$TMP/e2" --quiet
+[ ! -s "$ERR" ] && pass || fail "eval regress --quiet printed: $(head -n 3 "$ERR")"
 
 # Bad input: 3, one line naming the problem.
 bad_input() { # bad_input TEXT-IN-MESSAGE CMD...

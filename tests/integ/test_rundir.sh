@@ -170,9 +170,13 @@ one_line "$ERR"; contains "$ERR" "lethe fit: $TMP/fit: already exists"; contains
 expect 0 "$LETHE" fit --data boston --lambda 3 --out "$TMP/fit" --quiet --force
 [ "$(sha256sum <"$TMP/fit/model.safetensors")" != "$sum" ] && pass || fail "fit --force did not rewrite the run"
 mkdir "$TMP/fx"; seq 0 9 >"$TMP/fx/ids.txt"
-expect 3 "$LETHE" fit --data boston --exclude "$TMP/fx/ids.txt" --out "$TMP/fx" --force --quiet
-one_line "$ERR"; contains "$ERR" "contains the input"
-absent "$TMP/fx/model.safetensors"
+for verb in fit train; do
+    for s in "$TMP/fx/ids.txt" "ids:$TMP/fx/ids.txt"; do
+        expect 3 "$LETHE" $verb --data boston --exclude "$s" --out "$TMP/fx" --force --quiet
+        one_line "$ERR"; contains "$ERR" "contains the input $TMP/fx/ids.txt"
+        [ "$(ls -A "$TMP/fx")" = ids.txt ] && pass || fail "$verb left in $TMP/fx: $(ls -A "$TMP/fx")"
+    done
+done
 expect 3 "$LETHE" fit --data breast-cancer --model ridge --out "$TMP/ff/run" --quiet
 absent "$TMP/ff"
 for v in sisa s3t; do
@@ -182,6 +186,14 @@ for v in sisa s3t; do
     one_line "$ERR"; contains "$ERR" "lethe $v: $TMP/$v: already exists"; contains "$ERR" "with --force"
     expect 3 "$LETHE" $v train $E $x --out "$TMP/r" # a train run: not empty
     absent "$TMP/r/$v.json"
+    # the exclusion file is an input: a directory holding it is refused
+    mkdir "$TMP/${v}x"; seq 0 3 >"$TMP/${v}x/ids.txt"
+    for s in "$TMP/${v}x/ids.txt" "ids:$TMP/${v}x/ids.txt"; do
+        expect 3 "$LETHE" $v train $E $x --exclude "$s" --out "$TMP/${v}x" --force
+        one_line "$ERR"; contains "$ERR" "contains the input $TMP/${v}x/ids.txt"
+        [ "$(ls -A "$TMP/${v}x")" = ids.txt ] && pass || fail "left in $TMP/${v}x: $(ls -A "$TMP/${v}x")"
+    done
+    [ "$(cat "$TMP/${v}x/ids.txt")" = "$(seq 0 3)" ] && pass || fail "the exclusion file changed"
     # --force replaces the ensemble: its old ledger does not carry over
     "$LETHE" $v forget "$TMP/$v" --ids random:0.05 --quiet 2>/dev/null # s3t: may kill all
     expect 0 "$LETHE" $v status "$TMP/$v" --json

@@ -74,6 +74,22 @@ expect 0 "$LETHE" tokenizer train --json --corpus "${corpus[0]}" --corpus "${cor
     --special '<|endoftext|>' --out "$TMP/tok2.json"
 contains "$OUT" '"vocab_size": 1000'
 if cmp -s "$TMP/tok.json" "$TMP/tok2.json"; then pass; else fail "training is not deterministic"; fi
+# Progress, forced to a line at every update: on stderr only, both phases and
+# their final lines; --quiet prints none; stdout and the file unchanged.
+train1k() { expect 0 "$LETHE" tokenizer train --corpus "${corpus[@]}" --vocab 1000 \
+    --special '<|endoftext|>' --force "$@"; }
+LETHE_PROGRESS_INTERVAL=0 train1k --out "$TMP/tok3.json"
+contains "$ERR" "tokenizer train: 1/743 new tokens (0%)"
+contains "$ERR" "tokenizer train: 743 new tokens in"
+contains "$ERR" "tokenizer train: $(cat "${corpus[@]}" | wc -c) bytes in"
+cmp -s "$TMP/tok.json" "$TMP/tok3.json" && pass || fail "progress changed the tokenizer"
+grep -v '^seconds\|^MB/s\|^wrote' "$OUT" >"$TMP/loud.out"
+LETHE_PROGRESS_INTERVAL=0 train1k --out "$TMP/tok3.json" --quiet
+[ ! -s "$ERR" ] && pass || fail "--quiet printed: $(head -n 3 "$ERR")"
+grep -v '^seconds\|^MB/s\|^wrote' "$OUT" | cmp -s - "$TMP/loud.out" && pass ||
+    fail "progress changed stdout"
+train1k --out "$TMP/tok3.json" # a short run: no line at the default interval
+[ ! -s "$ERR" ] && pass || fail "a short run printed: $(head -n 3 "$ERR")"
 contains "$TMP/tok.json" '"type": "BPE"'
 contains "$TMP/tok.json" '"content": "<|endoftext|>"'
 expect 0 "$LETHE" tokenizer decode --tokenizer "$TMP/tok.json" --ids 999

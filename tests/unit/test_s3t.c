@@ -321,7 +321,7 @@ static lethe_s3t *make(const char *name, int shards, int slices, int budget)
     r.cfg.sched = LETHE_SCHED_CONSTANT;
     lethe_recipe_spec(&r, tr, spec, sizeof spec);
     lethe_status st = lethe_s3t_create(dir, "digits", &o, spec, &r.cfg, shards, slices, budget,
-                                       LETHE_S3T_CYCLIC, NULL, 0, 7, NULL, 0, &s);
+                                       LETHE_S3T_CYCLIC, NULL, 0, 7, NULL, NULL, 0, &s);
     if (st == LETHE_OK)
         st = lethe_s3t_train(s);
     lethe_dataset_free(tr);

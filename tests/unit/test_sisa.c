@@ -28,7 +28,7 @@ static lethe_sisa *make(const char *name, const lethe_rows *excl)
     r.cfg.epochs = 4;
     lethe_recipe_spec(&r, tr, spec, sizeof spec);
     lethe_status st = lethe_sisa_create(dir, "digits", &o, spec, &r.cfg, 3, 4, 7, LETHE_AGG_VOTE,
-                                        excl, 0, &s);
+                                        excl, NULL, 0, &s);
     if (st == LETHE_OK)
         st = lethe_sisa_sync(s);
     lethe_dataset_free(tr);
