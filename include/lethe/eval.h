@@ -385,5 +385,38 @@ lethe_status lethe_relearn_regress(lethe_net *net, const lethe_dataset *ds,
                                    const lethe_relearn_how *how, uint64_t seed, long *steps,
                                    int *reached);
 
+/* ================================================ a run of the suites */
+
+/* The run directories and the split an evaluation reads. */
+typedef struct lethe_eval_runs {
+    const char *run;      /* the model's run directory */
+    const char *forget;   /* the forget split of its training data (lethe_split_select) */
+    uint64_t split_seed;  /* the seed of random:F splits */
+    const char *oracle;   /* the run retrained without the split, or NULL */
+    const char *original; /* the run before unlearning, or NULL */
+    const char *out;      /* where the files go (created if needed); NULL: run */
+} lethe_eval_runs;
+
+/* The aggregates of a suite's run, in its order (names static, agg NaN
+ * where undefined, per_sample NULL). */
+typedef struct lethe_eval_run_result {
+    int n;
+    lethe_eval_metric m[LETHE_EVAL_MAX_METRICS];
+} lethe_eval_run_result;
+
+/* Load r->run, its data and the forget split (the retain set is the rest of
+ * the training data; for regression, a range:LO:HI split also selects the
+ * test rows in that range, for the Anamnesis Index), the oracle and the
+ * original when given, run the classification (regression) suite with cfg
+ * and write OUT/CLASSIFY_EVAL.json and CLASSIFY_SUMMARY.json
+ * (REGRESS_...) with lethe_eval_write. res may be NULL. LETHE_ERR_INVALID
+ * (a split that selects every training sample, an oracle or original
+ * trained on another task, what the suite refuses), the loaders' errors,
+ * LETHE_ERR_IO, LETHE_ERR_NOMEM. */
+lethe_status lethe_eval_classify_run(const lethe_eval_runs *r, const lethe_classify_cfg *cfg,
+                                     lethe_eval_run_result *res);
+lethe_status lethe_eval_regress_run(const lethe_eval_runs *r, const lethe_regress_cfg *cfg,
+                                    lethe_eval_run_result *res);
+
 LETHE_API_END
 #endif

@@ -6,13 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 
 #include "cli.h"
 #include "lethe/eval.h"
 #include "lethe/progress.h"
-#include "lethe/run.h"
-#include "lethe/task.h"
 
 /* ---------------------------------------------------------------- options */
 
@@ -191,93 +189,29 @@ static int parse(int argc, char **argv, const char *verb, int classify, struct o
     return -1;
 }
 
-/* ------------------------------------------------------------ the inputs */
-
-/* The model's run and data, the forget / retain rows, and the optional
- * oracle and original runs (which must be of the same task). */
-struct inputs {
-    lethe_run *run, *oracle, *original;
-    lethe_dataset *train, *test;
-    lethe_rows forget, retain, all, forget_test;
-};
-
-static void inputs_free(struct inputs *in)
-{
-    lethe_run_free(in->run);
-    lethe_run_free(in->oracle);
-    lethe_run_free(in->original);
-    lethe_dataset_free(in->train);
-    lethe_dataset_free(in->test);
-    lethe_rows_free(&in->forget);
-    lethe_rows_free(&in->retain);
-    lethe_rows_free(&in->all);
-    lethe_rows_free(&in->forget_test);
-}
-
-static lethe_status load_other(const char *dir, const char *what, const lethe_run *model,
-                               lethe_run **out)
-{
-    if (!dir)
-        return LETHE_OK;
-    lethe_status st = lethe_run_load(dir, out);
-    if (st == LETHE_OK && strcmp((*out)->task, model->task))
-        st = lethe_fail(LETHE_ERR_INVALID, "%s: the %s was trained on '%s', the model on '%s'",
-                        dir, what, (*out)->task, model->task);
-    return st;
-}
-
-static lethe_status load_inputs(const struct opts *o, struct inputs *in)
-{
-    lethe_status st = lethe_run_load(o->run, &in->run);
-    if (st == LETHE_OK)
-        st = lethe_run_data(in->run, &in->train, &in->test);
-    if (st == LETHE_OK)
-        st = lethe_split_select(in->train, o->forget, (uint64_t)o->split_seed, &in->forget);
-    if (st == LETHE_OK && (st = lethe_rows_all(&in->all, in->train->n)) == LETHE_OK)
-        st = lethe_rows_minus(&in->retain, &in->all, &in->forget);
-    if (st == LETHE_OK && in->retain.n == 0)
-        st = lethe_fail(LETHE_ERR_INVALID, "--forget %s selects every training sample; nothing "
-                        "is left to retain", o->forget);
-    /* a target range also selects held-out rows of the test set (none in
-     * range: AIN is not measured) */
-    if (st == LETHE_OK && !strncmp(o->forget, "range:", 6) &&
-        lethe_split_select(in->test, o->forget, 0, &in->forget_test) != LETHE_OK)
-        lethe_rows_free(&in->forget_test);
-    if (st == LETHE_OK)
-        st = load_other(o->oracle, "oracle", in->run, &in->oracle);
-    if (st == LETHE_OK)
-        st = load_other(o->original, "original model", in->run, &in->original);
-    return st;
-}
-
 /* ----------------------------------------------------------------- output */
 
-static int report(const char *verb, const struct opts *o, const char *dir, const char *suite,
-                  const lethe_eval_metric *m, int n, const uint64_t *ids, long n_ids)
+static int report(const struct opts *o, const char *suite, const lethe_eval_run_result *r)
 {
-    lethe_status st = lethe_run_mkdir(dir);
-    if (st == LETHE_OK)
-        st = lethe_eval_write(dir, suite, m, n, ids, n_ids);
-    if (st != LETHE_OK)
-        return cli_report(verb, st);
     if (o->json) {
-        cJSON *j = lethe_eval_summary_json(m, n);
+        cJSON *j = lethe_eval_summary_json(r->m, r->n);
         char *text = j ? cJSON_Print(j) : NULL;
         cJSON_Delete(j);
         if (!text) {
-            fprintf(stderr, "lethe %s: out of memory\n", verb);
+            fprintf(stderr, "lethe eval: out of memory\n");
             return CLI_EXIT_FAILURE;
         }
         puts(text);
         free(text);
         return CLI_EXIT_OK;
     }
-    for (int i = 0; i < n; i++) {
-        if (isnan(m[i].agg))
-            printf("%-24s -\n", m[i].name);
+    for (int i = 0; i < r->n; i++) {
+        if (isnan(r->m[i].agg))
+            printf("%-24s -\n", r->m[i].name);
         else
-            printf("%-24s %.6g\n", m[i].name, m[i].agg);
+            printf("%-24s %.6g\n", r->m[i].name, r->m[i].agg);
     }
+    const char *dir = o->out ? o->out : o->run;
     printf("wrote %s/%s_EVAL.json and %s/%s_SUMMARY.json\n", dir, suite, dir, suite);
     return CLI_EXIT_OK;
 }
@@ -314,29 +248,14 @@ static int eval_classify(int argc, char **argv)
     cfg.relearn_max_steps = o.steps;
     cfg.relearn_cap = o.cap;
     cfg.relearn_tol = o.tol;
-    struct inputs in = {0};
-    lethe_classify_eval e = {0};
     lethe_progress prog;
     lethe_progress_init(&prog, stderr, verb, "stages", 0, o.quiet);
     cfg.progress = &prog;
-    lethe_status st = load_inputs(&o, &in);
-    if (st == LETHE_OK) {
-        lethe_classify_inputs ci = {in.run->net, in.oracle ? in.oracle->net : NULL,
-                                    in.original ? in.original->net : NULL, in.train, in.test,
-                                    &in.forget, &in.retain};
-        st = lethe_eval_classify(&ci, &cfg, &e);
-        progress_end(&prog, st);
-    }
-    if (st == LETHE_OK) {
-        lethe_eval_metric m[LETHE_EVAL_MAX_METRICS];
-        int n = lethe_classify_metrics(&e, m);
-        rc = report(verb, &o, o.out ? o.out : o.run, "CLASSIFY", m, n, e.ids, e.n_forget);
-    } else {
-        rc = cli_report(verb, st);
-    }
-    lethe_classify_eval_free(&e);
-    inputs_free(&in);
-    return rc;
+    lethe_eval_runs runs = {o.run, o.forget, (uint64_t)o.split_seed, o.oracle, o.original, o.out};
+    lethe_eval_run_result res;
+    lethe_status st = lethe_eval_classify_run(&runs, &cfg, &res);
+    progress_end(&prog, st);
+    return st == LETHE_OK ? report(&o, "CLASSIFY", &res) : cli_report(verb, st);
 }
 
 static int eval_regress(int argc, char **argv)
@@ -359,29 +278,14 @@ static int eval_regress(int argc, char **argv)
     cfg.ain_batch = (int)o.ain_batch;
     cfg.ain_epochs = (int)o.epochs;
     cfg.ain_slack = o.slack;
-    struct inputs in = {0};
-    lethe_regress_eval e = {0};
     lethe_progress prog;
     lethe_progress_init(&prog, stderr, verb, "stages", 0, o.quiet);
     cfg.progress = &prog;
-    lethe_status st = load_inputs(&o, &in);
-    if (st == LETHE_OK) {
-        lethe_regress_inputs ri = {in.run->net, in.oracle ? in.oracle->net : NULL,
-                                   in.original ? in.original->net : NULL, in.train, in.test,
-                                   &in.forget, &in.retain, &in.forget_test};
-        st = lethe_eval_regress(&ri, &cfg, &e);
-        progress_end(&prog, st);
-    }
-    if (st == LETHE_OK) {
-        lethe_eval_metric m[LETHE_EVAL_MAX_METRICS];
-        int n = lethe_regress_metrics(&e, m);
-        rc = report(verb, &o, o.out ? o.out : o.run, "REGRESS", m, n, e.ids, e.n_forget);
-    } else {
-        rc = cli_report(verb, st);
-    }
-    lethe_regress_eval_free(&e);
-    inputs_free(&in);
-    return rc;
+    lethe_eval_runs runs = {o.run, o.forget, (uint64_t)o.split_seed, o.oracle, o.original, o.out};
+    lethe_eval_run_result res;
+    lethe_status st = lethe_eval_regress_run(&runs, &cfg, &res);
+    progress_end(&prog, st);
+    return st == LETHE_OK ? report(&o, "REGRESS", &res) : cli_report(verb, st);
 }
 
 int cmd_eval(int argc, char **argv)
