@@ -81,5 +81,36 @@ void lethe_ensemble_ckpt_path(const lethe_ensemble *e, const char *key, char *bu
 /* The path of the model shard k serves into buf ("" when it has none). */
 void lethe_ensemble_model_path(const lethe_ensemble *e, int shard, char *buf, size_t cap);
 
+/* ---- what an ensemble trains on ------------------------------------------ */
+
+/* A task, its default recipe (lethe_recipe_default) with the given
+ * overrides, and the rows left out. */
+typedef struct lethe_ensemble_recipe_cfg {
+    const char *data;    /* the task */
+    long limit;          /* > 0: its first `limit` training samples only */
+    const char *model;   /* mlp or cnn; NULL: the task's default (a linear default is
+                            refused: shards of a linear model are not what this is for) */
+    const char *widths;  /* mlp hidden widths, e.g. "64-64"; NULL: the recipe's */
+    long epochs, batch;  /* <= 0: the recipe's */
+    double lr;           /* <= 0: the recipe's */
+    const char *exclude; /* a split to train without (lethe_split_select, seed 0); NULL */
+} lethe_ensemble_recipe_cfg;
+
+typedef struct lethe_ensemble_recipe {
+    lethe_task_opts opts;
+    lethe_dataset *train, *test;
+    lethe_rows excl;     /* the excluded rows (empty without a split) */
+    lethe_train_cfg cfg; /* per-step settings */
+    char spec[512];      /* the network */
+} lethe_ensemble_recipe;
+
+/* Load c's task and resolve its recipe into r (free with
+ * lethe_ensemble_recipe_free, also after a failure). LETHE_ERR_INVALID (a
+ * linear model, widths for another model than an mlp), the task's and the
+ * split's errors. */
+lethe_status lethe_ensemble_recipe_load(const lethe_ensemble_recipe_cfg *c,
+                                        lethe_ensemble_recipe *r);
+void lethe_ensemble_recipe_free(lethe_ensemble_recipe *r);
+
 LETHE_API_END
 #endif

@@ -44,6 +44,10 @@
 #include "lethe/api.h"
 LETHE_API_BEGIN
 
+/* The defaults of an S3T ensemble (lethe s3t train), and of the capacity
+ * simulation (lethe_s3t_simulate: slices, runs). */
+enum { LETHE_S3T_SHARDS = 5, LETHE_S3T_SLICES = 2, LETHE_S3T_SIM_SLICES = 6, LETHE_S3T_SIM_RUNS = 100 };
+
 #define LETHE_S3T_MAX_SLICES 24
 #define LETHE_S3T_MAX_BUDGET 256
 

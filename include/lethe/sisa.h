@@ -29,6 +29,9 @@
 #include "lethe/api.h"
 LETHE_API_BEGIN
 
+/* The defaults of a SISA ensemble (lethe sisa train). */
+enum { LETHE_SISA_SHARDS = 4, LETHE_SISA_SLICES = 1 };
+
 typedef struct lethe_sisa {
     lethe_ensemble e;          /* aggregate: vote or mean; model: each shard's last
                                   slice ("" when every sample of it is deleted) */

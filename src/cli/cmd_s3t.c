@@ -14,9 +14,6 @@
 #include "lethe/progress.h"
 #include "lethe/s3t.h"
 
-#define DEFAULT_SHARDS 5
-#define DEFAULT_SLICES 2
-#define DEFAULT_RUNS 100
 
 static void print_usage(FILE *out)
 {
@@ -62,7 +59,7 @@ static void print_usage(FILE *out)
             "Exit codes: 0 ok, 1 failure (every shard dead: retrain), 2 usage error,\n"
             "3 bad input (unknown or already deleted ids, a directory of another kind,\n"
             "a damaged ledger, too few layers for the slices).\n",
-            DEFAULT_SHARDS, DEFAULT_SLICES, DEFAULT_RUNS);
+            LETHE_S3T_SHARDS, LETHE_S3T_SLICES, LETHE_S3T_SIM_RUNS);
 }
 
 static int parse_order(const char *name, lethe_s3t_order *o)
@@ -124,7 +121,7 @@ static lethe_status read_prior(const char *path, double **out, long *n)
 
 static int s3t_train(int argc, char **argv)
 {
-    ens_train_opts o = {.order = "cyclic", .shards = DEFAULT_SHARDS, .slices = DEFAULT_SLICES};
+    ens_train_opts o = {.order = "cyclic", .shards = LETHE_S3T_SHARDS, .slices = LETHE_S3T_SLICES};
     int rc = ens_train_parse("s3t", argc, argv, &o, print_usage);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
@@ -135,13 +132,14 @@ static int s3t_train(int argc, char **argv)
         return cli_usage("s3t", "--prior is for --order bms");
     if (!o.budget)
         o.budget = o.slices;
-    ens_recipe_out r = {0};
+    lethe_ensemble_recipe r = {0};
+    lethe_ensemble_recipe_cfg rcfg = ens_recipe_cfg(&o);
     lethe_s3t *s = NULL;
     double *prior = NULL;
     long n_prior = 0;
     lethe_status st = o.prior ? read_prior(o.prior, &prior, &n_prior) : LETHE_OK;
     if (st == LETHE_OK)
-        st = ens_recipe("s3t", &o, &r);
+        st = lethe_ensemble_recipe_load(&rcfg, &r);
     if (st == LETHE_OK)
         st = lethe_s3t_create(o.out, o.data, &r.opts, r.spec, &r.cfg, (int)o.shards,
                               (int)o.slices, (int)o.budget, order, prior, n_prior,
@@ -159,7 +157,7 @@ static int s3t_train(int argc, char **argv)
     }
     free(prior);
     lethe_s3t_free(s);
-    ens_recipe_free(&r);
+    lethe_ensemble_recipe_free(&r);
     return st == LETHE_OK ? CLI_EXIT_OK : cli_report_out("s3t", st);
 }
 
@@ -360,7 +358,8 @@ static int s3t_simulate(int argc, char **argv)
         {"prior", 1, 0, 'p'},  {"json", 0, 0, 'j'},   {"quiet", 0, 0, 'q'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
-    long shards = DEFAULT_SHARDS, slices = 6, budget = 0, runs = DEFAULT_RUNS, seed = 0;
+    long shards = LETHE_S3T_SHARDS, slices = LETHE_S3T_SIM_SLICES, budget = 0,
+         runs = LETHE_S3T_SIM_RUNS, seed = 0;
     const char *order_s = "cyclic", *prior_file = NULL;
     int json = 0, quiet = 0, c;
     cli_getopt_begin();

@@ -28,8 +28,8 @@ static void print_usage(FILE *out)
             "train options:\n"
             "  --data NAME        the task (see lethe train --help)\n"
             "  --model KIND       mlp or cnn (default mlp; the task's recipe)\n"
-            "  --shards S         number of shards (default 4)\n"
-            "  --slices R         slices per shard (default 1)\n"
+            "  --shards S         number of shards (default %d)\n"
+            "  --slices R         slices per shard (default %d)\n"
             "  --epochs E         epochs of budget per shard (default: the recipe's)\n"
             "  --batch N, --lr X  as lethe train (default: the recipe's; constant rate)\n"
             "  --aggregate A      vote (default) or mean (of probabilities)\n"
@@ -39,20 +39,23 @@ static void print_usage(FILE *out)
             "                     whose every sample is deleted has none)\n\n"
             "Exit codes: 0 ok, 1 failure (every sample deleted: no model), 2 usage error,\n"
             "3 bad input (unknown or already deleted ids, a directory of another kind, a\n"
-            "damaged ledger or checkpoint).\n");
+            "damaged ledger or checkpoint).\n",
+            LETHE_SISA_SHARDS, LETHE_SISA_SLICES);
 }
 
 static int sisa_train(int argc, char **argv)
 {
-    ens_train_opts o = {.aggregate = "vote", .shards = 4, .slices = 1};
+    ens_train_opts o = {.aggregate = "vote", .shards = LETHE_SISA_SHARDS,
+                        .slices = LETHE_SISA_SLICES};
     int rc = ens_train_parse("sisa", argc, argv, &o, print_usage);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;
     if (strcmp(o.aggregate, "vote") && strcmp(o.aggregate, "mean"))
         return cli_usage("sisa", "--aggregate is vote or mean");
-    ens_recipe_out r;
+    lethe_ensemble_recipe r = {0};
+    lethe_ensemble_recipe_cfg rcfg = ens_recipe_cfg(&o);
     lethe_sisa *s = NULL;
-    lethe_status st = ens_recipe("sisa", &o, &r);
+    lethe_status st = lethe_ensemble_recipe_load(&rcfg, &r);
     if (st == LETHE_OK)
         st = lethe_sisa_create(o.out, o.data, &r.opts, r.spec, &r.cfg, (int)o.shards,
                                (int)o.slices, (uint64_t)o.seed,
@@ -65,7 +68,7 @@ static int sisa_train(int argc, char **argv)
         ens_train_done(&o, &r, ens_train_json(&o), what, lethe_now() - t0);
     }
     lethe_sisa_free(s);
-    ens_recipe_free(&r);
+    lethe_ensemble_recipe_free(&r);
     return st == LETHE_OK ? CLI_EXIT_OK : cli_report_out("sisa", st);
 }
 

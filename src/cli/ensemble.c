@@ -104,42 +104,10 @@ int ens_train_parse(const char *verb, int argc, char **argv, ens_train_opts *o,
     return 0;
 }
 
-lethe_status ens_recipe(const char *verb, const ens_train_opts *o, ens_recipe_out *r)
+lethe_ensemble_recipe_cfg ens_recipe_cfg(const ens_train_opts *o)
 {
-    lethe_recipe rec;
-    *r = (ens_recipe_out){.opts = {o->limit, 0}};
-    lethe_status st = lethe_task_load(o->data, &r->opts, &r->train, &r->test);
-    if (st == LETHE_OK)
-        st = lethe_recipe_default(r->train, o->model, &rec);
-    if (st == LETHE_OK && !strcmp(rec.model, "linear"))
-        st = lethe_fail(LETHE_ERR_INVALID, "%s takes --model mlp or cnn", verb);
-    if (st == LETHE_OK && o->widths) {
-        if (strcmp(rec.model, "mlp"))
-            st = lethe_fail(LETHE_ERR_INVALID, "--widths is for --model mlp");
-        else
-            snprintf(rec.widths, sizeof rec.widths, "%s", o->widths);
-    }
-    if (st == LETHE_OK)
-        st = lethe_recipe_spec(&rec, r->train, r->spec, sizeof r->spec);
-    if (st == LETHE_OK && o->exclude)
-        st = lethe_split_select(r->train, o->exclude, 0, &r->excl);
-    if (st != LETHE_OK)
-        return st;
-    if (o->epochs)
-        rec.cfg.epochs = (int)o->epochs;
-    if (o->batch)
-        rec.cfg.batch = (int)o->batch;
-    if (o->lr > 0)
-        rec.cfg.lr = (float)o->lr;
-    r->cfg = rec.cfg;
-    return LETHE_OK;
-}
-
-void ens_recipe_free(ens_recipe_out *r)
-{
-    lethe_rows_free(&r->excl);
-    lethe_dataset_free(r->train);
-    lethe_dataset_free(r->test);
+    return (lethe_ensemble_recipe_cfg){o->data, o->limit, o->model, o->widths, o->epochs,
+                                       o->batch, o->lr, o->exclude};
 }
 
 cJSON *ens_train_json(const ens_train_opts *o)
@@ -151,7 +119,7 @@ cJSON *ens_train_json(const ens_train_opts *o)
     return j;
 }
 
-void ens_train_done(const ens_train_opts *o, const ens_recipe_out *r, cJSON *j,
+void ens_train_done(const ens_train_opts *o, const lethe_ensemble_recipe *r, cJSON *j,
                     const char *what, double seconds)
 {
     if (o->json) {

@@ -35,24 +35,14 @@ typedef struct ens_train_opts {
 int ens_train_parse(const char *verb, int argc, char **argv, ens_train_opts *o,
                     void (*usage)(FILE *));
 
-/* What train builds on: the task's data, its recipe's spec and settings
- * with the options' overrides, and the excluded rows. */
-typedef struct ens_recipe_out {
-    lethe_task_opts opts;
-    lethe_dataset *train, *test;
-    lethe_rows excl;
-    lethe_train_cfg cfg;
-    char spec[512];
-} ens_recipe_out;
-
-lethe_status ens_recipe(const char *verb, const ens_train_opts *o, ens_recipe_out *r);
-void ens_recipe_free(ens_recipe_out *r);
+/* The recipe settings of o. */
+lethe_ensemble_recipe_cfg ens_recipe_cfg(const ens_train_opts *o);
 
 /* A finished train: with --json, j (made by ens_train_json, then given the
  * engine's keys) and the common summary on one line; otherwise "trained
  * WHAT of SPEC on DATA ...", unless quiet. Frees j. */
 cJSON *ens_train_json(const ens_train_opts *o);
-void ens_train_done(const ens_train_opts *o, const ens_recipe_out *r, cJSON *j,
+void ens_train_done(const ens_train_opts *o, const lethe_ensemble_recipe *r, cJSON *j,
                     const char *what, double seconds);
 
 typedef struct ens_dir_opts {

@@ -5,6 +5,7 @@
 #include "lethe/fileio.h"
 #include "lethe/json.h"
 #include "lethe/net.h"
+#include "lethe/recipe.h"
 #include "lethe/rng.h"
 #include "lethe/run.h"
 #include "lethe/rundir.h"
@@ -452,4 +453,47 @@ lethe_status lethe_ensemble_predict(const lethe_ensemble *e, int shard, const le
     free(y);
     lethe_net_free(net);
     return st;
+}
+
+/* ---- what an ensemble trains on ------------------------------------------- */
+
+lethe_status lethe_ensemble_recipe_load(const lethe_ensemble_recipe_cfg *c,
+                                        lethe_ensemble_recipe *r)
+{
+    lethe_recipe rec;
+    *r = (lethe_ensemble_recipe){.opts = {c->limit, 0}};
+    lethe_status st = lethe_task_load(c->data, &r->opts, &r->train, &r->test);
+    if (st == LETHE_OK)
+        st = lethe_recipe_default(r->train, c->model, &rec);
+    if (st == LETHE_OK && !strcmp(rec.model, "linear"))
+        st = lethe_fail(LETHE_ERR_INVALID, "an ensemble trains an mlp or a cnn, not a linear "
+                        "model");
+    if (st == LETHE_OK && c->widths) {
+        if (strcmp(rec.model, "mlp"))
+            st = lethe_fail(LETHE_ERR_INVALID, "hidden widths are for an mlp, not a %s",
+                            rec.model);
+        else
+            snprintf(rec.widths, sizeof rec.widths, "%s", c->widths);
+    }
+    if (st == LETHE_OK)
+        st = lethe_recipe_spec(&rec, r->train, r->spec, sizeof r->spec);
+    if (st == LETHE_OK && c->exclude)
+        st = lethe_split_select(r->train, c->exclude, 0, &r->excl);
+    if (st != LETHE_OK)
+        return st;
+    if (c->epochs > 0)
+        rec.cfg.epochs = (int)c->epochs;
+    if (c->batch > 0)
+        rec.cfg.batch = (int)c->batch;
+    if (c->lr > 0)
+        rec.cfg.lr = (float)c->lr;
+    r->cfg = rec.cfg;
+    return LETHE_OK;
+}
+
+void lethe_ensemble_recipe_free(lethe_ensemble_recipe *r)
+{
+    lethe_rows_free(&r->excl);
+    lethe_dataset_free(r->train);
+    lethe_dataset_free(r->test);
 }
