@@ -73,7 +73,11 @@ typedef struct lethe_authors_opts {
     int quiet;            /* no progress lines on stderr */
 } lethe_authors_opts;
 
-/* LETHE_ERR_INVALID with a message naming the option when opts is out of range. */
+/* TOFU's size: 200 authors of 20 questions each; seed 0, the built-in
+ * refusals, no force, progress shown. */
+void lethe_authors_defaults(lethe_authors_opts *opts);
+
+/* LETHE_ERR_INVALID saying which setting is out of range. */
 lethe_status lethe_authors_check(const lethe_authors_opts *opts);
 
 /* Authors in forgetPP / holdoutPP for percent PP of n_authors:

@@ -138,6 +138,11 @@ lethe_status lethe_tokenizer_save_json(const lethe_tokenizer_t *t, const char *p
 
 /* ---- training -------------------------------------------------------------- */
 
+/* The minimum pair count lethe trains tokenizers with unless told otherwise
+ * (the GPT runs' own tokenizer, lethe tokenizer train): a pair seen once is
+ * not worth a token. */
+#define LETHE_TOKENIZER_MIN_FREQUENCY 2
+
 typedef struct lethe_tokenizer_train_opts {
     /* Stop early when the most frequent pair occurs fewer times (0 and 1 both
      * mean: merge while any pair occurs). */

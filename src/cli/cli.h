@@ -75,4 +75,8 @@ int cmd_tofu(int argc, char **argv); /* lethe tofu run */
 int cmd_generate(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 
+/* A macro's value as a string literal, for help texts. */
+#define CLI_STR_(x) #x
+#define CLI_STR(x) CLI_STR_(x)
+
 #endif

@@ -465,7 +465,8 @@ static int data_make(int argc, char **argv)
         {"json", no_argument, NULL, O_JSON},             {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0}};
-    lethe_authors_opts o = {.n_authors = 200, .n_qa = 20, .seed = 0};
+    lethe_authors_opts o;
+    lethe_authors_defaults(&o);
     const char *out = NULL;
     int json = 0, c;
     long v;

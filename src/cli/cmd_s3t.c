@@ -121,7 +121,8 @@ static lethe_status read_prior(const char *path, double **out, long *n)
 
 static int s3t_train(int argc, char **argv)
 {
-    ens_train_opts o = {.order = "cyclic", .shards = LETHE_S3T_SHARDS, .slices = LETHE_S3T_SLICES};
+    ens_train_opts o = {.order = "cyclic", .shards = LETHE_S3T_SHARDS,
+                        .slices = LETHE_S3T_SLICES};
     int rc = ens_train_parse("s3t", argc, argv, &o, print_usage);
     if (rc)
         return rc < 0 ? CLI_EXIT_OK : rc;

@@ -170,12 +170,12 @@ static int tok_train(int argc, char **argv)
         "  --special TOKEN      a special token such as '<|endoftext|>', given the last\n"
         "                       ids (repeatable); never produced by encode\n"
         "  --min-frequency N    stop when the best pair occurs fewer than N times\n"
-        "                       (default 2)\n"
+        "                       (default " CLI_STR(LETHE_TOKENIZER_MIN_FREQUENCY) ")\n"
         "  --json               print the summary as one JSON object\n"
         "  --quiet              no progress and no note on stderr when training stops\n"
         "                       early\n"
         "  -h, --help\n";
-    struct opts o = {.min_frequency = 2};
+    struct opts o = {.min_frequency = LETHE_TOKENIZER_MIN_FREQUENCY};
     int rc = parse(argc, argv, "tokenizer train", usage, table, 1, &o);
     for (int i = optind; rc < 0 && i < argc; i++)
         if (push_arg(&o.corpus, &o.n_corpus, argv[i]))

@@ -1313,6 +1313,11 @@ lethe_status lethe_tofu_load(const char *path, lethe_tofu *out)
 
 /* ---- the writer ------------------------------------------------------- */
 
+void lethe_authors_defaults(lethe_authors_opts *opts)
+{
+    *opts = (lethe_authors_opts){.n_authors = 200, .n_qa = 20};
+}
+
 lethe_status lethe_authors_check(const lethe_authors_opts *o)
 {
     if (o->n_authors < LETHE_AUTHORS_MIN || o->n_authors > LETHE_AUTHORS_MAX)

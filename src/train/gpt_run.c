@@ -370,7 +370,7 @@ lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out
         const char **texts = malloc(sizeof *texts * n_tr);
         size_t *lens = malloc(sizeof *lens * n_tr);
         static const char *const special[] = {EOT_TEXT};
-        lethe_tokenizer_train_opts topts = {2, special, 1};
+        lethe_tokenizer_train_opts topts = {LETHE_TOKENIZER_MIN_FREQUENCY, special, 1};
         if (!texts || !lens) {
             st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         } else {

@@ -32,9 +32,11 @@
 
 void lethe_tofu_pipeline_defaults(lethe_tofu_pipeline_cfg *c)
 {
+    lethe_authors_opts a;
+    lethe_authors_defaults(&a);
     *c = (lethe_tofu_pipeline_cfg){.work = "tofu-work", .split = "forget10",
                                    .method = "npo_gdr", .preset = "tiny", .corpora = "moby",
-                                   .authors = 200, .qa = 20, .base_epochs = 2,
+                                   .authors = a.n_authors, .qa = a.n_qa, .base_epochs = 2,
                                    .know_epochs = 30, .reps = 3, .sft_epochs = 20,
                                    .sft_lr = 3e-3, .unlearn_lr = 1e-4, .whp_epochs = 10,
                                    .max_new = 200, .jobs = 2};
