@@ -376,10 +376,8 @@ cJSON *lethe_lm_run_result_json(const lethe_lm_run_cfg *rc, const lethe_lm_run_r
     return j;
 }
 
-/* The files the method reads, given where needed and only there; the
- * forget file's format into *ff. */
-static lethe_status check_files(const lethe_lm_run_cfg *rc, const lethe_lm_method_def *def,
-                                lethe_lm_format *ff)
+/* The files the method reads, given where needed and only there. */
+static lethe_status check_files(const lethe_lm_run_cfg *rc, const lethe_lm_method_def *def)
 {
     const lethe_lm_cfg *c = &rc->cfg;
     if (def->needs & LETHE_LM_NOT_STORED)
@@ -394,17 +392,18 @@ static lethe_status check_files(const lethe_lm_run_cfg *rc, const lethe_lm_metho
     if (!lethe_lm_format_name(rc->format))
         return lethe_fail(LETHE_ERR_INVALID, "%s: data format %d is out of range", def->name,
                           (int)rc->format);
-    lethe_status st = lethe_lm_format_detect(rc->forget, rc->format, ff);
-    if (st == LETHE_OK)
-        st = lethe_lm_format_check(c, *ff);
-    if (st != LETHE_OK)
-        return st;
     if ((def->needs & LETHE_LM_FORGET_ONLY) && (rc->retain || rc->idk))
         return lethe_fail(LETHE_ERR_INVALID, "%s trains on the forget pairs only: it reads "
                           "no retain pairs or refusals", def->name);
     if (lethe_lm_needs_retain(c) && !rc->retain)
         return lethe_fail(LETHE_ERR_INVALID, "%s needs retain pairs for its retain term (%s, "
                           "alpha %g)", def->name, lethe_lm_retain_name(c->retain), c->alpha);
+    /* raw text is refused before refusals are asked for (a forget file that
+       cannot be read is reported where it is loaded) */
+    lethe_lm_format ff;
+    if (lethe_lm_needs_idk(c) && lethe_lm_format_detect(rc->forget, rc->format, &ff) == LETHE_OK &&
+        lethe_lm_format_check(c, ff) != LETHE_OK)
+        return LETHE_ERR_INVALID;
     if (lethe_lm_needs_idk(c) && !rc->idk)
         return lethe_fail(LETHE_ERR_INVALID, "%s needs refusals (one per line, e.g. the "
                           "benchmark's idontknow.jsonl)", def->name);
@@ -533,8 +532,8 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
         return lethe_fail(LETHE_ERR_INVALID, "LM unlearning: method %d is out of range",
                           (int)rc->cfg.method);
     lethe_rundir *out_dir = NULL;
-    lethe_lm_format ff, rf = LETHE_LM_FORMAT_QA;
-    lethe_status st = check_files(rc, def, &ff);
+    lethe_lm_format ff = LETHE_LM_FORMAT_QA, rf = LETHE_LM_FORMAT_QA;
+    lethe_status st = check_files(rc, def);
     if (st != LETHE_OK)
         return st;
     const lethe_lm_cfg *cfg = &rc->cfg;
@@ -554,7 +553,6 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
     int use_retain = lethe_lm_needs_retain(cfg);
     lethe_lm_run_result res = {0};
     res.nll_before = res.nll_after = NAN;
-    res.format = ff;
 
     st = lethe_gpt_dir_load(rc->run, 1, &d);
     if (st == LETHE_OK && (!d.tok || d.eot < 0))
@@ -568,6 +566,8 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
     snprintf(path, sizeof path, "%s/config.json", rc->run);
     if (st == LETHE_OK && file_exists(path) && lethe_json_read(path, &parent_cfg) != LETHE_OK)
         parent_cfg = NULL; /* already read by the loader; only the preset is wanted */
+    if (st == LETHE_OK)
+        st = lethe_lm_format_detect(rc->forget, rc->format, &ff);
     int ftext = ff == LETHE_LM_FORMAT_TEXT;
     if (st == LETHE_OK)
         st = ftext ? load_text(rc->forget, &d, &h.forget_docs, &fd)
@@ -636,6 +636,7 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
         goto done;
     res.n_forget = fd.set.n;
     res.n_retain = use_retain ? rd.set.n : 0;
+    res.format = ff;
     res.forget_docs = ftext ? h.forget_docs : 0;
     res.steps = lr.steps;
     res.first_loss = lr.first_loss;
