@@ -434,8 +434,10 @@ cJSON *lethe_lm_run_result_json(const lethe_lm_run_cfg *rc, const lethe_lm_run_r
  * it created. LETHE_ERR_UNSUPPORTED (a method not stored as a model: WHP),
  * LETHE_ERR_INVALID (a file the method needs is missing or one it does not
  * read is given, a bad setting, raw text for idknll or idkdpo
- * (lethe_lm_format_check), an output refused), LETHE_ERR_IO / LETHE_ERR_FORMAT / LETHE_ERR_NOT_FOUND (the
- * files), LETHE_ERR_FAILED, LETHE_ERR_NOMEM. res may be NULL. */
+ * (lethe_lm_format_check), an output refused), LETHE_ERR_IO /
+ * LETHE_ERR_FORMAT / LETHE_ERR_NOT_FOUND (the files, raw text under a name
+ * other than FILE.jsonl or FILE.txt), LETHE_ERR_FAILED, LETHE_ERR_NOMEM. res
+ * may be NULL. */
 lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *res);
 
 /* ---- Task Vector and WHP ---------------------------------------------- */

@@ -277,17 +277,17 @@ static void add_num(cJSON *o, const char *key, double v)
         cJSON_AddNullToObject(o, key);
 }
 
-/* A file read: its rows (pairs, or documents of raw text) and hash, and for
- * raw text its format and windows (windows < 0: question-answer pairs). */
-static cJSON *file_item(const char *path, long rows, const char *hash, long windows)
+/* A file read: n rows (pairs or refusals) and its hash; for raw text
+ * (docs >= 0) its docs documents as rows, its format and its n windows. */
+static cJSON *file_item(const char *path, long n, long docs, const char *hash)
 {
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "path", path);
-    cJSON_AddNumberToObject(f, "rows", (double)rows);
+    cJSON_AddNumberToObject(f, "rows", (double)(docs >= 0 ? docs : n));
     cJSON_AddStringToObject(f, "hash", hash);
-    if (windows >= 0) {
+    if (docs >= 0) {
         cJSON_AddStringToObject(f, "format", "text");
-        cJSON_AddNumberToObject(f, "windows", (double)windows);
+        cJSON_AddNumberToObject(f, "windows", (double)n);
     }
     return f;
 }
@@ -401,7 +401,8 @@ static lethe_status check_files(const lethe_lm_run_cfg *rc, const lethe_lm_metho
     /* raw text is refused before refusals are asked for (a forget file that
        cannot be read is reported where it is loaded) */
     lethe_lm_format ff;
-    if (lethe_lm_needs_idk(c) && lethe_lm_format_detect(rc->forget, rc->format, &ff) == LETHE_OK &&
+    if (lethe_lm_needs_idk(c) &&
+        lethe_lm_format_detect(rc->forget, rc->format, &ff) == LETHE_OK &&
         lethe_lm_format_check(c, ff) != LETHE_OK)
         return LETHE_ERR_INVALID;
     if (lethe_lm_needs_idk(c) && !rc->idk)
@@ -421,7 +422,6 @@ typedef struct hashes {
 } hashes;
 
 /* config.json of the run. */
-
 static cJSON *run_config(const lethe_lm_run_cfg *rc, const lethe_lm_sched *sc,
                          const lethe_gpt *g, const lethe_gpt_dir *d, const char *preset,
                          const char *mname, long per, const lethe_lora *lora, const hashes *h,
@@ -484,20 +484,15 @@ static cJSON *run_config(const lethe_lm_run_cfg *rc, const lethe_lm_sched *sc,
     }
     cJSON_AddStringToObject(u, "parent", rc->run);
     cJSON_AddStringToObject(u, "parent_hash", h->parent);
-    if (h->forget_docs >= 0)
-        cJSON_AddItemToObject(u, "forget", file_item(rc->forget, h->forget_docs, h->forget,
-                                                     r->n_forget));
-    else
-        cJSON_AddItemToObject(u, "forget", file_item(rc->forget, r->n_forget, h->forget, -1));
-    if (use_retain && h->retain_docs >= 0)
-        cJSON_AddItemToObject(u, "retain", file_item(rc->retain, h->retain_docs, h->retain,
-                                                     r->n_retain));
-    else if (use_retain)
-        cJSON_AddItemToObject(u, "retain", file_item(rc->retain, r->n_retain, h->retain, -1));
+    cJSON_AddItemToObject(u, "forget",
+                          file_item(rc->forget, r->n_forget, h->forget_docs, h->forget));
+    if (use_retain)
+        cJSON_AddItemToObject(u, "retain",
+                              file_item(rc->retain, r->n_retain, h->retain_docs, h->retain));
     else
         cJSON_AddNullToObject(u, "retain");
     if (rc->idk)
-        cJSON_AddItemToObject(u, "idk", file_item(rc->idk, n_idk, h->idk, -1));
+        cJSON_AddItemToObject(u, "idk", file_item(rc->idk, n_idk, -1, h->idk));
     else
         cJSON_AddNullToObject(u, "idk");
     cJSON_AddNumberToObject(u, "steps", (double)r->steps);
@@ -609,7 +604,8 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
         }
         sc.lora = lora;
     }
-    st = ftext ? set_nll(g, &fd.set, &res.nll_before) : mean_nll(g, &d, &f_rows, &res.nll_before);
+    st = ftext ? set_nll(g, &fd.set, &res.nll_before)
+               : mean_nll(g, &d, &f_rows, &res.nll_before);
     if (st != LETHE_OK)
         goto done;
     snprintf(path, sizeof path, "%s/log.jsonl", rc->out);
@@ -631,7 +627,8 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
         goto done;
     if (lora)
         lethe_lora_merge(lora, g);
-    st = ftext ? set_nll(g, &fd.set, &res.nll_after) : mean_nll(g, &d, &f_rows, &res.nll_after);
+    st = ftext ? set_nll(g, &fd.set, &res.nll_after)
+               : mean_nll(g, &d, &f_rows, &res.nll_after);
     if (st != LETHE_OK)
         goto done;
     res.n_forget = fd.set.n;

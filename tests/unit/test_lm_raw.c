@@ -109,7 +109,8 @@ TEST(lm_format_detect)
         const char *name, *text;
         lethe_lm_format want;
     } cases[] = {
-        {"a.jsonl", "\n{\"text\": \"a document\"}\n{\"text\": \"another\"}\n", LETHE_LM_FORMAT_TEXT},
+        {"a.jsonl", "\n{\"text\": \"a document\"}\n{\"text\": \"another\"}\n",
+         LETHE_LM_FORMAT_TEXT},
         {"b.jsonl", "\"a document as a string\"\n", LETHE_LM_FORMAT_TEXT},
         {"c.json", "{\"question\": \"Q?\", \"answer\": \"A.\"}\n", LETHE_LM_FORMAT_QA},
         {"d.json", "{\"question\": \"Q?\", \"answer\": \"A.\", \"text\": \"t\"}\n",
