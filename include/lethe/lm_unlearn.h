@@ -8,7 +8,10 @@
  * lethe_qa_encode): targets[b, t] is the next token where that token belongs
  * to the answer (the closing end-of-text included) and -1 on the prompt and
  * on padding. Every sequence of a batch must carry at least one target.
- * "Answer tokens" below are the positions with a target.
+ * "Answer tokens" below are the positions with a target. Windows of raw
+ * text (lethe_lm_data_windows) have the same layout with every position a
+ * target but the padding of the last window: their "answer" is the whole
+ * window.
  *
  * Every method's step loss has the form
  *
@@ -313,9 +316,43 @@ lethe_status lethe_lm_unlearn(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *
 
 /* ---- a run (src/unlearn/lm_run.c) ---------------------------------------- */
 
-/* An unlearning (or fine-tuning) run from a GPT run directory and
- * question-answer files (TOFU's layout: JSON Lines with "question" and
- * "answer") to a new lethe GPT run directory. */
+/* How a run reads its forget and retain files.
+ *   qa    question-answer pairs (TOFU's layout, lethe_tofu_load: JSON Lines
+ *         or a JSON array of objects with "question" and "answer"), the
+ *         answer tokens the targets (lethe_lm_data_build);
+ *   text  raw text (MUSE's layout, lethe_corpus_load: FILE.jsonl, one
+ *         document a line, an object with "text" or a JSON string; FILE.txt,
+ *         one document), cut into windows of the model's context whose
+ *         targets are every next token (lethe_lm_data_windows);
+ *   auto  each file by its content: FILE.txt is text; otherwise the first
+ *         non-blank line decides: a JSON string, or an object with "text"
+ *         and no "question", is text; anything else (an object with
+ *         "question", a JSON array, an empty file) is qa. */
+typedef enum lethe_lm_format {
+    LETHE_LM_FORMAT_AUTO, /* "auto" */
+    LETHE_LM_FORMAT_QA,   /* "qa" */
+    LETHE_LM_FORMAT_TEXT  /* "text" */
+} lethe_lm_format;
+
+/* "auto", "qa", "text"; NULL out of range. */
+const char *lethe_lm_format_name(lethe_lm_format f);
+/* LETHE_ERR_INVALID naming the formats. */
+lethe_status lethe_lm_format_parse(const char *name, lethe_lm_format *f);
+
+/* The format of the file at path: `given` unless it is AUTO, else detected
+ * as above (the file is read). LETHE_ERR_IO / LETHE_ERR_NOT_FOUND (the
+ * file), LETHE_ERR_NOMEM. */
+lethe_status lethe_lm_format_detect(const char *path, lethe_lm_format given,
+                                    lethe_lm_format *out);
+
+/* LETHE_OK when cfg's method runs on a forget set of format f (QA or TEXT);
+ * LETHE_ERR_INVALID, one line saying why, for the methods that read an
+ * alternate answer per forget question (idknll, idkdpo) on raw text. */
+lethe_status lethe_lm_format_check(const lethe_lm_cfg *cfg, lethe_lm_format f);
+
+/* An unlearning (or fine-tuning) run from a GPT run directory and forget
+ * and retain files (question-answer pairs or raw text, lethe_lm_format) to
+ * a new lethe GPT run directory. */
 typedef struct lethe_lm_run_cfg {
     const char *run;      /* the GPT run to start from (lethe's, or a Hugging Face GPT-2
                              directory); it needs a tokenizer with <|endoftext|> */
@@ -325,8 +362,11 @@ typedef struct lethe_lm_run_cfg {
                              "npo_klr" is recorded when it differs from the method's) */
     lethe_lm_cfg cfg;     /* the method and its settings */
     lethe_lm_sched sched; /* the schedule (its lora is set by the run) */
-    const char *forget;   /* the pairs to forget (sft: to fine-tune on) */
-    const char *retain;   /* the retain pairs; read only when the loss has a retain term */
+    const char *forget;   /* the pairs or text to forget (sft: to fine-tune on) */
+    const char *retain;   /* the retain pairs or text; read only when the loss has a
+                             retain term */
+    lethe_lm_format format; /* of the forget and retain files; AUTO (0): each
+                               file's detected */
     const char *idk;      /* refusals, one a line (text or a JSON string), for the
                              methods that read alternate answers; NULL otherwise */
     int lora_rank;        /* > 0: train a LoRA adapter of this rank (seeded by the
@@ -361,24 +401,30 @@ void lethe_lm_overrides_init(lethe_lm_overrides *o);
 lethe_status lethe_lm_run_apply(lethe_lm_run_cfg *rc, const lethe_lm_overrides *o);
 
 typedef struct lethe_lm_run_result {
-    long n_forget, n_retain;   /* pairs read (n_retain 0 without a retain term) */
+    long n_forget, n_retain;   /* sequences: pairs, or windows of raw text
+                                  (n_retain 0 without a retain term) */
     long steps;
     double first_loss, last_loss;
-    double nll_before, nll_after; /* mean answer-token NLL of the forget pairs */
+    double nll_before, nll_after; /* mean target-token NLL of the forget set
+                                     (the answers, or every token of the text) */
     int reference;             /* 1 when a frozen reference copy was used */
     double seconds;            /* the unlearning loop's wall time */
+    lethe_lm_format format;    /* the forget set's (QA or TEXT) */
+    long forget_docs;          /* TEXT: the documents the windows were cut from */
 } lethe_lm_run_result;
 
 /* res of run rc as one JSON object: run, method, forget, retain, steps,
  * first_loss, last_loss, forget_nll_before, forget_nll_after, seconds (a
- * command's --json summary). NULL when out of memory. */
+ * command's --json summary), and for a raw-text forget set also format
+ * ("text") and documents. NULL when out of memory. */
 cJSON *lethe_lm_run_result_json(const lethe_lm_run_cfg *rc, const lethe_lm_run_result *res);
 
 /* Load rc->run, read the files, unlearn (lethe_lm_unlearn) and write rc->out:
  * model.safetensors (metadata: the config, method, parent and forget-set
  * hashes, seed), config.json (the method, its settings, the schedule, the
- * source run and every file read with its rows and hash, the steps, losses
- * and NLLs), log.jsonl (one line per step) and tokenizer.json. Each
+ * source run and every file read with its rows and hash, and for a raw-text
+ * file "format": "text" and its "windows" (its rows being documents), the
+ * steps, losses and NLLs), log.jsonl (one line per step) and tokenizer.json. Each
  * question of the forget set gets the refusal lethe_lm_idk_pick draws at the
  * schedule's seed. The same configuration gives byte-identical files. out
  * is created once the inputs are read, and follows the rule of lethe/rundir.h: an existing, non-empty out is refused
@@ -387,8 +433,11 @@ cJSON *lethe_lm_run_result_json(const lethe_lm_run_cfg *rc, const lethe_lm_run_r
  * a run that fails or is interrupted by SIGINT/SIGTERM leaves no directory
  * it created. LETHE_ERR_UNSUPPORTED (a method not stored as a model: WHP),
  * LETHE_ERR_INVALID (a file the method needs is missing or one it does not
- * read is given, a bad setting, an output refused), LETHE_ERR_IO / LETHE_ERR_FORMAT / LETHE_ERR_NOT_FOUND (the
- * files), LETHE_ERR_FAILED, LETHE_ERR_NOMEM. res may be NULL. */
+ * read is given, a bad setting, raw text for idknll or idkdpo
+ * (lethe_lm_format_check), an output refused), LETHE_ERR_IO /
+ * LETHE_ERR_FORMAT / LETHE_ERR_NOT_FOUND (the files, raw text under a name
+ * other than FILE.jsonl or FILE.txt), LETHE_ERR_FAILED, LETHE_ERR_NOMEM. res
+ * may be NULL. */
 lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *res);
 
 /* ---- Task Vector and WHP ---------------------------------------------- */
@@ -433,7 +482,7 @@ lethe_gpt_logits_proc lethe_lm_whp_proc(lethe_lm_whp *w);
  * set) when out of memory; free with lethe_gpt_free. */
 lethe_gpt *lethe_lm_clone(const lethe_gpt *g);
 
-/* ---- sets from question-answer pairs (src/unlearn/lm_data.c) ---------- */
+/* ---- sets from question-answer pairs or raw text (src/unlearn/lm_data.c) */
 
 /* A set built from question-answer pairs, owning its arrays; set views
  * them. */
@@ -457,6 +506,22 @@ lethe_status lethe_lm_data_build(const lethe_tokenizer_t *tok, int32_t eot, int 
                                  const char *const *questions, const char *const *answers,
                                  size_t n, const char *name, lethe_lm_data *out);
 void lethe_lm_data_free(lethe_lm_data *d); /* frees and empties; NULL is a no-op */
+
+/* A set of windows over raw text (MUSE's and OpenUnlearning's pre-training
+ * chunks): the n documents texts[i] (lens[i] bytes) are encoded and
+ * concatenated, each followed by eot (lethe_gpt_encode_docs, the stream
+ * lethe's GPT training reads), so a window may run across a document's end;
+ * the stream s of m tokens is cut into consecutive windows of
+ * T = min(n_positions, m - 1) inputs: window k holds s[kT .. kT + T) as
+ * inputs and s[kT + 1 .. kT + T] as targets, every next token a target, so
+ * each token but the first is a target exactly once; the last window is
+ * padded with eot as input and -1 as target. ceil((m - 1) / T) windows.
+ * `name` labels messages. LETHE_ERR_INVALID (n == 0, eot < 0,
+ * n_positions < 1, a document the tokenizer cannot encode, no text: m < 2),
+ * LETHE_ERR_NOMEM. On failure *out is empty. Free with lethe_lm_data_free. */
+lethe_status lethe_lm_data_windows(const lethe_tokenizer_t *tok, int32_t eot, int n_positions,
+                                   const char *const *texts, const size_t *lens, size_t n,
+                                   const char *name, lethe_lm_data *out);
 
 /* The refusal paired with question i when there are n_idk refusals:
  * uniform over [0, n_idk), keyed by (seed, stream 0x49444B00, i), so each

@@ -1,7 +1,7 @@
 /* lethe unlearn on a GPT run: the language-model unlearning methods of
  * OpenUnlearning and MUSE (lethe/lm_unlearn.h) on TOFU-layout
- * question-answer files, and plain fine-tuning on such a file (sft), each
- * writing a new lethe GPT run. */
+ * question-answer files or raw text (MUSE's layout), and plain fine-tuning
+ * on such a file (sft), each writing a new lethe GPT run. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -40,17 +40,27 @@ static void print_usage(FILE *out)
             "forget question gets a refusal drawn by a keyed hash of the seed and its row.\n"
             "--method sft fine-tunes on the pairs of --forget instead (NLL descent on the\n"
             "answer tokens): it trains TOFU's target (on full.json) and oracles (on\n"
-            "retainXX.json). The same options give byte-identical files.\n\n");
+            "retainXX.json). The same options give byte-identical files.\n\n"
+            "Raw text (MUSE's layout) is read as well: a FILE.jsonl of documents (one a line,\n"
+            "{\"text\": ...} or a JSON string) or a FILE.txt (one document). The documents\n"
+            "are concatenated, each closed by <|endoftext|>, and cut into windows of the\n"
+            "model's context (the last padded); every next token is a target, and the NLL\n"
+            "reported is over the windows' tokens. Each file's format is told by its\n"
+            "content (a first line with \"text\", or a .txt name) unless --format says it.\n"
+            "Every method but idknll and idkdpo (which replace answers by refusals) runs on\n"
+            "raw text; those two exit 3.\n\n");
     fprintf(out,
             "Options:\n"
             "  --run DIR          the GPT run to start from\n"
             "  --method NAME      see --list-lm (ga, graddiff, npo, simnpo, idknll, idkdpo,\n"
             "                     rmu, undial, wga, satimp, ceu, taskvector; ga_gdr, ga_klr,\n"
             "                     npo_gdr, npo_klr; sft)\n"
-            "  --forget FILE      the pairs to forget (with sft: to fine-tune on)\n"
-            "  --retain FILE      the retain pairs (each forget pair is paired with a random\n"
-            "                     one)\n"
+            "  --forget FILE      the pairs or text to forget (with sft: to fine-tune on)\n"
+            "  --retain FILE      the retain pairs or text (each forget pair or window is\n"
+            "                     paired with a random one)\n"
             "  --idk FILE         refusals, one per line (plain text or JSON strings)\n"
+            "  --format F         auto (default: each file by its content), qa (question-\n"
+            "                     answer pairs) or text (raw text, cut into windows)\n"
             "  --out RUN2         the run directory to write (created; an existing\n"
             "                     non-empty RUN2 is refused, as is one inside GPT_RUN or\n"
             "                     around an input)\n"
@@ -77,8 +87,9 @@ static void print_usage(FILE *out)
             "AdamW betas (%g, %g), eps %g (OpenUnlearning's TOFU run).\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error (a missing option, --retain or --idk\n"
             "missing where the method needs it), 3 bad input (an unknown method, a missing\n"
-            "or malformed file, a pair longer than the model's context, an existing RUN2\n"
-            "without --force, a RUN2 inside or around an input). A run that fails or is\n"
+            "or malformed file, a pair longer than the model's context, raw text for idknll\n"
+            "or idkdpo, an existing RUN2 without --force, a RUN2 inside or around an\n"
+            "input). A run that fails or is\n"
             "interrupted (SIGINT, SIGTERM) leaves no directory it created.\n",
             s.epochs, sft_epochs, s.batch, (double)s.lr, (double)s.weight_decay,
             (double)s.clip, (double)s.beta1, (double)s.beta2, (double)s.eps);
@@ -172,11 +183,11 @@ int cmd_unlearn_lm_wants(int argc, char **argv)
 enum {
     O_RUN = 256, O_METHOD, O_FORGET, O_RETAIN, O_IDK, O_OUT, O_EPOCHS, O_BATCH, O_LR, O_WD,
     O_WARMUP, O_CLIP, O_SEED, O_BETA, O_GAMMA, O_ALPHA, O_RETAIN_LOSS, O_LORA, O_LIST, O_JSON,
-    O_QUIET, O_FORCE
+    O_QUIET, O_FORCE, O_FORMAT
 };
 
 typedef struct opts {
-    const char *run, *method, *forget, *retain, *idk, *out;
+    const char *run, *method, *forget, *retain, *idk, *out, *format;
     lethe_lm_overrides ov;
     long seed, lora;
     int json, quiet, force;
@@ -196,6 +207,7 @@ static int parse(const char *verb, int argc, char **argv, opts *o, int need_file
         {"alpha", 1, 0, O_ALPHA},     {"retain-loss", 1, 0, O_RETAIN_LOSS},
         {"lora", 1, 0, O_LORA},       {"list-lm", 0, 0, O_LIST},  {"json", 0, 0, O_JSON},
         {"quiet", 0, 0, O_QUIET},     {"force", 0, 0, O_FORCE},   {"help", 0, 0, 'h'},
+        {"format", 1, 0, O_FORMAT},
         {0, 0, 0, 0}};
     *o = (opts){.seed = -1};
     lethe_lm_overrides *v = &o->ov;
@@ -225,6 +237,7 @@ static int parse(const char *verb, int argc, char **argv, opts *o, int need_file
         case O_RETAIN: o->retain = optarg; break;
         case O_IDK: o->idk = optarg; break;
         case O_OUT: o->out = optarg; break;
+        case O_FORMAT: o->format = optarg; break;
         case O_RETAIN_LOSS: v->retain_loss = optarg; break;
         case O_LIST: list_lm(); return -1;
         case O_JSON: o->json = 1; break;
@@ -249,9 +262,11 @@ int cmd_unlearn_lm_overrides(const char *verb, int argc, char **argv, lethe_lm_o
     int rc = parse(verb, argc, argv, &o, 0);
     if (rc)
         return rc;
-    if (o.run || o.method || o.forget || o.retain || o.idk || o.out || o.force || o.json)
+    if (o.run || o.method || o.forget || o.retain || o.idk || o.out || o.force || o.json ||
+        o.format)
         return cli_usage(verb, "the unlearn stage's --run, --method, --forget, --retain, --idk, "
-                         "--out, --force and --json are the pipeline's: give its settings only");
+                         "--format, --out, --force and --json are the pipeline's: give its "
+                         "settings only");
     *ov = o.ov;
     return 0;
 }
@@ -299,6 +314,16 @@ static int prepare(int argc, char **argv, lethe_lm_run_cfg *out, int *json)
                          "parameter): drop --lora", mname);
     if ((st = lethe_lm_run_apply(&run, &o.ov)) != LETHE_OK)
         return cli_report(VERB, st);
+    if (o.format && lethe_lm_format_parse(o.format, &run.format) != LETHE_OK)
+        return cli_usage(VERB, "--format needs auto, qa or text, not '%s'", o.format);
+    /* raw text for a method that replaces answers by refusals: refused
+       before asking for the refusals (a file that cannot be read is the
+       run's to report) */
+    lethe_lm_format ff;
+    if (lethe_lm_needs_idk(cfg) &&
+        lethe_lm_format_detect(o.forget, run.format, &ff) == LETHE_OK &&
+        (st = lethe_lm_format_check(cfg, ff)) != LETHE_OK)
+        return cli_report(VERB, st);
     int use_retain = lethe_lm_needs_retain(cfg);
     if (use_retain && !o.retain)
         return cli_usage(VERB, "%s needs --retain FILE for its retain term (%s, alpha %g); or "
@@ -328,23 +353,29 @@ static void report(FILE *out, const lethe_lm_run_cfg *run, int json,
                    const lethe_lm_run_result *res)
 {
     const char *mname = lethe_lm_method_name(run->cfg.method);
+    const char *role = run->cfg.method == LETHE_LM_SFT ? "training" : "forget";
     if (json) {
         cJSON *j = lethe_lm_run_result_json(run, res);
         char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
         fprintf(out, "%s\n", txt ? txt : "{}");
         free(txt);
         cJSON_Delete(j);
-    } else {
-        fprintf(out, "%s on %s: %ld %s pairs%s in %ld steps, %.2f s; loss %.4f -> %.4f\n",
-                mname, run->run, res->n_forget,
-                run->cfg.method == LETHE_LM_SFT ? "training" : "forget",
-                res->n_retain ? " (with retain)" : "", res->steps, res->seconds,
-                res->first_loss, res->last_loss);
-        fprintf(out, "  mean answer-token NLL on %s: %.4f -> %.4f\n", run->forget,
-                res->nll_before, res->nll_after);
-        fprintf(out, "wrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json\n",
-                run->out);
+        return;
     }
+    int text = res->format == LETHE_LM_FORMAT_TEXT;
+    fprintf(out, "%s on %s: %ld %s ", mname, run->run, res->n_forget, role);
+    if (text)
+        fprintf(out, "windows of %ld document%s", res->forget_docs,
+                res->forget_docs == 1 ? "" : "s");
+    else
+        fprintf(out, "pairs");
+    fprintf(out, "%s in %ld steps, %.2f s; loss %.4f -> %.4f\n",
+            res->n_retain ? " (with retain)" : "", res->steps, res->seconds, res->first_loss,
+            res->last_loss);
+    fprintf(out, "  mean %s NLL on %s: %.4f -> %.4f\n", text ? "token" : "answer-token",
+            run->forget, res->nll_before, res->nll_after);
+    fprintf(out, "wrote %s/model.safetensors, config.json, log.jsonl, tokenizer.json\n",
+            run->out);
 }
 
 int cmd_unlearn_lm(int argc, char **argv)

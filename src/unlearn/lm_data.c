@@ -1,6 +1,8 @@
-/* Language-model unlearning sets from question-answer pairs
- * (lethe/lm_unlearn.h): TOFU's layout (lethe_qa_encode), padded. */
+/* Language-model unlearning sets (lethe/lm_unlearn.h): question-answer
+ * pairs in TOFU's layout (lethe_qa_encode), padded, and windows of raw
+ * text. */
 #include "lethe/lm_unlearn.h"
+#include "lethe/gpt_train.h"
 #include "lethe/rng.h"
 #include "lethe/tofu.h"
 
@@ -84,6 +86,57 @@ done:
     if (st != LETHE_OK)
         lethe_lm_data_free(out);
     return st;
+}
+
+lethe_status lethe_lm_data_windows(const lethe_tokenizer_t *tok, int32_t eot, int n_positions,
+                                   const char *const *texts, const size_t *lens, size_t n,
+                                   const char *name, lethe_lm_data *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n == 0)
+        return lethe_fail(LETHE_ERR_INVALID, "%s: no documents", name);
+    if (eot < 0)
+        return lethe_fail(LETHE_ERR_INVALID, "%s: the tokenizer has no <|endoftext|> token to "
+                          "close the documents", name);
+    if (n_positions < 1)
+        return lethe_fail(LETHE_ERR_INVALID, "%s: a context of %d positions", name,
+                          n_positions);
+    size_t *idx = malloc(sizeof *idx * n);
+    int32_t *s = NULL;
+    long m = 0;
+    lethe_status st = idx ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; idx && i < n; i++)
+        idx[i] = i;
+    if (st == LETHE_OK)
+        st = lethe_gpt_encode_docs(tok, texts, lens, idx, n, eot, &s, &m);
+    free(idx);
+    if (st == LETHE_OK && m < 2)
+        st = lethe_fail(LETHE_ERR_INVALID, "%s: no text (%zu empty document%s)", name, n,
+                        n == 1 ? "" : "s");
+    if (st != LETHE_OK) {
+        free(s);
+        return st;
+    }
+    /* m - 1 positions predict a next token */
+    int T = m - 1 < n_positions ? (int)(m - 1) : n_positions;
+    long W = (m - 1 + T - 1) / T;
+    out->tokens = malloc(sizeof(int32_t) * (size_t)W * (size_t)T);
+    out->targets = malloc(sizeof(int32_t) * (size_t)W * (size_t)T);
+    if (!out->tokens || !out->targets) {
+        free(s);
+        lethe_lm_data_free(out);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory for %s (%ld x %d tokens)", name, W,
+                          T);
+    }
+    /* window k, position t is stream position kT + t: the windows laid end
+       to end are the stream */
+    for (long p = 0; p < W * T; p++) {
+        out->tokens[p] = p < m - 1 ? s[p] : eot;
+        out->targets[p] = p < m - 1 ? s[p + 1] : -1;
+    }
+    free(s);
+    out->set = (lethe_lm_set){out->tokens, out->targets, W, T};
+    return LETHE_OK;
 }
 
 long lethe_lm_idk_pick(long i, long n_idk, uint64_t seed)

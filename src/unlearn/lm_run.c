@@ -1,5 +1,6 @@
 /* An LM unlearning run (lethe/lm_unlearn.h, lethe_lm_run): a GPT run and
- * TOFU-layout question-answer files in, a new lethe GPT run out. */
+ * TOFU-layout question-answer files or raw text in, a new lethe GPT run
+ * out. */
 #include "lethe/lm_unlearn.h"
 
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "lethe/authors.h"
+#include "lethe/corpus.h"
 #include "lethe/fileio.h"
 #include "lethe/gpt_hf.h"
 #include "lethe/gpt_train.h"
@@ -25,6 +27,70 @@ static int file_exists(const char *path)
 {
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+static const char *const format_names[] = {"auto", "qa", "text"};
+
+const char *lethe_lm_format_name(lethe_lm_format f)
+{
+    return (unsigned)f < sizeof format_names / sizeof *format_names ? format_names[f] : NULL;
+}
+
+lethe_status lethe_lm_format_parse(const char *name, lethe_lm_format *f)
+{
+    for (unsigned i = 0; i < sizeof format_names / sizeof *format_names; i++)
+        if (!strcmp(name, format_names[i])) {
+            *f = (lethe_lm_format)i;
+            return LETHE_OK;
+        }
+    return lethe_fail(LETHE_ERR_INVALID, "unknown data format '%s' (auto, qa or text)", name);
+}
+
+lethe_status lethe_lm_format_detect(const char *path, lethe_lm_format given,
+                                    lethe_lm_format *out)
+{
+    *out = given;
+    if (given != LETHE_LM_FORMAT_AUTO)
+        return LETHE_OK;
+    *out = LETHE_LM_FORMAT_TEXT;
+    if (ends_with(path, ".txt"))
+        return LETHE_OK;
+    unsigned char *data;
+    size_t len;
+    lethe_status st = lethe_file_read_gz(path, &data, &len);
+    if (st != LETHE_OK)
+        return st;
+    /* the first non-blank line */
+    size_t a = len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3) ? 3 : 0;
+    while (a < len && (data[a] == ' ' || data[a] == '\t' || data[a] == '\r' || data[a] == '\n'))
+        a++;
+    const unsigned char *nl = a < len ? memchr(data + a, '\n', len - a) : NULL;
+    size_t b = nl ? (size_t)(nl - data) : len;
+    cJSON *j = a < b && data[a] != '[' ? cJSON_ParseWithLength((const char *)data + a, b - a)
+                                       : NULL;
+    int text = cJSON_IsString(j) ||
+               (cJSON_IsObject(j) && cJSON_GetObjectItemCaseSensitive(j, "text") &&
+                !cJSON_GetObjectItemCaseSensitive(j, "question"));
+    cJSON_Delete(j);
+    free(data);
+    *out = text ? LETHE_LM_FORMAT_TEXT : LETHE_LM_FORMAT_QA;
+    return LETHE_OK;
+}
+
+lethe_status lethe_lm_format_check(const lethe_lm_cfg *cfg, lethe_lm_format f)
+{
+    if (f == LETHE_LM_FORMAT_TEXT && lethe_lm_needs_idk(cfg))
+        return lethe_fail(LETHE_ERR_INVALID, "%s reads a refusal as the alternate answer of "
+                          "each forget question, and raw text has no questions: give "
+                          "question-answer pairs, or use a method without refusals",
+                          lethe_lm_method_name(cfg->method));
+    return LETHE_OK;
 }
 
 /* The refusals of an idk file: one per non-blank line, plain text or a JSON
@@ -133,6 +199,49 @@ static lethe_status load_set(const char *path, const lethe_gpt_dir *d, const let
     return st;
 }
 
+/* Raw text as windows (lethe_lm_data_windows); *docs: the documents. */
+static lethe_status load_text(const char *path, const lethe_gpt_dir *d, long *docs,
+                              lethe_lm_data *out)
+{
+    if (!ends_with(path, ".jsonl") && !ends_with(path, ".txt"))
+        return lethe_fail(LETHE_ERR_FORMAT, "%s: raw text is read from FILE.jsonl (a document "
+                          "a line: {\"text\": ...} or a JSON string) or FILE.txt (one "
+                          "document)", path);
+    lethe_corpus *c;
+    lethe_status st = lethe_corpus_load(path, 0, &c);
+    if (st != LETHE_OK)
+        return st;
+    st = lethe_lm_data_windows(d->tok, (int32_t)d->eot, d->model->cfg.n_positions,
+                               (const char *const *)c->texts, c->lens, c->n, path, out);
+    *docs = (long)c->n;
+    lethe_corpus_free(c);
+    return st;
+}
+
+/* The mean NLL of the targets of a set under g (raw-text windows). */
+static lethe_status set_nll(const lethe_gpt *g, const lethe_lm_set *s, double *out)
+{
+    enum { BATCH = 16 };
+    lethe_gpt_ctx *x = lethe_gpt_ctx_new();
+    if (!x)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    lethe_status st = LETHE_OK;
+    double sum = 0;
+    long n = 0;
+    for (long i0 = 0; i0 < s->n && st == LETHE_OK; i0 += BATCH) {
+        int B = (int)(s->n - i0 < BATCH ? s->n - i0 : BATCH);
+        size_t off = (size_t)i0 * (size_t)s->T;
+        st = lethe_gpt_ctx_forward(x, g, s->tokens + off, s->targets + off, B, s->T);
+        for (long k = 0; st == LETHE_OK && k < (long)B * s->T; k++)
+            if (s->targets[off + (size_t)k] >= 0)
+                sum -= x->logprobs[k], n++;
+    }
+    lethe_gpt_ctx_free(x);
+    if (st == LETHE_OK)
+        *out = n ? sum / (double)n : NAN;
+    return st;
+}
+
 /* The mean token NLL of the pairs' answers under g. */
 static lethe_status mean_nll(lethe_gpt *g, const lethe_gpt_dir *d, const lethe_tofu *t,
                              double *out)
@@ -168,12 +277,18 @@ static void add_num(cJSON *o, const char *key, double v)
         cJSON_AddNullToObject(o, key);
 }
 
-static cJSON *file_item(const char *path, long rows, const char *hash)
+/* A file read: n rows (pairs or refusals) and its hash; for raw text
+ * (docs >= 0) its docs documents as rows, its format and its n windows. */
+static cJSON *file_item(const char *path, long n, long docs, const char *hash)
 {
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "path", path);
-    cJSON_AddNumberToObject(f, "rows", (double)rows);
+    cJSON_AddNumberToObject(f, "rows", (double)(docs >= 0 ? docs : n));
     cJSON_AddStringToObject(f, "hash", hash);
+    if (docs >= 0) {
+        cJSON_AddStringToObject(f, "format", "text");
+        cJSON_AddNumberToObject(f, "windows", (double)n);
+    }
     return f;
 }
 
@@ -254,6 +369,10 @@ cJSON *lethe_lm_run_result_json(const lethe_lm_run_cfg *rc, const lethe_lm_run_r
     cJSON_AddNumberToObject(j, "forget_nll_before", res->nll_before);
     cJSON_AddNumberToObject(j, "forget_nll_after", res->nll_after);
     cJSON_AddNumberToObject(j, "seconds", res->seconds);
+    if (res->format == LETHE_LM_FORMAT_TEXT) {
+        cJSON_AddStringToObject(j, "format", "text");
+        cJSON_AddNumberToObject(j, "documents", (double)res->forget_docs);
+    }
     return j;
 }
 
@@ -270,12 +389,22 @@ static lethe_status check_files(const lethe_lm_run_cfg *rc, const lethe_lm_metho
     if (!rc->run || !rc->out || !rc->forget)
         return lethe_fail(LETHE_ERR_INVALID, "%s: the source run, the output directory and "
                           "the forget pairs are required", def->name);
+    if (!lethe_lm_format_name(rc->format))
+        return lethe_fail(LETHE_ERR_INVALID, "%s: data format %d is out of range", def->name,
+                          (int)rc->format);
     if ((def->needs & LETHE_LM_FORGET_ONLY) && (rc->retain || rc->idk))
         return lethe_fail(LETHE_ERR_INVALID, "%s trains on the forget pairs only: it reads "
                           "no retain pairs or refusals", def->name);
     if (lethe_lm_needs_retain(c) && !rc->retain)
         return lethe_fail(LETHE_ERR_INVALID, "%s needs retain pairs for its retain term (%s, "
                           "alpha %g)", def->name, lethe_lm_retain_name(c->retain), c->alpha);
+    /* raw text is refused before refusals are asked for (a forget file that
+       cannot be read is reported where it is loaded) */
+    lethe_lm_format ff;
+    if (lethe_lm_needs_idk(c) &&
+        lethe_lm_format_detect(rc->forget, rc->format, &ff) == LETHE_OK &&
+        lethe_lm_format_check(c, ff) != LETHE_OK)
+        return LETHE_ERR_INVALID;
     if (lethe_lm_needs_idk(c) && !rc->idk)
         return lethe_fail(LETHE_ERR_INVALID, "%s needs refusals (one per line, e.g. the "
                           "benchmark's idontknow.jsonl)", def->name);
@@ -285,12 +414,14 @@ static lethe_status check_files(const lethe_lm_run_cfg *rc, const lethe_lm_metho
     return LETHE_OK;
 }
 
-/* config.json of the run. */
-/* The hashes of the files read (16 hex digits, "" when not read). */
+/* The hashes of the files read (16 hex digits, "" when not read), and the
+ * documents of the raw-text ones (-1: pairs). */
 typedef struct hashes {
     char parent[17], forget[17], retain[17], idk[17];
+    long forget_docs, retain_docs;
 } hashes;
 
+/* config.json of the run. */
 static cJSON *run_config(const lethe_lm_run_cfg *rc, const lethe_lm_sched *sc,
                          const lethe_gpt *g, const lethe_gpt_dir *d, const char *preset,
                          const char *mname, long per, const lethe_lora *lora, const hashes *h,
@@ -353,13 +484,15 @@ static cJSON *run_config(const lethe_lm_run_cfg *rc, const lethe_lm_sched *sc,
     }
     cJSON_AddStringToObject(u, "parent", rc->run);
     cJSON_AddStringToObject(u, "parent_hash", h->parent);
-    cJSON_AddItemToObject(u, "forget", file_item(rc->forget, r->n_forget, h->forget));
+    cJSON_AddItemToObject(u, "forget",
+                          file_item(rc->forget, r->n_forget, h->forget_docs, h->forget));
     if (use_retain)
-        cJSON_AddItemToObject(u, "retain", file_item(rc->retain, r->n_retain, h->retain));
+        cJSON_AddItemToObject(u, "retain",
+                              file_item(rc->retain, r->n_retain, h->retain_docs, h->retain));
     else
         cJSON_AddNullToObject(u, "retain");
     if (rc->idk)
-        cJSON_AddItemToObject(u, "idk", file_item(rc->idk, n_idk, h->idk));
+        cJSON_AddItemToObject(u, "idk", file_item(rc->idk, n_idk, -1, h->idk));
     else
         cJSON_AddNullToObject(u, "idk");
     cJSON_AddNumberToObject(u, "steps", (double)r->steps);
@@ -394,6 +527,7 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
         return lethe_fail(LETHE_ERR_INVALID, "LM unlearning: method %d is out of range",
                           (int)rc->cfg.method);
     lethe_rundir *out_dir = NULL;
+    lethe_lm_format ff = LETHE_LM_FORMAT_QA, rf = LETHE_LM_FORMAT_QA;
     lethe_status st = check_files(rc, def);
     if (st != LETHE_OK)
         return st;
@@ -410,7 +544,7 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
     cJSON *config = NULL, *parent_cfg = NULL;
     char *config_line = NULL;
     char path[4200], seed_str[32];
-    hashes h = {"", "", "", ""};
+    hashes h = {"", "", "", "", -1, -1};
     int use_retain = lethe_lm_needs_retain(cfg);
     lethe_lm_run_result res = {0};
     res.nll_before = res.nll_after = NAN;
@@ -428,11 +562,18 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
     if (st == LETHE_OK && file_exists(path) && lethe_json_read(path, &parent_cfg) != LETHE_OK)
         parent_cfg = NULL; /* already read by the loader; only the preset is wanted */
     if (st == LETHE_OK)
-        st = load_set(rc->forget, &d, NULL, NULL, 0, &f_rows, &fd);
+        st = lethe_lm_format_detect(rc->forget, rc->format, &ff);
+    int ftext = ff == LETHE_LM_FORMAT_TEXT;
+    if (st == LETHE_OK)
+        st = ftext ? load_text(rc->forget, &d, &h.forget_docs, &fd)
+                   : load_set(rc->forget, &d, NULL, NULL, 0, &f_rows, &fd);
     if (st == LETHE_OK)
         st = lethe_file_fnv1a(rc->forget, h.forget);
     if (st == LETHE_OK && use_retain)
-        st = load_set(rc->retain, &d, NULL, NULL, 0, &r_rows, &rd);
+        st = lethe_lm_format_detect(rc->retain, rc->format, &rf);
+    if (st == LETHE_OK && use_retain)
+        st = rf == LETHE_LM_FORMAT_TEXT ? load_text(rc->retain, &d, &h.retain_docs, &rd)
+                                        : load_set(rc->retain, &d, NULL, NULL, 0, &r_rows, &rd);
     if (st == LETHE_OK && use_retain)
         st = lethe_file_fnv1a(rc->retain, h.retain);
     if (st == LETHE_OK && rc->idk)
@@ -463,7 +604,9 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
         }
         sc.lora = lora;
     }
-    if ((st = mean_nll(g, &d, &f_rows, &res.nll_before)) != LETHE_OK)
+    st = ftext ? set_nll(g, &fd.set, &res.nll_before)
+               : mean_nll(g, &d, &f_rows, &res.nll_before);
+    if (st != LETHE_OK)
         goto done;
     snprintf(path, sizeof path, "%s/log.jsonl", rc->out);
     if (!(log = lethe_afile_open(path))) {
@@ -484,10 +627,14 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
         goto done;
     if (lora)
         lethe_lora_merge(lora, g);
-    if ((st = mean_nll(g, &d, &f_rows, &res.nll_after)) != LETHE_OK)
+    st = ftext ? set_nll(g, &fd.set, &res.nll_after)
+               : mean_nll(g, &d, &f_rows, &res.nll_after);
+    if (st != LETHE_OK)
         goto done;
     res.n_forget = fd.set.n;
     res.n_retain = use_retain ? rd.set.n : 0;
+    res.format = ff;
+    res.forget_docs = ftext ? h.forget_docs : 0;
     res.steps = lr.steps;
     res.first_loss = lr.first_loss;
     res.last_loss = lr.last_loss;
