@@ -106,11 +106,11 @@ int cmd_eval_mia(int argc, char **argv)
     } else if (st == LETHE_OK) {
         for (cJSON *e = sum->child; e; e = e->next)
             if (cJSON_IsNumber(e))
-                printf("%-30s %.6g\n", e->string, e->valuedouble);
+                printf("%-34s %.6g\n", e->string, e->valuedouble);
             else if (cJSON_IsNull(e))
-                printf("%-30s -\n", e->string);
+                printf("%-34s -\n", e->string);
             else if (cJSON_IsString(e))
-                printf("%-30s %s\n", e->string, e->valuestring);
+                printf("%-34s %s\n", e->string, e->valuestring);
         const char *dir = c.out ? c.out : c.run;
         printf("wrote %s/MIA_EVAL.json and %s/MIA_SUMMARY.json\n", dir, dir);
     }

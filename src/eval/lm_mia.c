@@ -46,8 +46,8 @@ lethe_status lethe_lm_mia_encode(const lethe_tokenizer_t *tok, int32_t eot, int 
         return st;
     int head = eot >= 0, m = (int)(n < (size_t)1 << 30 ? n : (size_t)1 << 30) + head;
     if (m - 1 > n_positions)
-        st = lethe_fail(LETHE_ERR_INVALID, "the text has %d tokens, more than the model's "
-                        "context of %d", m, n_positions + 1);
+        st = lethe_fail(LETHE_ERR_INVALID, "the text has %zu tokens, more than the %d the "
+                        "model's context of %d holds", n, n_positions + 1 - head, n_positions);
     else if (m - 1 < 2)
         st = lethe_fail(LETHE_ERR_INVALID, "the text has %d scored token%s; the attacks need "
                         "at least 2", m - 1 > 0 ? m - 1 : 0, m - 1 == 1 ? "" : "s");

@@ -140,7 +140,7 @@ TEST(lm_mia_rejects_texts_too_long_or_too_short)
     lethe_gpt_dir d = {0};
     CHECK_OK(lethe_gpt_dir_load(FIXTURES "gpt_hf_tiny", 1, &d));
     char longer[128];
-    memset(longer, 'q', 40); /* 40 tokens, and the end-of-text token: 41 > 32 + 1 */
+    memset(longer, 'q', 40); /* 40 tokens; after the end-of-text token 32 fit */
     longer[40] = 0;
     const char *texts[3] = {"the winter in the north", longer, "a"};
     lethe_lm_mia_score s[3];
@@ -150,7 +150,12 @@ TEST(lm_mia_rejects_texts_too_long_or_too_short)
     CHECK_STATUS(lethe_lm_mia_gradnorm(d.model, d.tok, (int32_t)d.eot, texts + 2, 1, s),
                  LETHE_ERR_INVALID);
     CHECK(strstr(lethe_error_detail(), "text 1:") && strstr(lethe_error_detail(), "at least 2"));
-    longer[32] = 0; /* 32 positions fit */
+    longer[33] = 0;
+    CHECK_STATUS(lethe_lm_mia_scores(d.model, NULL, d.tok, (int32_t)d.eot, texts, 2, 0.4, 2, s),
+                 LETHE_ERR_INVALID);
+    CHECK_MSG(strstr(lethe_error_detail(), "text 2: the text has 33 tokens, more than the 32"),
+              "%s", lethe_error_detail());
+    longer[32] = 0;
     CHECK_OK(lethe_lm_mia_scores(d.model, NULL, d.tok, (int32_t)d.eot, texts, 2, 0.4, 2, s));
     CHECK(isnan(s[0].score[LETHE_MIA_REFERENCE]) && s[1].n == 32);
     CHECK_STATUS(lethe_lm_mia_scores(d.model, NULL, d.tok, (int32_t)d.eot, texts, 1, 0, 2, s),
