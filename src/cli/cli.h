@@ -62,6 +62,7 @@ int cmd_train_wants_gpt(int argc, char **argv); /* 1 when argv asks for --model 
 int cmd_predict(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_eval_tofu(int argc, char **argv); /* lethe eval tofu */
+int cmd_eval_mia(int argc, char **argv);  /* lethe eval mia */
 int cmd_unlearn(int argc, char **argv);
 int cmd_unlearn_lm(int argc, char **argv);      /* lethe unlearn on a GPT run */
 int cmd_unlearn_lm_wants(int argc, char **argv); /* 1 when --run is a GPT run or --list-lm */

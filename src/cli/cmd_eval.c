@@ -304,7 +304,10 @@ int cmd_eval(int argc, char **argv)
                "  regress    L1 / MSE, loss-based MIA, Wasserstein distance, Anamnesis Index\n"
                "  tofu       a GPT run on a TOFU-style benchmark: probability, ROUGE-L, truth\n"
                "             ratio, memorisation, Forget Quality, Model Utility (--split,\n"
-               "             --data instead of --forget)\n\n"
+               "             --data instead of --forget)\n"
+               "  mia        a GPT run's membership-inference attacks (LOSS, zlib, Min-K%%,\n"
+               "             Min-K%%++, reference, gradient norm): AUC, TPR at low FPR\n"
+               "             (--members, --nonmembers instead of --forget)\n\n"
                "lethe eval SUITE --help lists a suite's options.\n");
         return CLI_EXIT_OK;
     }
@@ -314,6 +317,8 @@ int cmd_eval(int argc, char **argv)
         return eval_regress(argc - 1, argv + 1);
     if (!strcmp(sub, "tofu"))
         return cmd_eval_tofu(argc - 1, argv + 1);
+    if (!strcmp(sub, "mia"))
+        return cmd_eval_mia(argc - 1, argv + 1);
     if (sub[0] == '-')
         return cli_usage("eval", "unknown option '%s'", sub);
     return cli_usage("eval", "unknown suite '%s' (classify, regress or tofu)", sub);

@@ -1,0 +1,580 @@
+/* Membership inference on GPT language models (lethe/lm_mia.h, docs/mia.md):
+ * the per-text attack scores, their ROC, and the evaluation run that writes
+ * MIA_EVAL.json and MIA_SUMMARY.json. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <zlib.h>
+
+#include "lethe/fileio.h"
+#include "lethe/gpt_generate.h"
+#include "lethe/gpt_hf.h"
+#include "lethe/json.h"
+#include "lethe/lm_mia.h"
+#include "lethe/run.h"
+#include "lethe/tofu.h"
+
+const char *lethe_lm_mia_name(int attack)
+{
+    static const char *const names[LETHE_MIA_N_ATTACKS] = {
+        "loss", "zlib", "min_k", "min_k_plus_plus", "reference", "gradnorm"};
+    return attack >= 0 && attack < LETHE_MIA_N_ATTACKS ? names[attack] : "?";
+}
+
+/* st with "WHERE: " before the current detail message (copied first: the
+ * message is formatted into the same buffer). */
+static lethe_status at(lethe_status st, const char *where)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", lethe_error_detail());
+    return lethe_fail(st, "%s: %s", where, msg);
+}
+
+/* ------------------------------------------------------------------ texts */
+
+lethe_status lethe_lm_mia_encode(const lethe_tokenizer_t *tok, int32_t eot, int n_positions,
+                                 const char *text, int32_t **ids, int *len)
+{
+    *ids = NULL, *len = 0;
+    uint32_t *t = NULL;
+    size_t n = 0;
+    lethe_status st = lethe_tokenizer_encode(tok, text, strlen(text), &t, &n);
+    if (st)
+        return st;
+    int head = eot >= 0, m = (int)(n < (size_t)1 << 30 ? n : (size_t)1 << 30) + head;
+    if (m - 1 > n_positions)
+        st = lethe_fail(LETHE_ERR_INVALID, "the text has %zu tokens, more than the %d the "
+                        "model's context of %d holds", n, n_positions + 1 - head, n_positions);
+    else if (m - 1 < 2)
+        st = lethe_fail(LETHE_ERR_INVALID, "the text has %d scored token%s; the attacks need "
+                        "at least 2", m - 1 > 0 ? m - 1 : 0, m - 1 == 1 ? "" : "s");
+    int32_t *out = st ? NULL : malloc(sizeof *out * (size_t)m);
+    if (!st && !out)
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (!st) {
+        if (head)
+            out[0] = eot;
+        for (size_t i = 0; i < n; i++)
+            out[head + i] = (int32_t)t[i];
+        *ids = out, *len = m;
+    }
+    free(t);
+    return st;
+}
+
+/* Bytes of zlib.compress(text) at the default level, as Python's. */
+static lethe_status zlib_len(const char *text, double *out)
+{
+    uLong n = (uLong)strlen(text);
+    uLongf cap = compressBound(n);
+    Bytef *buf = malloc(cap ? cap : 1);
+    if (!buf)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    int z = compress2(buf, &cap, (const Bytef *)text, n, Z_DEFAULT_COMPRESSION);
+    free(buf);
+    if (z != Z_OK)
+        return lethe_fail(LETHE_ERR_FAILED, "zlib failed to compress a text (%d)", z);
+    *out = (double)cap;
+    return LETHE_OK;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* -mean of the max(1, floor(k n)) smallest of v[0..n) (sorted in place). */
+static double min_k_mean(double *v, int n, double k)
+{
+    qsort(v, (size_t)n, sizeof *v, by_value);
+    int m = (int)((double)n * k);
+    if (m < 1)
+        m = 1;
+    double s = 0;
+    for (int i = 0; i < m; i++)
+        s += v[i];
+    return -s / m;
+}
+
+/* ------------------------------------------------------------ the attacks */
+
+lethe_status lethe_lm_mia_scores(const lethe_gpt *g, const lethe_gpt *ref,
+                                 const lethe_tokenizer_t *tok, int32_t eot,
+                                 const char *const *texts, size_t n, double k, int batch,
+                                 lethe_lm_mia_score *out)
+{
+    if (!(k > 0 && k <= 1))
+        return lethe_fail(LETHE_ERR_INVALID, "the Min-K%% fraction must be in (0, 1], got %g", k);
+    if (ref && ref->cfg.vocab_size != g->cfg.vocab_size)
+        return lethe_fail(LETHE_ERR_INVALID, "the reference model's vocabulary (%d tokens) is "
+                          "not the model's (%d)", ref->cfg.vocab_size, g->cfg.vocab_size);
+    const int V = g->cfg.vocab_size;
+    int P = g->cfg.n_positions;
+    if (ref && ref->cfg.n_positions < P)
+        P = ref->cfg.n_positions;
+    if (batch < 1)
+        batch = 1;
+    int32_t **ids = calloc(n ? n : 1, sizeof *ids);
+    int *len = calloc(n ? n : 1, sizeof *len);
+    int32_t *tok_b = malloc(sizeof(int32_t) * (size_t)batch * (size_t)P);
+    int32_t *tgt_b = malloc(sizeof(int32_t) * (size_t)batch * (size_t)P);
+    double *v = malloc(sizeof(double) * (size_t)P), *z = malloc(sizeof(double) * (size_t)P);
+    lethe_gpt_ctx *x = lethe_gpt_ctx_new(), *xr = ref ? lethe_gpt_ctx_new() : NULL;
+    lethe_status st = LETHE_OK;
+    if (!ids || !len || !tok_b || !tgt_b || !v || !z || !x || (ref && !xr)) {
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n && !st; i++)
+        if ((st = lethe_lm_mia_encode(tok, eot, P, texts[i], &ids[i], &len[i])) &&
+            st != LETHE_ERR_NOMEM) {
+            char w[32];
+            snprintf(w, sizeof w, "text %zu", i + 1);
+            st = at(st, w);
+        }
+    for (size_t i0 = 0; i0 < n && !st; i0 += (size_t)batch) {
+        int B = (int)(n - i0 < (size_t)batch ? n - i0 : (size_t)batch), T = 1;
+        for (int b = 0; b < B; b++)
+            T = len[i0 + b] - 1 > T ? len[i0 + b] - 1 : T;
+        /* position t predicts token t + 1; every token after the first is
+         * scored; padding has no target */
+        for (int b = 0; b < B; b++) {
+            const int32_t *s = ids[i0 + b];
+            int m = len[i0 + b];
+            for (int t = 0; t < T; t++) {
+                tok_b[b * T + t] = t < m - 1 ? s[t] : s[0];
+                tgt_b[b * T + t] = t < m - 1 ? s[t + 1] : -1;
+            }
+        }
+        if ((st = lethe_gpt_ctx_forward(x, g, tok_b, tgt_b, B, T)) ||
+            (ref && (st = lethe_gpt_ctx_forward(xr, ref, tok_b, tgt_b, B, T))))
+            goto done;
+        for (int b = 0; b < B; b++) {
+            size_t i = i0 + (size_t)b;
+            lethe_lm_mia_score *o = &out[i];
+            const float *lp = x->logprobs + (long)b * T, *zl = x->logits + (long)b * T * V;
+            int n_sc = len[i] - 1;
+            double nll = 0, nll_ref = 0;
+            for (int t = 0; t < n_sc; t++) {
+                nll -= lp[t];
+                if (ref)
+                    nll_ref -= xr->logprobs[(long)b * T + t];
+            }
+            nll /= n_sc, nll_ref /= n_sc;
+            for (int a = 0; a < LETHE_MIA_N_ATTACKS; a++)
+                o->score[a] = NAN;
+            o->n = n_sc;
+            o->score[LETHE_MIA_LOSS] = nll;
+            double zl_len = 0;
+            if ((st = zlib_len(texts[i], &zl_len)))
+                goto done;
+            o->score[LETHE_MIA_ZLIB] = nll / zl_len;
+            if (ref)
+                o->score[LETHE_MIA_REFERENCE] = nll - nll_ref;
+            /* Min-K% and Min-K%++ leave the last token out, as
+             * OpenUnlearning's tokenwise log-probabilities do */
+            for (int t = 0; t < n_sc - 1; t++) {
+                double mu, s2;
+                lethe_gpt_logit_moments(zl + (long)t * V, V, &mu, &s2);
+                v[t] = lp[t];
+                z[t] = (lp[t] - mu) / sqrt(s2 > 1e-6 ? s2 : 1e-6);
+            }
+            o->score[LETHE_MIA_MIN_K] = min_k_mean(v, n_sc - 1, k);
+            o->score[LETHE_MIA_MIN_K_PP] = min_k_mean(z, n_sc - 1, k);
+            lethe_qa_score q;
+            lethe_qa_score_rows(zl, lp, V, ids[i], 1, len[i], 0, &q);
+            lethe_tofu_memo(&q, LETHE_TOFU_MEMO_PAPER, &o->em, &o->es);
+        }
+    }
+done:
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(len);
+    free(tok_b);
+    free(tgt_b);
+    free(v);
+    free(z);
+    lethe_gpt_ctx_free(x);
+    lethe_gpt_ctx_free(xr);
+    return st;
+}
+
+lethe_status lethe_lm_mia_gradnorm(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
+                                   const char *const *texts, size_t n, lethe_lm_mia_score *out)
+{
+    lethe_status st = LETHE_OK;
+    int32_t *ids = NULL, *tgt = NULL;
+    int len = 0;
+    for (size_t i = 0; i < n && !st; i++) {
+        if ((st = lethe_lm_mia_encode(tok, eot, g->cfg.n_positions, texts[i], &ids, &len))) {
+            if (st != LETHE_ERR_NOMEM) {
+                char w[32];
+                snprintf(w, sizeof w, "text %zu", i + 1);
+                st = at(st, w);
+            }
+            break;
+        }
+        /* the loss of the scored tokens but the last (OpenUnlearning's
+         * tokenwise log-probabilities), averaged */
+        int T = len - 1;
+        if (!(tgt = malloc(sizeof *tgt * (size_t)T))) {
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int t = 0; t < T; t++)
+            tgt[t] = t < T - 1 ? ids[t + 1] : -1;
+        if ((st = lethe_gpt_forward(g, ids, tgt, 1, T)))
+            break;
+        lethe_gpt_zero_grad(g);
+        lethe_gpt_backward(g);
+        double sum = 0;
+        for (int j = 0; j < g->n_tensors; j++) {
+            const float *d = g->grads + g->tensors[j].offset;
+            double s = 0;
+            for (long e = 0; e < g->tensors[j].numel; e++)
+                s += (double)d[e] * d[e];
+            sum += sqrt(s);
+        }
+        out[i].score[LETHE_MIA_GRADNORM] = sum / g->n_tensors;
+        free(ids), free(tgt);
+        ids = tgt = NULL;
+    }
+    free(ids);
+    free(tgt);
+    lethe_gpt_zero_grad(g);
+    return st;
+}
+
+lethe_status lethe_lm_mia_roc(const double *members, size_t n_members,
+                              const double *nonmembers, size_t n_nonmembers,
+                              lethe_roc_result *out)
+{
+    size_t n = n_members + n_nonmembers;
+    double *s = malloc(sizeof *s * (n ? n : 1));
+    int *y = malloc(sizeof *y * (n ? n : 1));
+    lethe_status st = LETHE_OK;
+    if (!s || !y)
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < n; i++) {
+        int member = i < n_members;
+        s[i] = -(member ? members[i] : nonmembers[i - n_members]);
+        y[i] = member;
+    }
+    if (!st)
+        st = lethe_stats_roc(s, y, n, out);
+    free(s);
+    free(y);
+    return st;
+}
+
+/* ------------------------------------------------------------------ files */
+
+static int blank(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\f' && *s != '\v')
+            return 0;
+    return 1;
+}
+
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), m = strlen(tail);
+    return n >= m && !strcmp(s + n - m, tail);
+}
+
+lethe_status lethe_lm_mia_texts_read(const char *path, char ***texts, size_t **lines, size_t *n)
+{
+    *texts = NULL, *lines = NULL, *n = 0;
+    char **raw = NULL;
+    size_t n_raw = 0;
+    lethe_status st = lethe_stats_lines_read(path, &raw, &n_raw);
+    if (st)
+        return st;
+    int jsonl = ends_with(path, ".jsonl");
+    const char **txt = calloc(n_raw, sizeof *txt);
+    size_t *at = calloc(n_raw, sizeof *at), m = 0, bytes = 0;
+    cJSON **docs = calloc(n_raw, sizeof *docs);
+    if (!txt || !at || !docs)
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < n_raw; i++) {
+        if (blank(raw[i]))
+            continue;
+        const char *t = raw[i];
+        if (jsonl) {
+            char where[4200];
+            snprintf(where, sizeof where, "%s:%zu", path, i + 1);
+            if ((st = lethe_json_parse_at(raw[i], strlen(raw[i]), path, i + 1, &docs[i])))
+                break;
+            if (cJSON_IsString(docs[i]))
+                t = docs[i]->valuestring;
+            else if (!cJSON_IsObject(docs[i]))
+                st = lethe_fail(LETHE_ERR_FORMAT, "%s: expected an object with a \"text\" or "
+                                "a string, got %s", where, lethe_json_type_name(docs[i]));
+            else if ((st = lethe_json_get_string(docs[i], "text", where, &t)) ==
+                     LETHE_ERR_NOT_FOUND)
+                st = LETHE_ERR_FORMAT; /* the message names file, line and key */
+            if (st)
+                break;
+        }
+        txt[m] = t, at[m] = i + 1, m++;
+        bytes += strlen(t) + 1;
+    }
+    if (!st && !m)
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: no texts", path);
+    char **out = st ? NULL : malloc(m * sizeof *out + bytes);
+    if (!st && !out)
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (!st) {
+        char *p = (char *)(out + m);
+        for (size_t i = 0; i < m; i++) {
+            size_t l = strlen(txt[i]) + 1;
+            out[i] = memcpy(p, txt[i], l);
+            p += l;
+        }
+        *texts = out, *lines = at, *n = m;
+        at = NULL;
+    }
+    for (size_t i = 0; docs && i < n_raw; i++)
+        cJSON_Delete(docs[i]);
+    free(docs);
+    free(txt);
+    free(at);
+    free(raw);
+    return st;
+}
+
+/* ------------------------------------------------------------------- runs */
+
+void lethe_lm_mia_run_defaults(lethe_lm_mia_run_cfg *c)
+{
+    memset(c, 0, sizeof *c);
+    c->k = 0.4;
+    c->batch = 8;
+}
+
+/* One side of the evaluation: a file's texts and their scores. */
+typedef struct side {
+    const char *path;
+    char **texts;
+    size_t *lines, n;
+    lethe_lm_mia_score *sc;
+} side;
+
+static lethe_status side_read(side *s, const char *path, const lethe_gpt_dir *m, int P)
+{
+    s->path = path;
+    lethe_status st = lethe_lm_mia_texts_read(path, &s->texts, &s->lines, &s->n);
+    for (size_t i = 0; !st && i < s->n; i++) {
+        int32_t *ids = NULL;
+        int len = 0;
+        st = lethe_lm_mia_encode(m->tok, (int32_t)m->eot, P, s->texts[i], &ids, &len);
+        free(ids);
+        if (st && st != LETHE_ERR_NOMEM) {
+            char w[4200];
+            snprintf(w, sizeof w, "%s:%zu", path, s->lines[i]);
+            st = at(st, w);
+        }
+    }
+    if (!st && !(s->sc = calloc(s->n, sizeof *s->sc)))
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    return st;
+}
+
+static void side_free(side *s)
+{
+    free(s->texts);
+    free(s->lines);
+    free(s->sc);
+}
+
+/* The reference must read texts as the model does: the same tokenizer and
+ * vocabulary. */
+static lethe_status same_tokenizer(const lethe_lm_mia_run_cfg *c, const lethe_gpt_dir *m,
+                                   const lethe_gpt_dir *r)
+{
+    if (r->model->cfg.vocab_size != m->model->cfg.vocab_size)
+        return lethe_fail(LETHE_ERR_FORMAT, "%s: the reference model's vocabulary (%d tokens) "
+                          "is not the model's (%d)", c->ref, r->model->cfg.vocab_size,
+                          m->model->cfg.vocab_size);
+    char *a = NULL, *b = NULL;
+    lethe_status st = LETHE_OK;
+    if (!r->tok)
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: the reference model has no tokenizer", c->ref);
+    else if (lethe_tokenizer_to_json(m->tok, &a) || lethe_tokenizer_to_json(r->tok, &b))
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    else if (strcmp(a, b) || m->eot != r->eot)
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: the reference model's tokenizer is not the one "
+                        "of %s", c->ref, c->run);
+    free(a);
+    free(b);
+    return st;
+}
+
+static void add_num(cJSON *o, const char *key, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+/* {"agg_value": mean, "value_by_index": {"I": {"score": S}}} of one value
+ * per text (attack a, or exact memorisation (-1) or extraction strength
+ * (-2)). */
+static cJSON *per_text(const side *s, int a)
+{
+    cJSON *o = cJSON_CreateObject(), *by = cJSON_CreateObject();
+    double sum = 0;
+    char key[32];
+    for (size_t i = 0; o && by && i < s->n; i++) {
+        double v = a >= 0 ? s->sc[i].score[a] : a == -1 ? s->sc[i].em : s->sc[i].es;
+        cJSON *e = cJSON_CreateObject();
+        add_num(e, "score", v);
+        snprintf(key, sizeof key, "%zu", i);
+        cJSON_AddItemToObject(by, key, e);
+        sum += v;
+    }
+    add_num(o, "agg_value", sum / (double)s->n);
+    cJSON_AddItemToObject(o, "value_by_index", by);
+    return o;
+}
+
+static lethe_status write_json(const char *dir, const char *name, const cJSON *j)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *text = cJSON_Print(j);
+    if (!text)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    size_t len = strlen(text);
+    text[len] = '\n'; /* cJSON_Print's NUL becomes the final newline */
+    lethe_status st = lethe_file_write_atomic(path, text, len + 1);
+    free(text);
+    return st;
+}
+
+static lethe_status side_scores(const lethe_lm_mia_run_cfg *c, const lethe_gpt_dir *m,
+                                const lethe_gpt_dir *r, side *s)
+{
+    lethe_status st = lethe_lm_mia_scores(m->model, r ? r->model : NULL, m->tok,
+                                          (int32_t)m->eot, (const char *const *)s->texts, s->n,
+                                          c->k, c->batch, s->sc);
+    if (!st && !c->no_gradnorm)
+        st = lethe_lm_mia_gradnorm(m->model, m->tok, (int32_t)m->eot,
+                                   (const char *const *)s->texts, s->n, s->sc);
+    if (st && st != LETHE_ERR_NOMEM)
+        st = at(st, s->path);
+    return st;
+}
+
+lethe_status lethe_lm_mia_run(const lethe_lm_mia_run_cfg *c, cJSON **summary)
+{
+    if (summary)
+        *summary = NULL;
+    if (!c->run || !c->members || !c->nonmembers)
+        return lethe_fail(LETHE_ERR_INVALID, "a membership-inference evaluation needs a run, "
+                          "members and non-members");
+    if (!(c->k > 0 && c->k <= 1))
+        return lethe_fail(LETHE_ERR_INVALID, "the Min-K%% fraction must be in (0, 1], got %g",
+                          c->k);
+    lethe_gpt_dir m = {0}, r = {0};
+    side sides[2] = {{0}};
+    cJSON *eval = NULL, *sum = NULL;
+    lethe_status st = lethe_gpt_dir_load(c->run, 1, &m);
+    if (!st && !m.tok)
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: the attacks need the run's tokenizer", c->run);
+    if (!st && c->ref && !(st = lethe_gpt_dir_load(c->ref, 1, &r)))
+        st = same_tokenizer(c, &m, &r);
+    int P = m.model ? m.model->cfg.n_positions : 0;
+    if (r.model && r.model->cfg.n_positions < P)
+        P = r.model->cfg.n_positions;
+    if (!st)
+        st = side_read(&sides[0], c->members, &m, P);
+    if (!st)
+        st = side_read(&sides[1], c->nonmembers, &m, P);
+    for (int s = 0; s < 2 && !st; s++)
+        st = side_scores(c, &m, c->ref ? &r : NULL, &sides[s]);
+    if (!st) {
+        eval = cJSON_CreateObject();
+        sum = cJSON_CreateObject();
+        if (!eval || !sum)
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
+    if (!st) {
+        cJSON_AddStringToObject(sum, "members", c->members);
+        cJSON_AddStringToObject(sum, "nonmembers", c->nonmembers);
+        if (c->ref)
+            cJSON_AddStringToObject(sum, "ref", c->ref);
+        else
+            cJSON_AddNullToObject(sum, "ref");
+        cJSON_AddNumberToObject(sum, "k", c->k);
+        cJSON_AddNumberToObject(sum, "n_forget", (double)sides[0].n);
+        cJSON_AddNumberToObject(sum, "n_holdout", (double)sides[1].n);
+    }
+    double *a = st ? NULL : malloc(sizeof *a * (sides[0].n + sides[1].n));
+    if (!st && !a)
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (int k = 0; !st && k < LETHE_MIA_N_ATTACKS; k++) {
+        if ((k == LETHE_MIA_REFERENCE && !c->ref) || (k == LETHE_MIA_GRADNORM && c->no_gradnorm))
+            continue;
+        double *b = a + sides[0].n;
+        for (size_t i = 0; i < sides[0].n; i++)
+            a[i] = sides[0].sc[i].score[k];
+        for (size_t i = 0; i < sides[1].n; i++)
+            b[i] = sides[1].sc[i].score[k];
+        lethe_roc_result roc;
+        if ((st = lethe_lm_mia_roc(a, sides[0].n, b, sides[1].n, &roc))) {
+            char w[64];
+            snprintf(w, sizeof w, "the %s attack", lethe_lm_mia_name(k));
+            st = at(st, w);
+            break;
+        }
+        char key[64];
+        snprintf(key, sizeof key, "mia_%s", lethe_lm_mia_name(k));
+        cJSON *e = cJSON_AddObjectToObject(eval, key);
+        add_num(e, "agg_value", roc.auc);
+        add_num(e, "auc", roc.auc);
+        add_num(e, "tpr_at_1fpr", roc.tpr_at_1fpr);
+        add_num(e, "tpr_at_5fpr", roc.tpr_at_5fpr);
+        cJSON_AddItemToObject(e, "forget", per_text(&sides[0], k));
+        cJSON_AddItemToObject(e, "holdout", per_text(&sides[1], k));
+        add_num(sum, key, roc.auc);
+        snprintf(key, sizeof key, "mia_%s_tpr_at_1fpr", lethe_lm_mia_name(k));
+        add_num(sum, key, roc.tpr_at_1fpr);
+        snprintf(key, sizeof key, "mia_%s_tpr_at_5fpr", lethe_lm_mia_name(k));
+        add_num(sum, key, roc.tpr_at_5fpr);
+    }
+    free(a);
+    for (int w = -1; !st && w >= -2; w--) {
+        const char *key = w == -1 ? "exact_memorization" : "extraction_strength";
+        cJSON *e = cJSON_AddObjectToObject(eval, key), *f = per_text(&sides[0], w);
+        add_num(e, "agg_value", cJSON_GetObjectItem(f, "agg_value")->valuedouble);
+        cJSON_AddItemToObject(e, "forget", f);
+        cJSON_AddItemToObject(e, "holdout", per_text(&sides[1], w));
+        add_num(sum, key, cJSON_GetObjectItem(f, "agg_value")->valuedouble);
+    }
+    const char *dir = c->out ? c->out : c->run;
+    if (!st)
+        st = lethe_run_mkdir(dir);
+    if (!st)
+        st = write_json(dir, "MIA_EVAL.json", eval);
+    if (!st)
+        st = write_json(dir, "MIA_SUMMARY.json", sum);
+    cJSON_Delete(eval);
+    if (!st && summary) {
+        *summary = sum;
+        sum = NULL;
+    }
+    cJSON_Delete(sum);
+    for (int s = 0; s < 2; s++)
+        side_free(&sides[s]);
+    lethe_gpt_dir_free(&m);
+    lethe_gpt_dir_free(&r);
+    return st;
+}
