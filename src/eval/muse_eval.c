@@ -305,7 +305,7 @@ static lethe_status gen_all(const lethe_muse_eval_cfg *c, const lethe_gpt_dir *m
 #pragma omp parallel for schedule(dynamic, 1) if (!c->logits)
     for (int i = 0; i < n; i++) {
         lethe_status st = gen_one(m, c->logits, &items[i], max_new, knowmem);
-#pragma omp critical(lethe_muse_gen)
+#pragma omp critical
         {
             if (st && (first_i < 0 || i < first_i)) {
                 first = st, first_i = i;
