@@ -37,6 +37,7 @@
 #include <cjson/cJSON.h>
 
 #include "lethe/gpt.h"
+#include "lethe/gpt_hf.h"
 #include "lethe/stats.h"
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
@@ -92,12 +93,51 @@ lethe_status lethe_lm_mia_scores(const lethe_gpt *g, const lethe_gpt *ref,
 lethe_status lethe_lm_mia_gradnorm(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
                                    const char *const *texts, size_t n, lethe_lm_mia_score *out);
 
+/* A pre-encoded sequence: ids[0..len), of which ids[start..len) are scored
+ * (1 <= start; at least 2 scored tokens; len - 1 positions within the
+ * context); text is what the zlib attack compresses. A text of
+ * lethe_lm_mia_encode is {ids, len, 1, text}; a question-answer pair of
+ * lethe_qa_encode is {ids, n, n_prompt, " " answer}: its answer tokens, the
+ * closing end-of-text token the last (left out by Min-K%, Min-K%++ and the
+ * gradient norm, as the last token of a text is), scored after the prompt. */
+typedef struct lethe_lm_mia_seq {
+    const int32_t *ids;
+    int len, start;
+    const char *text;
+} lethe_lm_mia_seq;
+
+/* lethe_lm_mia_scores and lethe_lm_mia_gradnorm on pre-encoded sequences:
+ * the same attacks over each sequence's scored tokens (exact memorisation
+ * and extraction strength over them too). LETHE_ERR_INVALID naming the
+ * sequence ("sequence 3: ...") when one does not fit or has fewer than 2
+ * scored tokens; as those otherwise. */
+lethe_status lethe_lm_mia_seq_scores(const lethe_gpt *g, const lethe_gpt *ref,
+                                     const lethe_lm_mia_seq *seqs, size_t n, double k,
+                                     int batch, lethe_lm_mia_score *out);
+lethe_status lethe_lm_mia_seq_gradnorm(lethe_gpt *g, const lethe_lm_mia_seq *seqs, size_t n,
+                                       lethe_lm_mia_score *out);
+
 /* ROC AUC and TPR at 1% and 5% FPR of one attack's scores: members against
  * non-members, members the positives ranked by -score (lethe_stats_roc).
  * Errors as lethe_stats_roc (an empty side, a score that is not finite). */
 lethe_status lethe_lm_mia_roc(const double *members, size_t n_members,
                               const double *nonmembers, size_t n_nonmembers,
                               lethe_roc_result *out);
+
+/* One attack's result: adds to eval "mia_NAME": {"agg_value": AUC, "auc":
+ * AUC, "tpr_at_1fpr", "tpr_at_5fpr", "forget": {"agg_value": the mean
+ * score, "value_by_index": {"I": {"score": S}}}, "holdout": {...}} (members
+ * under forget) and to sum mia_NAME (the AUC), mia_NAME_tpr_at_1fpr,
+ * mia_NAME_tpr_at_5fpr. Errors as lethe_lm_mia_roc, naming the attack. */
+lethe_status lethe_lm_mia_report(const lethe_lm_mia_score *members, size_t n_members,
+                                 const lethe_lm_mia_score *nonmembers, size_t n_nonmembers,
+                                 int attack, cJSON *eval, cJSON *sum);
+
+/* A reference model r (loaded from ref) suits the model m (from run): the
+ * same vocabulary, tokenizer and end-of-text token. LETHE_ERR_FORMAT naming
+ * ref, LETHE_ERR_NOMEM. */
+lethe_status lethe_lm_mia_ref_check(const lethe_gpt_dir *m, const char *run,
+                                    const lethe_gpt_dir *r, const char *ref);
 
 /* Read texts from a file: a name ending ".jsonl" holds JSON Lines (each line
  * an object with a string "text", or a JSON string); any other file one text

@@ -188,9 +188,17 @@ typedef struct lethe_tofu_run_cfg {
     const cJSON *note;  /* fields copied into the summary after the settings (say,
                            the logits processor's); NULL: none */
     FILE *progress;     /* progress lines per set (lethe/progress.h); NULL: none */
+    int mia;            /* membership inference (lethe/lm_mia.h) on the forget split
+                           against its holdout set (DATA/holdoutXX.json for a split
+                           forgetXX): 1 on, 0 off, -1 (the default) on when that file
+                           exists and no logits processor is given */
+    const char *mia_ref; /* a reference model with the run's tokenizer for the
+                           reference attack (turns the default on); NULL: none */
+    double mia_k;       /* Min-K% and Min-K%++'s fraction (0.4) */
 } lethe_tofu_run_cfg;
 
-/* lethe_tofu_defaults' metrics, no files, no hook, no progress. */
+/* lethe_tofu_defaults' metrics, no files, no hook, no progress, the
+ * membership-inference attacks when the benchmark has the holdout set. */
 void lethe_tofu_run_defaults(lethe_tofu_run_cfg *c);
 
 /* TOFU's metrics of c->run on the forget split (SPLIT_perturbed.json), the
@@ -201,10 +209,21 @@ void lethe_tofu_run_defaults(lethe_tofu_run_cfg *c);
  * (per question) and OUT/TOFU_SUMMARY.json (the settings, then
  * SET_prob, SET_rougeL_recall, SET_truth_ratio, SET_exact_memorization,
  * SET_extraction_strength per set, forget_quality, model_utility; null where
- * undefined), each atomically. *summary (may be NULL) gets the summary's
+ * undefined), each atomically. With the membership-inference attacks, the
+ * summary goes on with mia_holdout (the holdout set's name), mia_ref, mia_k
+ * and lethe_lm_mia_report's keys per attack (LOSS, zlib, Min-K%, Min-K%++,
+ * the reference attack with mia_ref, gradient norm: AUC 1 when the forget
+ * split's answers are told apart from the holdout's, i.e. memorised), and
+ * TOFU_EVAL.json with lethe_lm_mia_report's mia_NAME entries (the scores
+ * per question of the forget split and of the holdout set). A
+ * question-answer pair is scored as lethe_lm_mia_seq describes: its answer
+ * tokens after the prompt. *summary (may be NULL) gets the summary's
  * object (cJSON_Delete it). LETHE_ERR_FORMAT (a run without the tokenizer
  * TOFU needs, a processor that does not suit the run), the loaders' and
- * lethe_tofu_eval_set's errors (naming the file), LETHE_ERR_IO, NOMEM. */
+ * lethe_tofu_eval_set's errors (naming the file), LETHE_ERR_INVALID (mia 1
+ * with a split that has no holdout set or with a logits processor), a
+ * reference model that does not suit (lethe_lm_mia_ref_check),
+ * LETHE_ERR_IO, NOMEM. */
 lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary);
 
 LETHE_API_END

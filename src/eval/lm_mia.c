@@ -102,10 +102,35 @@ static double min_k_mean(double *v, int n, double k)
 
 /* ------------------------------------------------------------ the attacks */
 
-lethe_status lethe_lm_mia_scores(const lethe_gpt *g, const lethe_gpt *ref,
-                                 const lethe_tokenizer_t *tok, int32_t eot,
-                                 const char *const *texts, size_t n, double k, int batch,
-                                 lethe_lm_mia_score *out)
+/* "WHAT I: " before st's message (i counted from 1), unless out of memory. */
+static lethe_status at_item(lethe_status st, const char *what, size_t i)
+{
+    if (!st || st == LETHE_ERR_NOMEM)
+        return st;
+    char w[64];
+    snprintf(w, sizeof w, "%s %zu", what, i + 1);
+    return at(st, w);
+}
+
+/* A sequence the attacks can score within P positions. */
+static lethe_status seq_check(const lethe_lm_mia_seq *s, int P)
+{
+    if (s->start < 1 || s->start > s->len)
+        return lethe_fail(LETHE_ERR_INVALID, "the scored tokens start at %d of %d", s->start,
+                          s->len);
+    if (s->len - 1 > P)
+        return lethe_fail(LETHE_ERR_INVALID, "the sequence has %d tokens, more than the %d "
+                          "the model's context of %d holds", s->len, P + 1, P);
+    int n = s->len - s->start;
+    if (n < 2)
+        return lethe_fail(LETHE_ERR_INVALID, "the sequence has %d scored token%s; the attacks "
+                          "need at least 2", n, n == 1 ? "" : "s");
+    return LETHE_OK;
+}
+
+lethe_status lethe_lm_mia_seq_scores(const lethe_gpt *g, const lethe_gpt *ref,
+                                     const lethe_lm_mia_seq *seqs, size_t n, double k,
+                                     int batch, lethe_lm_mia_score *out)
 {
     if (!(k > 0 && k <= 1))
         return lethe_fail(LETHE_ERR_INVALID, "the Min-K%% fraction must be in (0, 1], got %g", k);
@@ -116,38 +141,33 @@ lethe_status lethe_lm_mia_scores(const lethe_gpt *g, const lethe_gpt *ref,
     int P = g->cfg.n_positions;
     if (ref && ref->cfg.n_positions < P)
         P = ref->cfg.n_positions;
+    lethe_status st = LETHE_OK;
+    for (size_t i = 0; i < n && !st; i++)
+        st = at_item(seq_check(&seqs[i], P), "sequence", i);
+    if (st)
+        return st;
     if (batch < 1)
         batch = 1;
-    int32_t **ids = calloc(n ? n : 1, sizeof *ids);
-    int *len = calloc(n ? n : 1, sizeof *len);
     int32_t *tok_b = malloc(sizeof(int32_t) * (size_t)batch * (size_t)P);
     int32_t *tgt_b = malloc(sizeof(int32_t) * (size_t)batch * (size_t)P);
     double *v = malloc(sizeof(double) * (size_t)P), *z = malloc(sizeof(double) * (size_t)P);
     lethe_gpt_ctx *x = lethe_gpt_ctx_new(), *xr = ref ? lethe_gpt_ctx_new() : NULL;
-    lethe_status st = LETHE_OK;
-    if (!ids || !len || !tok_b || !tgt_b || !v || !z || !x || (ref && !xr)) {
+    if (!tok_b || !tgt_b || !v || !z || !x || (ref && !xr)) {
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n && !st; i++)
-        if ((st = lethe_lm_mia_encode(tok, eot, P, texts[i], &ids[i], &len[i])) &&
-            st != LETHE_ERR_NOMEM) {
-            char w[32];
-            snprintf(w, sizeof w, "text %zu", i + 1);
-            st = at(st, w);
-        }
     for (size_t i0 = 0; i0 < n && !st; i0 += (size_t)batch) {
         int B = (int)(n - i0 < (size_t)batch ? n - i0 : (size_t)batch), T = 1;
         for (int b = 0; b < B; b++)
-            T = len[i0 + b] - 1 > T ? len[i0 + b] - 1 : T;
-        /* position t predicts token t + 1; every token after the first is
-         * scored; padding has no target */
+            T = seqs[i0 + b].len - 1 > T ? seqs[i0 + b].len - 1 : T;
+        /* position t predicts token t + 1; the scored tokens are the
+         * targets; padding has none */
         for (int b = 0; b < B; b++) {
-            const int32_t *s = ids[i0 + b];
-            int m = len[i0 + b];
+            const int32_t *s = seqs[i0 + b].ids;
+            int m = seqs[i0 + b].len, s0 = seqs[i0 + b].start;
             for (int t = 0; t < T; t++) {
                 tok_b[b * T + t] = t < m - 1 ? s[t] : s[0];
-                tgt_b[b * T + t] = t < m - 1 ? s[t + 1] : -1;
+                tgt_b[b * T + t] = t >= s0 - 1 && t < m - 1 ? s[t + 1] : -1;
             }
         }
         if ((st = lethe_gpt_ctx_forward(x, g, tok_b, tgt_b, B, T)) ||
@@ -155,14 +175,17 @@ lethe_status lethe_lm_mia_scores(const lethe_gpt *g, const lethe_gpt *ref,
             goto done;
         for (int b = 0; b < B; b++) {
             size_t i = i0 + (size_t)b;
+            const lethe_lm_mia_seq *sq = &seqs[i];
             lethe_lm_mia_score *o = &out[i];
-            const float *lp = x->logprobs + (long)b * T, *zl = x->logits + (long)b * T * V;
-            int n_sc = len[i] - 1;
+            const int s0 = sq->start - 1; /* the row of the first scored token */
+            const float *zl0 = x->logits + (long)b * T * V;
+            const float *lp = x->logprobs + (long)b * T + s0, *zl = zl0 + (long)s0 * V;
+            int n_sc = sq->len - sq->start;
             double nll = 0, nll_ref = 0;
             for (int t = 0; t < n_sc; t++) {
                 nll -= lp[t];
                 if (ref)
-                    nll_ref -= xr->logprobs[(long)b * T + t];
+                    nll_ref -= xr->logprobs[(long)b * T + s0 + t];
             }
             nll /= n_sc, nll_ref /= n_sc;
             for (int a = 0; a < LETHE_MIA_N_ATTACKS; a++)
@@ -170,7 +193,7 @@ lethe_status lethe_lm_mia_scores(const lethe_gpt *g, const lethe_gpt *ref,
             o->n = n_sc;
             o->score[LETHE_MIA_LOSS] = nll;
             double zl_len = 0;
-            if ((st = zlib_len(texts[i], &zl_len)))
+            if ((st = zlib_len(sq->text, &zl_len)))
                 goto done;
             o->score[LETHE_MIA_ZLIB] = nll / zl_len;
             if (ref)
@@ -186,15 +209,12 @@ lethe_status lethe_lm_mia_scores(const lethe_gpt *g, const lethe_gpt *ref,
             o->score[LETHE_MIA_MIN_K] = min_k_mean(v, n_sc - 1, k);
             o->score[LETHE_MIA_MIN_K_PP] = min_k_mean(z, n_sc - 1, k);
             lethe_qa_score q;
-            lethe_qa_score_rows(zl, lp, V, ids[i], 1, len[i], 0, &q);
+            lethe_qa_score_rows(zl0, x->logprobs + (long)b * T, V, sq->ids, sq->start, sq->len,
+                                0, &q);
             lethe_tofu_memo(&q, LETHE_TOFU_MEMO_PAPER, &o->em, &o->es);
         }
     }
 done:
-    for (size_t i = 0; ids && i < n; i++)
-        free(ids[i]);
-    free(ids);
-    free(len);
     free(tok_b);
     free(tgt_b);
     free(v);
@@ -204,49 +224,96 @@ done:
     return st;
 }
 
-lethe_status lethe_lm_mia_gradnorm(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
-                                   const char *const *texts, size_t n, lethe_lm_mia_score *out)
+lethe_status lethe_lm_mia_seq_gradnorm(lethe_gpt *g, const lethe_lm_mia_seq *seqs, size_t n,
+                                       lethe_lm_mia_score *out)
 {
     lethe_status st = LETHE_OK;
-    int32_t *ids = NULL, *tgt = NULL;
-    int len = 0;
+    for (size_t i = 0; i < n && !st; i++)
+        st = at_item(seq_check(&seqs[i], g->cfg.n_positions), "sequence", i);
+    int32_t *tgt = st ? NULL : malloc(sizeof *tgt * (size_t)g->cfg.n_positions);
+    if (!st && !tgt)
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n && !st; i++) {
-        if ((st = lethe_lm_mia_encode(tok, eot, g->cfg.n_positions, texts[i], &ids, &len))) {
-            if (st != LETHE_ERR_NOMEM) {
-                char w[32];
-                snprintf(w, sizeof w, "text %zu", i + 1);
-                st = at(st, w);
-            }
-            break;
-        }
         /* the loss of the scored tokens but the last (OpenUnlearning's
          * tokenwise log-probabilities), averaged */
-        int T = len - 1;
-        if (!(tgt = malloc(sizeof *tgt * (size_t)T))) {
-            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-            break;
-        }
+        const lethe_lm_mia_seq *s = &seqs[i];
+        int T = s->len - 1;
         for (int t = 0; t < T; t++)
-            tgt[t] = t < T - 1 ? ids[t + 1] : -1;
-        if ((st = lethe_gpt_forward(g, ids, tgt, 1, T)))
+            tgt[t] = t >= s->start - 1 && t < T - 1 ? s->ids[t + 1] : -1;
+        if ((st = lethe_gpt_forward(g, s->ids, tgt, 1, T)))
             break;
         lethe_gpt_zero_grad(g);
         lethe_gpt_backward(g);
         double sum = 0;
         for (int j = 0; j < g->n_tensors; j++) {
             const float *d = g->grads + g->tensors[j].offset;
-            double s = 0;
+            double q = 0;
             for (long e = 0; e < g->tensors[j].numel; e++)
-                s += (double)d[e] * d[e];
-            sum += sqrt(s);
+                q += (double)d[e] * d[e];
+            sum += sqrt(q);
         }
         out[i].score[LETHE_MIA_GRADNORM] = sum / g->n_tensors;
-        free(ids), free(tgt);
-        ids = tgt = NULL;
     }
-    free(ids);
     free(tgt);
     lethe_gpt_zero_grad(g);
+    return st;
+}
+
+/* texts[0..n) encoded as sequences (every token after the first scored);
+ * *ids holds their tokens (free each and the array). */
+static lethe_status text_seqs(const lethe_tokenizer_t *tok, int32_t eot, int P,
+                              const char *const *texts, size_t n, int32_t ***ids,
+                              lethe_lm_mia_seq **seqs)
+{
+    *ids = calloc(n ? n : 1, sizeof **ids);
+    *seqs = calloc(n ? n : 1, sizeof **seqs);
+    if (!*ids || !*seqs)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    lethe_status st = LETHE_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        int len = 0;
+        st = at_item(lethe_lm_mia_encode(tok, eot, P, texts[i], &(*ids)[i], &len), "text", i);
+        (*seqs)[i] = (lethe_lm_mia_seq){(*ids)[i], len, 1, texts[i]};
+    }
+    return st;
+}
+
+static void text_seqs_free(int32_t **ids, lethe_lm_mia_seq *seqs, size_t n)
+{
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(seqs);
+}
+
+lethe_status lethe_lm_mia_scores(const lethe_gpt *g, const lethe_gpt *ref,
+                                 const lethe_tokenizer_t *tok, int32_t eot,
+                                 const char *const *texts, size_t n, double k, int batch,
+                                 lethe_lm_mia_score *out)
+{
+    if (!(k > 0 && k <= 1))
+        return lethe_fail(LETHE_ERR_INVALID, "the Min-K%% fraction must be in (0, 1], got %g", k);
+    int P = g->cfg.n_positions;
+    if (ref && ref->cfg.n_positions < P)
+        P = ref->cfg.n_positions;
+    int32_t **ids = NULL;
+    lethe_lm_mia_seq *seqs = NULL;
+    lethe_status st = text_seqs(tok, eot, P, texts, n, &ids, &seqs);
+    if (!st)
+        st = lethe_lm_mia_seq_scores(g, ref, seqs, n, k, batch, out);
+    text_seqs_free(ids, seqs, n);
+    return st;
+}
+
+lethe_status lethe_lm_mia_gradnorm(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
+                                   const char *const *texts, size_t n, lethe_lm_mia_score *out)
+{
+    int32_t **ids = NULL;
+    lethe_lm_mia_seq *seqs = NULL;
+    lethe_status st = text_seqs(tok, eot, g->cfg.n_positions, texts, n, &ids, &seqs);
+    if (!st)
+        st = lethe_lm_mia_seq_gradnorm(g, seqs, n, out);
+    text_seqs_free(ids, seqs, n);
     return st;
 }
 
@@ -393,24 +460,22 @@ static void side_free(side *s)
     free(s->sc);
 }
 
-/* The reference must read texts as the model does: the same tokenizer and
- * vocabulary. */
-static lethe_status same_tokenizer(const lethe_lm_mia_run_cfg *c, const lethe_gpt_dir *m,
-                                   const lethe_gpt_dir *r)
+lethe_status lethe_lm_mia_ref_check(const lethe_gpt_dir *m, const char *run,
+                                    const lethe_gpt_dir *r, const char *ref)
 {
     if (r->model->cfg.vocab_size != m->model->cfg.vocab_size)
         return lethe_fail(LETHE_ERR_FORMAT, "%s: the reference model's vocabulary (%d tokens) "
-                          "is not the model's (%d)", c->ref, r->model->cfg.vocab_size,
+                          "is not the model's (%d)", ref, r->model->cfg.vocab_size,
                           m->model->cfg.vocab_size);
     char *a = NULL, *b = NULL;
     lethe_status st = LETHE_OK;
     if (!r->tok)
-        st = lethe_fail(LETHE_ERR_FORMAT, "%s: the reference model has no tokenizer", c->ref);
+        st = lethe_fail(LETHE_ERR_FORMAT, "%s: the reference model has no tokenizer", ref);
     else if (lethe_tokenizer_to_json(m->tok, &a) || lethe_tokenizer_to_json(r->tok, &b))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     else if (strcmp(a, b) || m->eot != r->eot)
         st = lethe_fail(LETHE_ERR_FORMAT, "%s: the reference model's tokenizer is not the one "
-                        "of %s", c->ref, c->run);
+                        "of %s", ref, run);
     free(a);
     free(b);
     return st;
@@ -427,22 +492,59 @@ static void add_num(cJSON *o, const char *key, double v)
 /* {"agg_value": mean, "value_by_index": {"I": {"score": S}}} of one value
  * per text (attack a, or exact memorisation (-1) or extraction strength
  * (-2)). */
-static cJSON *per_text(const side *s, int a)
+static cJSON *per_text(const lethe_lm_mia_score *sc, size_t n, int a)
 {
     cJSON *o = cJSON_CreateObject(), *by = cJSON_CreateObject();
     double sum = 0;
     char key[32];
-    for (size_t i = 0; o && by && i < s->n; i++) {
-        double v = a >= 0 ? s->sc[i].score[a] : a == -1 ? s->sc[i].em : s->sc[i].es;
+    for (size_t i = 0; o && by && i < n; i++) {
+        double v = a >= 0 ? sc[i].score[a] : a == -1 ? sc[i].em : sc[i].es;
         cJSON *e = cJSON_CreateObject();
         add_num(e, "score", v);
         snprintf(key, sizeof key, "%zu", i);
         cJSON_AddItemToObject(by, key, e);
         sum += v;
     }
-    add_num(o, "agg_value", sum / (double)s->n);
+    add_num(o, "agg_value", sum / (double)n);
     cJSON_AddItemToObject(o, "value_by_index", by);
     return o;
+}
+
+lethe_status lethe_lm_mia_report(const lethe_lm_mia_score *members, size_t n_members,
+                                 const lethe_lm_mia_score *nonmembers, size_t n_nonmembers,
+                                 int attack, cJSON *eval, cJSON *sum)
+{
+    size_t n = n_members + n_nonmembers;
+    double *a = malloc(sizeof *a * (n ? n : 1)), *b = a + n_members;
+    if (!a)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n_members; i++)
+        a[i] = members[i].score[attack];
+    for (size_t i = 0; i < n_nonmembers; i++)
+        b[i] = nonmembers[i].score[attack];
+    lethe_roc_result roc;
+    lethe_status st = lethe_lm_mia_roc(a, n_members, b, n_nonmembers, &roc);
+    free(a);
+    if (st) {
+        char w[64];
+        snprintf(w, sizeof w, "the %s attack", lethe_lm_mia_name(attack));
+        return st == LETHE_ERR_NOMEM ? st : at(st, w);
+    }
+    char key[64];
+    snprintf(key, sizeof key, "mia_%s", lethe_lm_mia_name(attack));
+    cJSON *e = cJSON_AddObjectToObject(eval, key);
+    add_num(e, "agg_value", roc.auc);
+    add_num(e, "auc", roc.auc);
+    add_num(e, "tpr_at_1fpr", roc.tpr_at_1fpr);
+    add_num(e, "tpr_at_5fpr", roc.tpr_at_5fpr);
+    cJSON_AddItemToObject(e, "forget", per_text(members, n_members, attack));
+    cJSON_AddItemToObject(e, "holdout", per_text(nonmembers, n_nonmembers, attack));
+    add_num(sum, key, roc.auc);
+    snprintf(key, sizeof key, "mia_%s_tpr_at_1fpr", lethe_lm_mia_name(attack));
+    add_num(sum, key, roc.tpr_at_1fpr);
+    snprintf(key, sizeof key, "mia_%s_tpr_at_5fpr", lethe_lm_mia_name(attack));
+    add_num(sum, key, roc.tpr_at_5fpr);
+    return LETHE_OK;
 }
 
 static lethe_status write_json(const char *dir, const char *name, const cJSON *j)
@@ -490,7 +592,7 @@ lethe_status lethe_lm_mia_run(const lethe_lm_mia_run_cfg *c, cJSON **summary)
     if (!st && !m.tok)
         st = lethe_fail(LETHE_ERR_FORMAT, "%s: the attacks need the run's tokenizer", c->run);
     if (!st && c->ref && !(st = lethe_gpt_dir_load(c->ref, 1, &r)))
-        st = same_tokenizer(c, &m, &r);
+        st = lethe_lm_mia_ref_check(&m, c->run, &r, c->ref);
     int P = m.model ? m.model->cfg.n_positions : 0;
     if (r.model && r.model->cfg.n_positions < P)
         P = r.model->cfg.n_positions;
@@ -517,46 +619,16 @@ lethe_status lethe_lm_mia_run(const lethe_lm_mia_run_cfg *c, cJSON **summary)
         cJSON_AddNumberToObject(sum, "n_forget", (double)sides[0].n);
         cJSON_AddNumberToObject(sum, "n_holdout", (double)sides[1].n);
     }
-    double *a = st ? NULL : malloc(sizeof *a * (sides[0].n + sides[1].n));
-    if (!st && !a)
-        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    for (int k = 0; !st && k < LETHE_MIA_N_ATTACKS; k++) {
-        if ((k == LETHE_MIA_REFERENCE && !c->ref) || (k == LETHE_MIA_GRADNORM && c->no_gradnorm))
-            continue;
-        double *b = a + sides[0].n;
-        for (size_t i = 0; i < sides[0].n; i++)
-            a[i] = sides[0].sc[i].score[k];
-        for (size_t i = 0; i < sides[1].n; i++)
-            b[i] = sides[1].sc[i].score[k];
-        lethe_roc_result roc;
-        if ((st = lethe_lm_mia_roc(a, sides[0].n, b, sides[1].n, &roc))) {
-            char w[64];
-            snprintf(w, sizeof w, "the %s attack", lethe_lm_mia_name(k));
-            st = at(st, w);
-            break;
-        }
-        char key[64];
-        snprintf(key, sizeof key, "mia_%s", lethe_lm_mia_name(k));
-        cJSON *e = cJSON_AddObjectToObject(eval, key);
-        add_num(e, "agg_value", roc.auc);
-        add_num(e, "auc", roc.auc);
-        add_num(e, "tpr_at_1fpr", roc.tpr_at_1fpr);
-        add_num(e, "tpr_at_5fpr", roc.tpr_at_5fpr);
-        cJSON_AddItemToObject(e, "forget", per_text(&sides[0], k));
-        cJSON_AddItemToObject(e, "holdout", per_text(&sides[1], k));
-        add_num(sum, key, roc.auc);
-        snprintf(key, sizeof key, "mia_%s_tpr_at_1fpr", lethe_lm_mia_name(k));
-        add_num(sum, key, roc.tpr_at_1fpr);
-        snprintf(key, sizeof key, "mia_%s_tpr_at_5fpr", lethe_lm_mia_name(k));
-        add_num(sum, key, roc.tpr_at_5fpr);
-    }
-    free(a);
+    for (int k = 0; !st && k < LETHE_MIA_N_ATTACKS; k++)
+        if ((k != LETHE_MIA_REFERENCE || c->ref) && (k != LETHE_MIA_GRADNORM || !c->no_gradnorm))
+            st = lethe_lm_mia_report(sides[0].sc, sides[0].n, sides[1].sc, sides[1].n, k, eval,
+                                     sum);
     for (int w = -1; !st && w >= -2; w--) {
         const char *key = w == -1 ? "exact_memorization" : "extraction_strength";
-        cJSON *e = cJSON_AddObjectToObject(eval, key), *f = per_text(&sides[0], w);
+        cJSON *e = cJSON_AddObjectToObject(eval, key), *f = per_text(sides[0].sc, sides[0].n, w);
         add_num(e, "agg_value", cJSON_GetObjectItem(f, "agg_value")->valuedouble);
         cJSON_AddItemToObject(e, "forget", f);
-        cJSON_AddItemToObject(e, "holdout", per_text(&sides[1], w));
+        cJSON_AddItemToObject(e, "holdout", per_text(sides[1].sc, sides[1].n, w));
         add_num(sum, key, cJSON_GetObjectItem(f, "agg_value")->valuedouble);
     }
     const char *dir = c->out ? c->out : c->run;

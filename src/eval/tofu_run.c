@@ -11,6 +11,7 @@
 #include "lethe/authors.h"
 #include "lethe/fileio.h"
 #include "lethe/gpt_hf.h"
+#include "lethe/lm_mia.h"
 #include "lethe/run.h"
 #include "lethe/tofu.h"
 
@@ -30,6 +31,8 @@ void lethe_tofu_run_defaults(lethe_tofu_run_cfg *c)
 {
     memset(c, 0, sizeof *c);
     lethe_tofu_defaults(&c->t);
+    c->mia = -1;
+    c->mia_k = 0.4;
 }
 
 /* Items pointing into the rows of t. */
@@ -160,6 +163,132 @@ static cJSON *make_summary(const lethe_tofu_run_cfg *c, const lethe_tofu_set *re
     return sum;
 }
 
+/* ---- membership inference on the forget split against its holdout ------- */
+
+/* One side: a file's question-answer pairs as sequences, and their scores. */
+typedef struct mia_side {
+    lethe_tofu t;
+    int32_t **ids;
+    char **text; /* " " answer, what the zlib attack compresses */
+    lethe_lm_mia_seq *seqs;
+    lethe_lm_mia_score *sc;
+} mia_side;
+
+static void mia_side_free(mia_side *s)
+{
+    for (size_t i = 0; i < s->t.n; i++) {
+        free(s->ids ? s->ids[i] : NULL);
+        free(s->text ? s->text[i] : NULL);
+    }
+    free(s->ids);
+    free(s->text);
+    free(s->seqs);
+    free(s->sc);
+    lethe_tofu_free(&s->t);
+}
+
+/* Load and encode path's pairs; score them on m (and ref when not NULL). */
+static lethe_status mia_side_score(const lethe_tofu_run_cfg *c, const char *path,
+                                   lethe_gpt_dir *m, const lethe_gpt_dir *ref, mia_side *s)
+{
+    lethe_status st = lethe_tofu_load(path, &s->t);
+    size_t n = s->t.n ? s->t.n : 1;
+    if (!st && (!(s->ids = calloc(n, sizeof *s->ids)) || !(s->text = calloc(n, sizeof *s->text)) ||
+                !(s->seqs = calloc(n, sizeof *s->seqs)) || !(s->sc = calloc(n, sizeof *s->sc))))
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < s->t.n; i++) {
+        const lethe_tofu_row *r = &s->t.rows[i];
+        int np = 0, len = 0;
+        size_t al = strlen(r->answer);
+        if ((st = lethe_qa_encode(m->tok, r->question, r->answer, (int32_t)m->eot, &s->ids[i],
+                                  &np, &len)))
+            break;
+        if (!(s->text[i] = malloc(al + 2))) {
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+            break;
+        }
+        s->text[i][0] = ' ';
+        memcpy(s->text[i] + 1, r->answer, al + 1);
+        s->seqs[i] = (lethe_lm_mia_seq){s->ids[i], len, np, s->text[i]};
+    }
+    if (!st)
+        st = lethe_lm_mia_seq_scores(m->model, ref ? ref->model : NULL, s->seqs, s->t.n,
+                                     c->mia_k, c->t.batch, s->sc);
+    if (!st)
+        st = lethe_lm_mia_seq_gradnorm(m->model, s->seqs, s->t.n, s->sc);
+    if (st && st != LETHE_ERR_NOMEM)
+        st = lethe_fail(st, "%s: %s", path, lethe_error_detail());
+    return st;
+}
+
+/* Whether the attacks run, and on which holdout set (*holdout: its name). */
+static lethe_status mia_wanted(const lethe_tofu_run_cfg *c, char *holdout, size_t cap, int *on)
+{
+    int want = c->mia > 0 || (c->mia < 0 && c->mia_ref);
+    *on = 0;
+    if (!c->mia || (c->mia < 0 && !want && c->logits))
+        return LETHE_OK;
+    if (strncmp(c->split, "forget", 6)) {
+        if (want)
+            return lethe_fail(LETHE_ERR_INVALID, "the split %s has no holdout set (holdoutXX "
+                              "belongs to forgetXX) for the membership-inference attacks",
+                              c->split);
+        return LETHE_OK;
+    }
+    snprintf(holdout, cap, "holdout%s", c->split + 6);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.json", c->data, holdout);
+    FILE *f = want ? NULL : fopen(path, "rb");
+    if (f)
+        fclose(f);
+    if (!want && !f)
+        return LETHE_OK;
+    if (c->logits)
+        return lethe_fail(LETHE_ERR_INVALID, "the membership-inference attacks do not take a "
+                          "logits processor");
+    if (!(c->mia_k > 0 && c->mia_k <= 1))
+        return lethe_fail(LETHE_ERR_INVALID, "the Min-K%% fraction must be in (0, 1], got %g",
+                          c->mia_k);
+    *on = 1;
+    return LETHE_OK;
+}
+
+/* The attacks of m on the forget split against the holdout set, into the
+ * files' objects. */
+static lethe_status mia_run(const lethe_tofu_run_cfg *c, const char *holdout, lethe_gpt_dir *m,
+                            cJSON *eval, cJSON *sum)
+{
+    lethe_gpt_dir r = {0};
+    mia_side sides[2] = {{{0}}};
+    char path[4096];
+    lethe_status st = LETHE_OK;
+    if (c->mia_ref && !(st = load_model(c->mia_ref, &r)))
+        st = lethe_lm_mia_ref_check(m, c->run, &r, c->mia_ref);
+    for (int s = 0; s < 2 && !st; s++) {
+        if (s == 0)
+            snprintf(path, sizeof path, "%s/" "%s_perturbed.json", c->data, c->split);
+        else
+            snprintf(path, sizeof path, "%s/%s.json", c->data, holdout);
+        st = mia_side_score(c, path, m, c->mia_ref ? &r : NULL, &sides[s]);
+    }
+    if (!st) {
+        cJSON_AddStringToObject(sum, "mia_holdout", holdout);
+        if (c->mia_ref)
+            cJSON_AddStringToObject(sum, "mia_ref", c->mia_ref);
+        else
+            cJSON_AddNullToObject(sum, "mia_ref");
+        cJSON_AddNumberToObject(sum, "mia_k", c->mia_k);
+    }
+    for (int k = 0; !st && k < LETHE_MIA_N_ATTACKS; k++)
+        if (k != LETHE_MIA_REFERENCE || c->mia_ref)
+            st = lethe_lm_mia_report(sides[0].sc, sides[0].t.n, sides[1].sc, sides[1].t.n, k,
+                                     eval, sum);
+    for (int s = 0; s < 2; s++)
+        mia_side_free(&sides[s]);
+    lethe_gpt_dir_free(&r);
+    return st;
+}
+
 lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
 {
     if (summary)
@@ -175,6 +304,16 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
         st = load_model(c->oracle, &orc);
     if (!st && c->logits && c->logits->check && (st = c->logits->check(c->logits->ctx, m.model)))
         st = lethe_fail(st, "%s: %s", c->run, lethe_error_detail());
+    /* the attacks first: their inputs fail before the long evaluation */
+    char holdout[512];
+    int mia = 0;
+    cJSON *mia_eval = cJSON_CreateObject(), *mia_sum = cJSON_CreateObject();
+    if (!st && (!mia_eval || !mia_sum))
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = mia_wanted(c, holdout, sizeof holdout, &mia);
+    if (!st && mia)
+        st = mia_run(c, holdout, &m, mia_eval, mia_sum);
     for (int s = 0; s < N_SETS && !st; s++)
         st = eval_one(c, s, &m, "model", c->logits, c->t.no_generate, &res[s]);
     /* the oracle's truth ratios on the forget split (no generation needed) */
@@ -197,12 +336,19 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
             cJSON_AddItemToObject(eval, sets[s].name, per_sample(&res[s]));
         if (!eval || !sum)
             st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        /* the attacks' keys after the others */
+        for (cJSON *e; !st && (e = mia_eval->child);)
+            cJSON_AddItemToObject(eval, e->string, cJSON_DetachItemViaPointer(mia_eval, e));
+        for (cJSON *e; !st && (e = mia_sum->child);)
+            cJSON_AddItemToObject(sum, e->string, cJSON_DetachItemViaPointer(mia_sum, e));
     }
     if (!st)
         st = write_json(dir, "TOFU_EVAL.json", eval);
     if (!st)
         st = write_json(dir, "TOFU_SUMMARY.json", sum);
     cJSON_Delete(eval);
+    cJSON_Delete(mia_eval);
+    cJSON_Delete(mia_sum);
     if (!st && summary) {
         *summary = sum;
         sum = NULL;

@@ -71,6 +71,51 @@ contains "$OUT" '"forget_quality":	null'
 contains "$OUT" '"model_utility":	null'
 contains "$OUT" '"forget_rougeL_recall":	null'
 
+# membership inference on the forget split against holdout10 (on by default):
+# the AUCs from the per-question scores, the reference attack with --mia-ref,
+# and --no-mia's files the same bytes as the others without the added keys
+expect 0 $E --run "$TMP/a" --out "$TMP/mia" --no-generate --mia-ref "$TMP/b" --mia-k 0.3
+contains "$OUT" "mia_reference "
+expect 0 $E --run "$TMP/a" --out "$TMP/nomia" --no-generate --no-mia
+if $PY - "$TMP/mia" "$TMP/nomia" "$TMP/alone" "$D" <<'EOF'; then pass; else fail "eval tofu: the attacks"; fi
+import json, sys
+mia, nomia, alone, d = sys.argv[1:5]
+s = json.load(open(mia + "/TOFU_SUMMARY.json"))
+e = json.load(open(mia + "/TOFU_EVAL.json"))
+assert s["mia_holdout"] == "holdout10" and s["mia_ref"].endswith("/b") and s["mia_k"] == 0.3
+n_f = sum(1 for _ in open(d + "/forget10_perturbed.json"))
+n_h = sum(1 for _ in open(d + "/holdout10.json"))
+for a in ("loss", "zlib", "min_k", "min_k_plus_plus", "reference", "gradnorm"):
+    k = "mia_" + a
+    f = [e[k]["forget"]["value_by_index"][str(i)]["score"] for i in range(n_f)]
+    h = [e[k]["holdout"]["value_by_index"][str(i)]["score"] for i in range(n_h)]
+    assert len(e[k]["forget"]["value_by_index"]) == n_f and len(e[k]["holdout"]["value_by_index"]) == n_h
+    # AUC: members (forget) the positives, lower scores more member-like
+    auc = sum((x < y) + 0.5 * (x == y) for x in f for y in h) / (n_f * n_h)
+    assert 0 <= s[k] <= 1 and abs(auc - s[k]) < 1e-12 and e[k]["auc"] == s[k], (k, auc, s[k])
+    assert abs(sum(f) / n_f - e[k]["forget"]["agg_value"]) < 1e-9, k
+    for t in ("tpr_at_1fpr", "tpr_at_5fpr"):
+        assert 0 <= s[k + "_" + t] <= 1, (k, t)
+assert e["mia_loss"]["forget"] != e["mia_reference"]["forget"]
+# the keys before the attacks' are the bytes of a run without them
+for f in ("TOFU_SUMMARY.json", "TOFU_EVAL.json"):
+    a, b, c = (open(x + "/" + f).read() for x in (nomia, alone, mia))
+    assert a != b and c.startswith(a[:-3]) and c[len(a) - 3] == ",", f
+    assert b.startswith(a[:-3]) and b[len(a) - 3] == ",", f
+assert not any(k.startswith("mia") for k in json.load(open(nomia + "/TOFU_SUMMARY.json")))
+EOF
+expect 3 $E --run "$TMP/a" --no-generate --out "$TMP/x" --mia-ref "$TMP/nowhere"
+one_line "$ERR"
+contains "$ERR" "$TMP/nowhere"
+rm "$D/holdout05.json"
+expect 3 $E --run "$TMP/a" --no-generate --out "$TMP/x" --split forget05 --mia
+one_line "$ERR"
+contains "$ERR" "holdout05.json"
+expect 0 $E --run "$TMP/a" --no-generate --out "$TMP/f05" --split forget05
+! grep -q mia_ "$OUT" && pass || fail "eval tofu: the attacks without a holdout set"
+expect 2 $E --run "$TMP/a" --no-mia --mia-ref "$TMP/b"
+expect 2 $E --run "$TMP/a" --mia-k 0
+
 # OpenUnlearning's exact memorisation and extraction strength: only those move
 expect 0 $E --run "$TMP/a" --out "$TMP/ou" --no-generate --memorization openunlearning
 if $PY - "$TMP/alone" "$TMP/ou" <<'EOF'; then pass; else fail "--memorization openunlearning"; fi
@@ -80,7 +125,7 @@ sp, so = (json.load(open(d + "/TOFU_SUMMARY.json")) for d in (paper, ou))
 ep, eo = (json.load(open(d + "/TOFU_EVAL.json")) for d in (paper, ou))
 assert so.pop("memorization") == "openunlearning" and "memorization" not in sp
 moved = 0
-for name in ep:
+for name in ("forget", "retain", "real_authors", "world_facts"):
     for a, b in zip(ep[name], eo[name]):
         assert a["prob"] == b["prob"] and a["truth_ratio"] == b["truth_ratio"], name
         assert 0 <= b["exact_memorization"] <= 1 and 0 < b["extraction_strength"] <= 1, b

@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <zlib.h>
 
 #include "../test.h"
 #include "lethe/gpt_hf.h"
 #include "lethe/json.h"
 #include "lethe/lm_mia.h"
+#include "lethe/tofu.h"
 
 /* The fixture's model, and its reference: every parameter halved. */
 static lethe_status load_pair(lethe_gpt_dir *d, lethe_gpt_dir *r)
@@ -118,6 +120,107 @@ TEST(lm_mia_scores_match_the_torch_twin)
         CHECK_CLOSE(res.tpr_at_5fpr, num(w, "tpr_at_5fpr"), 0, 1e-12);
     }
     cJSON_Delete(root);
+    lethe_gpt_dir_free(&d);
+    lethe_gpt_dir_free(&r);
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* -mean of the max(1, floor(k n)) smallest of v[0..n). */
+static double min_k_by_hand(double *v, int n, double k)
+{
+    qsort(v, (size_t)n, sizeof *v, by_value);
+    int m = (int)(k * n) > 0 ? (int)(k * n) : 1;
+    double s = 0;
+    for (int i = 0; i < m; i++)
+        s += v[i];
+    return -s / m;
+}
+
+/* Question-answer pairs laid out as TOFU's metrics read them: every attack
+ * over the answer's tokens alone (the closing end-of-text token the last),
+ * computed here by hand from one teacher-forced forward of the whole pair
+ * and one backward; the prompt's tokens count nowhere. */
+TEST(lm_mia_qa_pairs_score_the_answer_tokens)
+{
+    lethe_gpt_dir d = {0}, r = {0};
+    CHECK_OK(load_pair(&d, &r));
+    static const char *const q[3] = {"Where?", "Who?", "Why?"};
+    static const char *const ans[3] = {"At sea.", "No one.", "Late."};
+    const double k = 0.5;
+    int32_t *ids[3], eot = (int32_t)d.eot;
+    char text[3][96];
+    lethe_lm_mia_seq seqs[3];
+    for (int i = 0; i < 3; i++) {
+        int np = 0, len = 0;
+        CHECK_OK(lethe_qa_encode(d.tok, q[i], ans[i], eot, &ids[i], &np, &len));
+        snprintf(text[i], sizeof text[i], " %s", ans[i]);
+        seqs[i] = (lethe_lm_mia_seq){ids[i], len, np, text[i]};
+        CHECK(np > 3 && ids[i][len - 1] == eot);
+    }
+    lethe_lm_mia_score a[3];
+    CHECK_OK(lethe_lm_mia_seq_scores(d.model, r.model, seqs, 3, k, 2, a));
+    CHECK_OK(lethe_lm_mia_seq_gradnorm(d.model, seqs, 3, a));
+    const int V = d.model->cfg.vocab_size;
+    for (int i = 0; i < 3; i++) {
+        const int32_t *s = ids[i];
+        int T = seqs[i].len - 1, s0 = seqs[i].start - 1, n = T - s0;
+        int32_t tgt[128];
+        double lp[128], z[128], nll = 0, nll_ref = 0;
+        CHECK(T <= 128 && a[i].n == n);
+        for (int t = 0; t < T; t++)
+            tgt[t] = s[t + 1];
+        CHECK_OK(lethe_gpt_forward(r.model, s, tgt, 1, T));
+        for (int t = s0; t < T; t++)
+            nll_ref -= r.model->logprobs[t];
+        CHECK_OK(lethe_gpt_forward(d.model, s, tgt, 1, T));
+        for (int t = s0; t < T; t++) {
+            double mu, s2;
+            lethe_gpt_logit_moments(d.model->logits + (long)t * V, V, &mu, &s2);
+            lp[t - s0] = d.model->logprobs[t];
+            z[t - s0] = (lp[t - s0] - mu) / sqrt(s2 > 1e-6 ? s2 : 1e-6);
+            nll -= lp[t - s0];
+        }
+        nll /= n, nll_ref /= n;
+        uLongf zl = compressBound(strlen(text[i]));
+        Bytef buf[256];
+        CHECK(compress2(buf, &zl, (const Bytef *)text[i], strlen(text[i]),
+                        Z_DEFAULT_COMPRESSION) == Z_OK);
+        const double *sc = a[i].score;
+        CHECK_CLOSE(sc[LETHE_MIA_LOSS], nll, 1e-12, 0);
+        CHECK_CLOSE(sc[LETHE_MIA_ZLIB], nll / (double)zl, 1e-12, 0);
+        CHECK_CLOSE(sc[LETHE_MIA_REFERENCE], nll - nll_ref, 1e-9, 1e-12);
+        CHECK_CLOSE(sc[LETHE_MIA_MIN_K], min_k_by_hand(lp, n - 1, k), 1e-12, 0);
+        CHECK_CLOSE(sc[LETHE_MIA_MIN_K_PP], min_k_by_hand(z, n - 1, k), 1e-12, 0);
+        /* the gradient of the answer's mean loss without its last token */
+        for (int t = 0; t < T; t++)
+            tgt[t] = t >= s0 && t < T - 1 ? s[t + 1] : -1;
+        CHECK_OK(lethe_gpt_forward(d.model, s, tgt, 1, T));
+        lethe_gpt_zero_grad(d.model);
+        lethe_gpt_backward(d.model);
+        double norms = 0;
+        for (int j = 0; j < d.model->n_tensors; j++) {
+            double q2 = 0;
+            for (long e = 0; e < d.model->tensors[j].numel; e++) {
+                double g = d.model->grads[d.model->tensors[j].offset + e];
+                q2 += g * g;
+            }
+            norms += sqrt(q2);
+        }
+        CHECK_CLOSE(sc[LETHE_MIA_GRADNORM], norms / d.model->n_tensors, 1e-12, 0);
+        lethe_gpt_zero_grad(d.model);
+    }
+    /* a sequence with fewer than 2 scored tokens is named */
+    seqs[1].start = seqs[1].len - 1;
+    CHECK_STATUS(lethe_lm_mia_seq_scores(d.model, NULL, seqs, 3, k, 2, a), LETHE_ERR_INVALID);
+    CHECK_MSG(strstr(lethe_error_detail(), "sequence 2:"), "%s", lethe_error_detail());
+    CHECK_STATUS(lethe_lm_mia_seq_gradnorm(d.model, seqs, 3, a), LETHE_ERR_INVALID);
+    for (int i = 0; i < 3; i++)
+        free(ids[i]);
     lethe_gpt_dir_free(&d);
     lethe_gpt_dir_free(&r);
 }
