@@ -188,12 +188,12 @@ typedef struct lethe_tofu_run_cfg {
     const cJSON *note;  /* fields copied into the summary after the settings (say,
                            the logits processor's); NULL: none */
     FILE *progress;     /* progress lines per set (lethe/progress.h); NULL: none */
-    int mia;            /* membership inference (lethe/lm_mia.h) on the forget split
-                           against its holdout set (DATA/holdoutXX.json for a split
-                           forgetXX): 1 on, 0 off, -1 (the default) on when that file
-                           exists and no logits processor is given */
+    int mia;            /* 1: membership inference (lethe/lm_mia.h) on the forget
+                           split against its holdout set (DATA/holdoutXX.json for a
+                           split forgetXX; not with a logits processor); 0 (the
+                           default): none */
     const char *mia_ref; /* a reference model with the run's tokenizer for the
-                           reference attack (turns the default on); NULL: none */
+                           reference attack (implies mia); NULL: none */
     double mia_k;       /* Min-K% and Min-K%++'s fraction (0.4) */
 } lethe_tofu_run_cfg;
 

@@ -34,6 +34,8 @@ static void usage(FILE *out)
 {
     lethe_tofu_opts d;
     lethe_tofu_defaults(&d);
+    lethe_tofu_run_cfg rd;
+    lethe_tofu_run_defaults(&rd);
     fprintf(out,
             "Usage: lethe eval tofu --run RUN --data DIR --split forgetXX [--oracle RUN]\n"
             "                       [--out DIR] [--json] [options]\n\n"
@@ -72,22 +74,20 @@ static void usage(FILE *out)
             "  --mia            membership inference on the forget split against its\n"
             "                   holdout set (DIR/holdoutXX.json): the AUC of LOSS, zlib,\n"
             "                   Min-K%%, Min-K%%++ and gradient norm on the answer tokens\n"
-            "                   (1: the forget answers are told apart, memorised); the\n"
-            "                   default when DIR has the holdout set and --whp is not given\n"
-            "  --no-mia         skip the attacks\n"
-            "  --mia-ref RUN    a reference model with the run's tokenizer (say, the\n"
+            "                   (1: the forget answers are told apart, memorised); not\n"
+            "                   with --whp\n"            "  --mia-ref RUN    a reference model with the run's tokenizer (say, the\n"
             "                   retain-only model): the reference attack too (implies --mia)\n"
             "  --mia-k K        the fraction of tokens Min-K%% and Min-K%%++ average (%g)\n"
             "  --quiet          no progress lines on stderr (a long evaluation shows them\n"
             "                   every few seconds, per set)\n"
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
-            d.max_new, d.batch, whp_alpha_default(), 0.4);
+            d.max_new, d.batch, whp_alpha_default(), rd.mia_k);
 }
 
 enum {
     O_RUN = 256, O_ORACLE, O_DATA, O_SPLIT, O_OUT, O_JSON, O_MAXNEW, O_BATCH, O_ARITH, O_NOGEN,
-    O_WHP, O_WHP_ALPHA, O_MEMO, O_QUIET, O_MIA, O_NOMIA, O_MIA_REF, O_MIA_K
+    O_WHP, O_WHP_ALPHA, O_MEMO, O_QUIET, O_MIA, O_MIA_REF, O_MIA_K
 };
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -98,13 +98,15 @@ static int parse(int argc, char **argv, struct opts *o)
         {"max-new", 1, 0, O_MAXNEW}, {"batch", 1, 0, O_BATCH}, {"arithmetic", 0, 0, O_ARITH},
         {"no-generate", 0, 0, O_NOGEN}, {"whp", 1, 0, O_WHP}, {"whp-alpha", 1, 0, O_WHP_ALPHA},
         {"memorization", 1, 0, O_MEMO}, {"quiet", 0, 0, O_QUIET}, {"mia", 0, 0, O_MIA},
-        {"no-mia", 0, 0, O_NOMIA}, {"mia-ref", 1, 0, O_MIA_REF}, {"mia-k", 1, 0, O_MIA_K},
+        {"mia-ref", 1, 0, O_MIA_REF}, {"mia-k", 1, 0, O_MIA_K},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     lethe_tofu_defaults(&o->t);
     o->whp_alpha = whp_alpha_default();
-    o->mia = -1, o->mia_k = 0.4;
+    lethe_tofu_run_cfg d;
+    lethe_tofu_run_defaults(&d);
+    o->mia_k = d.mia_k;
     long max_new = o->t.max_new, batch = o->t.batch;
     const cli_long_opt ints[] = {{O_MAXNEW, &max_new, 1, 100000}, {O_BATCH, &batch, 1, 100000}};
     const cli_real_opt reals[] = {{O_WHP_ALPHA, &o->whp_alpha, 0, 1e6},
@@ -135,7 +137,6 @@ static int parse(int argc, char **argv, struct opts *o)
             break;
         case O_QUIET: o->quiet = 1; break;
         case O_MIA: o->mia = 1; break;
-        case O_NOMIA: o->mia = 0; break;
         case O_MIA_REF: o->mia_ref = optarg; break;
         case 'h': usage(stdout); return -1;
         default: return cli_bad_option(VERB, argv, lo);
@@ -146,8 +147,6 @@ static int parse(int argc, char **argv, struct opts *o)
         return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
     if (!o->run || !o->data || !o->split)
         return cli_usage(VERB, "--run, --data and --split are required");
-    if (!o->mia && o->mia_ref)
-        return cli_usage(VERB, "--mia-ref needs the attacks: drop --no-mia");
     if (strchr(o->split, '/'))
         return cli_usage(VERB, "--split is a name such as forget10, not a path");
     return 0;

@@ -31,7 +31,6 @@ void lethe_tofu_run_defaults(lethe_tofu_run_cfg *c)
 {
     memset(c, 0, sizeof *c);
     lethe_tofu_defaults(&c->t);
-    c->mia = -1;
     c->mia_k = 0.4;
 }
 
@@ -221,28 +220,18 @@ static lethe_status mia_side_score(const lethe_tofu_run_cfg *c, const char *path
     return st;
 }
 
-/* Whether the attacks run, and on which holdout set (*holdout: its name). */
+/* Whether the attacks run (asked for, or a reference model given), and on
+ * which holdout set (*holdout: its name). */
 static lethe_status mia_wanted(const lethe_tofu_run_cfg *c, char *holdout, size_t cap, int *on)
 {
-    int want = c->mia > 0 || (c->mia < 0 && c->mia_ref);
     *on = 0;
-    if (!c->mia || (c->mia < 0 && !want && c->logits))
+    if (!c->mia && !c->mia_ref)
         return LETHE_OK;
-    if (strncmp(c->split, "forget", 6)) {
-        if (want)
-            return lethe_fail(LETHE_ERR_INVALID, "the split %s has no holdout set (holdoutXX "
-                              "belongs to forgetXX) for the membership-inference attacks",
-                              c->split);
-        return LETHE_OK;
-    }
+    if (strncmp(c->split, "forget", 6))
+        return lethe_fail(LETHE_ERR_INVALID, "the split %s has no holdout set (holdoutXX "
+                          "belongs to forgetXX) for the membership-inference attacks",
+                          c->split);
     snprintf(holdout, cap, "holdout%s", c->split + 6);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.json", c->data, holdout);
-    FILE *f = want ? NULL : fopen(path, "rb");
-    if (f)
-        fclose(f);
-    if (!want && !f)
-        return LETHE_OK;
     if (c->logits)
         return lethe_fail(LETHE_ERR_INVALID, "the membership-inference attacks do not take a "
                           "logits processor");

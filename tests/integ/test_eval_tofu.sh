@@ -71,15 +71,16 @@ contains "$OUT" '"forget_quality":	null'
 contains "$OUT" '"model_utility":	null'
 contains "$OUT" '"forget_rougeL_recall":	null'
 
-# membership inference on the forget split against holdout10 (on by default):
-# the AUCs from the per-question scores, the reference attack with --mia-ref,
-# and --no-mia's files the same bytes as the others without the added keys
+# membership inference on the forget split against holdout10 (--mia): the
+# AUCs from the per-question scores, the reference attack with --mia-ref, and
+# the files of a run without them the same bytes without the added keys
 expect 0 $E --run "$TMP/a" --out "$TMP/mia" --no-generate --mia-ref "$TMP/b" --mia-k 0.3
 contains "$OUT" "mia_reference "
-expect 0 $E --run "$TMP/a" --out "$TMP/nomia" --no-generate --no-mia
-if $PY - "$TMP/mia" "$TMP/nomia" "$TMP/alone" "$D" <<'EOF'; then pass; else fail "eval tofu: the attacks"; fi
+expect 0 $E --run "$TMP/a" --out "$TMP/nomia" --no-generate
+expect 0 $E --run "$TMP/a" --out "$TMP/mia2" --no-generate --mia
+if $PY - "$TMP/mia" "$TMP/nomia" "$TMP/alone" "$D" "$TMP/mia2" <<'EOF'; then pass; else fail "eval tofu: the attacks"; fi
 import json, sys
-mia, nomia, alone, d = sys.argv[1:5]
+mia, nomia, alone, d, mia2 = sys.argv[1:6]
 s = json.load(open(mia + "/TOFU_SUMMARY.json"))
 e = json.load(open(mia + "/TOFU_EVAL.json"))
 assert s["mia_holdout"] == "holdout10" and s["mia_ref"].endswith("/b") and s["mia_k"] == 0.3
@@ -99,10 +100,12 @@ for a in ("loss", "zlib", "min_k", "min_k_plus_plus", "reference", "gradnorm"):
 assert e["mia_loss"]["forget"] != e["mia_reference"]["forget"]
 # the keys before the attacks' are the bytes of a run without them
 for f in ("TOFU_SUMMARY.json", "TOFU_EVAL.json"):
-    a, b, c = (open(x + "/" + f).read() for x in (nomia, alone, mia))
-    assert a != b and c.startswith(a[:-3]) and c[len(a) - 3] == ",", f
-    assert b.startswith(a[:-3]) and b[len(a) - 3] == ",", f
+    a, b, c, m2 = (open(x + "/" + f).read() for x in (nomia, alone, mia, mia2))
+    assert a == b and c.startswith(a[:-3]) and c[len(a) - 3] == ",", f
+    assert m2.startswith(a[:-3]) and m2[len(a) - 3] == ",", f
 assert not any(k.startswith("mia") for k in json.load(open(nomia + "/TOFU_SUMMARY.json")))
+m2 = json.load(open(mia2 + "/TOFU_SUMMARY.json"))
+assert "mia_loss" in m2 and "mia_reference" not in m2 and m2["mia_ref"] is None
 EOF
 expect 3 $E --run "$TMP/a" --no-generate --out "$TMP/x" --mia-ref "$TMP/nowhere"
 one_line "$ERR"
@@ -112,8 +115,7 @@ expect 3 $E --run "$TMP/a" --no-generate --out "$TMP/x" --split forget05 --mia
 one_line "$ERR"
 contains "$ERR" "holdout05.json"
 expect 0 $E --run "$TMP/a" --no-generate --out "$TMP/f05" --split forget05
-! grep -q mia_ "$OUT" && pass || fail "eval tofu: the attacks without a holdout set"
-expect 2 $E --run "$TMP/a" --no-mia --mia-ref "$TMP/b"
+! grep -q mia_ "$OUT" && pass || fail "eval tofu: the attacks without --mia"
 expect 2 $E --run "$TMP/a" --mia-k 0
 
 # OpenUnlearning's exact memorisation and extraction strength: only those move
