@@ -17,6 +17,16 @@
 #include "lethe/lm_mia.h"
 #include "lethe/tofu.h"
 
+/* A score computed two ways from the same float32 forward (alone and in a
+ * batch, or by the library and by hand): the same bits with lethe's own
+ * GEMM, equal within float32 rounding with CBLAS (the sanitizer and portable
+ * builds), whose results depend on the shapes multiplied. */
+#ifdef __AVX512F__
+#define SAME_RTOL 1e-12
+#else
+#define SAME_RTOL 1e-6
+#endif
+
 /* The fixture's model, and its reference: every parameter halved. */
 static lethe_status load_pair(lethe_gpt_dir *d, lethe_gpt_dir *r)
 {
@@ -88,7 +98,8 @@ TEST(lm_mia_scores_match_the_torch_twin)
             CHECK_CLOSE(s[LETHE_MIA_GRADNORM], num(w, "gradnorm"), 1e-6, 0);
             CHECK(a[i].em == num(w, "em") && a[i].es == num(w, "es"));
             for (int t = 0; t < LETHE_MIA_GRADNORM; t++)
-                CHECK_MSG(b[i].score[t] == s[t], "text %zu, %s: batch 1 %.17g, batch 3 %.17g",
+                CHECK_MSG(fabs(b[i].score[t] - s[t]) <= SAME_RTOL * fabs(s[t]),
+                          "text %zu, %s: batch 1 %.17g, batch 3 %.17g",
                           i + 1, lethe_lm_mia_name(t), b[i].score[t], s[t]);
             CHECK(isnan(b[i].score[LETHE_MIA_GRADNORM]));
         }
@@ -191,11 +202,11 @@ TEST(lm_mia_qa_pairs_score_the_answer_tokens)
         CHECK(compress2(buf, &zl, (const Bytef *)text[i], strlen(text[i]),
                         Z_DEFAULT_COMPRESSION) == Z_OK);
         const double *sc = a[i].score;
-        CHECK_CLOSE(sc[LETHE_MIA_LOSS], nll, 1e-12, 0);
-        CHECK_CLOSE(sc[LETHE_MIA_ZLIB], nll / (double)zl, 1e-12, 0);
-        CHECK_CLOSE(sc[LETHE_MIA_REFERENCE], nll - nll_ref, 1e-9, 1e-12);
-        CHECK_CLOSE(sc[LETHE_MIA_MIN_K], min_k_by_hand(lp, n - 1, k), 1e-12, 0);
-        CHECK_CLOSE(sc[LETHE_MIA_MIN_K_PP], min_k_by_hand(z, n - 1, k), 1e-12, 0);
+        CHECK_CLOSE(sc[LETHE_MIA_LOSS], nll, SAME_RTOL, 0);
+        CHECK_CLOSE(sc[LETHE_MIA_ZLIB], nll / (double)zl, SAME_RTOL, 0);
+        CHECK_CLOSE(sc[LETHE_MIA_REFERENCE], nll - nll_ref, SAME_RTOL * 1e3, 1e-12);
+        CHECK_CLOSE(sc[LETHE_MIA_MIN_K], min_k_by_hand(lp, n - 1, k), SAME_RTOL, 0);
+        CHECK_CLOSE(sc[LETHE_MIA_MIN_K_PP], min_k_by_hand(z, n - 1, k), SAME_RTOL, 0);
         /* the gradient of the answer's mean loss without its last token */
         for (int t = 0; t < T; t++)
             tgt[t] = t >= s0 && t < T - 1 ? s[t + 1] : -1;
@@ -211,7 +222,7 @@ TEST(lm_mia_qa_pairs_score_the_answer_tokens)
             }
             norms += sqrt(q2);
         }
-        CHECK_CLOSE(sc[LETHE_MIA_GRADNORM], norms / d.model->n_tensors, 1e-12, 0);
+        CHECK_CLOSE(sc[LETHE_MIA_GRADNORM], norms / d.model->n_tensors, SAME_RTOL, 0);
         lethe_gpt_zero_grad(d.model);
     }
     /* a sequence with fewer than 2 scored tokens is named */
