@@ -63,6 +63,7 @@ int cmd_predict(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_eval_tofu(int argc, char **argv); /* lethe eval tofu */
 int cmd_eval_mia(int argc, char **argv);  /* lethe eval mia */
+int cmd_eval_muse(int argc, char **argv); /* lethe eval muse */
 int cmd_unlearn(int argc, char **argv);
 int cmd_unlearn_lm(int argc, char **argv);      /* lethe unlearn on a GPT run */
 int cmd_unlearn_lm_wants(int argc, char **argv); /* 1 when --run is a GPT run or --list-lm */

@@ -307,7 +307,9 @@ int cmd_eval(int argc, char **argv)
                "             --data instead of --forget)\n"
                "  mia        a GPT run's membership-inference attacks (LOSS, zlib, Min-K%%,\n"
                "             Min-K%%++, reference, gradient norm): AUC, TPR at low FPR\n"
-               "             (--members, --nonmembers instead of --forget)\n\n"
+               "             (--members, --nonmembers instead of --forget)\n"
+               "  muse       a GPT run on a MUSE-layout directory: VerbMem, KnowMem (forget,\n"
+               "             retain), PrivLeak against --oracle (--data instead of --forget)\n\n"
                "lethe eval SUITE --help lists a suite's options.\n");
         return CLI_EXIT_OK;
     }
@@ -319,6 +321,8 @@ int cmd_eval(int argc, char **argv)
         return cmd_eval_tofu(argc - 1, argv + 1);
     if (!strcmp(sub, "mia"))
         return cmd_eval_mia(argc - 1, argv + 1);
+    if (!strcmp(sub, "muse"))
+        return cmd_eval_muse(argc - 1, argv + 1);
     if (sub[0] == '-')
         return cli_usage("eval", "unknown option '%s'", sub);
     return cli_usage("eval", "unknown suite '%s' (classify, regress or tofu)", sub);

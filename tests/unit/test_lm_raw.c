@@ -204,10 +204,11 @@ TEST(lm_raw_methods)
     lethe_lm_sched_defaults(&s);
     s.epochs = 40, s.batch = 4, s.lr = 1e-2f, s.warmup = 0, s.constant = 1, s.seed = 3;
     s.quiet = 1;
-    CHECK_OK(lethe_lm_unlearn(base, NULL, &c, &fd.set, NULL, NULL, &s, NULL, NULL));
+    /* retain first, forget last: the forget text is what it knows best */
     CHECK_OK(lethe_lm_unlearn(base, NULL, &c, &rd.set, NULL, NULL, &s, NULL, NULL));
+    CHECK_OK(lethe_lm_unlearn(base, NULL, &c, &fd.set, NULL, NULL, &s, NULL, NULL));
     double before = mean_nll(base, &fd.set);
-    CHECK(before < log(257.0) - 1); /* it learnt something to forget */
+    CHECK(before < log(257.0) - 2); /* it learnt something to forget */
     s.epochs = 3, s.lr = 3e-3f;
     for (size_t i = 0; i < lethe_lm_methods_count(); i++) {
         const lethe_lm_method_def *def = lethe_lm_methods_at(i);

@@ -1,0 +1,163 @@
+/* lethe eval muse: MUSE's criteria on a GPT run (lethe/muse_eval.h,
+ * docs/muse.md): VerbMem, KnowMem on the forget and retain questions,
+ * PrivLeak against an oracle. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "lethe/gpt_hf.h"
+#include "lethe/lm_unlearn.h"
+#include "lethe/muse_eval.h"
+
+#define VERB "eval muse"
+
+struct opts {
+    const char *run, *oracle, *data, *out, *whp;
+    double whp_alpha, k;
+    long verbmem_max_new, knowmem_max_new;
+    int json, quiet;
+};
+
+/* WHP's alpha unless given: the unlearning method's. */
+static double whp_alpha_default(void)
+{
+    lethe_lm_cfg c;
+    lethe_lm_defaults(LETHE_LM_WHP, &c);
+    return c.alpha;
+}
+
+static void usage(FILE *out)
+{
+    lethe_muse_eval_cfg d;
+    lethe_muse_eval_defaults(&d);
+    fprintf(out,
+            "Usage: lethe eval muse --run RUN --data DIR [--oracle RUN] [--out DIR] [--json]\n"
+            "                       [options]\n\n"
+            "MUSE's criteria on a GPT run (a lethe run or a Hugging Face GPT-2 directory)\n"
+            "over a MUSE-layout directory (lethe data make muse-news|muse-books):\n"
+            "VerbMem (ROUGE-L F1 x 100 of greedy continuations of verbmem/forget.json's\n"
+            "prompts), KnowMem on knowmem/forget_qa.json and retain_qa.json (few-shot\n"
+            "\"Question: Q\\nAnswer: \" prompts; the retain score is the utility), and\n"
+            "with --oracle PrivLeak ((AUC - AUC_oracle) / AUC_oracle x 100, Min-K%% AUCs of\n"
+            "privleak/forget.json against holdout.json in MUSE's convention: 0 when the\n"
+            "forget set is memorised). Writes MUSE_EVAL.json (per item) and\n"
+            "MUSE_SUMMARY.json. Definitions: docs/muse.md.\n\n"
+            "  --run RUN           the model to evaluate\n"
+            "  --data DIR          the MUSE-layout directory\n"
+            "  --oracle RUN        the model retrained without the forget set\n"
+            "  --out DIR           where to write the files, created if needed (default: RUN)\n"
+            "  --json              print the summary as JSON\n"
+            "  --verbmem-max-new N VerbMem's continuation length in tokens (%d)\n"
+            "  --knowmem-max-new N KnowMem's answer length in tokens (%d)\n"
+            "  --k K               Min-K%%'s fraction for PrivLeak (%g)\n"
+            "  --whp RUN           evaluate WHP (Who's Harry Potter): RUN is --run\n"
+            "                      fine-tuned further on the forget set; every logit row z\n"
+            "                      of --run becomes z - alpha relu(z_RUN - z) in generation\n"
+            "                      (PrivLeak and memorisation are then not measured)\n"
+            "  --whp-alpha A       WHP's alpha (%g)\n"
+            "  --quiet             no progress lines on stderr\n"
+            "  -h, --help\n\n"
+            "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
+            d.verbmem_max_new, d.knowmem_max_new, d.mink, whp_alpha_default());
+}
+
+enum { O_RUN = 256, O_ORACLE, O_DATA, O_OUT, O_JSON, O_VMAX, O_KMAX, O_K, O_WHP, O_WHP_ALPHA,
+       O_QUIET };
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+    static const struct option lo[] = {
+        {"run", 1, 0, O_RUN},     {"oracle", 1, 0, O_ORACLE}, {"data", 1, 0, O_DATA},
+        {"out", 1, 0, O_OUT},     {"json", 0, 0, O_JSON},     {"verbmem-max-new", 1, 0, O_VMAX},
+        {"knowmem-max-new", 1, 0, O_KMAX}, {"k", 1, 0, O_K},  {"whp", 1, 0, O_WHP},
+        {"whp-alpha", 1, 0, O_WHP_ALPHA}, {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
+    lethe_muse_eval_cfg d;
+    lethe_muse_eval_defaults(&d);
+    memset(o, 0, sizeof *o);
+    o->whp_alpha = whp_alpha_default();
+    o->k = d.mink;
+    o->verbmem_max_new = d.verbmem_max_new, o->knowmem_max_new = d.knowmem_max_new;
+    const cli_long_opt ints[] = {{O_VMAX, &o->verbmem_max_new, 1, 100000},
+                                 {O_KMAX, &o->knowmem_max_new, 1, 100000}};
+    const cli_real_opt reals[] = {{O_WHP_ALPHA, &o->whp_alpha, 0, 1e6}, {O_K, &o->k, 1e-9, 1}};
+    cli_getopt_begin();
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        int done = cli_numeric_option(VERB, lo, c, optarg, ints, 2, reals, 2);
+        if (done < 0)
+            return -done;
+        if (done)
+            continue;
+        switch (c) {
+        case O_RUN: o->run = optarg; break;
+        case O_ORACLE: o->oracle = optarg; break;
+        case O_DATA: o->data = optarg; break;
+        case O_OUT: o->out = optarg; break;
+        case O_JSON: o->json = 1; break;
+        case O_WHP: o->whp = optarg; break;
+        case O_QUIET: o->quiet = 1; break;
+        case 'h': usage(stdout); return -1;
+        default: return cli_bad_option(VERB, argv, lo);
+        }
+    }
+    if (optind < argc)
+        return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
+    if (!o->run || !o->data)
+        return cli_usage(VERB, "--run and --data are required");
+    return 0;
+}
+
+int cmd_eval_muse(int argc, char **argv)
+{
+    struct opts o;
+    int rc = parse(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    lethe_muse_eval_cfg c;
+    lethe_muse_eval_defaults(&c);
+    c.run = o.run, c.data = o.data, c.oracle = o.oracle, c.out = o.out;
+    c.verbmem_max_new = (int)o.verbmem_max_new, c.knowmem_max_new = (int)o.knowmem_max_new;
+    c.mink = o.k;
+    c.progress = o.quiet ? NULL : stderr;
+    lethe_gpt_dir whp = {0};
+    lethe_lm_whp *w = NULL;
+    lethe_gpt_logits_proc proc;
+    cJSON *note = NULL, *sum = NULL;
+    lethe_status st = LETHE_OK;
+    if (o.whp) {
+        if ((st = lethe_gpt_dir_load(o.whp, 0, &whp)) == LETHE_OK &&
+            !(w = lethe_lm_whp_new(whp.model, o.whp_alpha)))
+            st = LETHE_ERR_NOMEM;
+        proc = lethe_lm_whp_proc(w);
+        c.logits = &proc;
+        c.note = note = cJSON_CreateObject();
+        cJSON_AddStringToObject(note, "whp", o.whp);
+        cJSON_AddNumberToObject(note, "whp_alpha", o.whp_alpha);
+    }
+    if (st == LETHE_OK)
+        st = lethe_muse_eval_run(&c, &sum);
+    if (st == LETHE_OK && o.json) {
+        char *text = cJSON_Print(sum);
+        if (text)
+            puts(text);
+        free(text);
+    } else if (st == LETHE_OK) {
+        for (cJSON *e = sum->child; e; e = e->next)
+            if (cJSON_IsNumber(e))
+                printf("%-34s %.6g\n", e->string, e->valuedouble);
+            else if (cJSON_IsNull(e))
+                printf("%-34s -\n", e->string);
+        const char *dir = o.out ? o.out : o.run;
+        printf("wrote %s/MUSE_EVAL.json and %s/MUSE_SUMMARY.json\n", dir, dir);
+    }
+    cJSON_Delete(sum);
+    cJSON_Delete(note);
+    lethe_lm_whp_free(w);
+    lethe_gpt_dir_free(&whp);
+    return st ? cli_report(VERB, st) : CLI_EXIT_OK;
+}

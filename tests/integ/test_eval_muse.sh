@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# lethe eval muse: a small MUSE-News layout (1 forget, 2 retain, 2 holdout
+# documents) and a tiny GPT trained a few steps on its forget set. The files
+# and their keys, ROUGE scores in [0, 100], AUCs in [0, 1] with MUSE's AUC
+# 1 - lethe's, --json, the oracle against itself giving PrivLeak 0, no
+# oracle giving null; bad inputs (a directory of another layout, a missing
+# file, a file of another shape, an oracle with another tokenizer or
+# vocabulary) exit 3 with one line and leave no output directory; usage
+# errors exit 2.
+. "$(dirname "$0")/lib.sh"
+
+D="$TMP/muse"
+expect 0 "$LETHE" data make muse-news --forget 1 --retain 2 --holdout 2 --quiet --out "$D"
+TINY=(--model gpt --preset tiny --seq 64 --batch 4 --lr 3e-3 --quiet)
+expect 0 "$LETHE" train "${TINY[@]}" --steps 10 --data "$D/raw/forget.jsonl" --out "$TMP/run"
+# the run with another tokenizer (same vocabulary size)
+for r in $(seq 1 30); do echo "A lantern in window $r burned low while gulls slept."; done \
+    >"$TMP/other.txt"
+expect 0 "$LETHE" train "${TINY[@]}" --steps 1 --data "$TMP/other.txt" --out "$TMP/other"
+cp -r "$TMP/run" "$TMP/retok"
+cp "$TMP/other/tokenizer.json" "$TMP/retok/tokenizer.json"
+
+expect 0 "$LETHE" eval muse --help
+contains "$OUT" "--oracle RUN"
+expect 0 "$LETHE" eval --help
+contains "$OUT" "muse "
+
+expect 0 "$LETHE" eval muse --run "$TMP/run" --data "$D" --oracle "$TMP/run" --out "$TMP/e1" \
+    --json --quiet
+cp "$OUT" "$TMP/e1.out"
+for f in MUSE_EVAL.json MUSE_SUMMARY.json; do
+    if [ -s "$TMP/e1/$f" ]; then pass; else fail "e1/$f missing"; fi
+done
+if cmp -s "$TMP/e1.out" "$TMP/e1/MUSE_SUMMARY.json"; then pass; else
+    fail "--json does not print the summary"; fi
+/usr/bin/python3 - "$TMP/e1" "$D" >"$TMP/py" 2>&1 <<'PY'
+import json, sys
+d, data = sys.argv[1], sys.argv[2]
+s = json.load(open(d + "/MUSE_SUMMARY.json"))
+e = json.load(open(d + "/MUSE_EVAL.json"))
+n = {k: len(json.load(open(data + "/" + f))) for k, f in
+     [("forget_verbmem_ROUGE", "verbmem/forget.json"), ("forget_knowmem_ROUGE",
+      "knowmem/forget_qa.json"), ("retain_knowmem_ROUGE", "knowmem/retain_qa.json")]}
+bad = []
+for k in n:
+    if not 0 <= s[k] <= 100:
+        bad.append(k)
+    by = e[k]["value_by_index"]
+    if len(by) != n[k] or e[k]["agg_value"] != s[k]:
+        bad.append("eval " + k)
+    mean = sum(v["rougeL_f1"] for v in by.values()) / len(by)
+    if abs(mean - s[k]) > 1e-9:
+        bad.append("mean " + k)
+    for v in by.values():
+        if not 0 <= v["rougeL_f1"] <= 100 or v["prompt_tokens"] + \
+                (128 if k == "forget_verbmem_ROUGE" else 32) > 256:
+            bad.append("item " + k)
+        if k != "forget_verbmem_ROUGE" and ("\n\n" in v["generation"] or
+                                           "Question:" in v["generation"]):
+            bad.append("stop " + k)
+if s["privleak"] != 0:
+    bad.append("privleak against itself %r" % s["privleak"])
+if not 0 <= s["privleak_auc"] <= 1 or s["privleak_auc"] != s["privleak_auc_oracle"]:
+    bad.append("aucs")
+if abs(s["privleak_auc"] + s["mia_min_k"] - 1) > 1e-12:
+    bad.append("auc conventions")
+if not 0 <= s["exact_memorization"] <= 1 or not 0 <= s["extraction_strength"] <= 1:
+    bad.append("memorisation")
+if s["k"] != 0.4 or s["verbmem_max_new"] != 128 or s["knowmem_max_new"] != 32:
+    bad.append("settings")
+p = e["privleak"]
+if len(p["forget"]["value_by_index"]) != s["n_privleak_forget"] or \
+        len(p["holdout"]["value_by_index"]) != s["n_privleak_holdout"] or "oracle" not in p:
+    bad.append("eval privleak")
+print(" ".join(bad) if bad else "ok")
+PY
+contains "$TMP/py" "ok"
+
+# plain output; the files go to the run by default; no oracle: PrivLeak null
+cp -r "$TMP/run" "$TMP/run2"
+expect 0 "$LETHE" eval muse --run "$TMP/run2" --data "$D" --knowmem-max-new 8 \
+    --verbmem-max-new 16 --quiet
+if grep -Eq '^privleak +-$' "$OUT"; then pass; else fail "privleak is not null"; fi
+contains "$OUT" "wrote $TMP/run2/MUSE_EVAL.json"
+contains "$TMP/run2/MUSE_SUMMARY.json" '"oracle":	null'
+contains "$TMP/run2/MUSE_SUMMARY.json" '"knowmem_max_new":	8'
+
+# bad inputs: exit 3, one line, no output directory
+bad() { # bad TEXT ARGS...: exit 3 with one line holding TEXT, nothing written
+    local want=$1; shift
+    expect 3 "$LETHE" eval muse --quiet "$@" --out "$TMP/bad"
+    one_line "$ERR"
+    contains "$ERR" "$want"
+    if [ -e "$TMP/bad" ]; then fail "a failed run left $TMP/bad"; rm -rf "$TMP/bad"; else pass; fi
+}
+expect 0 "$LETHE" data make authors --authors 10 --qa 2 --out "$TMP/tofu"
+bad "verbmem/forget.json" --run "$TMP/run" --data "$TMP/tofu"
+cp -r "$D" "$TMP/d2"
+rm "$TMP/d2/privleak/holdout.json"
+bad "privleak/holdout.json" --run "$TMP/run" --data "$TMP/d2"
+cp -r "$D" "$TMP/d3"
+echo '["a question"]' >"$TMP/d3/knowmem/retain_qa.json"
+bad "retain_qa.json: item 0" --run "$TMP/run" --data "$TMP/d3"
+bad "tokenizer is not" --run "$TMP/run" --data "$D" --oracle "$TMP/retok"
+bad "vocabulary" --run "$TMP/run" --data "$D" --oracle tests/ref/fixtures/gpt_hf_tiny
+bad "$TMP/nope" --run "$TMP/nope" --data "$D"
+
+# usage errors: exit 2
+expect 2 "$LETHE" eval muse --run "$TMP/run"
+expect 2 "$LETHE" eval muse --run "$TMP/run" --data "$D" --k 0
+expect 2 "$LETHE" eval muse --run "$TMP/run" --data "$D" --bogus
+finish
