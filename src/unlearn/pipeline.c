@@ -26,12 +26,15 @@ static const char *const kind_name[] = {"data", "train", "unlearn", "eval"};
 
 /* ---- the pipeline and its pool ------------------------------------------------- */
 
-pl_pipeline *pl_new(const char *work, int jobs, int threads)
+pl_pipeline *pl_new(const char *work, int jobs, int threads,
+                    void (*event)(void *ctx, const pl_stage *s, int done, int together),
+                    void *ctx)
 {
     pl_pipeline *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->work = work, p->jobs = jobs, p->threads = threads;
+    p->event = event, p->event_ctx = ctx;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     return p;
@@ -305,6 +308,14 @@ lethe_status pl_write_json(const char *path, const cJSON *j)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     lethe_status st = lethe_file_write_atomic(path, text, strlen(text));
     free(text);
+    return st;
+}
+
+lethe_status pl_write_summary(const char *path, cJSON *j)
+{
+    lethe_status st = pl_write_json(path, j);
+    if (st != LETHE_OK)
+        cJSON_Delete(j);
     return st;
 }
 

@@ -19,7 +19,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "lethe/gpt.h"
+#include "lethe/gpt_generate.h"
 #include "lethe/gpt_train.h"
 #include "lethe/lm_unlearn.h"
 #include "lethe/status.h"
@@ -80,9 +80,11 @@ struct pl_pipeline {
     int finished; /* stages finished and not yet collected */
 };
 
-/* A pipeline over the work directory (NULL when out of memory); free with
- * pl_free. */
-pl_pipeline *pl_new(const char *work, int jobs, int threads);
+/* A pipeline over the work directory, its stages' events to event (NULL:
+ * none) with ctx; NULL when out of memory. Free with pl_free (NULL: a no-op). */
+pl_pipeline *pl_new(const char *work, int jobs, int threads,
+                    void (*event)(void *ctx, const pl_stage *s, int done, int together),
+                    void *ctx);
 void pl_free(pl_pipeline *p);
 /* Create WORK/logs. */
 lethe_status pl_logs(pl_pipeline *p);
@@ -152,6 +154,8 @@ void pl_summary_args(cJSON *j, const char *const *args, int n);
 void pl_summary_seconds(cJSON *j, cJSON *times, const pl_pipeline *p);
 /* Write j pretty-printed to path; LETHE_ERR_NOMEM (j NULL), LETHE_ERR_IO. */
 lethe_status pl_write_json(const char *path, const cJSON *j);
+/* pl_write_json, j deleted when it fails. */
+lethe_status pl_write_summary(const char *path, cJSON *j);
 /* Stage i's name into name (size n), its seconds and whether it was kept. */
 void pl_stage_row(const pl_pipeline *p, int i, char *name, size_t n, double *seconds, int *kept);
 

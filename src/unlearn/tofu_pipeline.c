@@ -318,10 +318,8 @@ static lethe_status run_pipeline(pl_pipeline *p, const lethe_tofu_pipeline_cfg *
 
     cJSON *sum = summary(c, name, p, evals, models);
     snprintf(res->path, sizeof res->path, "%s/TOFU_PIPELINE.json", models[2]->dir);
-    if ((st = pl_write_json(res->path, sum)) != LETHE_OK) {
-        cJSON_Delete(sum);
+    if ((st = pl_write_summary(res->path, sum)) != LETHE_OK)
         return st;
-    }
     res->summary = sum;
     res->n_stages = p->n;
     LETHE_ASSERT(p->n <= LETHE_TOFU_MAX_STAGES);
@@ -335,12 +333,8 @@ lethe_status lethe_tofu_pipeline_run(const lethe_tofu_pipeline_cfg *c,
                                      lethe_tofu_pipeline_result *res)
 {
     memset(res, 0, sizeof *res);
-    pl_pipeline *p = pl_new(c->work, c->jobs, c->threads);
-    if (!p)
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    if (c->event)
-        p->event = event, p->event_ctx = (void *)c;
-    lethe_status st = run_pipeline(p, c, res);
+    pl_pipeline *p = pl_new(c->work, c->jobs, c->threads, c->event ? event : NULL, (void *)c);
+    lethe_status st = p ? run_pipeline(p, c, res) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     pl_free(p);
     return st;
 }
