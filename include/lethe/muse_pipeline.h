@@ -53,7 +53,7 @@ typedef struct lethe_muse_pipeline_cfg {
     long forget, retain, holdout; /* the generated corpus's documents (10, 10, 10) */
     long max_words;     /* and their cut (400): smaller than lethe_muse_defaults' so
                            that the tiny target memorises its forget text in minutes */
-    long target_epochs; /* passes of target and oracle over their text (40) */
+    long target_epochs; /* passes of target and oracle over their text (80) */
     long target_steps;  /* or this many steps; 0: target_epochs */
     double target_lr;   /* their peak rate (3e-3; lethe train's 1e-3 for tiny is too slow
                            to memorise) */

@@ -15,7 +15,7 @@ void lethe_muse_pipeline_defaults(lethe_muse_pipeline_cfg *c)
     *c = (lethe_muse_pipeline_cfg){.work = "muse-work", .corpus = LETHE_MUSE_NEWS,
                                    .method = "npo_gdr", .preset = "tiny", .forget = 10,
                                    .retain = 10, .holdout = 10, .max_words = 400,
-                                   .target_epochs = 40, .target_lr = 3e-3,
+                                   .target_epochs = 80, .target_lr = 3e-3,
                                    .unlearn_lr = 1e-4, .unlearn_epochs = 10, .whp_epochs = 10,
                                    .folds = 1, .jobs = 2};
 }
@@ -65,12 +65,8 @@ static lethe_status check_cfg(const lethe_muse_pipeline_cfg *c, const char *name
         c->jobs < 1 || c->threads < 0 || !(c->unlearn_lr > 0))
         return lethe_fail(LETHE_ERR_INVALID, "a pipeline setting is out of range");
     lethe_lm_cfg m;
-    lethe_status st = lethe_lm_parse(c->method, &m);
-    if (st != LETHE_OK)
-        return st;
-    if (m.method == LETHE_LM_SFT)
-        return lethe_fail(LETHE_ERR_INVALID, "sft is not an unlearning method");
-    return lethe_lm_format_check(&m, LETHE_LM_FORMAT_TEXT);
+    lethe_status st = pl_check_method(c->method, &m);
+    return st == LETHE_OK ? lethe_lm_format_check(&m, LETHE_LM_FORMAT_TEXT) : st;
 }
 
 /* The evaluation `label` of `model` (with whp: of the target's logits
@@ -98,12 +94,7 @@ static pl_stage *eval_stage(pl_pipeline *p, const lethe_muse_pipeline_cfg *c, co
     pl_set_num(s, "verbmem_max_new", e->verbmem_max_new);
     pl_set_num(s, "knowmem_max_new", e->knowmem_max_new);
     pl_set_num(s, "mink", e->mink);
-    if (whp)
-        pl_eval_whp(s, model);
-    pl_depend(s, model);
-    pl_depend(s, oracle);
-    if (whp)
-        pl_depend(s, target);
+    pl_eval_of(s, model, target, oracle, whp);
     static const char *const sets[] = {
         "verbmem/forget.json",  "knowmem/forget_qa.json", "knowmem/forget_qa_icl.json",
         "knowmem/retain_qa.json", "knowmem/retain_qa_icl.json", "privleak/forget.json",
@@ -207,11 +198,7 @@ static cJSON *summary(const lethe_muse_pipeline_cfg *c, const char *name, const 
                                           "retain_knowmem_ROUGE", "privleak"};
     cJSON *j = cJSON_CreateObject(), *ms = cJSON_AddObjectToObject(j, "models");
     cJSON_AddStringToObject(j, "corpus", corpus_name(c->corpus));
-    cJSON_AddStringToObject(j, "method", c->method);
-    cJSON_AddStringToObject(j, "name", name);
-    cJSON_AddStringToObject(j, "preset", c->preset);
-    cJSON_AddNumberToObject(j, "seed", (double)c->seed);
-    pl_summary_args(j, c->unlearn_args, c->n_unlearn_args);
+    pl_summary_head(j, c->method, name, c->preset, c->seed, c->unlearn_args, c->n_unlearn_args);
     for (int r = 0; r < 3; r++)
         pl_summary_model(ms, rows[r], models[r]->dir, evals[r]->dir, "MUSE_SUMMARY.json",
                          metrics, 4);

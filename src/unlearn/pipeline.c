@@ -166,6 +166,14 @@ pl_stage *pl_train_stage(pl_pipeline *p, const char *name, const char *dir, cons
     return s;
 }
 
+lethe_status pl_check_method(const char *method, lethe_lm_cfg *m)
+{
+    lethe_status st = lethe_lm_parse(method, m);
+    if (st == LETHE_OK && m->method == LETHE_LM_SFT)
+        st = lethe_fail(LETHE_ERR_INVALID, "sft is not an unlearning method");
+    return st;
+}
+
 int pl_not_stored(const char *method)
 {
     lethe_lm_cfg m;
@@ -215,14 +223,21 @@ lethe_status pl_unlearn_stage(pl_pipeline *p, const char *name, const char *dir,
     return LETHE_OK;
 }
 
-void pl_eval_whp(pl_stage *s, const pl_stage *reinforced)
+void pl_eval_of(pl_stage *s, const pl_stage *model, const pl_stage *target,
+                const pl_stage *oracle, int whp)
 {
-    lethe_lm_cfg w;
-    lethe_lm_defaults(LETHE_LM_WHP, &w);
-    s->whp = reinforced->dir;
-    s->whp_alpha = w.alpha;
-    pl_set_str(s, "whp", s->whp);
-    pl_set_num(s, "whp_alpha", s->whp_alpha);
+    if (whp) {
+        lethe_lm_cfg w;
+        lethe_lm_defaults(LETHE_LM_WHP, &w);
+        s->whp = model->dir;
+        s->whp_alpha = w.alpha;
+        pl_set_str(s, "whp", s->whp);
+        pl_set_num(s, "whp_alpha", s->whp_alpha);
+    }
+    pl_depend(s, model);
+    pl_depend(s, oracle);
+    if (whp)
+        pl_depend(s, target);
 }
 
 /* ---- keys and stamps ------------------------------------------------------------ */
@@ -590,8 +605,13 @@ void pl_summary_model(cJSON *models, const char *row, const char *run, const cha
     }
 }
 
-void pl_summary_args(cJSON *j, const char *const *args, int n)
+void pl_summary_head(cJSON *j, const char *method, const char *name, const char *preset,
+                     uint64_t seed, const char *const *args, int n)
 {
+    cJSON_AddStringToObject(j, "method", method);
+    cJSON_AddStringToObject(j, "name", name);
+    cJSON_AddStringToObject(j, "preset", preset);
+    cJSON_AddNumberToObject(j, "seed", (double)seed);
     cJSON *a = cJSON_AddArrayToObject(j, "unlearn_args");
     for (int i = 0; i < n; i++)
         cJSON_AddItemToArray(a, cJSON_CreateString(args[i]));

@@ -60,7 +60,7 @@ struct pl_stage {
     pl_data_fn data;          /* PL_DATA */
     pl_eval_fn eval;          /* PL_EVAL */
     void *ctx;                /* data and eval: their configuration (pl_alloc) */
-    const char *whp;          /* eval: WHP's reinforced model (pl_eval_whp) */
+    const char *whp;          /* eval: WHP's reinforced model (pl_eval_of) */
     double whp_alpha;
 };
 
@@ -106,8 +106,12 @@ void pl_set_num(pl_stage *s, const char *key, double v);
 pl_stage *pl_train_stage(pl_pipeline *p, const char *name, const char *dir, const char *data,
                          const char *preset, uint64_t seed, long epochs, long steps);
 
+/* The method (lethe_lm_parse's name) into *m; LETHE_ERR_NOT_FOUND, or
+ * LETHE_ERR_INVALID for sft, which is no unlearning method. */
+lethe_status pl_check_method(const char *method, lethe_lm_cfg *m);
+
 /* 1 when the method (lethe_lm_parse's name) is not stored as a model (WHP):
- * its unlearn stage is the reinforced model, evaluated through pl_eval_whp. */
+ * its unlearn stage is the reinforced model, evaluated through pl_eval_of. */
 int pl_not_stored(const char *method);
 
 typedef struct pl_unlearn_opts {
@@ -129,9 +133,11 @@ lethe_status pl_unlearn_stage(pl_pipeline *p, const char *name, const char *dir,
                               const char *forget, const char *retain, const char *idk,
                               pl_stage **out);
 
-/* Evaluate s as the target's logits adjusted by the reinforced model
- * `reinforced` at WHP's default alpha (recorded in s's settings). */
-void pl_eval_whp(pl_stage *s, const pl_stage *reinforced);
+/* The evaluation s reads `model` and the oracle; with whp, it evaluates the
+ * target's logits adjusted by the reinforced model `model` at WHP's default
+ * alpha (recorded in s's settings) and reads the target too. */
+void pl_eval_of(pl_stage *s, const pl_stage *model, const pl_stage *target,
+                const pl_stage *oracle, int whp);
 
 /* Key each stage from `first` on; a stage is kept only when it and every
  * stage it reads are. */
@@ -148,8 +154,9 @@ double pl_summary_number(const char *dir, const char *file, const char *key);
 /* models[row]: run and each metric of DIR/FILE (null when missing). */
 void pl_summary_model(cJSON *models, const char *row, const char *run, const char *dir,
                       const char *file, const char *const *metrics, int n_metrics);
-/* j.unlearn_args: the strings args[0..n). */
-void pl_summary_args(cJSON *j, const char *const *args, int n);
+/* j's method, name, preset, seed and unlearn_args (the strings args[0..n)). */
+void pl_summary_head(cJSON *j, const char *method, const char *name, const char *preset,
+                     uint64_t seed, const char *const *args, int n);
 /* times[stage]: each stage's seconds, and j.stage_seconds_total. */
 void pl_summary_seconds(cJSON *j, cJSON *times, const pl_pipeline *p);
 /* Write j pretty-printed to path; LETHE_ERR_NOMEM (j NULL), LETHE_ERR_IO. */

@@ -118,11 +118,7 @@ static cJSON *summary(const lethe_tofu_pipeline_cfg *c, const char *name, const 
     cJSON *j = cJSON_CreateObject(), *ms = cJSON_AddObjectToObject(j, "models"),
           *times = cJSON_AddObjectToObject(j, "seconds");
     cJSON_AddStringToObject(j, "split", c->split);
-    cJSON_AddStringToObject(j, "method", c->method);
-    cJSON_AddStringToObject(j, "name", name);
-    cJSON_AddStringToObject(j, "preset", c->preset);
-    cJSON_AddNumberToObject(j, "seed", (double)c->seed);
-    pl_summary_args(j, c->unlearn_args, c->n_unlearn_args);
+    pl_summary_head(j, c->method, name, c->preset, c->seed, c->unlearn_args, c->n_unlearn_args);
     for (int r = 0; r < 3; r++)
         pl_summary_model(ms, rows[r], models[r]->dir, evals[r]->dir, "TOFU_SUMMARY.json",
                          metrics, 5);
@@ -151,12 +147,7 @@ static lethe_status check_cfg(const lethe_tofu_pipeline_cfg *c, const char *name
         !(c->unlearn_lr > 0))
         return lethe_fail(LETHE_ERR_INVALID, "a pipeline setting is out of range");
     lethe_lm_cfg m;
-    lethe_status st = lethe_lm_parse(c->method, &m);
-    if (st != LETHE_OK)
-        return st;
-    if (m.method == LETHE_LM_SFT)
-        return lethe_fail(LETHE_ERR_INVALID, "sft is not an unlearning method");
-    return LETHE_OK;
+    return pl_check_method(c->method, &m);
 }
 
 
@@ -199,12 +190,7 @@ static pl_stage *eval_stage(pl_pipeline *p, const lethe_tofu_pipeline_cfg *c, co
     pl_set_str(s, "split", c->split);
     pl_set_str(s, "oracle", oracle->dir);
     pl_set_num(s, "max_new", c->max_new);
-    if (whp)
-        pl_eval_whp(s, model);
-    pl_depend(s, model);
-    pl_depend(s, oracle);
-    if (whp)
-        pl_depend(s, target);
+    pl_eval_of(s, model, target, oracle, whp);
     static const char *const sets[] = {"%s/%s_perturbed.json", "%s/retain_perturbed.json",
                                        "%s/real_authors_perturbed.json",
                                        "%s/world_facts_perturbed.json"};
