@@ -74,6 +74,7 @@ int cmd_s3t(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_tofu(int argc, char **argv); /* lethe tofu run */
+int cmd_muse(int argc, char **argv); /* lethe muse run */
 int cmd_generate(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 

@@ -28,6 +28,7 @@ static const struct verb {
     {"ledger", cmd_ledger, "show or verify a deletion ledger"},
     {"stats", cmd_stats, "KS test, ROC AUC, ROUGE-L, harmonic mean, Wasserstein distance"},
     {"tofu", cmd_tofu, "the TOFU-style pipeline: base, target, oracle, unlearn, evaluate"},
+    {"muse", cmd_muse, "the MUSE-style pipeline: target, oracle, unlearn, evaluate, folds"},
     {"tokenizer", cmd_tokenizer, "train, encode and decode byte-level BPE (GPT-2) tokenizers"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help, or a verb's: lethe help VERB"},
