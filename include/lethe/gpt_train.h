@@ -195,9 +195,6 @@ lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *rc, lethe_gpt_run_result *re
  * summary). NULL when out of memory. */
 cJSON *lethe_gpt_run_result_json(const lethe_gpt_run_cfg *rc, const lethe_gpt_run_result *res);
 
-/* Write j pretty-printed, with a closing newline, atomically to dir/name
- * (a run's config.json). LETHE_ERR_IO, LETHE_ERR_NOMEM. */
-lethe_status lethe_gpt_write_json(const char *dir, const char *name, const cJSON *j);
 /* x as its shortest decimal in double, so config.json reads 0.001 and not
  * 0.0010000000474974513. */
 double lethe_gpt_decimal(float x);

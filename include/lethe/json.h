@@ -39,6 +39,10 @@ lethe_status lethe_json_parse_at(const char *buf, size_t len, const char *name,
 
 /* Read and parse a file (gzip-compressed files are inflated). Caller frees. */
 lethe_status lethe_json_read(const char *path, cJSON **out);
+/* Write j pretty-printed, with a closing newline, atomically to dir/name
+ * (a run's config.json, an evaluation's summary). LETHE_ERR_IO,
+ * LETHE_ERR_NOMEM. */
+lethe_status lethe_json_write(const char *dir, const char *name, const cJSON *j);
 
 /* A short name for a node's type: "object", "array", "string", "number",
  * "boolean", "null" or "invalid". Static storage. */

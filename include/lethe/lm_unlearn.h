@@ -40,6 +40,7 @@
 
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
+#include "lethe/gpt_hf.h"
 #include "lethe/lora.h"
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
@@ -477,6 +478,22 @@ lethe_status lethe_lm_whp_rows(void *ctx, float *logits, int V, const int32_t *t
  * generation, lethe_lm_whp_status after each generation; its check refuses a
  * model of another architecture than the reinforced one (LETHE_ERR_FORMAT). */
 lethe_gpt_logits_proc lethe_lm_whp_proc(lethe_lm_whp *w);
+
+/* WHP's adjustment read from a reinforced run on disk, ready for an
+ * evaluation's logits processor: the run loaded, its hook, the processor
+ * (proc) and the note an evaluation records ({"whp": dir, "whp_alpha":
+ * alpha}). */
+typedef struct lethe_lm_whp_run {
+    lethe_gpt_dir dir;
+    lethe_lm_whp *w;
+    lethe_gpt_logits_proc proc;
+    cJSON *note;
+} lethe_lm_whp_run;
+
+/* Load dir (lethe_gpt_dir_load, no tokenizer needed) into *r. On failure *r
+ * is empty. lethe_gpt_dir_load's errors, LETHE_ERR_NOMEM. */
+lethe_status lethe_lm_whp_open(const char *dir, double alpha, lethe_lm_whp_run *r);
+void lethe_lm_whp_close(lethe_lm_whp_run *r); /* an empty *r is a no-op */
 
 /* A copy of g's configuration and parameters (gradients zero). NULL (detail
  * set) when out of memory; free with lethe_gpt_free. */

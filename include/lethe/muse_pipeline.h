@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "lethe/lm_unlearn.h"
+#include "lethe/pipeline.h"
 #include "lethe/muse.h"
 #include "lethe/status.h"
 
@@ -31,15 +32,6 @@
 LETHE_API_BEGIN
 
 enum { LETHE_MUSE_MAX_STAGES = 24 };
-
-typedef struct lethe_muse_stage_info {
-    const char *name; /* "news-target", "news-npo_gdr", "news-eval-npo_gdr-scal2", ... */
-    const char *dir;  /* its directory */
-    const char *log;  /* its log: the run's news and its summary, or its error */
-    int done;         /* 0: starting; 1: finished */
-    int together;     /* starting: others run beside it */
-    double seconds;   /* finished: its time */
-} lethe_muse_stage_info;
 
 typedef struct lethe_muse_pipeline_cfg {
     const char *work;   /* the work directory ("muse-work"); stages under WORK/CORPUS */
@@ -72,7 +64,7 @@ typedef struct lethe_muse_pipeline_cfg {
     const char *const *unlearn_args; /* how they were given (recorded in the summary) */
     int n_unlearn_args;
     /* called from the calling thread as each stage starts and finishes */
-    void (*event)(void *ctx, const lethe_muse_stage_info *s);
+    void (*event)(void *ctx, const lethe_pipeline_stage_info *s);
     void *event_ctx;
 } lethe_muse_pipeline_cfg;
 
@@ -88,11 +80,7 @@ typedef struct lethe_muse_pipeline_result {
                         stage_seconds_total */
     char path[4200]; /* where it was written: WORK/CORPUS/NAME/MUSE_PIPELINE.json */
     int n_stages;
-    struct {
-        char name[96];
-        double seconds; /* this run's, or the stamp's when kept */
-        int kept;
-    } stages[LETHE_MUSE_MAX_STAGES];
+    lethe_pipeline_stage stages[LETHE_MUSE_MAX_STAGES];
 } lethe_muse_pipeline_result;
 
 /* Run the pipeline c into res (res->summary set on success only).

@@ -23,21 +23,13 @@
 #include <cjson/cJSON.h>
 
 #include "lethe/lm_unlearn.h"
+#include "lethe/pipeline.h"
 #include "lethe/status.h"
 
 #include "lethe/api.h"
 LETHE_API_BEGIN
 
 enum { LETHE_TOFU_MAX_STAGES = 12 };
-
-typedef struct lethe_tofu_stage_info {
-    const char *name; /* "base", "forget10-npo_gdr", "forget10-eval-target", ... */
-    const char *dir;  /* its directory */
-    const char *log;  /* its log: the run's news and its summary, or its error */
-    int done;         /* 0: starting; 1: finished */
-    int together;     /* starting: others run beside it */
-    double seconds;   /* finished: its time */
-} lethe_tofu_stage_info;
 
 typedef struct lethe_tofu_pipeline_cfg {
     const char *work;    /* the work directory ("tofu-work") */
@@ -68,7 +60,7 @@ typedef struct lethe_tofu_pipeline_cfg {
     const char *const *unlearn_args; /* how they were given (recorded in the summary) */
     int n_unlearn_args;
     /* called from the calling thread as each stage starts and finishes */
-    void (*event)(void *ctx, const lethe_tofu_stage_info *s);
+    void (*event)(void *ctx, const lethe_pipeline_stage_info *s);
     void *event_ctx;
 } lethe_tofu_pipeline_cfg;
 
@@ -83,11 +75,7 @@ typedef struct lethe_tofu_pipeline_result {
                         per stage, stage_seconds_total */
     char path[4200]; /* where it was written: WORK/SPLIT/NAME/TOFU_PIPELINE.json */
     int n_stages;
-    struct {
-        char name[96];
-        double seconds; /* this run's, or the stamp's when kept */
-        int kept;
-    } stages[LETHE_TOFU_MAX_STAGES];
+    lethe_pipeline_stage stages[LETHE_TOFU_MAX_STAGES];
 } lethe_tofu_pipeline_result;
 
 /* Run the pipeline c into res (res->summary set on success only).

@@ -4,7 +4,11 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdio.h>
 
+#include <cjson/cJSON.h>
+
+#include "lethe/pipeline.h"
 #include "lethe/status.h"
 
 /* Stable exit codes (DESIGN §4.9). */
@@ -77,6 +81,22 @@ int cmd_tofu(int argc, char **argv); /* lethe tofu run */
 int cmd_muse(int argc, char **argv); /* lethe muse run */
 int cmd_generate(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+
+/* The end of an evaluation (src/cli/pipeline.c): st reported, or the
+ * summary printed (JSON, or a line per number, null and, with strings,
+ * string) with the files written to DIR/SUITE_EVAL.json and
+ * SUITE_SUMMARY.json; sum freed. The exit code. */
+int cli_eval_done(const char *verb, lethe_status st, cJSON *sum, int json, const char *dir,
+                  const char *suite, int strings);
+/* The pipelines' verbs (src/cli/pipeline.c): stage events on stderr; the
+ * end of a run: st reported, or the summary printed (JSON, or table() and
+ * the stages' times) and freed; `VERB run ...` dispatched to run(). */
+void cli_stage_event(void *ctx, const lethe_pipeline_stage_info *s);
+int cli_pipeline_done(const char *verb, lethe_status st, cJSON *summary, const char *path,
+                      const lethe_pipeline_stage *stages, int n, double t0, int json,
+                      void (*table)(const cJSON *summary));
+int cli_run_subcommand(const char *verb, int argc, char **argv, void (*usage)(FILE *),
+                       int (*run)(int argc, char **argv));
 
 /* A macro's value as a string literal, for help texts. */
 #define CLI_STR_(x) #x

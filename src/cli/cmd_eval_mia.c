@@ -98,22 +98,5 @@ int cmd_eval_mia(int argc, char **argv)
         return rc < 0 ? CLI_EXIT_OK : rc;
     cJSON *sum = NULL;
     lethe_status st = lethe_lm_mia_run(&c, &sum);
-    if (st == LETHE_OK && json) {
-        char *text = cJSON_Print(sum);
-        if (text)
-            puts(text);
-        free(text);
-    } else if (st == LETHE_OK) {
-        for (cJSON *e = sum->child; e; e = e->next)
-            if (cJSON_IsNumber(e))
-                printf("%-34s %.6g\n", e->string, e->valuedouble);
-            else if (cJSON_IsNull(e))
-                printf("%-34s -\n", e->string);
-            else if (cJSON_IsString(e))
-                printf("%-34s %s\n", e->string, e->valuestring);
-        const char *dir = c.out ? c.out : c.run;
-        printf("wrote %s/MIA_EVAL.json and %s/MIA_SUMMARY.json\n", dir, dir);
-    }
-    cJSON_Delete(sum);
-    return st ? cli_report(VERB, st) : CLI_EXIT_OK;
+    return cli_eval_done(VERB, st, sum, json, c.out ? c.out : c.run, "MIA", 1);
 }

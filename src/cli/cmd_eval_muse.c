@@ -124,40 +124,14 @@ int cmd_eval_muse(int argc, char **argv)
     c.verbmem_max_new = (int)o.verbmem_max_new, c.knowmem_max_new = (int)o.knowmem_max_new;
     c.mink = o.k;
     c.progress = o.quiet ? NULL : stderr;
-    lethe_gpt_dir whp = {0};
-    lethe_lm_whp *w = NULL;
-    lethe_gpt_logits_proc proc;
-    cJSON *note = NULL, *sum = NULL;
-    lethe_status st = LETHE_OK;
-    if (o.whp) {
-        if ((st = lethe_gpt_dir_load(o.whp, 0, &whp)) == LETHE_OK &&
-            !(w = lethe_lm_whp_new(whp.model, o.whp_alpha)))
-            st = LETHE_ERR_NOMEM;
-        proc = lethe_lm_whp_proc(w);
-        c.logits = &proc;
-        c.note = note = cJSON_CreateObject();
-        cJSON_AddStringToObject(note, "whp", o.whp);
-        cJSON_AddNumberToObject(note, "whp_alpha", o.whp_alpha);
-    }
+    /* WHP: the reinforced model's adjustment as the evaluation's logits hook */
+    lethe_lm_whp_run whp = {0};
+    cJSON *sum = NULL;
+    lethe_status st = o.whp ? lethe_lm_whp_open(o.whp, o.whp_alpha, &whp) : LETHE_OK;
+    if (o.whp)
+        c.logits = &whp.proc, c.note = whp.note;
     if (st == LETHE_OK)
         st = lethe_muse_eval_run(&c, &sum);
-    if (st == LETHE_OK && o.json) {
-        char *text = cJSON_Print(sum);
-        if (text)
-            puts(text);
-        free(text);
-    } else if (st == LETHE_OK) {
-        for (cJSON *e = sum->child; e; e = e->next)
-            if (cJSON_IsNumber(e))
-                printf("%-34s %.6g\n", e->string, e->valuedouble);
-            else if (cJSON_IsNull(e))
-                printf("%-34s -\n", e->string);
-        const char *dir = o.out ? o.out : o.run;
-        printf("wrote %s/MUSE_EVAL.json and %s/MUSE_SUMMARY.json\n", dir, dir);
-    }
-    cJSON_Delete(sum);
-    cJSON_Delete(note);
-    lethe_lm_whp_free(w);
-    lethe_gpt_dir_free(&whp);
-    return st ? cli_report(VERB, st) : CLI_EXIT_OK;
+    lethe_lm_whp_close(&whp);
+    return cli_eval_done(VERB, st, sum, o.json, o.out ? o.out : o.run, "MUSE", 0);
 }

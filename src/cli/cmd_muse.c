@@ -22,16 +22,6 @@ typedef struct opts {
     int json, quiet;
 } opts;
 
-static void stage_event(void *ctx, const lethe_muse_stage_info *s)
-{
-    (void)ctx;
-    if (s->done)
-        fprintf(stderr, "%s: done in %.1f s\n", s->name, s->seconds);
-    else
-        fprintf(stderr, "%s: running%s (log: %s)\n", s->name, s->together ? " side by side" : "",
-                s->log);
-}
-
 static void usage(FILE *out)
 {
     lethe_muse_pipeline_cfg d;
@@ -177,23 +167,14 @@ static int parse(int argc, char **argv, opts *o)
     p->jobs = (int)o->jobs;
     p->verbmem_max_new = (int)o->verbmem_max_new, p->knowmem_max_new = (int)o->knowmem_max_new;
     if (!o->quiet)
-        p->event = stage_event;
+        p->event = cli_stage_event;
     const char *name = p->name ? p->name : p->method;
     if (strchr(name, '/') || !*name || name[0] == '.')
         return cli_usage(VERB, "--name is a name, not a path");
     if (!strcmp(p->method, "sft"))
         return cli_usage(VERB, "--method sft is not an unlearning method");
-    int rest = optind; /* the unlearn options' parse moves optind */
-    if (rest < argc) {
-        /* "--" stands in for the verb */
-        int rc = cmd_unlearn_lm_overrides(VERB, argc - rest + 1, argv + rest - 1, &o->ov);
-        if (rc)
-            return rc;
-        p->unlearn = &o->ov;
-        p->unlearn_args = (const char *const *)argv + rest;
-        p->n_unlearn_args = argc - rest;
-    }
-    return 0;
+    return cmd_unlearn_lm_after_dashes(VERB, argc, argv, &o->ov, &p->unlearn, &p->unlearn_args,
+                                       &p->n_unlearn_args);
 }
 
 /* ---- printing -------------------------------------------------------------- */
@@ -216,24 +197,19 @@ static void print_rows(const cJSON *rows)
     }
 }
 
-static void print_summary(const lethe_muse_pipeline_result *r, double wall)
+static void print_table(const cJSON *summary)
 {
     static const char *const folds[] = {"scal", "sust"};
     printf("%-12s %14s %14s %14s %14s\n", "model", "verbmem_f", "knowmem_f", "knowmem_r",
            "privleak");
-    print_rows(cJSON_GetObjectItemCaseSensitive(r->summary, "models"));
+    print_rows(cJSON_GetObjectItemCaseSensitive(summary, "models"));
     for (int k = 0; k < 2; k++) {
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(r->summary, folds[k]);
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(summary, folds[k]);
         if (f) {
             printf("%s:\n", folds[k]);
             print_rows(f);
         }
     }
-    printf("stages:");
-    for (int i = 0; i < r->n_stages; i++)
-        printf(" %s %.1f s%s%s", r->stages[i].name, r->stages[i].seconds,
-               r->stages[i].kept ? " (kept)" : "", i + 1 < r->n_stages ? "," : "\n");
-    printf("this run: %.1f s\n", wall);
 }
 
 static int muse_run(int argc, char **argv)
@@ -245,29 +221,11 @@ static int muse_run(int argc, char **argv)
     double t0 = lethe_now();
     lethe_muse_pipeline_result r;
     lethe_status st = lethe_muse_pipeline_run(&o.c, &r);
-    if (st != LETHE_OK)
-        return cli_report(VERB, st);
-    if (o.json) {
-        char *t = cJSON_Print(r.summary);
-        printf("%s\n", t ? t : "{}");
-        free(t);
-    } else {
-        print_summary(&r, lethe_now() - t0);
-        printf("wrote %s\n", r.path);
-    }
-    cJSON_Delete(r.summary);
-    return CLI_EXIT_OK;
+    return cli_pipeline_done(VERB, st, r.summary, r.path, r.stages, r.n_stages, t0, o.json,
+                             print_table);
 }
 
 int cmd_muse(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        if (argc < 2)
-            return cli_usage("muse", "missing a subcommand: run");
-        usage(stdout);
-        return CLI_EXIT_OK;
-    }
-    if (!strcmp(argv[1], "run"))
-        return muse_run(argc - 1, argv + 1);
-    return cli_usage("muse", "unknown subcommand '%s' (expected run)", argv[1]);
+    return cli_run_subcommand("muse", argc, argv, usage, muse_run);
 }

@@ -22,16 +22,6 @@ typedef struct opts {
     int json, quiet;
 } opts;
 
-static void stage_event(void *ctx, const lethe_tofu_stage_info *s)
-{
-    (void)ctx;
-    if (s->done)
-        fprintf(stderr, "%s: done in %.1f s\n", s->name, s->seconds);
-    else
-        fprintf(stderr, "%s: running%s (log: %s)\n", s->name, s->together ? " side by side" : "",
-                s->log);
-}
-
 static void usage(FILE *out)
 {
     lethe_tofu_pipeline_cfg d;
@@ -165,7 +155,7 @@ static int parse(int argc, char **argv, opts *o)
     p->seed = (uint64_t)o->seed;
     p->jobs = (int)o->jobs, p->max_new = (int)o->max_new;
     if (!o->quiet)
-        p->event = stage_event;
+        p->event = cli_stage_event;
     const char *name = p->name ? p->name : p->method;
     if (strchr(p->split, '/') || strchr(name, '/') || !*name || name[0] == '.')
         return cli_usage(VERB, "--split and --name are names, not paths");
@@ -175,30 +165,20 @@ static int parse(int argc, char **argv, opts *o)
                          "forget05, forget10), not '%s'", p->split);
     if (!strcmp(p->method, "sft"))
         return cli_usage(VERB, "--method sft is not an unlearning method");
-    /* the unlearn stage's settings after -- */
-    int rest = optind; /* the unlearn options' parse moves optind */
-    if (rest < argc) {
-        /* "--" stands in for the verb */
-        int rc = cmd_unlearn_lm_overrides(VERB, argc - rest + 1, argv + rest - 1, &o->ov);
-        if (rc)
-            return rc;
-        p->unlearn = &o->ov;
-        p->unlearn_args = (const char *const *)argv + rest;
-        p->n_unlearn_args = argc - rest;
-    }
-    return 0;
+    return cmd_unlearn_lm_after_dashes(VERB, argc, argv, &o->ov, &p->unlearn, &p->unlearn_args,
+                                       &p->n_unlearn_args);
 }
 
 /* ---- printing -------------------------------------------------------------- */
 
-static void print_summary(const lethe_tofu_pipeline_result *r, double wall)
+static void print_table(const cJSON *summary)
 {
     static const char *const rows[] = {"target", "oracle", "unlearned"};
     static const char *const metrics[] = {"forget_quality", "model_utility",
                                           "forget_rougeL_recall", "forget_prob",
                                           "forget_truth_ratio"};
     static const int width[] = {14, 13, 15, 12, 12};
-    const cJSON *models = cJSON_GetObjectItemCaseSensitive(r->summary, "models");
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(summary, "models");
     printf("%-10s %14s %13s %15s %12s %12s\n", "model", "forget_quality", "model_utility",
            "forget_rougeL", "forget_prob", "truth_ratio");
     for (int i = 0; i < 3; i++) {
@@ -213,11 +193,6 @@ static void print_summary(const lethe_tofu_pipeline_result *r, double wall)
         }
         putchar('\n');
     }
-    printf("stages:");
-    for (int i = 0; i < r->n_stages; i++)
-        printf(" %s %.1f s%s%s", r->stages[i].name, r->stages[i].seconds,
-               r->stages[i].kept ? " (kept)" : "", i + 1 < r->n_stages ? "," : "\n");
-    printf("this run: %.1f s\n", wall);
 }
 
 static int tofu_run(int argc, char **argv)
@@ -229,29 +204,11 @@ static int tofu_run(int argc, char **argv)
     double t0 = lethe_now();
     lethe_tofu_pipeline_result r;
     lethe_status st = lethe_tofu_pipeline_run(&o.c, &r);
-    if (st != LETHE_OK)
-        return cli_report(VERB, st);
-    if (o.json) {
-        char *t = cJSON_Print(r.summary);
-        printf("%s\n", t ? t : "{}");
-        free(t);
-    } else {
-        print_summary(&r, lethe_now() - t0);
-        printf("wrote %s\n", r.path);
-    }
-    cJSON_Delete(r.summary);
-    return CLI_EXIT_OK;
+    return cli_pipeline_done(VERB, st, r.summary, r.path, r.stages, r.n_stages, t0, o.json,
+                             print_table);
 }
 
 int cmd_tofu(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        if (argc < 2)
-            return cli_usage("tofu", "missing a subcommand: run");
-        usage(stdout);
-        return CLI_EXIT_OK;
-    }
-    if (!strcmp(argv[1], "run"))
-        return tofu_run(argc - 1, argv + 1);
-    return cli_usage("tofu", "unknown subcommand '%s' (expected run)", argv[1]);
+    return cli_run_subcommand("tofu", argc, argv, usage, tofu_run);
 }

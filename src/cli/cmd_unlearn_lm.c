@@ -271,6 +271,23 @@ int cmd_unlearn_lm_overrides(const char *verb, int argc, char **argv, lethe_lm_o
     return 0;
 }
 
+int cmd_unlearn_lm_after_dashes(const char *verb, int argc, char **argv, lethe_lm_overrides *ov,
+                                const lethe_lm_overrides **set, const char *const **args,
+                                int *n_args)
+{
+    int rest = optind; /* the parse below moves optind */
+    if (rest >= argc)
+        return 0;
+    /* "--" stands in for the verb */
+    int rc = cmd_unlearn_lm_overrides(verb, argc - rest + 1, argv + rest - 1, ov);
+    if (rc)
+        return rc;
+    *set = ov;
+    *args = (const char *const *)argv + rest;
+    *n_args = argc - rest;
+    return 0;
+}
+
 static int prepare(int argc, char **argv, lethe_lm_run_cfg *out, int *json)
 {
     opts o;

@@ -2,6 +2,7 @@
 #include "lethe/json.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -334,4 +335,18 @@ lethe_status lethe_json_opt_bool(const cJSON *obj, const char *key, const char *
         return LETHE_OK;
     }
     return as_bool(it, key, where, out);
+}
+
+lethe_status lethe_json_write(const char *dir, const char *name, const cJSON *j)
+{
+    char path[4200];
+    char *text = cJSON_Print(j);
+    if (!text)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    size_t len = strlen(text);
+    text[len] = '\n'; /* cJSON_Print's NUL becomes the final newline */
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    lethe_status st = lethe_file_write_atomic(path, text, len + 1);
+    free(text);
+    return st;
 }

@@ -547,20 +547,6 @@ lethe_status lethe_lm_mia_report(const lethe_lm_mia_score *members, size_t n_mem
     return LETHE_OK;
 }
 
-static lethe_status write_json(const char *dir, const char *name, const cJSON *j)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    char *text = cJSON_Print(j);
-    if (!text)
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    size_t len = strlen(text);
-    text[len] = '\n'; /* cJSON_Print's NUL becomes the final newline */
-    lethe_status st = lethe_file_write_atomic(path, text, len + 1);
-    free(text);
-    return st;
-}
-
 static lethe_status side_scores(const lethe_lm_mia_run_cfg *c, const lethe_gpt_dir *m,
                                 const lethe_gpt_dir *r, side *s)
 {
@@ -635,9 +621,9 @@ lethe_status lethe_lm_mia_run(const lethe_lm_mia_run_cfg *c, cJSON **summary)
     if (!st)
         st = lethe_run_mkdir(dir);
     if (!st)
-        st = write_json(dir, "MIA_EVAL.json", eval);
+        st = lethe_json_write(dir, "MIA_EVAL.json", eval);
     if (!st)
-        st = write_json(dir, "MIA_SUMMARY.json", sum);
+        st = lethe_json_write(dir, "MIA_SUMMARY.json", sum);
     cJSON_Delete(eval);
     if (!st && summary) {
         *summary = sum;

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "lethe/fileio.h"
+#include "lethe/json.h"
 #include "lethe/gpt_hf.h"
 #include "lethe/lm_mia.h"
 #include "lethe/muse_eval.h"
@@ -539,20 +540,6 @@ static cJSON *per_text(const side *d, int w)
     return o;
 }
 
-static lethe_status write_json(const char *dir, const char *name, const cJSON *j)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    char *text = cJSON_Print(j);
-    if (!text)
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    size_t len = strlen(text);
-    text[len] = '\n'; /* cJSON_Print's NUL becomes the final newline */
-    lethe_status st = lethe_file_write_atomic(path, text, len + 1);
-    free(text);
-    return st;
-}
-
 /* ------------------------------------------------------------------- run */
 
 lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
@@ -693,9 +680,9 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
     if (!st)
         st = lethe_run_mkdir(dir);
     if (!st)
-        st = write_json(dir, "MUSE_EVAL.json", eval);
+        st = lethe_json_write(dir, "MUSE_EVAL.json", eval);
     if (!st)
-        st = write_json(dir, "MUSE_SUMMARY.json", sum);
+        st = lethe_json_write(dir, "MUSE_SUMMARY.json", sum);
     cJSON_Delete(eval);
     if (!st && summary) {
         *summary = sum;

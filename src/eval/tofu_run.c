@@ -10,6 +10,7 @@
 
 #include "lethe/authors.h"
 #include "lethe/fileio.h"
+#include "lethe/json.h"
 #include "lethe/gpt_hf.h"
 #include "lethe/lm_mia.h"
 #include "lethe/run.h"
@@ -118,20 +119,6 @@ static cJSON *per_sample(const lethe_tofu_set *r)
         cJSON_AddItemToArray(a, e);
     }
     return a;
-}
-
-static lethe_status write_json(const char *dir, const char *name, const cJSON *j)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    char *text = cJSON_Print(j);
-    if (!text)
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    size_t len = strlen(text);
-    text[len] = '\n'; /* cJSON_Print's NUL becomes the final newline */
-    lethe_status st = lethe_file_write_atomic(path, text, len + 1);
-    free(text);
-    return st;
 }
 
 /* The summary: the settings, then each set's five means, Forget Quality and
@@ -332,9 +319,9 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
             cJSON_AddItemToObject(sum, e->string, cJSON_DetachItemViaPointer(mia_sum, e));
     }
     if (!st)
-        st = write_json(dir, "TOFU_EVAL.json", eval);
+        st = lethe_json_write(dir, "TOFU_EVAL.json", eval);
     if (!st)
-        st = write_json(dir, "TOFU_SUMMARY.json", sum);
+        st = lethe_json_write(dir, "TOFU_SUMMARY.json", sum);
     cJSON_Delete(eval);
     cJSON_Delete(mia_eval);
     cJSON_Delete(mia_sum);

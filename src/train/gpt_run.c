@@ -2,6 +2,7 @@
  * directory out, from scratch or fine-tuning a checkpoint, optionally as a
  * LoRA adapter. */
 #include "lethe/gpt_train.h"
+#include "lethe/json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -165,20 +166,6 @@ cJSON *lethe_gpt_run_result_json(const lethe_gpt_run_cfg *rc, const lethe_gpt_ru
     cJSON_AddNumberToObject(j, "val_loss", tr->val_loss); /* NAN prints null */
     cJSON_AddNumberToObject(j, "bigram_val_loss", res->bigram_val_loss);
     return j;
-}
-
-lethe_status lethe_gpt_write_json(const char *dir, const char *name, const cJSON *j)
-{
-    char path[4200];
-    char *pretty = cJSON_Print(j);
-    if (!pretty)
-        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    size_t len = strlen(pretty);
-    pretty[len] = '\n'; /* replaces the NUL; written without it */
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    lethe_status st = lethe_file_write_atomic(path, pretty, len + 1);
-    free(pretty);
-    return st;
 }
 
 static int same_config(const lethe_gpt_config *a, const lethe_gpt_config *b)
@@ -517,7 +504,7 @@ lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out
         else if (st == LETHE_OK && remove(path) != 0 && errno != ENOENT)
             st = lethe_fail(LETHE_ERR_IO, "%s: cannot remove a stale model", path);
         if (st == LETHE_OK)
-            st = lethe_gpt_write_json(o->out, "config.json", config);
+            st = lethe_json_write(o->out, "config.json", config);
     } else if (st == LETHE_OK && hf) {
         st = lethe_gpt_save_hf(g, tok, o->out, meta, n_meta, config_line);
     } else if (st == LETHE_OK) {
@@ -527,7 +514,7 @@ lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out
         if (st == LETHE_OK)
             st = lethe_gpt_save(g, path, meta, n_meta);
         if (st == LETHE_OK)
-            st = lethe_gpt_write_json(o->out, "config.json", config);
+            st = lethe_json_write(o->out, "config.json", config);
     }
     if (st == LETHE_OK && out) {
         snprintf(res.preset, sizeof res.preset, "%s", preset);

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #define STREAM_ORDER 0x4C4D0000ull
 #define STREAM_RETAIN 0x52540000ull
 
@@ -219,6 +221,31 @@ lethe_gpt_logits_proc lethe_lm_whp_proc(lethe_lm_whp *w)
 {
     return (lethe_gpt_logits_proc){lethe_lm_whp_rows, lethe_lm_whp_hook, whp_status, w,
                                    whp_check};
+}
+
+lethe_status lethe_lm_whp_open(const char *dir, double alpha, lethe_lm_whp_run *r)
+{
+    memset(r, 0, sizeof *r);
+    lethe_status st = lethe_gpt_dir_load(dir, 0, &r->dir);
+    if (st == LETHE_OK && (!(r->w = lethe_lm_whp_new(r->dir.model, alpha)) ||
+                           !(r->note = cJSON_CreateObject()) ||
+                           !cJSON_AddStringToObject(r->note, "whp", dir) ||
+                           !cJSON_AddNumberToObject(r->note, "whp_alpha", alpha)))
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (st != LETHE_OK) {
+        lethe_lm_whp_close(r);
+        return st;
+    }
+    r->proc = lethe_lm_whp_proc(r->w);
+    return LETHE_OK;
+}
+
+void lethe_lm_whp_close(lethe_lm_whp_run *r)
+{
+    cJSON_Delete(r->note);
+    lethe_lm_whp_free(r->w);
+    lethe_gpt_dir_free(&r->dir);
+    memset(r, 0, sizeof *r);
 }
 
 /* ---- the driver ----------------------------------------------------------- */

@@ -661,7 +661,7 @@ lethe_status lethe_lm_run(const lethe_lm_run_cfg *rc, lethe_lm_run_result *out)
     if (st == LETHE_OK)
         st = lethe_gpt_save(g, path, meta, sizeof meta / sizeof meta[0]);
     if (st == LETHE_OK)
-        st = lethe_gpt_write_json(rc->out, "config.json", config);
+        st = lethe_json_write(rc->out, "config.json", config);
     if (st == LETHE_OK && out)
         *out = res;
 done:

@@ -380,26 +380,13 @@ static void log_json(FILE *log, cJSON *j)
 /* The evaluation, through WHP's adjustment when the stage has a reinforced model. */
 static lethe_status run_eval(pl_stage *s, FILE *log)
 {
-    lethe_gpt_dir r = {0};
-    lethe_lm_whp *w = NULL;
-    lethe_gpt_logits_proc proc;
-    cJSON *note_j = NULL, *sum = NULL;
-    lethe_status st = LETHE_OK;
-    if (s->whp) {
-        if ((st = lethe_gpt_dir_load(s->whp, 0, &r)) == LETHE_OK &&
-            !(w = lethe_lm_whp_new(r.model, s->whp_alpha)))
-            st = LETHE_ERR_NOMEM;
-        proc = lethe_lm_whp_proc(w);
-        note_j = cJSON_CreateObject();
-        cJSON_AddStringToObject(note_j, "whp", s->whp);
-        cJSON_AddNumberToObject(note_j, "whp_alpha", s->whp_alpha);
-    }
+    lethe_lm_whp_run w = {0};
+    cJSON *sum = NULL;
+    lethe_status st = s->whp ? lethe_lm_whp_open(s->whp, s->whp_alpha, &w) : LETHE_OK;
     if (st == LETHE_OK &&
-        (st = s->eval(s, s->whp ? &proc : NULL, note_j, &sum)) == LETHE_OK)
+        (st = s->eval(s, s->whp ? &w.proc : NULL, w.note, &sum)) == LETHE_OK)
         log_json(log, sum);
-    cJSON_Delete(note_j);
-    lethe_lm_whp_free(w);
-    lethe_gpt_dir_free(&r);
+    lethe_lm_whp_close(&w);
     return st;
 }
 

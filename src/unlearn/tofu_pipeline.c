@@ -48,7 +48,7 @@ static lethe_status evaluate(pl_stage *s, const lethe_gpt_logits_proc *logits,
 static void event(void *ctx, const pl_stage *s, int done, int together)
 {
     const lethe_tofu_pipeline_cfg *c = ctx;
-    c->event(c->event_ctx, &(lethe_tofu_stage_info){s->name, s->dir, s->log, done, together,
+    c->event(c->event_ctx, &(lethe_pipeline_stage_info){s->name, s->dir, s->log, done, together,
                                                    s->seconds});
 }
 
