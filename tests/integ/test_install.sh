@@ -43,8 +43,8 @@ fi
 # shellcheck disable=SC2086
 expect 0 cc -std=c11 -O1 $SAN_FLAGS -o "$TMP/consumer" tests/install/consumer.c $CFLAGS_LETHE \
     $LIBS_LETHE -lm
-mkdir -p "$TMP/work"
-expect 0 env LD_LIBRARY_PATH="$PREFIX/lib" "$TMP/consumer" "$TMP/work"
+mkdir -p "$TMP/wd"
+expect 0 env LD_LIBRARY_PATH="$PREFIX/lib" "$TMP/consumer" "$TMP/wd"
 contains "$OUT" "gpt loss"
 contains "$OUT" "sisa forget ok"
 # It really is the installed shared library that ran.

@@ -6,7 +6,7 @@
 # stage 1 naming its log and leaving no directory.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-W=$TMP/work D=$TMP/work/news/data
+W=$TMP/wd D=$TMP/wd/news/data
 export OMP_NUM_THREADS=1
 P=("$LETHE" muse run --work "$W" --forget 3 --retain 3 --holdout 2 --max-words 1000
    --target-steps 4 --verbmem-max-new 8 --knowmem-max-new 4)

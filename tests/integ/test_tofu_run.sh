@@ -7,7 +7,7 @@
 # and leaving no directory, an interrupted one none either.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
-D=$TMP/bench W=$TMP/work
+D=$TMP/bench W=$TMP/wd
 tofu_bench "$D" full.json
 export OMP_NUM_THREADS=1
 P=("$LETHE" tofu run --work "$W" --data "$D" --corpora "$D/train.jsonl" --base-steps 4
