@@ -7,6 +7,11 @@
  * epoch visits the windows in the order of the keyed hash
  * lethe_rng_hash(seed, stream 0x100000000 + epoch, k) (ties by k); epochs
  * follow one another without a break, so a micro-batch may span two epochs.
+ * With cfg->shift, epoch e's windows start at token lethe_gpt_epoch_shift
+ * (a keyed draw in [0, T)) instead of 0, so a passage is seen at other
+ * positions of the window from one epoch to the next and a model with
+ * learned absolute positions learns the text, not the text at one offset;
+ * the tokens before the shift and the tail are left out of that epoch.
  *
  * One optimizer step: accum micro-batches of batch windows each, forward and
  * backward with the loss scaled by 1 / accum (the step's loss is the mean of
@@ -60,6 +65,7 @@ typedef struct lethe_gpt_train_cfg {
     long eval_every;    /* steps between validations; 0: only after the last */
     int eval_windows;   /* validation windows measured (at most) */
     uint64_t seed;      /* window order */
+    int shift;          /* 1: shift each epoch's windows by a keyed draw (above) */
     int quiet;          /* no progress output */
     lethe_lora *lora;   /* train this adapter of the model only; NULL: every
                            parameter (full fine-tuning). Not owned. */
@@ -81,6 +87,11 @@ typedef struct lethe_gpt_train_result {
 
 /* Windows of T + 1 tokens in a stream of n tokens: (n - 1) / T (0 when n < T + 1). */
 long lethe_gpt_windows(long n_tokens, int T);
+
+/* The shift of epoch `epoch`'s windows over a stream of n tokens:
+ * lethe_rng_hash(seed, stream 0x200000000 + epoch, 0) mod min(T, n - T),
+ * 0 when that is 1 or less, so the shifted stream still holds a window. */
+long lethe_gpt_epoch_shift(long n_tokens, int T, uint64_t seed, long epoch);
 
 /* The visiting order of epoch `epoch` over n windows: out receives a
  * permutation of 0..n-1. LETHE_ERR_NOMEM. */
@@ -143,6 +154,7 @@ typedef struct lethe_gpt_run_cfg {
     int eval_windows;      /* <= 0: 32 */
     double val;            /* the share of documents held out; NAN: 0.05 */
     uint64_t seed;         /* initialisation, adapter, window order */
+    int shift;             /* 1: shifted windows each epoch (lethe_gpt_train_cfg) */
     long limit;            /* > 0: the first `limit` documents only */
     int lora_rank;         /* > 0: train a LoRA adapter of this rank on init only */
     float lora_alpha;      /* NAN: lethe_lora_config_defaults' */

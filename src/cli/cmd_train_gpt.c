@@ -86,6 +86,8 @@ static void print_usage(FILE *out)
             "  --merge            with --lora, also write model.safetensors with the\n"
             "                     adapter merged in (the run then stands alone)\n"
             "  --seed N           initialisation, adapter and window order (default 0)\n"
+            "  --shift            start each epoch's windows at a keyed offset, so text is\n"
+            "                     learnt at every position, not at one (for memorisation)\n"
             "  --limit N          the first N documents only\n"
             "  --json             print a one-line JSON summary\n"
             "  --quiet            no progress or notes on stderr (errors still)\n"
@@ -106,7 +108,7 @@ enum {
     O_DATA = 256, O_OUT, O_MODEL, O_PRESET, O_TOKENIZER, O_VOCAB, O_STEPS, O_EPOCHS, O_BATCH,
     O_SEQ, O_ACCUM, O_LR, O_MIN_LR, O_WARMUP, O_WD, O_CLIP, O_VAL, O_EVAL_EVERY,
     O_EVAL_WINDOWS, O_SEED, O_LIMIT, O_JSON, O_QUIET, O_INIT, O_FORMAT, O_LORA, O_LORA_ALPHA,
-    O_LORA_TARGETS, O_LORA_LAYERS, O_MERGE, O_FORCE
+    O_LORA_TARGETS, O_LORA_LAYERS, O_MERGE, O_FORCE, O_SHIFT
 };
 
 static const struct option longopts[] = {
@@ -125,7 +127,7 @@ static const struct option longopts[] = {
     {"format", 1, 0, O_FORMAT},       {"lora", 1, 0, O_LORA},
     {"lora-alpha", 1, 0, O_LORA_ALPHA}, {"lora-targets", 1, 0, O_LORA_TARGETS},
     {"lora-layers", 1, 0, O_LORA_LAYERS}, {"merge", 0, 0, O_MERGE},
-    {"force", 0, 0, O_FORCE},
+    {"force", 0, 0, O_FORCE},         {"shift", 0, 0, O_SHIFT},
     {"help", 0, 0, 'h'},
     {0, 0, 0, 0}};
 
@@ -136,7 +138,7 @@ typedef struct opts {
     long lora, lora_begin, lora_end;
     double lr, min_lr, wd, clip, val, lora_alpha;
     unsigned lora_mask;
-    int json, quiet, merge, force;
+    int json, quiet, merge, force, shift;
 } opts;
 
 int cmd_train_wants_gpt(int argc, char **argv)
@@ -207,6 +209,7 @@ static int parse(int argc, char **argv, opts *o)
         case O_JSON: o->json = 1; break;
         case O_QUIET: o->quiet = 1; break;
         case O_FORCE: o->force = 1; break;
+        case O_SHIFT: o->shift = 1; break;
         case 'h': print_usage(stdout); return -1;
         default: return cli_bad_option(VERB, argv, longopts);
         }
@@ -272,6 +275,7 @@ static int prepare(int argc, char **argv, lethe_gpt_run_cfg *out, int *json)
     run.eval_windows = (int)o.eval_windows;
     run.val = o.val;
     run.seed = (uint64_t)o.seed;
+    run.shift = o.shift;
     run.limit = o.limit;
     run.lora_rank = (int)o.lora;
     run.lora_alpha = (float)o.lora_alpha;

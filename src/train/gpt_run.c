@@ -118,6 +118,7 @@ static cJSON *make_config(const lethe_gpt_run_cfg *o, const char *preset,
     cJSON_AddNumberToObject(j, "clip", lethe_gpt_decimal(tc->clip));
     cJSON_AddNumberToObject(j, "eval_every", (double)tc->eval_every);
     cJSON_AddNumberToObject(j, "eval_windows", tc->eval_windows);
+    cJSON_AddBoolToObject(j, "shift", tc->shift);
     if (isnan(bg->val_loss)) {
         cJSON_AddNullToObject(j, "bigram_val_loss");
         cJSON_AddNullToObject(j, "bigram_lambda");
@@ -406,6 +407,7 @@ lethe_status lethe_gpt_run(const lethe_gpt_run_cfg *o, lethe_gpt_run_result *out
     if (o->eval_windows > 0)
         tc.eval_windows = o->eval_windows;
     tc.seed = o->seed;
+    tc.shift = o->shift;
     tc.quiet = o->quiet;
     long windows = lethe_gpt_windows(n_train, tc.seq);
     if (windows == 0) {

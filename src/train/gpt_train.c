@@ -11,6 +11,7 @@
 #include <string.h>
 
 #define STREAM_ORDER 0x100000000ull /* + epoch */
+#define STREAM_SHIFT 0x200000000ull /* + epoch */
 
 void lethe_gpt_train_defaults(lethe_gpt_train_cfg *cfg)
 {
@@ -30,6 +31,14 @@ void lethe_gpt_train_defaults(lethe_gpt_train_cfg *cfg)
     cfg->eval_every = 0;
     cfg->eval_windows = 32;
     cfg->seed = 0;
+}
+
+long lethe_gpt_epoch_shift(long n_tokens, int T, uint64_t seed, long epoch)
+{
+    long span = n_tokens - T < T ? n_tokens - T : T; /* the stream past one window, at most T */
+    if (span <= 1)
+        return 0;
+    return (long)(lethe_rng_hash(seed, STREAM_SHIFT + (uint64_t)epoch, 0) % (uint64_t)span);
 }
 
 long lethe_gpt_windows(long n_tokens, int T)
@@ -225,7 +234,7 @@ lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
 
     lethe_progress prog;
     lethe_progress_init(&prog, stderr, "train", "steps", (uint64_t)cfg->steps, cfg->quiet);
-    long epoch = -1, next = 0; /* window counter over the concatenated epochs */
+    long epoch = -1, pos = 0, WE = 0, off = 0; /* the epoch, its next window, its windows and shift */
     lethe_gpt_zero_grad(g);
     if (lora) {
         lethe_lora_zero_grad(lora);
@@ -234,13 +243,15 @@ lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
     for (long step = 0; step < cfg->steps; step++) {
         double loss = 0;
         for (int k = 0; k < K; k++) {
-            for (int b = 0; b < B; b++, next++) {
-                if (next / W != epoch) {
-                    epoch = next / W;
-                    if ((st = lethe_gpt_window_order(W, cfg->seed, epoch, order)) != LETHE_OK)
+            for (int b = 0; b < B; b++) {
+                if (pos == WE) {
+                    epoch++, pos = 0;
+                    off = cfg->shift ? lethe_gpt_epoch_shift(n_train, T, cfg->seed, epoch) : 0;
+                    WE = lethe_gpt_windows(n_train - off, T);
+                    if ((st = lethe_gpt_window_order(WE, cfg->seed, epoch, order)) != LETHE_OK)
                         goto done;
                 }
-                gather(tok + (long)b * T, tgt + (long)b * T, train, order[next % W], T);
+                gather(tok + (long)b * T, tgt + (long)b * T, train + off, order[pos++], T);
             }
             if ((st = lethe_gpt_forward(g, tok, tgt, B, T)) != LETHE_OK)
                 goto done;

@@ -6,6 +6,7 @@
 
 #include "lethe/fileio.h"
 #include "lethe/gpt_train.h"
+#include "lethe/rng.h"
 #include "../test.h"
 
 TEST(gpt_train_windows)
@@ -145,6 +146,67 @@ TEST(gpt_train_deterministic_and_learns)
     CHECK(r1.steps == 40 && r1.tokens == 40L * 2 * 4 * 8);
     CHECK_MSG(r1.last_loss < 0.5 * r1.first_loss, "loss %g -> %g", r1.first_loss, r1.last_loss);
     CHECK(r1.val_loss == r1.val_loss && r1.val_loss < r1.first_loss);
+}
+
+TEST(gpt_train_epoch_shift)
+{
+    /* a keyed draw in [0, min(T, n - T)), recomputed here from its definition */
+    int seen[8] = {0};
+    for (long e = 0; e < 64; e++) {
+        long s = lethe_gpt_epoch_shift(1000, 8, 5, e);
+        CHECK(s == (long)(lethe_rng_hash(5, 0x200000000ull + (uint64_t)e, 0) % 8));
+        seen[s] = 1;
+        CHECK(lethe_gpt_windows(1000 - s, 8) >= 1);
+    }
+    int distinct = 0;
+    for (int i = 0; i < 8; i++)
+        distinct += seen[i];
+    CHECK(distinct == 8);
+    CHECK(lethe_gpt_epoch_shift(12, 8, 5, 3) < 4); /* a short stream: below n - T */
+    CHECK(lethe_gpt_epoch_shift(9, 8, 5, 3) == 0); /* one window: no room to shift */
+}
+
+/* Mean loss of g on the windows of s starting at `first`, `first` + T, ... */
+static double loss_from(lethe_gpt *g, const int32_t *s, long n, long first, int T)
+{
+    double sum = 0;
+    int k = 0;
+    for (long o = first; o + T + 1 <= n; o += T, k++) {
+        if (lethe_gpt_forward(g, s + o, s + o + 1, 1, T) != LETHE_OK)
+            return NAN;
+        sum += g->loss;
+    }
+    return sum / k;
+}
+
+/* A random token stream learnt with and without shifted windows: without,
+ * the model knows it at the window grid's offsets only; with, at any. */
+TEST(gpt_train_shift_learns_every_offset)
+{
+    enum { T = 12, N = 6 * T + 1 };
+    int32_t s[N];
+    lethe_rng r = lethe_rng_init(11, 0);
+    for (int i = 0; i < N; i++)
+        s[i] = (int32_t)(lethe_rng_u64(&r) % 48);
+    double aligned[2], off[2];
+    for (int shift = 0; shift < 2; shift++) {
+        lethe_gpt_config cfg = {48, T, 32, 2, 2};
+        lethe_gpt *g = lethe_gpt_init(&cfg);
+        CHECK(g);
+        lethe_gpt_init_params(g, 2);
+        lethe_gpt_train_cfg c;
+        lethe_gpt_train_defaults(&c);
+        c.batch = 4, c.seq = T, c.steps = 400, c.lr = 1e-2f, c.min_lr = 1e-3f;
+        c.warmup = 10, c.seed = 1, c.shift = shift, c.quiet = 1;
+        lethe_gpt_train_result res;
+        CHECK_OK(lethe_gpt_train(g, s, N, NULL, 0, &c, NULL, &res));
+        aligned[shift] = loss_from(g, s, N, 0, T);
+        off[shift] = loss_from(g, s, N, T / 2, T);
+        lethe_gpt_free(g);
+    }
+    CHECK_MSG(aligned[0] < 0.2, "no shift, aligned: %g", aligned[0]);
+    CHECK_MSG(off[0] > 2 * off[1] && off[1] < 0.5, "half a window off: %g without, %g with",
+              off[0], off[1]);
 }
 
 TEST(gpt_train_rejects_bad_streams)
