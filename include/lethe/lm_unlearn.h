@@ -342,7 +342,8 @@ lethe_status lethe_lm_format_parse(const char *name, lethe_lm_format *f);
 
 /* The format of the file at path: `given` unless it is AUTO, else detected
  * as above (the file is read). LETHE_ERR_IO / LETHE_ERR_NOT_FOUND (the
- * file), LETHE_ERR_NOMEM. */
+ * file), LETHE_ERR_FORMAT (AUTO and a file with nothing but whitespace),
+ * LETHE_ERR_NOMEM. */
 lethe_status lethe_lm_format_detect(const char *path, lethe_lm_format given,
                                     lethe_lm_format *out);
 

@@ -70,6 +70,11 @@ lethe_status lethe_lm_format_detect(const char *path, lethe_lm_format given,
     size_t a = len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3) ? 3 : 0;
     while (a < len && (data[a] == ' ' || data[a] == '\t' || data[a] == '\r' || data[a] == '\n'))
         a++;
+    if (a == len) {
+        free(data);
+        return lethe_fail(LETHE_ERR_FORMAT, "%s: empty: neither texts nor question-answer pairs",
+                          path);
+    }
     const unsigned char *nl = a < len ? memchr(data + a, '\n', len - a) : NULL;
     size_t b = nl ? (size_t)(nl - data) : len;
     cJSON *j = a < b && data[a] != '[' ? cJSON_ParseWithLength((const char *)data + a, b - a)

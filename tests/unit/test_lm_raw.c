@@ -116,7 +116,6 @@ TEST(lm_format_detect)
         {"d.json", "{\"question\": \"Q?\", \"answer\": \"A.\", \"text\": \"t\"}\n",
          LETHE_LM_FORMAT_QA},
         {"e.json", "[{\"question\": \"Q?\", \"answer\": \"A.\"}]\n", LETHE_LM_FORMAT_QA},
-        {"f.json", "", LETHE_LM_FORMAT_QA},
         {"g.txt", "{\"question\": \"the whole file is a document\"}", LETHE_LM_FORMAT_TEXT},
         {"h.json", "not json\n", LETHE_LM_FORMAT_QA},
     };
@@ -131,6 +130,10 @@ TEST(lm_format_detect)
     /* a format given is taken as it is */
     CHECK_OK(lethe_lm_format_detect(path, LETHE_LM_FORMAT_TEXT, &f));
     CHECK(f == LETHE_LM_FORMAT_TEXT);
+    /* an empty file (or only blank lines) is neither, and says so */
+    snprintf(path, sizeof path, "%s/f.json", dir);
+    write_file(path, "\n\n");
+    CHECK_STATUS(lethe_lm_format_detect(path, LETHE_LM_FORMAT_AUTO, &f), LETHE_ERR_FORMAT);
     snprintf(path, sizeof path, "%s/missing.json", dir);
     CHECK(lethe_lm_format_detect(path, LETHE_LM_FORMAT_AUTO, &f) != LETHE_OK);
     CHECK_OK(lethe_lm_format_parse("text", &f));
