@@ -139,9 +139,17 @@ lethe_status lethe_lm_mia_report(const lethe_lm_mia_score *members, size_t n_mem
 lethe_status lethe_lm_mia_ref_check(const lethe_gpt_dir *m, const char *run,
                                     const lethe_gpt_dir *r, const char *ref);
 
+/* text cut to the bytes of its first tokens, as many as lethe_lm_mia_encode
+ * takes under n_positions (fewer while the cut text re-encodes to more);
+ * *out (free()) is a copy of text when it fits, *cut 1 when it was cut.
+ * The tokenizer's errors, LETHE_ERR_NOMEM. */
+lethe_status lethe_lm_mia_fit(const lethe_tokenizer_t *tok, int32_t eot, int n_positions,
+                              const char *text, char **out, int *cut);
+
 /* Read texts from a file: a name ending ".jsonl" holds JSON Lines (each line
- * an object with a string "text", or a JSON string); any other file one text
- * per line. Blank lines are skipped. *texts (one allocation: free(*texts))
+ * an object with a string "text", or a JSON string); ".json" a JSON array of
+ * such items (MUSE's privleak files; item numbers stand for lines); any
+ * other file one text per line. Blank lines and texts are skipped. *texts (one allocation: free(*texts))
  * holds *n texts and *lines (free with free()) their line numbers.
  * LETHE_ERR_IO, LETHE_ERR_FORMAT ("FILE:LINE: ..."; "FILE: no texts"). */
 lethe_status lethe_lm_mia_texts_read(const char *path, char ***texts, size_t **lines,
@@ -160,6 +168,8 @@ typedef struct lethe_lm_mia_run_cfg {
     double k;               /* Min-K% and Min-K%++'s fraction (0.4) */
     int batch;              /* texts per forward (8) */
     int no_gradnorm;        /* 1: skip the gradient-norm attack (0) */
+    int fit;                /* 1: cut a text longer than the context to the tokens it
+                               holds (lethe_lm_mia_fit), as eval muse does; 0: refuse it */
 } lethe_lm_mia_run_cfg;
 
 void lethe_lm_mia_run_defaults(lethe_lm_mia_run_cfg *c);
@@ -171,7 +181,8 @@ void lethe_lm_mia_run_defaults(lethe_lm_mia_run_cfg *c);
  * per-text layout for exact_memorization and extraction_strength) and
  * OUT/MIA_SUMMARY.json (the settings, then mia_NAME (the AUC),
  * mia_NAME_tpr_at_1fpr, mia_NAME_tpr_at_5fpr per attack, and the members'
- * mean exact_memorization and extraction_strength), each atomically. Every
+ * mean exact_memorization and extraction_strength; fit and texts_cut, the
+ * texts cut to the context), each atomically. Every
  * input is checked before anything is written: nothing is left behind on
  * failure. *summary (may be NULL) gets the summary's object (cJSON_Delete
  * it). LETHE_ERR_FORMAT (a run without a tokenizer, a reference with another

@@ -37,6 +37,11 @@
 #include "lethe/api.h"
 LETHE_API_BEGIN
 
+/* The version of what lethe_muse_eval_run measures: raised whenever a
+ * criterion is added or computed otherwise, so that a pipeline's kept
+ * evaluations made by an earlier version are made again. */
+#define LETHE_MUSE_EVAL_VERSION 2
+
 typedef struct lethe_muse_eval_cfg {
     const char *run;      /* the GPT run to evaluate */
     const char *data;     /* a MUSE-layout directory */
@@ -56,7 +61,10 @@ void lethe_muse_eval_defaults(lethe_muse_eval_cfg *c);
 /* MUSE's criteria of c->run on c->data; writes OUT/MUSE_EVAL.json (per item)
  * and OUT/MUSE_SUMMARY.json (the settings, c->note's fields, then
  * forget_verbmem_ROUGE, forget_knowmem_ROUGE, retain_knowmem_ROUGE (the
- * utility), privleak, privleak_auc, privleak_auc_oracle (MUSE's AUCs),
+ * utility), retain_verbmem_ROUGE (VerbMem on the privleak/retain.json
+ * passages, each cut as verbmem's pairs are: the first
+ * LETHE_MUSE_PROMPT_WORDS words the prompt, the rest the gt; null when no
+ * passage is longer than the prompt), privleak, privleak_auc, privleak_auc_oracle (MUSE's AUCs),
  * mia_min_k (lethe_lm_mia_roc's AUC), exact_memorization,
  * extraction_strength; null where undefined), each atomically. Every input
  * is checked and everything computed before anything is written. *summary

@@ -28,8 +28,9 @@ static void usage(FILE *out)
             "reference (NLL minus the reference model's NLL) and gradient norm; per attack\n"
             "the ROC AUC between members and non-members (1: members told apart, 0.5: not)\n"
             "and the TPR at 1%% and 5%% FPR; exact memorisation and extraction strength per\n"
-            "text. A FILE ending .jsonl holds JSON Lines with a \"text\" (or JSON strings);\n"
-            "any other FILE one text per line; blank lines are skipped. Writes\n"
+            "text. A FILE ending .jsonl holds JSON Lines with a \"text\" (or JSON strings),\n"
+            "one ending .json a JSON array of them (MUSE's privleak/*.json), any other\n"
+            "FILE one text per line; blank lines are skipped. Writes\n"
             "MIA_EVAL.json (per text) and MIA_SUMMARY.json. Definitions: docs/mia.md.\n\n"
             "  --run RUN          the model to attack\n"
             "  --members FILE     texts the model was trained on (the forget set)\n"
@@ -41,13 +42,15 @@ static void usage(FILE *out)
             "  --k X              Min-K%% and Min-K%%++'s fraction of tokens, in (0, 1] (%g)\n"
             "  --batch N          texts per forward (%d)\n"
             "  --no-gradnorm      skip the gradient-norm attack (one backward per text)\n"
+            "  --fit              cut a text longer than the context to the tokens it holds\n"
+            "                     (as eval muse does) instead of refusing it\n"
             "  --quiet            accepted as by every verb\n"
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
             d.k, d.batch);
 }
 
-enum { O_RUN = 256, O_MEMBERS, O_NONMEMBERS, O_REF, O_OUT, O_JSON, O_K, O_BATCH, O_NOGRAD, O_QUIET };
+enum { O_RUN = 256, O_MEMBERS, O_NONMEMBERS, O_REF, O_OUT, O_JSON, O_K, O_BATCH, O_NOGRAD, O_QUIET, O_FIT };
 
 static int parse(int argc, char **argv, lethe_lm_mia_run_cfg *c, int *json)
 {
@@ -55,6 +58,7 @@ static int parse(int argc, char **argv, lethe_lm_mia_run_cfg *c, int *json)
         {"run", 1, 0, O_RUN},   {"members", 1, 0, O_MEMBERS}, {"nonmembers", 1, 0, O_NONMEMBERS},
         {"ref", 1, 0, O_REF},   {"out", 1, 0, O_OUT},         {"json", 0, 0, O_JSON},
         {"k", 1, 0, O_K},       {"batch", 1, 0, O_BATCH},     {"no-gradnorm", 0, 0, O_NOGRAD},
+        {"fit", 0, 0, O_FIT},
         {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     lethe_lm_mia_run_defaults(c);
     long batch = c->batch;
@@ -76,6 +80,7 @@ static int parse(int argc, char **argv, lethe_lm_mia_run_cfg *c, int *json)
         case O_OUT: c->out = optarg; break;
         case O_JSON: *json = 1; break;
         case O_NOGRAD: c->no_gradnorm = 1; break;
+        case O_FIT: c->fit = 1; break;
         case O_QUIET: break;
         case 'h': usage(stdout); return -1;
         default: return cli_bad_option(VERB, argv, lo);

@@ -339,6 +339,41 @@ lethe_status lethe_lm_mia_roc(const double *members, size_t n_members,
     return st;
 }
 
+lethe_status lethe_lm_mia_fit(const lethe_tokenizer_t *tok, int32_t eot, int n_positions,
+                              const char *text, char **out, int *cut)
+{
+    int keep = eot >= 0 ? n_positions : n_positions + 1; /* lethe_lm_mia_encode's limit */
+    uint32_t *t = NULL;
+    size_t n = 0, len = strlen(text);
+    *out = NULL, *cut = 0;
+    lethe_status st = lethe_tokenizer_encode(tok, text, len, &t, &n);
+    if (!st && n <= (size_t)keep) {
+        if (!(*out = malloc(len + 1)))
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        else
+            memcpy(*out, text, len + 1);
+        free(t);
+        return st;
+    }
+    for (int k = keep; !st && k > 0; k--) {
+        unsigned char *bytes = NULL;
+        size_t blen = 0, m = 0;
+        uint32_t *t2 = NULL;
+        if ((st = lethe_tokenizer_decode(tok, t, (size_t)k, &bytes, &blen)))
+            break;
+        if (!(st = lethe_tokenizer_encode(tok, (char *)bytes, blen, &t2, &m)) &&
+            m <= (size_t)keep) {
+            *out = (char *)bytes, *cut = 1;
+            free(t2);
+            break;
+        }
+        free(t2);
+        free(bytes);
+    }
+    free(t);
+    return st;
+}
+
 /* ------------------------------------------------------------------ files */
 
 static int blank(const char *s)
@@ -355,9 +390,70 @@ static int ends_with(const char *s, const char *tail)
     return n >= m && !strcmp(s + n - m, tail);
 }
 
+/* The m texts txt[] (bytes in all, NULs included) as one allocation into
+ * *texts; *lines takes at. */
+static lethe_status pack(const char **txt, size_t *at, size_t m, size_t bytes, const char *path,
+                         char ***texts, size_t **lines, size_t *n)
+{
+    if (!m)
+        return lethe_fail(LETHE_ERR_FORMAT, "%s: no texts", path);
+    char **out = malloc(m * sizeof *out + bytes);
+    if (!out)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    char *p = (char *)(out + m);
+    for (size_t i = 0; i < m; i++) {
+        size_t l = strlen(txt[i]) + 1;
+        out[i] = memcpy(p, txt[i], l);
+        p += l;
+    }
+    *texts = out, *lines = at, *n = m;
+    return LETHE_OK;
+}
+
+/* A JSON array of texts (strings, or objects with a "text"): MUSE's
+ * privleak files. Items are numbered from 1 in place of lines. */
+static lethe_status texts_json(const char *path, char ***texts, size_t **lines, size_t *n)
+{
+    unsigned char *raw = NULL;
+    size_t len = 0;
+    lethe_status st = lethe_file_read(path, &raw, &len);
+    if (st)
+        return st;
+    cJSON *doc = cJSON_ParseWithLength((const char *)raw, len);
+    free(raw);
+    if (!cJSON_IsArray(doc)) {
+        cJSON_Delete(doc);
+        return lethe_fail(LETHE_ERR_FORMAT, "%s: not a JSON array of texts (a .json file; "
+                          "name JSON Lines .jsonl)", path);
+    }
+    size_t n_all = (size_t)cJSON_GetArraySize(doc), m = 0, bytes = 0, i = 0;
+    const char **txt = calloc(n_all ? n_all : 1, sizeof *txt);
+    size_t *at = calloc(n_all ? n_all : 1, sizeof *at);
+    if (!txt || !at)
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (const cJSON *e = doc->child; !st && e; e = e->next, i++) {
+        const char *t = cJSON_IsObject(e)
+                            ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "text"))
+                            : cJSON_GetStringValue(e);
+        if (!t)
+            st = lethe_fail(LETHE_ERR_FORMAT, "%s: item %zu is neither a string nor an object "
+                            "with a string \"text\"", path, i + 1);
+        else if (!blank(t))
+            txt[m] = t, at[m] = i + 1, m++, bytes += strlen(t) + 1;
+    }
+    if (!st && !(st = pack(txt, at, m, bytes, path, texts, lines, n)))
+        at = NULL;
+    free(txt);
+    free(at);
+    cJSON_Delete(doc);
+    return st;
+}
+
 lethe_status lethe_lm_mia_texts_read(const char *path, char ***texts, size_t **lines, size_t *n)
 {
     *texts = NULL, *lines = NULL, *n = 0;
+    if (ends_with(path, ".json"))
+        return texts_json(path, texts, lines, n);
     char **raw = NULL;
     size_t n_raw = 0;
     lethe_status st = lethe_stats_lines_read(path, &raw, &n_raw);
@@ -392,21 +488,8 @@ lethe_status lethe_lm_mia_texts_read(const char *path, char ***texts, size_t **l
         txt[m] = t, at[m] = i + 1, m++;
         bytes += strlen(t) + 1;
     }
-    if (!st && !m)
-        st = lethe_fail(LETHE_ERR_FORMAT, "%s: no texts", path);
-    char **out = st ? NULL : malloc(m * sizeof *out + bytes);
-    if (!st && !out)
-        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    if (!st) {
-        char *p = (char *)(out + m);
-        for (size_t i = 0; i < m; i++) {
-            size_t l = strlen(txt[i]) + 1;
-            out[i] = memcpy(p, txt[i], l);
-            p += l;
-        }
-        *texts = out, *lines = at, *n = m;
+    if (!st && !(st = pack(txt, at, m, bytes, path, texts, lines, n)))
         at = NULL;
-    }
     for (size_t i = 0; docs && i < n_raw; i++)
         cJSON_Delete(docs[i]);
     free(docs);
@@ -430,17 +513,25 @@ typedef struct side {
     const char *path;
     char **texts;
     size_t *lines, n;
+    char **fitted; /* with fit: the texts as cut (owned), which texts[] point to */
+    int n_cut;
     lethe_lm_mia_score *sc;
 } side;
 
-static lethe_status side_read(side *s, const char *path, const lethe_gpt_dir *m, int P)
+static lethe_status side_read(side *s, const char *path, const lethe_gpt_dir *m, int P, int fit)
 {
     s->path = path;
     lethe_status st = lethe_lm_mia_texts_read(path, &s->texts, &s->lines, &s->n);
+    if (!st && fit && !(s->fitted = calloc(s->n, sizeof *s->fitted)))
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !st && i < s->n; i++) {
         int32_t *ids = NULL;
-        int len = 0;
-        st = lethe_lm_mia_encode(m->tok, (int32_t)m->eot, P, s->texts[i], &ids, &len);
+        int len = 0, cut = 0;
+        if (fit && !(st = lethe_lm_mia_fit(m->tok, (int32_t)m->eot, P, s->texts[i],
+                                           &s->fitted[i], &cut)))
+            s->texts[i] = s->fitted[i], s->n_cut += cut;
+        if (!st)
+            st = lethe_lm_mia_encode(m->tok, (int32_t)m->eot, P, s->texts[i], &ids, &len);
         free(ids);
         if (st && st != LETHE_ERR_NOMEM) {
             char w[4200];
@@ -455,6 +546,9 @@ static lethe_status side_read(side *s, const char *path, const lethe_gpt_dir *m,
 
 static void side_free(side *s)
 {
+    for (size_t i = 0; s->fitted && i < s->n; i++)
+        free(s->fitted[i]);
+    free(s->fitted);
     free(s->texts);
     free(s->lines);
     free(s->sc);
@@ -583,9 +677,9 @@ lethe_status lethe_lm_mia_run(const lethe_lm_mia_run_cfg *c, cJSON **summary)
     if (r.model && r.model->cfg.n_positions < P)
         P = r.model->cfg.n_positions;
     if (!st)
-        st = side_read(&sides[0], c->members, &m, P);
+        st = side_read(&sides[0], c->members, &m, P, c->fit);
     if (!st)
-        st = side_read(&sides[1], c->nonmembers, &m, P);
+        st = side_read(&sides[1], c->nonmembers, &m, P, c->fit);
     for (int s = 0; s < 2 && !st; s++)
         st = side_scores(c, &m, c->ref ? &r : NULL, &sides[s]);
     if (!st) {
@@ -604,6 +698,8 @@ lethe_status lethe_lm_mia_run(const lethe_lm_mia_run_cfg *c, cJSON **summary)
         cJSON_AddNumberToObject(sum, "k", c->k);
         cJSON_AddNumberToObject(sum, "n_forget", (double)sides[0].n);
         cJSON_AddNumberToObject(sum, "n_holdout", (double)sides[1].n);
+        cJSON_AddBoolToObject(sum, "fit", c->fit);
+        cJSON_AddNumberToObject(sum, "texts_cut", sides[0].n_cut + sides[1].n_cut);
     }
     for (int k = 0; !st && k < LETHE_MIA_N_ATTACKS; k++)
         if ((k != LETHE_MIA_REFERENCE || c->ref) && (k != LETHE_MIA_GRADNORM || !c->no_gradnorm))

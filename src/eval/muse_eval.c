@@ -12,6 +12,7 @@
 #include "lethe/json.h"
 #include "lethe/gpt_hf.h"
 #include "lethe/lm_mia.h"
+#include "lethe/muse.h"
 #include "lethe/muse_eval.h"
 #include "lethe/progress.h"
 #include "lethe/run.h"
@@ -138,11 +139,11 @@ lethe_status lethe_muse_knowmem_prompt(const lethe_tokenizer_t *tok, int32_t eot
 
 /* ------------------------------------------------------------------ data */
 
-enum { F_VERBMEM, F_KF, F_KF_ICL, F_KR, F_KR_ICL, F_PF, F_PH, N_FILES };
+enum { F_VERBMEM, F_KF, F_KF_ICL, F_KR, F_KR_ICL, F_PF, F_PH, F_PR, N_FILES };
 static const char *const files[N_FILES] = {
     "verbmem/forget.json",      "knowmem/forget_qa.json", "knowmem/forget_qa_icl.json",
     "knowmem/retain_qa.json",   "knowmem/retain_qa_icl.json", "privleak/forget.json",
-    "privleak/holdout.json"};
+    "privleak/holdout.json",    "privleak/retain.json"};
 
 /* One file: a JSON array of strings (privleak) or of objects with string
  * fields k1 and k2. */
@@ -151,13 +152,15 @@ typedef struct set {
     cJSON *doc;
     int n;
     const char **a, **b; /* k1 (or the string), k2 */
+    char *buf;           /* the texts a and b point into, when not doc's */
 } set;
 
 static lethe_status set_load(set *s, const char *dir, int f)
 {
     static const char *const keys[N_FILES][2] = {
         {"prompt", "gt"}, {"question", "answer"}, {"question", "answer"},
-        {"question", "answer"}, {"question", "answer"}, {NULL, NULL}, {NULL, NULL}};
+        {"question", "answer"}, {"question", "answer"}, {NULL, NULL}, {NULL, NULL},
+        {NULL, NULL}};
     snprintf(s->path, sizeof s->path, "%s/%s", dir, files[f]);
     unsigned char *raw = NULL;
     size_t len = 0;
@@ -197,6 +200,48 @@ static void set_free(set *s)
     cJSON_Delete(s->doc);
     free(s->a);
     free(s->b);
+    free(s->buf);
+}
+
+static int space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r';
+}
+
+/* VerbMem pairs from passages, as lethe_muse_write cuts verbmem's: the
+ * first LETHE_MUSE_PROMPT_WORDS words the prompt, the rest the gt, the
+ * whitespace between them left out; a passage without a word after the
+ * prompt gives none. */
+static lethe_status split_passages(const set *p, set *out)
+{
+    size_t total = 0;
+    for (int i = 0; i < p->n; i++)
+        total += strlen(p->a[i]) + 1;
+    snprintf(out->path, sizeof out->path, "%s", p->path);
+    out->a = calloc((size_t)p->n, sizeof *out->a);
+    out->b = calloc((size_t)p->n, sizeof *out->b);
+    out->buf = malloc(total);
+    if (!out->a || !out->b || !out->buf)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    char *w = out->buf;
+    for (int i = 0; i < p->n; i++) {
+        char *t = strcpy(w, p->a[i]), *q = t;
+        w += strlen(t) + 1;
+        for (int k = 0; k < LETHE_MUSE_PROMPT_WORDS && *q; k++) {
+            while (space(*q))
+                q++;
+            while (*q && !space(*q))
+                q++;
+        }
+        char *gt = q;
+        while (space(*gt))
+            gt++;
+        if (!*gt || q == t)
+            continue;
+        *q = '\0';
+        out->a[out->n] = t, out->b[out->n++] = gt;
+    }
+    return LETHE_OK;
 }
 
 /* ---------------------------------------------------------------- models */
@@ -392,39 +437,6 @@ static lethe_status knowmem_items(const lethe_gpt_dir *m, const set *qa, const s
 
 /* -------------------------------------------------------------- PrivLeak */
 
-/* text cut to the bytes of its first `keep` tokens, fewer while the cut
- * text re-encodes to more than keep tokens. *cut: 1 when it was cut. */
-static lethe_status fit_text(const lethe_tokenizer_t *tok, const char *text, int keep,
-                             char **out, int *cut)
-{
-    uint32_t *t = NULL;
-    size_t n = 0;
-    *out = NULL, *cut = 0;
-    lethe_status st = encode(tok, text, &t, &n);
-    if (!st && n <= (size_t)keep) {
-        if (!(*out = dup(text)))
-            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-        free(t);
-        return st;
-    }
-    for (int k = keep; !st && k > 0; k--) {
-        unsigned char *bytes = NULL;
-        size_t len = 0, m = 0;
-        uint32_t *t2 = NULL;
-        if ((st = lethe_tokenizer_decode(tok, t, (size_t)k, &bytes, &len)))
-            break;
-        if (!(st = encode(tok, (char *)bytes, &t2, &m)) && m <= (size_t)keep) {
-            *out = (char *)bytes, *cut = 1;
-            free(t2);
-            break;
-        }
-        free(t2);
-        free(bytes);
-    }
-    free(t);
-    return st;
-}
-
 /* The Min-K% scores of one privleak side. */
 typedef struct side {
     const set *s;
@@ -439,11 +451,10 @@ static lethe_status side_fit(side *d, const set *s, const lethe_gpt_dir *m, int 
     d->texts = calloc((size_t)s->n, sizeof *d->texts);
     if (!d->texts)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    int keep = m->eot >= 0 ? P : P + 1; /* lethe_lm_mia_encode's limit */
     lethe_status st = LETHE_OK;
     for (int i = 0; i < s->n && !st; i++) {
         int cut = 0;
-        st = fit_text(m->tok, s->a[i], keep, &d->texts[i], &cut);
+        st = lethe_lm_mia_fit(m->tok, (int32_t)m->eot, P, s->a[i], &d->texts[i], &cut);
         d->n_cut += cut;
     }
     return st;
@@ -552,17 +563,19 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
     if (c->verbmem_max_new < 1 || c->knowmem_max_new < 1 || !(c->mink > 0 && c->mink <= 1))
         return lethe_fail(LETHE_ERR_INVALID, "MUSE's settings out of range (max_new >= 1, "
                           "0 < k <= 1)");
-    set sets[N_FILES];
+    set sets[N_FILES], rv = {0}; /* rv: verbmem pairs of the retain passages */
     memset(sets, 0, sizeof sets);
     lethe_gpt_dir m = {0}, o = {0};
-    item *gi[3] = {NULL, NULL, NULL};
+    item *gi[4] = {NULL, NULL, NULL, NULL};
     side run_s[2] = {{0}}, orc_s[2] = {{0}};
     cJSON *eval = NULL, *sum = NULL;
-    double rouge[3] = {NAN, NAN, NAN};
+    double rouge[4] = {NAN, NAN, NAN, NAN};
     double auc = NAN, auc_o = NAN;
     lethe_status st = LETHE_OK;
     for (int f = 0; f < N_FILES && !st; f++)
         st = set_load(&sets[f], c->data, f);
+    if (!st)
+        st = split_passages(&sets[F_PR], &rv);
     if (!st)
         st = load_model(c->run, &m);
     if (!st && c->oracle && !(st = load_model(c->oracle, &o)))
@@ -575,9 +588,9 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
     if (!st && c->logits && c->logits->check && (st = c->logits->check(c->logits->ctx, m.model)))
         st = at(st, c->run);
     /* the prompts, then the generations */
-    const int n_gen[3] = {sets[F_VERBMEM].n, sets[F_KF].n, sets[F_KR].n};
-    for (int k = 0; k < 3 && !st; k++)
-        if (!(gi[k] = calloc((size_t)n_gen[k], sizeof *gi[k])))
+    const int n_gen[4] = {sets[F_VERBMEM].n, sets[F_KF].n, sets[F_KR].n, rv.n};
+    for (int k = 0; k < 4 && !st; k++)
+        if (!(gi[k] = calloc((size_t)(n_gen[k] ? n_gen[k] : 1), sizeof *gi[k])))
             st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     if (!st)
         st = verbmem_items(&m, &sets[F_VERBMEM], c->verbmem_max_new, gi[0]);
@@ -585,6 +598,8 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
         st = knowmem_items(&m, &sets[F_KF], &sets[F_KF_ICL], c->knowmem_max_new, gi[1]);
     if (!st)
         st = knowmem_items(&m, &sets[F_KR], &sets[F_KR_ICL], c->knowmem_max_new, gi[2]);
+    if (!st)
+        st = verbmem_items(&m, &rv, c->verbmem_max_new, gi[3]);
     /* PrivLeak's texts, cut to what both contexts hold */
     if (o.model && o.model->cfg.n_positions < P)
         P = o.model->cfg.n_positions;
@@ -598,6 +613,9 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
     if (!st)
         st = gen_all(c, &m, gi[2], n_gen[2], c->knowmem_max_new, 1, "muse: knowmem retain",
                      &rouge[2]);
+    if (!st && rv.n)
+        st = gen_all(c, &m, gi[3], n_gen[3], c->verbmem_max_new, 0, "muse: verbmem retain",
+                     &rouge[3]);
     /* Min-K% scores (without the logits processor: none then) */
     int scored = !c->logits;
     for (int s = 0; s < 2 && !st && scored; s++)
@@ -640,18 +658,19 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
         cJSON_AddNumberToObject(sum, "n_verbmem", n_gen[0]);
         cJSON_AddNumberToObject(sum, "n_forget_qa", n_gen[1]);
         cJSON_AddNumberToObject(sum, "n_retain_qa", n_gen[2]);
+        cJSON_AddNumberToObject(sum, "n_retain_verbmem", n_gen[3]);
         cJSON_AddNumberToObject(sum, "n_privleak_forget", sets[F_PF].n);
         cJSON_AddNumberToObject(sum, "n_privleak_holdout", sets[F_PH].n);
         cJSON_AddNumberToObject(sum, "privleak_texts_cut", run_s[0].n_cut + run_s[1].n_cut);
         for (const cJSON *e = c->note ? c->note->child : NULL; e; e = e->next)
             cJSON_AddItemToObject(sum, e->string, cJSON_Duplicate(e, 1));
-        static const char *const names[3] = {"forget_verbmem_ROUGE", "forget_knowmem_ROUGE",
-                                             "retain_knowmem_ROUGE"};
-        static const int inputs[3] = {F_VERBMEM, F_KF, F_KR};
-        for (int k = 0; k < 3; k++) {
+        static const char *const names[4] = {"forget_verbmem_ROUGE", "forget_knowmem_ROUGE",
+                                             "retain_knowmem_ROUGE", "retain_verbmem_ROUGE"};
+        const set *inputs[4] = {&sets[F_VERBMEM], &sets[F_KF], &sets[F_KR], &rv};
+        for (int k = 0; k < 4; k++) {
             add_num(sum, names[k], rouge[k]);
-            cJSON_AddItemToObject(eval, names[k], gen_eval(gi[k], n_gen[k], rouge[k],
-                                                           &sets[inputs[k]], k > 0));
+            cJSON_AddItemToObject(eval, names[k], gen_eval(gi[k], n_gen[k], rouge[k], inputs[k],
+                                                           k == 1 || k == 2));
         }
         add_num(sum, "privleak", privleak);
         add_num(sum, "privleak_auc", muse_auc);
@@ -689,7 +708,7 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
         sum = NULL;
     }
     cJSON_Delete(sum);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         items_free(gi[k], n_gen[k]);
     for (int s = 0; s < 2; s++) {
         free(orc_s[s].sc);
@@ -697,6 +716,7 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
     }
     for (int f = 0; f < N_FILES; f++)
         set_free(&sets[f]);
+    set_free(&rv);
     lethe_gpt_dir_free(&m);
     lethe_gpt_dir_free(&o);
     return st;

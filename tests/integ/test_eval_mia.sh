@@ -2,7 +2,8 @@
 # lethe eval mia: a tiny GPT trained a few steps on a small text; its lines
 # are the members, other lines the non-members. The files, --json, AUCs in
 # [0, 1] (LOSS telling the members apart), --ref, --no-gradnorm, a Hugging
-# Face directory; bad inputs (a missing or empty file, a line beyond the
+# Face directory, a JSON array file, --fit; bad inputs (a missing or empty
+# file, a JSON file not an array of texts, a line beyond the
 # context, a reference with another tokenizer or vocabulary) exit 3 with one
 # line and leave no output directory; usage errors exit 2.
 . "$(dirname "$0")/lib.sh"
@@ -86,6 +87,21 @@ expect 0 "$LETHE" eval mia --run "$HF" --members "$TMP/m.jsonl" --nonmembers "$T
     --out "$TMP/e2"
 contains "$TMP/e2/MIA_SUMMARY.json" '"n_forget":	2'
 
+# a JSON array (MUSE's privleak layout) reads as the same texts: the same scores
+/usr/bin/python3 -c 'import json, sys; print(json.dumps([l.rstrip("\n") for l in open(sys.argv[1])], indent=0))' \
+    "$MEM" >"$TMP/members.json"
+expect 0 "$LETHE" eval mia --run "$TMP/run" --members "$TMP/members.json" --nonmembers "$NON" \
+    --out "$TMP/e3"
+if diff <(grep -v '"members"' "$TMP/e1/MIA_SUMMARY.json") \
+    <(grep -v '"members"' "$TMP/e3/MIA_SUMMARY.json") >/dev/null; then pass; else
+    fail "a .json members file scores otherwise than its .txt"; fi
+# --fit: a text beyond the context is cut to it instead of refused
+{ echo "the winter"; echo "the north wind"; head -c 200 /dev/zero | tr '\0' 'q'; echo; } >"$TMP/long.txt"
+expect 0 "$LETHE" eval mia --run "$HF" --members "$TMP/m.jsonl" --nonmembers "$TMP/long.txt" \
+    --fit --no-gradnorm --out "$TMP/e4"
+contains "$TMP/e4/MIA_SUMMARY.json" '"texts_cut":	1'
+contains "$TMP/e4/MIA_SUMMARY.json" '"n_holdout":	3'
+
 # bad inputs: exit 3, one line, no output directory
 bad() { # bad TEXT ARGS...: exit 3 with one line holding TEXT, nothing written
     local want=$1; shift
@@ -97,12 +113,15 @@ bad() { # bad TEXT ARGS...: exit 3 with one line holding TEXT, nothing written
 bad "$TMP/none.txt" --run "$TMP/run" --members "$TMP/none.txt" --nonmembers "$NON"
 : >"$TMP/empty.txt"
 bad "empty.txt" --run "$TMP/run" --members "$MEM" --nonmembers "$TMP/empty.txt"
-{ echo "the winter"; echo "the north wind"; head -c 200 /dev/zero | tr '\0' 'q'; echo; } >"$TMP/long.txt"
 bad "long.txt:3: the text has" --run "$HF" --members "$TMP/m.jsonl" --nonmembers "$TMP/long.txt"
 printf 'a\n' >"$TMP/short.txt"
 bad "short.txt:1:" --run "$HF" --members "$TMP/short.txt" --nonmembers "$TMP/n.txt"
 printf '{"txt": "x"}\n' >"$TMP/bad.jsonl"
 bad "bad.jsonl:1" --run "$TMP/run" --members "$TMP/bad.jsonl" --nonmembers "$NON"
+echo '{"text": "a"}' >"$TMP/obj.json"
+bad "obj.json: not a JSON array" --run "$TMP/run" --members "$TMP/obj.json" --nonmembers "$NON"
+echo '["the ship sailed north", 7]' >"$TMP/num.json"
+bad "num.json: item 2" --run "$TMP/run" --members "$TMP/num.json" --nonmembers "$NON"
 bad "tokenizer is not" --run "$TMP/run" --members "$MEM" --nonmembers "$NON" --ref "$TMP/retok"
 bad "vocabulary" --run "$TMP/run" --members "$MEM" --nonmembers "$NON" --ref "$TMP/other"
 bad "vocabulary" --run "$TMP/run" --members "$MEM" --nonmembers "$NON" --ref "$HF"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lethe eval muse: a small MUSE-News layout (1 forget, 2 retain, 2 holdout
 # documents) and a tiny GPT trained a few steps on its forget set. The files
-# and their keys, ROUGE scores in [0, 100], AUCs in [0, 1] with MUSE's AUC
+# and their keys, ROUGE scores in [0, 100], the retain VerbMem pairs cut from
+# privleak/retain.json, AUCs in [0, 1] with MUSE's AUC
 # 1 - lethe's, --json, the oracle against itself giving PrivLeak 0, no
 # oracle giving null; bad inputs (a directory of another layout, a missing
 # file, a file of another shape, an oracle with another tokenizer or
@@ -41,7 +42,20 @@ e = json.load(open(d + "/MUSE_EVAL.json"))
 n = {k: len(json.load(open(data + "/" + f))) for k, f in
      [("forget_verbmem_ROUGE", "verbmem/forget.json"), ("forget_knowmem_ROUGE",
       "knowmem/forget_qa.json"), ("retain_knowmem_ROUGE", "knowmem/retain_qa.json")]}
+# retain VerbMem: the retain passages of more than 64 words, cut after word 64
+import re
+cuts = []
+for t in json.load(open(data + "/privleak/retain.json")):
+    w = list(re.finditer(r"[^ \t\n\v\f\r]+", t))
+    if len(w) > 64:
+        cuts.append((t[:w[63].end()], t[w[64].start():]))
+n["retain_verbmem_ROUGE"] = len(cuts)
 bad = []
+if not cuts or s["n_retain_verbmem"] != len(cuts):
+    bad.append("n_retain_verbmem")
+for (prompt, gt), v in zip(cuts, e["retain_verbmem_ROUGE"]["value_by_index"].values()):
+    if v["input"] != prompt or not gt.startswith(v["ground_truth"]) or not v["ground_truth"]:
+        bad.append("retain verbmem pair")
 for k in n:
     if not 0 <= s[k] <= 100:
         bad.append(k)
@@ -53,9 +67,9 @@ for k in n:
         bad.append("mean " + k)
     for v in by.values():
         if not 0 <= v["rougeL_f1"] <= 100 or v["prompt_tokens"] + \
-                (128 if k == "forget_verbmem_ROUGE" else 32) > 256:
+                (128 if "verbmem" in k else 32) > 256:
             bad.append("item " + k)
-        if k != "forget_verbmem_ROUGE" and ("\n\n" in v["generation"] or
+        if "knowmem" in k and ("\n\n" in v["generation"] or
                                            "Question:" in v["generation"]):
             bad.append("stop " + k)
 if s["privleak"] != 0:
@@ -98,6 +112,9 @@ bad "verbmem/forget.json" --run "$TMP/run" --data "$TMP/tofu"
 cp -r "$D" "$TMP/d2"
 rm "$TMP/d2/privleak/holdout.json"
 bad "privleak/holdout.json" --run "$TMP/run" --data "$TMP/d2"
+cp "$D/privleak/holdout.json" "$TMP/d2/privleak/holdout.json"
+rm "$TMP/d2/privleak/retain.json"
+bad "privleak/retain.json" --run "$TMP/run" --data "$TMP/d2"
 cp -r "$D" "$TMP/d3"
 echo '["a question"]' >"$TMP/d3/knowmem/retain_qa.json"
 bad "retain_qa.json: item 0" --run "$TMP/run" --data "$TMP/d3"
