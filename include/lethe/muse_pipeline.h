@@ -43,13 +43,15 @@ typedef struct lethe_muse_pipeline_cfg {
     const char *data;   /* a MUSE corpus directory; NULL: generated into WORK/CORPUS/data */
     uint64_t seed;      /* the corpus's and every stage's (0) */
     long forget, retain, holdout; /* the generated corpus's documents (10, 10, 10) */
-    long max_words;     /* and their cut (400): smaller than lethe_muse_defaults' so
-                           that the tiny target memorises its forget text in minutes */
-    long target_epochs; /* passes of target and oracle over their text (80) */
+    long max_words;     /* and their cut in words (-1: 400 for news, 800 for books,
+                           where 400 leaves too few cloze questions): smaller than
+                           lethe_muse_defaults' so that the tiny target memorises its
+                           forget text in minutes; 0: whole documents */
+    long target_epochs; /* passes of target and oracle over their text (200), windows shifted */
     long target_steps;  /* or this many steps; 0: target_epochs */
     double target_lr;   /* their peak rate (3e-3; lethe train's 1e-3 for tiny is too slow
                            to memorise) */
-    double unlearn_lr;  /* the unlearn stages' constant rate (1e-4: MUSE's 1e-5 is sized
+    double unlearn_lr;  /* the unlearn stages' constant rate (1e-3: MUSE's 1e-5 is sized
                            for 7B models) */
     long unlearn_epochs; /* their epochs (10, MUSE's) */
     long whp_epochs;    /* WHP: epochs of the reinforced model's fine-tune (10) */

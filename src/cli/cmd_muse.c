@@ -35,7 +35,8 @@ static void usage(FILE *out)
             "of this process, under WORK/CORPUS:\n"
             "  data     lethe data make muse-news or muse-books into data (or --data DIR)\n"
             "  target   lethe train --model gpt on raw/forget.jsonl and raw/retain1.jsonl,\n"
-            "           every document trained on (--val 0), %ld epochs at --lr %g\n"
+            "           every document trained on (--val 0), the windows shifted each\n"
+            "           epoch (--shift), %ld epochs at --lr %g\n"
             "  oracle   the same on raw/retain1.jsonl alone (the same recipe and seed)\n"
             "  unlearn  lethe unlearn --method NAME on raw/forget.jsonl from the target,\n"
             "           raw/retain1.jsonl the retain set of GDR and KLR, at a constant\n"
@@ -68,9 +69,10 @@ static void usage(FILE *out)
             "  --data DIR          use this corpus (lethe data make muse-news or muse-books)\n"
             "                      instead of generating one\n"
             "  --forget N, --retain N, --holdout N, --max-words N  the generated corpus, as\n"
-            "                      data make takes them (default %ld, %ld, %ld, %ld: smaller\n"
-            "                      than its defaults, so that the target memorises its\n"
-            "                      forget text in minutes)\n"
+            "                      data make takes them (default %ld, %ld, %ld, and 400\n"
+            "                      words for news, 800 for books: smaller than its\n"
+            "                      defaults, so that the target memorises its forget text\n"
+            "                      in minutes)\n"
             "  --target-epochs N   passes of target and oracle over their text (default %ld)\n"
             "  --target-steps N    or this many steps\n"
             "  --target-lr X       their peak learning rate (default %g)\n"
@@ -88,7 +90,7 @@ static void usage(FILE *out)
             "Exit codes: 0 ok, 1 a stage failed (its log is named), 2 usage error, 3 bad\n"
             "input.\n",
             d.work, d.method, d.preset, (unsigned long long)d.seed, d.forget, d.retain,
-            d.holdout, d.max_words, d.target_epochs, d.target_lr, d.jobs,
+            d.holdout, d.target_epochs, d.target_lr, d.jobs,
             d.unlearn_lr);
 }
 
@@ -182,11 +184,12 @@ static int parse(int argc, char **argv, opts *o)
 static void print_rows(const cJSON *rows)
 {
     static const char *const metrics[] = {"forget_verbmem_ROUGE", "forget_knowmem_ROUGE",
-                                          "retain_knowmem_ROUGE", "privleak"};
+                                          "retain_knowmem_ROUGE", "retain_verbmem_ROUGE",
+                                          "privleak"};
     const cJSON *m;
     cJSON_ArrayForEach(m, rows) {
         printf("%-12s", m->string);
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 5; k++) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, metrics[k]);
             if (cJSON_IsNumber(v))
                 printf(" %14.4g", v->valuedouble);
@@ -200,8 +203,8 @@ static void print_rows(const cJSON *rows)
 static void print_table(const cJSON *summary)
 {
     static const char *const folds[] = {"scal", "sust"};
-    printf("%-12s %14s %14s %14s %14s\n", "model", "verbmem_f", "knowmem_f", "knowmem_r",
-           "privleak");
+    printf("%-12s %14s %14s %14s %14s %14s\n", "model", "verbmem_f", "knowmem_f", "knowmem_r",
+           "verbmem_r", "privleak");
     print_rows(cJSON_GetObjectItemCaseSensitive(summary, "models"));
     for (int k = 0; k < 2; k++) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(summary, folds[k]);

@@ -25,8 +25,8 @@ for d in data target oracle npo_gdr target/eval oracle/eval npo_gdr/eval; do
     [ -s "$W/news/$d/pipeline.json" ] && pass || fail "no stamp in $d"
 done
 # the stamps record the recipe: target on forget and retain1, oracle on
-# retain1, every document trained on; the unlearn stage on the raw forget
-# text with retain1 at a constant rate
+# retain1, every document trained on, the windows shifted each epoch; the
+# unlearn stage on the raw forget text with retain1 at a constant rate
 $PY - "$W" "$D" <<'EOF' && pass || fail "the stamps do not record the recipe"
 import json, sys
 w, d = sys.argv[1:]
@@ -35,10 +35,11 @@ t, o, u = st("target"), st("oracle"), st("npo_gdr")
 assert t["stage"] == "train" and t["settings"]["data"] == d + "/raw/forget.jsonl," + d + "/raw/retain1.jsonl", t
 assert o["settings"]["data"] == d + "/raw/retain1.jsonl" and o["settings"]["steps"] == 4, o
 assert t["settings"]["val"] == 0 and t["settings"]["seed"] == o["settings"]["seed"], t
+assert t["settings"]["shift"] == 1 and o["settings"]["shift"] == 1, t
 s = u["settings"]
 assert u["stage"] == "unlearn" and s["method"] == "npo" and s["name"] == "npo_gdr", u
 assert s["forget"] == d + "/raw/forget.jsonl" and s["retain"] == d + "/raw/retain1.jsonl", s
-assert s["constant"] == 1 and s["warmup"] == 0 and abs(s["lr"] - 1e-4) < 1e-9 and s["epochs"] == 1, s
+assert s["constant"] == 1 and s["warmup"] == 0 and abs(s["lr"] - 1e-3) < 1e-9 and s["epochs"] == 1, s
 e = st("npo_gdr/eval")["settings"]
 assert e["run"] == w + "/news/npo_gdr" and e["oracle"] == w + "/news/oracle", e
 assert e["verbmem_max_new"] == 8 and e["knowmem_max_new"] == 4, e
@@ -106,6 +107,18 @@ for s in news-target news-oracle news-eval-target news-eval-oracle; do
     grep -q " $s [0-9.]* s (kept)" "$OUT" && pass || fail "$s not kept for ga"
 done
 contains "$OUT" "sust:"
+
+# books at the default sizes: chapters cut to 800 words, enough cloze
+# questions for the in-context examples (400 would leave retain1 too few)
+expect 0 "$LETHE" muse run --work "$W" --corpus books --method ga --target-steps 2 \
+    --verbmem-max-new 4 --knowmem-max-new 2 --quiet -- --epochs 1
+$PY - "$W" <<'EOF' && pass || fail "books did not take its default cut"
+import json, sys
+d = json.load(open(sys.argv[1] + "/books/data/pipeline.json"))["settings"]
+assert d["corpus"] == "books" and d["max_words"] == 800 and d["forget"] == 10, d
+s = json.load(open(sys.argv[1] + "/books/ga/MUSE_PIPELINE.json"))
+assert "scal" not in s and s["models"]["unlearned"]["retain_verbmem_ROUGE"] is not None, s
+EOF
 
 # bad input
 expect 2 "$LETHE" muse run --work "$W" --data "$D" --corpus bogus
