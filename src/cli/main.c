@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "lethe/gemm.h"
 #include "lethe/rundir.h"
 
 static int cmd_version(int argc, char **argv);
@@ -83,6 +84,7 @@ static int cmd_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
     lethe_inflight_handle_signals(); /* Ctrl-C leaves no temporary file or half run */
+    lethe_flush_subnormals();        /* before any thread starts, so all inherit it */
     if (argc < 2) {
         print_usage(stderr);
         return CLI_EXIT_USAGE;

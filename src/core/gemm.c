@@ -9,6 +9,9 @@
 #include "lethe/status.h"
 
 #include <cblas.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -333,6 +336,16 @@ void lethe_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A
 #else
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+int lethe_flush_subnormals(void)
+{
+#if defined(__SSE__)
+    _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ (bit 15) and DAZ (bit 6) */
+    return 1;
+#else
+    return 0;
 #endif
 }
 

@@ -1,6 +1,7 @@
 /* Core module tests: status, rng, memory, gemm, file io, progress. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #include "../test.h"
 #include "lethe/fileio.h"
@@ -31,6 +35,34 @@ TEST(status_fail_sets_detail)
 }
 
 /* Known answers from the Random123 distribution's kat_vectors. */
+/* Flushing subnormals turns a product below FLT_MIN into 0 in this thread
+ * and in a thread started afterwards; the test restores the mode. */
+__attribute__((noinline)) static void *tiny_product(void *out)
+{
+    volatile float a = 1e-38f, b = 1e-3f;
+    *(float *)out = a * b;
+    return NULL;
+}
+
+TEST(gemm_flush_subnormals)
+{
+#if defined(__SSE__)
+    unsigned saved = _mm_getcsr();
+    float before = 1, after = 1, child = 1;
+    tiny_product(&before);
+    CHECK(before > 0.0f);
+    CHECK(lethe_flush_subnormals() == 1);
+    tiny_product(&after);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, tiny_product, &child) == 0);
+    pthread_join(t, NULL);
+    _mm_setcsr(saved);
+    CHECK(after == 0.0f && child == 0.0f);
+#else
+    CHECK(lethe_flush_subnormals() == 0);
+#endif
+}
+
 TEST(rng_philox_known_answers)
 {
     static const uint32_t kat[3][10] = {
