@@ -52,6 +52,10 @@ typedef struct lethe_muse_eval_cfg {
     double mink;          /* Min-K%'s k for PrivLeak (0.4) */
     const lethe_gpt_logits_proc *logits; /* edits the run's logits (WHP) in generation;
                              PrivLeak and the memorisation measures are then null */
+    int mia;              /* 1: every membership attack (lethe/lm_mia.h) on the
+                             privleak forget passages against the holdout (0) */
+    const char *mia_ref;  /* a reference model with the run's tokenizer: the
+                             reference attack too (implies mia); NULL: none */
     const cJSON *note;    /* fields copied into the summary; NULL */
     FILE *progress;       /* progress lines; NULL: none */
 } lethe_muse_eval_cfg;
@@ -66,7 +70,10 @@ void lethe_muse_eval_defaults(lethe_muse_eval_cfg *c);
  * LETHE_MUSE_PROMPT_WORDS words the prompt, the rest the gt; null when no
  * passage is longer than the prompt), privleak, privleak_auc, privleak_auc_oracle (MUSE's AUCs),
  * mia_min_k (lethe_lm_mia_roc's AUC), exact_memorization,
- * extraction_strength; null where undefined), each atomically. Every input
+ * extraction_strength; null where undefined; with mia, mia_ref and
+ * lethe_lm_mia_report's keys per attack: LOSS, zlib, Min-K%, Min-K%++, the
+ * reference attack with mia_ref, gradient norm, on the run's scores of the
+ * same passages as PrivLeak), each atomically. Every input
  * is checked and everything computed before anything is written. *summary
  * (may be NULL) gets the summary (cJSON_Delete it). LETHE_ERR_IO (a missing
  * file), LETHE_ERR_FORMAT (a file of another layout, a run without a

@@ -16,10 +16,10 @@
 #define VERB "eval muse"
 
 struct opts {
-    const char *run, *oracle, *data, *out, *whp;
+    const char *run, *oracle, *data, *out, *whp, *mia_ref;
     double whp_alpha, k;
     long verbmem_max_new, knowmem_max_new;
-    int json, quiet;
+    int json, quiet, mia;
 };
 
 /* WHP's alpha unless given: the unlearning method's. */
@@ -54,7 +54,12 @@ static void usage(FILE *out)
             "  --json              print the summary as JSON\n"
             "  --verbmem-max-new N VerbMem's continuation length in tokens (%d)\n"
             "  --knowmem-max-new N KnowMem's answer length in tokens (%d)\n"
-            "  --k K               Min-K%%'s fraction for PrivLeak (%g)\n"
+            "  --k K               Min-K%%'s fraction for PrivLeak and the attacks (%g)\n"
+            "  --mia               every membership attack of lethe eval mia (LOSS, zlib,\n"
+            "                      Min-K%%, Min-K%%++, gradient norm) on the PrivLeak\n"
+            "                      passages, forget against holdout: mia_NAME keys\n"
+            "  --mia-ref RUN       a reference model with the run's tokenizer: the\n"
+            "                      reference attack too (implies --mia)\n"
             "  --whp RUN           evaluate WHP (Who's Harry Potter): RUN is --run\n"
             "                      fine-tuned further on the forget set; every logit row z\n"
             "                      of --run becomes z - alpha relu(z_RUN - z) in generation\n"
@@ -67,7 +72,7 @@ static void usage(FILE *out)
 }
 
 enum { O_RUN = 256, O_ORACLE, O_DATA, O_OUT, O_JSON, O_VMAX, O_KMAX, O_K, O_WHP, O_WHP_ALPHA,
-       O_QUIET };
+       O_QUIET, O_MIA, O_MIA_REF };
 
 static int parse(int argc, char **argv, struct opts *o)
 {
@@ -75,7 +80,8 @@ static int parse(int argc, char **argv, struct opts *o)
         {"run", 1, 0, O_RUN},     {"oracle", 1, 0, O_ORACLE}, {"data", 1, 0, O_DATA},
         {"out", 1, 0, O_OUT},     {"json", 0, 0, O_JSON},     {"verbmem-max-new", 1, 0, O_VMAX},
         {"knowmem-max-new", 1, 0, O_KMAX}, {"k", 1, 0, O_K},  {"whp", 1, 0, O_WHP},
-        {"whp-alpha", 1, 0, O_WHP_ALPHA}, {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, 'h'},
+        {"whp-alpha", 1, 0, O_WHP_ALPHA}, {"quiet", 0, 0, O_QUIET}, {"mia", 0, 0, O_MIA},
+        {"mia-ref", 1, 0, O_MIA_REF},     {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     lethe_muse_eval_cfg d;
     lethe_muse_eval_defaults(&d);
@@ -102,6 +108,8 @@ static int parse(int argc, char **argv, struct opts *o)
         case O_JSON: o->json = 1; break;
         case O_WHP: o->whp = optarg; break;
         case O_QUIET: o->quiet = 1; break;
+        case O_MIA: o->mia = 1; break;
+        case O_MIA_REF: o->mia_ref = optarg; break;
         case 'h': usage(stdout); return -1;
         default: return cli_bad_option(VERB, argv, lo);
         }
@@ -110,6 +118,8 @@ static int parse(int argc, char **argv, struct opts *o)
         return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
     if (!o->run || !o->data)
         return cli_usage(VERB, "--run and --data are required");
+    if ((o->mia || o->mia_ref) && o->whp)
+        return cli_usage(VERB, "--mia scores the run's own likelihoods; --whp has none");
     return 0;
 }
 
@@ -124,6 +134,7 @@ int cmd_eval_muse(int argc, char **argv)
     c.run = o.run, c.data = o.data, c.oracle = o.oracle, c.out = o.out;
     c.verbmem_max_new = (int)o.verbmem_max_new, c.knowmem_max_new = (int)o.knowmem_max_new;
     c.mink = o.k;
+    c.mia = o.mia, c.mia_ref = o.mia_ref;
     c.progress = o.quiet ? NULL : stderr;
     /* WHP: the reinforced model's adjustment as the evaluation's logits hook */
     lethe_lm_whp_run whp = {0};

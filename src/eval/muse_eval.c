@@ -460,15 +460,21 @@ static lethe_status side_fit(side *d, const set *s, const lethe_gpt_dir *m, int 
     return st;
 }
 
-static lethe_status side_scores(side *d, const lethe_gpt_dir *m, double k)
+/* The scores of every text (with ref: the reference attack's too; with
+ * grad: the gradient norm, one backward a text, on m's own buffers). */
+static lethe_status side_scores(side *d, const lethe_gpt_dir *m, const lethe_gpt *ref,
+                                int grad, double k)
 {
     free(d->sc);
     d->sc = calloc((size_t)d->s->n, sizeof *d->sc);
     if (!d->sc)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
-    lethe_status st = lethe_lm_mia_scores(m->model, NULL, m->tok, (int32_t)m->eot,
-                                          (const char *const *)d->texts, (size_t)d->s->n, k, 8,
-                                          d->sc);
+    const char *const *t = (const char *const *)d->texts;
+    lethe_status st = lethe_lm_mia_scores(m->model, ref, m->tok, (int32_t)m->eot, t,
+                                          (size_t)d->s->n, k, 8, d->sc);
+    if (!st && grad)
+        st = lethe_lm_mia_gradnorm(m->model, m->tok, (int32_t)m->eot, t, (size_t)d->s->n,
+                                   d->sc);
     return st && st != LETHE_ERR_NOMEM ? at(st, d->s->path) : st;
 }
 
@@ -565,7 +571,7 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
                           "0 < k <= 1)");
     set sets[N_FILES], rv = {0}; /* rv: verbmem pairs of the retain passages */
     memset(sets, 0, sizeof sets);
-    lethe_gpt_dir m = {0}, o = {0};
+    lethe_gpt_dir m = {0}, o = {0}, r = {0};
     item *gi[4] = {NULL, NULL, NULL, NULL};
     side run_s[2] = {{0}}, orc_s[2] = {{0}};
     cJSON *eval = NULL, *sum = NULL;
@@ -580,6 +586,8 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
         st = load_model(c->run, &m);
     if (!st && c->oracle && !(st = load_model(c->oracle, &o)))
         st = same_tokenizer(c->run, &m, c->oracle, &o);
+    if (!st && c->mia_ref && !(st = load_model(c->mia_ref, &r)))
+        st = lethe_lm_mia_ref_check(&m, c->run, &r, c->mia_ref);
     int P = m.model ? m.model->cfg.n_positions : 0;
     if (!st && (c->verbmem_max_new >= P || c->knowmem_max_new >= P))
         st = lethe_fail(LETHE_ERR_INVALID, "%s: a context of %d tokens leaves no room for "
@@ -603,6 +611,8 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
     /* PrivLeak's texts, cut to what both contexts hold */
     if (o.model && o.model->cfg.n_positions < P)
         P = o.model->cfg.n_positions;
+    if (r.model && r.model->cfg.n_positions < P)
+        P = r.model->cfg.n_positions;
     for (int s = 0; s < 2 && !st; s++)
         st = side_fit(&run_s[s], &sets[F_PF + s], &m, P);
     if (!st)
@@ -618,15 +628,16 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
                      &rouge[3]);
     /* Min-K% scores (without the logits processor: none then) */
     int scored = !c->logits;
+    const int mia = c->mia || c->mia_ref;
     for (int s = 0; s < 2 && !st && scored; s++)
-        st = side_scores(&run_s[s], &m, c->mink);
+        st = side_scores(&run_s[s], &m, r.model, mia, c->mink);
     if (!st && scored)
         st = mink_auc(&run_s[0], &run_s[1], &auc);
     if (!st && c->oracle && scored) {
         for (int s = 0; s < 2 && !st; s++) {
             orc_s[s] = run_s[s];
             orc_s[s].sc = NULL, orc_s[s].texts = run_s[s].texts;
-            st = side_scores(&orc_s[s], &o, c->mink);
+            st = side_scores(&orc_s[s], &o, NULL, 0, c->mink);
         }
         if (!st)
             st = mink_auc(&orc_s[0], &orc_s[1], &auc_o);
@@ -678,6 +689,16 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
         add_num(sum, "mia_min_k", auc);
         add_num(sum, "exact_memorization", em);
         add_num(sum, "extraction_strength", es);
+        if (mia && scored) {
+            if (c->mia_ref)
+                cJSON_AddStringToObject(sum, "mia_ref", c->mia_ref);
+            else
+                cJSON_AddNullToObject(sum, "mia_ref");
+        }
+        for (int k = 0; mia && scored && !st && k < LETHE_MIA_N_ATTACKS; k++)
+            if (k != LETHE_MIA_REFERENCE || c->mia_ref)
+                st = lethe_lm_mia_report(run_s[0].sc, (size_t)run_s[0].s->n, run_s[1].sc,
+                                         (size_t)run_s[1].s->n, k, eval, sum);
         cJSON *p = cJSON_AddObjectToObject(eval, "privleak");
         add_num(p, "agg_value", privleak);
         add_num(p, "auc", muse_auc);
@@ -719,5 +740,6 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
     set_free(&rv);
     lethe_gpt_dir_free(&m);
     lethe_gpt_dir_free(&o);
+    lethe_gpt_dir_free(&r);
     return st;
 }

@@ -4,9 +4,9 @@
 # and their keys, ROUGE scores in [0, 100], the retain VerbMem pairs cut from
 # privleak/retain.json, AUCs in [0, 1] with MUSE's AUC
 # 1 - lethe's, --json, the oracle against itself giving PrivLeak 0, no
-# oracle giving null; bad inputs (a directory of another layout, a missing
-# file, a file of another shape, an oracle with another tokenizer or
-# vocabulary) exit 3 with one line and leave no output directory; usage
+# oracle giving null, --mia's attacks equal to eval mia's; bad inputs (a
+# directory of another layout, a missing file, a file of another shape, an
+# oracle or reference with another tokenizer or vocabulary) exit 3 with one line and leave no output directory; usage
 # errors exit 2.
 . "$(dirname "$0")/lib.sh"
 
@@ -99,6 +99,27 @@ contains "$OUT" "wrote $TMP/run2/MUSE_EVAL.json"
 contains "$TMP/run2/MUSE_SUMMARY.json" '"oracle":	null'
 contains "$TMP/run2/MUSE_SUMMARY.json" '"knowmem_max_new":	8'
 
+# --mia: every attack on the PrivLeak passages, the scores of lethe eval mia
+# --fit on the same passages; --mia-ref adds the reference attack
+expect 0 "$LETHE" train --model gpt --init "$TMP/run" --seq 64 --batch 4 --lr 3e-3 --quiet \
+    --steps 2 --data "$TMP/other.txt" --out "$TMP/ref"
+expect 0 "$LETHE" eval muse --run "$TMP/run" --data "$D" --mia-ref "$TMP/ref" --out "$TMP/e3" \
+    --knowmem-max-new 2 --verbmem-max-new 4 --quiet
+expect 0 "$LETHE" eval mia --run "$TMP/run" --ref "$TMP/ref" --members "$D/privleak/forget.json" \
+    --nonmembers "$D/privleak/holdout.json" --fit --out "$TMP/m3" --quiet
+/usr/bin/python3 - "$TMP/e3/MUSE_SUMMARY.json" "$TMP/m3/MIA_SUMMARY.json" \
+    "$TMP/e1/MUSE_SUMMARY.json" <<'PY' && pass || fail "eval muse --mia differs from eval mia"
+import json, sys
+s, m, e1 = (json.load(open(f)) for f in sys.argv[1:])
+for a in ["loss", "zlib", "min_k", "min_k_plus_plus", "reference", "gradnorm"]:
+    for k in ["mia_" + a, "mia_%s_tpr_at_1fpr" % a, "mia_%s_tpr_at_5fpr" % a]:
+        assert abs(s[k] - m[k]) < 1e-9, (k, s[k], m[k])
+assert s["mia_min_k"] == e1["mia_min_k"] and s["mia_ref"].endswith("/ref"), s
+PY
+if grep -q '"mia_loss"' "$TMP/e1/MUSE_SUMMARY.json"; then fail "attacks without --mia"; else pass; fi
+expect 2 "$LETHE" eval muse --run "$TMP/run" --data "$D" --mia --whp "$TMP/run"
+one_line "$ERR"
+
 # bad inputs: exit 3, one line, no output directory
 bad() { # bad TEXT ARGS...: exit 3 with one line holding TEXT, nothing written
     local want=$1; shift
@@ -119,6 +140,7 @@ cp -r "$D" "$TMP/d3"
 echo '["a question"]' >"$TMP/d3/knowmem/retain_qa.json"
 bad "retain_qa.json: item 0" --run "$TMP/run" --data "$TMP/d3"
 bad "tokenizer is not" --run "$TMP/run" --data "$D" --oracle "$TMP/retok"
+bad "tokenizer is not" --run "$TMP/run" --data "$D" --mia-ref "$TMP/retok"
 bad "vocabulary" --run "$TMP/run" --data "$D" --oracle tests/ref/fixtures/gpt_hf_tiny
 bad "$TMP/nope" --run "$TMP/nope" --data "$D"
 
