@@ -7,6 +7,7 @@
 
 #include "lethe/guard_classifier.h"
 #include "lethe/guard_index.h"
+#include "guard_impl.h"
 
 /* ---- extractors --------------------------------------------------------------- */
 
@@ -39,24 +40,9 @@ lethe_status lethe_guard_feat_model(const lethe_gpt *g, const lethe_tokenizer_t 
 
 /* ---- hashed n-grams --------------------------------------------------------- */
 
-/* 64-bit FNV-1a over a kind tag and bytes, then MurmurHash3's finaliser. */
-static uint64_t ngram_hash(unsigned char tag, const unsigned char *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    h = (h ^ tag) * 0x100000001b3ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
-
 static void add_ngram(float *out, int dim, unsigned char tag, const unsigned char *p, size_t n)
 {
-    uint64_t h = ngram_hash(tag, p, n);
+    uint64_t h = guard_ngram_hash(tag, p, n);
     size_t bucket = (size_t)((h & ~(1ull << 63)) % (uint64_t)dim);
     out[bucket] += (h >> 63) ? -1.0f : 1.0f;
 }

@@ -69,21 +69,6 @@ void lethe_guard_decode_result_free(lethe_guard_decode_result *res)
 
 /* ---- log-softmax and candidates (as gpt_generate.c) -------------------------- */
 
-/* log-sum-exp of z[0..V) (-inf when every logit is -inf). */
-static double logsumexp(const float *z, int V)
-{
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int v = 0; v < V; v++)
-        mx = z[v] > mx ? z[v] : mx;
-    if (!isfinite(mx))
-        return mx;
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (int v = 0; v < V; v++)
-        s += lethe_vexpf(z[v] - mx);
-    return mx + log(s);
-}
 
 /* The k largest finite logits' ids into top[], largest first, the lower id
  * first on ties (a full sort's order, found in one pass). Returns how many. */
@@ -134,7 +119,7 @@ static lethe_status offer(dec *d, beam *b, int bi, const float *logits, int fina
     memcpy(z, logits, sizeof(float) * (size_t)V);
     if (d->o->logits_hook)
         d->o->logits_hook(d->o->logits_ctx, z, V, b->seq, b->len, bi);
-    double lse = logsumexp(z, V);
+    double lse = lethe_vlogsumexp(z, V);
     if (!isfinite(lse))
         return lethe_fail(LETHE_ERR_INVALID, "guard decode: no finite logit left to choose from");
     int k = top_tokens(z, V, 2 * d->W, d->top);

@@ -79,22 +79,6 @@ void guard_soft_free(guard_soft *s)
     s->q = NULL, s->touched = NULL;
 }
 
-/* 64-bit FNV-1a over a tag and bytes, then MurmurHash3's finaliser: the
- * classifier's hash, so the two index words alike. */
-static uint64_t gram_hash(const unsigned char *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    h = (h ^ 'C') * 0x100000001b3ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
-
 static int by_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -114,7 +98,7 @@ static void hash_vector(guard_soft *s, const unsigned char *w, size_t len, size_
     size_t n = 0;
     for (size_t k = 3; k <= 5; k++)
         for (size_t i = 0; i + k <= len + 2; i++) {
-            uint64_t h = gram_hash(pad + i, k);
+            uint64_t h = guard_ngram_hash('C', pad + i, k);
             uint32_t b = (uint32_t)((h & ~(1ull << 63)) % (uint64_t)s->f->dim);
             s->q[b] += (h >> 63) ? -1.0f : 1.0f;
             s->touched[n++] = b;

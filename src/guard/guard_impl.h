@@ -139,4 +139,21 @@ static inline uint32_t guard_get_u32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* The hash of the guard's n-gram features (the classifier's hashed
+ * n-grams, the decoder's hashed word vectors): 64-bit FNV-1a over a kind
+ * tag and the bytes, then MurmurHash3's finaliser. */
+static inline uint64_t guard_ngram_hash(unsigned char tag, const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = (h ^ tag) * 0x100000001b3ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
 #endif

@@ -228,21 +228,6 @@ void lethe_gen_result_free(lethe_gen_result *res)
     res->tokens = NULL, res->logprobs = NULL, res->n = 0;
 }
 
-/* log-sum-exp of z[0..V) (-inf when every logit is -inf). */
-static double logsumexp(const float *z, int V)
-{
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int v = 0; v < V; v++)
-        mx = z[v] > mx ? z[v] : mx;
-    if (!isfinite(mx))
-        return mx;
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (int v = 0; v < V; v++)
-        s += lethe_vexpf(z[v] - mx);
-    return mx + log(s);
-}
 
 static int argmax(const float *z, int V)
 {
@@ -370,7 +355,7 @@ static lethe_status next_logits(const lethe_gpt *g, lethe_gpt_kv *kv, lethe_gpt_
 
 static lethe_status check_hooked(const float *z, int V, double *lse)
 {
-    *lse = logsumexp(z, V);
+    *lse = lethe_vlogsumexp(z, V);
     if (!isfinite(*lse))
         return lethe_fail(LETHE_ERR_INVALID, "generate: no finite logit left to choose from");
     return LETHE_OK;
@@ -652,7 +637,7 @@ lethe_status lethe_gpt_generate(const lethe_gpt *g, const int32_t *prompt, int n
 
 void lethe_gpt_logit_moments(const float *logits, int V, double *mu, double *sigma2)
 {
-    double lse = logsumexp(logits, V), m = 0.0, s2 = 0.0;
+    double lse = lethe_vlogsumexp(logits, V), m = 0.0, s2 = 0.0;
     for (int v = 0; v < V; v++) {
         double lp = (double)logits[v] - lse;
         if (!isfinite(lp))

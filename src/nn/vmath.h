@@ -14,6 +14,7 @@
 #ifndef LETHE_VMATH_H
 #define LETHE_VMATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -39,6 +40,24 @@ static inline float lethe_vexpf(float x)
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
+}
+
+/* log-sum-exp of z[0..V) in double, from the largest value (-inf when
+ * every value is -inf): the log-softmax's normaliser of generation and of
+ * the guard's decoder, which must agree to the bit. */
+static inline double lethe_vlogsumexp(const float *z, int V)
+{
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int v = 0; v < V; v++)
+        mx = z[v] > mx ? z[v] : mx;
+    if (!isfinite(mx))
+        return mx;
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int v = 0; v < V; v++)
+        s += lethe_vexpf(z[v] - mx);
+    return mx + log(s);
 }
 
 /* 1 / (1 + exp(-x)) */
