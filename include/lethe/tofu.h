@@ -60,6 +60,7 @@ typedef struct lethe_qa {
     const char *paraphrased_answer;  /* NULL when the set has none */
     const char *const *perturbed;    /* n_perturbed wrong answers (may be 0) */
     int n_perturbed;
+    const char *paraphrased_question; /* NULL when the set has none */
 } lethe_qa;
 
 /* The tokens of a pair: *ids (free with free()) holds the prompt's *n_prompt
@@ -115,6 +116,17 @@ enum lethe_tofu_kind {
     LETHE_TOFU_FACTS = 2   /* real authors, world facts */
 };
 
+/* What answers the questions for ROUGE-L in place of greedy decoding (a
+ * guarded model, lethe/guard_serve.h): the answer to `question` (TOFU's
+ * prompt is the answerer's to build), at most max_new tokens ending at
+ * eot, into *text (malloc'd, the end-of-text token left out); *flagged and
+ * *refused say whether the guard took the prompt and refused it. */
+typedef struct lethe_tofu_answerer {
+    lethe_status (*answer)(void *ctx, const char *question, int max_new, int32_t eot,
+                           char **text, int *flagged, int *refused);
+    void *ctx;
+} lethe_tofu_answerer;
+
 typedef struct lethe_tofu_opts {
     int max_new;      /* greedy answer length for ROUGE-L (200) */
     int arithmetic;   /* truth ratio: 1 for the arithmetic mean of the
@@ -129,6 +141,10 @@ typedef struct lethe_tofu_opts {
                          lethe_lm_whp_proc, is one) (NULL) */
     lethe_progress *progress; /* when not NULL, advanced to the number of questions
                          done as each one is finished (NULL) */
+    const lethe_tofu_answerer *answerer; /* when not NULL, answers in place of
+                         greedy decoding (scoring is the model's own) (NULL) */
+    int paraphrased;  /* 1: generate from each row's paraphrased question where
+                         it has one (leakage under paraphrase) (0) */
 } lethe_tofu_opts;
 
 void lethe_tofu_defaults(lethe_tofu_opts *o);
@@ -136,6 +152,7 @@ void lethe_tofu_defaults(lethe_tofu_opts *o);
 typedef struct lethe_tofu_sample {
     double prob, rouge_l, truth_ratio, em, es;
     char *generated; /* the greedy answer (owned; NULL with no_generate) */
+    int flagged, refused; /* the answerer's verdicts (0 without one) */
 } lethe_tofu_sample;
 
 typedef struct lethe_tofu_set {
@@ -145,6 +162,7 @@ typedef struct lethe_tofu_set {
     /* aggregates as TOFU reports them (truth_ratio as described above; em the
      * mean of the answers that have one) */
     double prob, rouge_l, truth_ratio, em, es;
+    double flagged, refused; /* shares of the questions (NaN without an answerer) */
 } lethe_tofu_set;
 
 /* Evaluate g on items[0..n) of the given kind. The truth ratio needs the
@@ -195,6 +213,10 @@ typedef struct lethe_tofu_run_cfg {
     const char *mia_ref; /* a reference model with the run's tokenizer for the
                            reference attack (implies mia); NULL: none */
     double mia_k;       /* Min-K% and Min-K%++'s fraction (0.4) */
+    const char *guard;  /* a guard file (lethe/guard_serve.h) made for the run's
+                           model: its answers replace greedy decoding (the scores
+                           stay the model's); NULL: none */
+    const char *guard_mode; /* how a flagged prompt is answered: "guard" */
 } lethe_tofu_run_cfg;
 
 /* lethe_tofu_defaults' metrics, no files, no hook, no progress, the

@@ -16,7 +16,7 @@
 #define VERB "eval tofu"
 
 struct opts {
-    const char *run, *oracle, *data, *split, *out, *whp, *mia_ref;
+    const char *run, *oracle, *data, *split, *out, *whp, *mia_ref, *guard, *mode;
     double whp_alpha, mia_k;
     int json, quiet, mia;
     lethe_tofu_opts t;
@@ -78,6 +78,14 @@ static void usage(FILE *out)
             "                   with --whp\n"            "  --mia-ref RUN    a reference model with the run's tokenizer (say, the\n"
             "                   retain-only model): the reference attack too (implies --mia)\n"
             "  --mia-k K        the fraction of tokens Min-K%% and Min-K%%++ average (%g)\n"
+            "  --guard GUARD    answer through the guard file GUARD made for RUN (lethe\n"
+            "                   guard fit): flagged prompts are decoded by --mode, the\n"
+            "                   rest greedily; probabilities stay the model's own. The\n"
+            "                   summary adds each set's share of flagged and refused\n"
+            "                   questions\n"
+            "  --mode M         with --guard: guard (GUARD's constrained beam search)\n"
+            "  --paraphrased    answer each forget question's paraphrase instead (TOFU's\n"
+            "                   paraphrased_question): leakage under paraphrase\n"
             "  --quiet          no progress lines on stderr (a long evaluation shows them\n"
             "                   every few seconds, per set)\n"
             "  -h, --help\n\n"
@@ -87,7 +95,7 @@ static void usage(FILE *out)
 
 enum {
     O_RUN = 256, O_ORACLE, O_DATA, O_SPLIT, O_OUT, O_JSON, O_MAXNEW, O_BATCH, O_ARITH, O_NOGEN,
-    O_WHP, O_WHP_ALPHA, O_MEMO, O_QUIET, O_MIA, O_MIA_REF, O_MIA_K
+    O_WHP, O_WHP_ALPHA, O_MEMO, O_QUIET, O_MIA, O_MIA_REF, O_MIA_K, O_GUARD, O_MODE, O_PARA
 };
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -98,8 +106,8 @@ static int parse(int argc, char **argv, struct opts *o)
         {"max-new", 1, 0, O_MAXNEW}, {"batch", 1, 0, O_BATCH}, {"arithmetic", 0, 0, O_ARITH},
         {"no-generate", 0, 0, O_NOGEN}, {"whp", 1, 0, O_WHP}, {"whp-alpha", 1, 0, O_WHP_ALPHA},
         {"memorization", 1, 0, O_MEMO}, {"quiet", 0, 0, O_QUIET}, {"mia", 0, 0, O_MIA},
-        {"mia-ref", 1, 0, O_MIA_REF}, {"mia-k", 1, 0, O_MIA_K},
-        {"help", 0, 0, 'h'},
+        {"mia-ref", 1, 0, O_MIA_REF}, {"mia-k", 1, 0, O_MIA_K}, {"guard", 1, 0, O_GUARD},
+        {"mode", 1, 0, O_MODE}, {"paraphrased", 0, 0, O_PARA}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     lethe_tofu_defaults(&o->t);
@@ -138,6 +146,9 @@ static int parse(int argc, char **argv, struct opts *o)
         case O_QUIET: o->quiet = 1; break;
         case O_MIA: o->mia = 1; break;
         case O_MIA_REF: o->mia_ref = optarg; break;
+        case O_GUARD: o->guard = optarg; break;
+        case O_MODE: o->mode = optarg; break;
+        case O_PARA: o->t.paraphrased = 1; break;
         case 'h': usage(stdout); return -1;
         default: return cli_bad_option(VERB, argv, lo);
         }
@@ -149,6 +160,10 @@ static int parse(int argc, char **argv, struct opts *o)
         return cli_usage(VERB, "--run, --data and --split are required");
     if (strchr(o->split, '/'))
         return cli_usage(VERB, "--split is a name such as forget10, not a path");
+    if (!o->guard != !o->mode)
+        return cli_usage(VERB, "--guard and --mode go together");
+    if (o->guard && o->whp)
+        return cli_usage(VERB, "--guard does not combine with --whp");
     return 0;
 }
 
@@ -163,6 +178,7 @@ int cmd_eval_tofu(int argc, char **argv)
     c.run = o.run, c.data = o.data, c.split = o.split, c.oracle = o.oracle, c.out = o.out;
     c.t = o.t;
     c.mia = o.mia, c.mia_ref = o.mia_ref, c.mia_k = o.mia_k;
+    c.guard = o.guard, c.guard_mode = o.mode;
     c.progress = o.quiet ? NULL : stderr;
     /* WHP: the reinforced model's adjustment as the evaluation's logits hook */
     lethe_lm_whp_run whp = {0};

@@ -1,6 +1,7 @@
 /* lethe generate: continue a prompt with the GPT model of a lethe run or a
  * Hugging Face GPT-2 directory. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
 #include "lethe/gpt_hf.h"
+#include "lethe/guard_serve.h"
 #include "lethe/progress.h"
 #include "lethe/tokenizer.h"
 
@@ -45,8 +47,13 @@ static void print_usage(FILE *out)
             "  --stop S           stop when the generated text ends with S (repeatable, at\n"
             "                     most %d; needs the tokenizer)\n"
             "  --seed N           sampling seed (default 0); the same seed gives the same text\n"
+            "  --guard GUARD      answer behind the guard file GUARD (lethe guard fit), made\n"
+            "                     for this model: a flagged prompt is decoded by --mode\n"
+            "  --mode M           guard: GUARD's constrained beam search (width 7; --beam\n"
+            "                     sets the width for unflagged prompts, default greedy)\n"
             "  --json             print {\"prompt_tokens\", \"tokens\", \"logprobs\", \"score\",\n"
-            "                     \"stop\"} and \"text\" when there is a tokenizer\n"
+            "                     \"stop\"} and \"text\" when there is a tokenizer; with --guard\n"
+            "                     also \"flagged\", \"guard_score\", \"refused\", \"targets\"\n"
             "  --quiet            no progress lines on stderr (a long generation shows them)\n"
             "  -h, --help         show this help\n\n"
             "Without --json the generated text (or ids) is printed, without the prompt.\n"
@@ -113,6 +120,62 @@ static void print_result(const lethe_gen_result *r, int n_prompt, const lethe_to
     }
 }
 
+/* The answer behind a guard: the session's path for one prompt. */
+static lethe_status guarded(const lethe_gpt_dir *dir, const char *path, const char *mode,
+                            const char *prompt, const lethe_gen_opts *o, int json)
+{
+    if (strcmp(mode, "guard"))
+        return lethe_fail(LETHE_ERR_UNSUPPORTED, "--mode %s is not available (guard is)", mode);
+    if (o->n_stop || o->temperature != 1.0f || o->top_k || o->top_p != 1.0f || o->seed)
+        return lethe_fail(LETHE_ERR_INVALID, "--guard decodes by beam search: no --stop, "
+                          "--temperature, --top-k, --top-p or --seed");
+    lethe_guard_t *gd = NULL;
+    lethe_guard_serve_t *s = NULL;
+    lethe_guard_serve_cfg c;
+    lethe_guard_serve_defaults(&c);
+    c.plain_beam = o->beam;
+    c.decode.length_norm = o->length_norm;
+    lethe_guard_serve_result r = {0};
+    lethe_status st = lethe_guard_load(path, &gd);
+    if (st == LETHE_OK)
+        st = lethe_guard_serve_new(dir->model, dir->tok, gd, &c, &s);
+    if (st == LETHE_OK)
+        st = lethe_guard_serve_generate(s, prompt, strlen(prompt), o->max_new,
+                                        (int32_t)dir->eot, &r);
+    if (st == LETHE_OK && json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddBoolToObject(j, "flagged", r.flagged);
+        if (isnan(r.score))
+            cJSON_AddNullToObject(j, "guard_score");
+        else
+            cJSON_AddNumberToObject(j, "guard_score", r.score);
+        cJSON_AddBoolToObject(j, "refused", r.out.refused);
+        cJSON_AddItemToObject(j, "targets", cJSON_CreateArray());
+        for (size_t i = 0; i < r.n_targets; i++)
+            cJSON_AddItemToArray(cJSON_GetObjectItem(j, "targets"),
+                                 cJSON_CreateNumber(r.targets[i]));
+        cJSON_AddNumberToObject(j, "forbidden_ngrams", (double)r.forbidden);
+        cJSON_AddItemToObject(j, "tokens", r.out.n ? cJSON_CreateIntArray(r.out.tokens, r.out.n)
+                                                   : cJSON_CreateArray());
+        cJSON_AddItemToObject(j, "logprobs", r.out.n ? cJSON_CreateFloatArray(r.out.logprobs,
+                                                                              r.out.n)
+                                                     : cJSON_CreateArray());
+        cJSON_AddNumberToObject(j, "score", r.out.score);
+        cJSON_AddStringToObject(j, "stop", lethe_gen_stop_name(r.out.stop));
+        cJSON_AddStringToObject(j, "text", r.out.text);
+        char *t = cJSON_PrintUnformatted(j);
+        printf("%s\n", t ? t : "{}");
+        free(t);
+        cJSON_Delete(j);
+    } else if (st == LETHE_OK) {
+        printf("%s\n", r.out.text);
+    }
+    lethe_guard_serve_result_free(&r);
+    lethe_guard_serve_free(s);
+    lethe_guard_free(gd);
+    return st;
+}
+
 /* Progress of a long generation: new tokens chosen so far (beam 0's). */
 typedef struct gen_progress {
     lethe_progress p;
@@ -137,14 +200,15 @@ static void progress_end(lethe_progress *p)
 int cmd_generate(int argc, char **argv)
 {
     enum { O_RUN = 1, O_PROMPT, O_TOKENS, O_MAX, O_TEMP, O_TOPK, O_TOPP, O_BEAM, O_NORM,
-           O_STOP, O_SEED, O_JSON, O_QUIET };
+           O_STOP, O_SEED, O_JSON, O_QUIET, O_GUARD, O_MODE };
     static const struct option longopts[] = {
         {"run", 1, 0, O_RUN},      {"prompt", 1, 0, O_PROMPT},  {"tokens", 1, 0, O_TOKENS},
         {"max-new", 1, 0, O_MAX},  {"temperature", 1, 0, O_TEMP}, {"top-k", 1, 0, O_TOPK},
         {"top-p", 1, 0, O_TOPP},   {"beam", 1, 0, O_BEAM},      {"length-norm", 0, 0, O_NORM},
         {"stop", 1, 0, O_STOP},    {"seed", 1, 0, O_SEED},      {"json", 0, 0, O_JSON},
-        {"quiet", 0, 0, O_QUIET},  {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
-    const char *run_dir = NULL, *prompt = NULL, *tokens = NULL;
+        {"quiet", 0, 0, O_QUIET},  {"guard", 1, 0, O_GUARD},     {"mode", 1, 0, O_MODE},
+        {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+    const char *run_dir = NULL, *prompt = NULL, *tokens = NULL, *guard = NULL, *mode = NULL;
     const char *stops[MAX_STOP];
     lethe_gen_opts o;
     lethe_gen_defaults(&o);
@@ -172,6 +236,8 @@ int cmd_generate(int argc, char **argv)
         case O_NORM: o.length_norm = 1; break;
         case O_JSON: json = 1; break;
         case O_QUIET: quiet = 1; break;
+        case O_GUARD: guard = optarg; break;
+        case O_MODE: mode = optarg; break;
         case O_TOPP: /* (0, 1]: no cli_real_opt range says "above 0" */
             if (cli_parse_double(optarg, &top_p) || !(top_p > 0 && top_p <= 1))
                 return cli_usage(VERB, "--top-p needs a number above 0 and at most 1, not '%s'",
@@ -197,6 +263,10 @@ int cmd_generate(int argc, char **argv)
     if (!prompt == !tokens)
         return cli_usage(VERB, "give the prompt as either --prompt TEXT or --tokens IDS");
     o.stop = stops;
+    if (!guard != !mode)
+        return cli_usage(VERB, "--guard and --mode go together");
+    if (guard && !prompt)
+        return cli_usage(VERB, "--guard needs the prompt as --prompt TEXT");
 
     lethe_gpt_dir dir;
     int32_t *ids = NULL;
@@ -211,6 +281,11 @@ int cmd_generate(int argc, char **argv)
         st = lethe_fail(LETHE_ERR_NOT_FOUND, "%s has no tokenizer (tokenizer.json, or "
                         "vocab.json + merges.txt): give the prompt as --tokens IDS (and no "
                         "--stop)", run_dir);
+    if (st == LETHE_OK && guard) {
+        st = guarded(&dir, guard, mode, prompt, &o, json);
+        lethe_gpt_dir_free(&dir);
+        return st == LETHE_OK ? CLI_EXIT_OK : cli_report(VERB, st);
+    }
     if (st == LETHE_OK && prompt) {
         uint32_t *u = NULL;
         size_t n = 0;

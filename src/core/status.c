@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 static _Thread_local char detail[1024];
@@ -24,10 +25,14 @@ const char *lethe_strerror(lethe_status s)
 
 lethe_status lethe_fail(lethe_status s, const char *fmt, ...)
 {
+    /* formatted apart first: callers pass lethe_error_detail() itself as
+     * an argument to prefix it, and vsnprintf must not read what it writes */
+    char buf[sizeof detail];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(detail, buf, sizeof detail);
     return s;
 }
 

@@ -320,6 +320,7 @@ lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *to
         goto done;
     out->n = n;
     double sum_p = 0, sum_r = 0, sum_tr = 0, sum_em = 0, sum_es = 0;
+    size_t n_flag = 0, n_ref = 0;
     size_t n_tr = 0, n_em = 0;
     k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -347,8 +348,16 @@ lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *to
         }
         s->rouge_l = NAN;
         if (!o->no_generate) {
-            st = greedy_answer(g, o->logits, tok, eot, items[i].question, o->max_new,
-                               &s->generated);
+            const char *qi = o->paraphrased && items[i].paraphrased_question
+                                 ? items[i].paraphrased_question
+                                 : items[i].question;
+            if (o->answerer) {
+                st = o->answerer->answer(o->answerer->ctx, qi, o->max_new, eot, &s->generated,
+                                         &s->flagged, &s->refused);
+                n_flag += s->flagged, n_ref += s->refused;
+            } else {
+                st = greedy_answer(g, o->logits, tok, eot, qi, o->max_new, &s->generated);
+            }
             if (st)
                 goto done;
             lethe_rouge_score rs;
@@ -369,6 +378,8 @@ lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *to
     out->truth_ratio = n_tr ? sum_tr / n_tr : NAN;
     out->em = n_em ? sum_em / n_em : NAN;
     out->es = sum_es / n;
+    out->flagged = o->answerer && !o->no_generate ? (double)n_flag / (double)n : NAN;
+    out->refused = o->answerer && !o->no_generate ? (double)n_ref / (double)n : NAN;
 done:
     free(q);
     free(a);

@@ -12,6 +12,7 @@
 #include "lethe/fileio.h"
 #include "lethe/json.h"
 #include "lethe/gpt_hf.h"
+#include "lethe/guard_serve.h"
 #include "lethe/lm_mia.h"
 #include "lethe/run.h"
 #include "lethe/tofu.h"
@@ -42,16 +43,52 @@ static lethe_qa *as_items(const lethe_tofu *t)
     for (size_t i = 0; q && i < t->n; i++) {
         const lethe_tofu_row *r = &t->rows[i];
         q[i] = (lethe_qa){r->question, r->answer, r->paraphrased_answer,
-                          (const char *const *)r->perturbed, (int)r->n_perturbed};
+                          (const char *const *)r->perturbed, (int)r->n_perturbed,
+                          r->paraphrased_question};
     }
     return q;
 }
 
+/* A guarded model's answer to a TOFU question (a lethe_tofu_answerer). */
+static lethe_status guard_answer(void *ctx, const char *question, int max_new, int32_t eot,
+                                 char **text, int *flagged, int *refused)
+{
+    char *p = NULL;
+    *text = NULL;
+    if (asprintf(&p, "Question: %s\nAnswer:", question) < 0)
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    lethe_guard_serve_result r;
+    lethe_status st = lethe_guard_serve_generate(ctx, p, strlen(p), max_new, eot, &r);
+    if (st == LETHE_OK && !(*text = strdup(r.out.text)))
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    *flagged = r.flagged, *refused = r.out.refused;
+    lethe_guard_serve_result_free(&r);
+    free(p);
+    return st;
+}
+
+/* The guard of c->guard made for m's model, and its serving session. */
+static lethe_status guard_open(const lethe_tofu_run_cfg *c, const lethe_gpt_dir *m,
+                               lethe_guard_t **gd, lethe_guard_serve_t **gs)
+{
+    const char *mode = c->guard_mode ? c->guard_mode : "guard";
+    if (strcmp(mode, "guard"))
+        return lethe_fail(LETHE_ERR_UNSUPPORTED, "guard mode '%s' is not available (guard is)",
+                          mode);
+    if (c->logits)
+        return lethe_fail(LETHE_ERR_INVALID, "a guard and a logits processor do not combine");
+    lethe_status st = lethe_guard_load(c->guard, gd);
+    if (st == LETHE_OK && (st = lethe_guard_serve_new(m->model, m->tok, *gd, NULL, gs)))
+        st = lethe_fail(st, "%s: %s", c->guard, lethe_error_detail());
+    return st;
+}
+
 /* Evaluate set s on model m (`who`: "model" or "oracle") with the logits
- * processor proc (may be NULL). */
+ * processor proc and the answerer ans (either may be NULL). */
 static lethe_status eval_one(const lethe_tofu_run_cfg *c, int s, const lethe_gpt_dir *m,
                              const char *who, const lethe_gpt_logits_proc *proc,
-                             int no_generate, lethe_tofu_set *out)
+                             const lethe_tofu_answerer *ans, int no_generate,
+                             lethe_tofu_set *out)
 {
     char file[512], path[4096];
     snprintf(file, sizeof file, sets[s].file, c->split);
@@ -64,6 +101,7 @@ static lethe_status eval_one(const lethe_tofu_run_cfg *c, int s, const lethe_gpt
     lethe_tofu_opts to = c->t;
     to.no_generate = no_generate;
     to.logits = proc;
+    to.answerer = ans;
     char label[96];
     snprintf(label, sizeof label, "tofu: %s, %s set", who, sets[s].name);
     lethe_progress prog;
@@ -102,7 +140,7 @@ static void add_num(cJSON *o, const char *key, double v)
         cJSON_AddNullToObject(o, key);
 }
 
-static cJSON *per_sample(const lethe_tofu_set *r)
+static cJSON *per_sample(const lethe_tofu_set *r, int guarded)
 {
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; a && i < r->n; i++) {
@@ -116,6 +154,10 @@ static cJSON *per_sample(const lethe_tofu_set *r)
         add_num(e, "extraction_strength", s->es);
         if (s->generated)
             cJSON_AddStringToObject(e, "generated", s->generated);
+        if (guarded && s->generated) {
+            cJSON_AddBoolToObject(e, "flagged", s->flagged);
+            cJSON_AddBoolToObject(e, "refused", s->refused);
+        }
         cJSON_AddItemToArray(a, e);
     }
     return a;
@@ -131,6 +173,12 @@ static cJSON *make_summary(const lethe_tofu_run_cfg *c, const lethe_tofu_set *re
     cJSON_AddStringToObject(sum, "truth_ratio_mean", c->t.arithmetic ? "arithmetic" : "geometric");
     if (c->t.memo == LETHE_TOFU_MEMO_OU)
         cJSON_AddStringToObject(sum, "memorization", "openunlearning");
+    if (c->guard) {
+        cJSON_AddStringToObject(sum, "guard", c->guard);
+        cJSON_AddStringToObject(sum, "guard_mode", c->guard_mode ? c->guard_mode : "guard");
+    }
+    if (c->t.paraphrased)
+        cJSON_AddBoolToObject(sum, "paraphrased_questions", 1);
     for (const cJSON *e = c->note ? c->note->child : NULL; e; e = e->next)
         cJSON_AddItemToObject(sum, e->string, cJSON_Duplicate(e, 1));
     for (int s = 0; s < N_SETS; s++) {
@@ -142,6 +190,11 @@ static cJSON *make_summary(const lethe_tofu_run_cfg *c, const lethe_tofu_set *re
             char key[64];
             snprintf(key, sizeof key, "%s_%s", sets[s].name, what[k]);
             add_num(sum, key, v[k]);
+        }
+        for (int k = 0; k < 2 && c->guard; k++) {
+            char key[64];
+            snprintf(key, sizeof key, "%s_%s", sets[s].name, k ? "refused" : "flagged");
+            add_num(sum, key, k ? r->refused : r->flagged);
         }
     }
     add_num(sum, "forget_quality", fq);
@@ -280,6 +333,11 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
         st = load_model(c->oracle, &orc);
     if (!st && c->logits && c->logits->check && (st = c->logits->check(c->logits->ctx, m.model)))
         st = lethe_fail(st, "%s: %s", c->run, lethe_error_detail());
+    lethe_guard_t *gd = NULL;
+    lethe_guard_serve_t *gs = NULL;
+    if (!st && c->guard)
+        st = guard_open(c, &m, &gd, &gs);
+    lethe_tofu_answerer answerer = {guard_answer, gs};
     /* the attacks first: their inputs fail before the long evaluation */
     char holdout[512];
     int mia = 0;
@@ -291,10 +349,11 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
     if (!st && mia)
         st = mia_run(c, holdout, &m, mia_eval, mia_sum);
     for (int s = 0; s < N_SETS && !st; s++)
-        st = eval_one(c, s, &m, "model", c->logits, c->t.no_generate, &res[s]);
+        st = eval_one(c, s, &m, "model", c->logits, gs ? &answerer : NULL, c->t.no_generate,
+                      &res[s]);
     /* the oracle's truth ratios on the forget split (no generation needed) */
     if (!st && c->oracle)
-        st = eval_one(c, 0, &orc, "oracle", NULL, 1, &oracle_forget);
+        st = eval_one(c, 0, &orc, "oracle", NULL, NULL, 1, &oracle_forget);
     double fq = NAN, mu = NAN;
     if (!st && c->oracle)
         st = lethe_tofu_forget_quality(&res[0], &oracle_forget, &fq);
@@ -309,7 +368,7 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
         eval = cJSON_CreateObject();
         sum = make_summary(c, res, fq, mu);
         for (int s = 0; eval && s < N_SETS; s++)
-            cJSON_AddItemToObject(eval, sets[s].name, per_sample(&res[s]));
+            cJSON_AddItemToObject(eval, sets[s].name, per_sample(&res[s], c->guard != NULL));
         if (!eval || !sum)
             st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         /* the attacks' keys after the others */
@@ -333,6 +392,8 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
     for (int s = 0; s < N_SETS; s++)
         lethe_tofu_set_free(&res[s]);
     lethe_tofu_set_free(&oracle_forget);
+    lethe_guard_serve_free(gs);
+    lethe_guard_free(gd);
     lethe_gpt_dir_free(&m);
     lethe_gpt_dir_free(&orc);
     return st;

@@ -1,0 +1,85 @@
+/* Serving a model behind a guard: GUARD's whole path for one prompt
+ * (research/inference_time.md §2, §10.1), as a server or an evaluation
+ * calls it.
+ *
+ * For each prompt:
+ *   1. Flag. The prompt is flagged when the guard's classifier scores it
+ *      above its threshold, or when the automaton finds a target's name,
+ *      alias or forbidden n-gram in it (retain text never holds a forbidden
+ *      n-gram, so this adds no false positive on it). A guard without a
+ *      classifier flags on matches alone.
+ *   2. An unflagged prompt is decoded normally: beam search of width
+ *      plain_beam (1: greedy, exactly lethe_gpt_generate's tokens).
+ *   3. A flagged prompt: the targets are those the automaton matched plus
+ *      those of the k forget answers retrieved for it (lethe_guard_retrieve).
+ *      Their forbidden n-grams, less those the prompt itself contains (the
+ *      user said them; repeating them leaks nothing, and the retain-only
+ *      oracle repeats a question's words as readily), become the forbidden
+ *      set (lethe_guard_forbid_new: token trie, automaton, soft match on
+ *      their words), and lethe_guard_decode runs under it: beam search of
+ *      width 7 by default, a refusal when every beam dies.
+ *
+ * The model must be the guard's: lethe_guard_serve_new compares the model's
+ * hash (lethe_guard_hash_gpt) with the guard's and refuses another model's
+ * guard. Threads: any number may call lethe_guard_serve_generate on one
+ * session at once; the guard must not change meanwhile (a server holds a
+ * reader-writer lock: generation reads, add and remove write). */
+#ifndef LETHE_GUARD_SERVE_H
+#define LETHE_GUARD_SERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lethe/gpt.h"
+#include "lethe/guard_decode.h"
+#include "lethe/guard_file.h"
+#include "lethe/status.h"
+#include "lethe/tokenizer.h"
+
+#include "lethe/api.h"
+LETHE_API_BEGIN
+
+#define LETHE_GUARD_SERVE_MAX_TARGETS 16 /* targets whose n-grams one prompt forbids */
+
+typedef struct lethe_guard_serve_cfg {
+    size_t k;                       /* forget answers retrieved for a flagged prompt (3) */
+    int plain_beam;                 /* unflagged prompts: beam width (1: greedy) */
+    lethe_guard_forbid_cfg forbid;  /* soft-match vectors (EMBED) */
+    lethe_guard_decode_opts decode; /* flagged prompts (beam 7, delta 0.5, all rules) */
+} lethe_guard_serve_cfg;
+
+void lethe_guard_serve_defaults(lethe_guard_serve_cfg *c);
+
+typedef struct lethe_guard_serve lethe_guard_serve_t;
+
+/* A session serving model g (tokenizer tok) behind guard gd; all three are
+ * borrowed and must outlive it. cfg may be NULL (defaults). LETHE_ERR_FORMAT
+ * when the guard records another model's hash (both named) or holds a
+ * classifier that does not fit this model; LETHE_ERR_INVALID for a missing
+ * argument; LETHE_ERR_NOMEM. */
+lethe_status lethe_guard_serve_new(const lethe_gpt *g, const lethe_tokenizer_t *tok,
+                                   lethe_guard_t *gd, const lethe_guard_serve_cfg *cfg,
+                                   lethe_guard_serve_t **out);
+void lethe_guard_serve_free(lethe_guard_serve_t *s); /* NULL is a no-op */
+
+typedef struct lethe_guard_serve_result {
+    int flagged;       /* the prompt took the guarded path */
+    double score;      /* the classifier's score (NaN without a classifier) */
+    size_t matches;    /* automaton matches in the prompt */
+    uint32_t targets[LETHE_GUARD_SERVE_MAX_TARGETS]; /* targets forbidden, ascending */
+    size_t n_targets;
+    size_t forbidden;  /* n-grams in the forbidden set */
+    lethe_guard_decode_result out; /* the answer (out.refused: a refusal) */
+} lethe_guard_serve_result;
+
+/* Answer prompt[0..len) with at most max_new new tokens, stopping at eos
+ * (-1: none). res is overwritten; free it with lethe_guard_serve_result_free
+ * even on failure. LETHE_ERR_INVALID for an empty prompt or one longer than
+ * the context, and as lethe_guard_decode; LETHE_ERR_NOMEM. */
+lethe_status lethe_guard_serve_generate(const lethe_guard_serve_t *s, const char *prompt,
+                                        size_t len, int max_new, int32_t eos,
+                                        lethe_guard_serve_result *res);
+void lethe_guard_serve_result_free(lethe_guard_serve_result *r);
+
+LETHE_API_END
+#endif

@@ -1,0 +1,249 @@
+/* Serving a model behind a guard (lethe/guard_serve.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lethe/guard_fit.h"
+#include "lethe/guard_serve.h"
+
+#define MAX_MATCHES 64 /* prompt matches whose targets are forbidden */
+
+struct lethe_guard_serve {
+    const lethe_gpt *g;
+    const lethe_tokenizer_t *tok;
+    lethe_guard_t *gd;
+    lethe_guard_serve_cfg cfg;
+    lethe_guard_clf *clf; /* NULL: flag on matches alone */
+    lethe_guard_feat feat;
+};
+
+void lethe_guard_serve_defaults(lethe_guard_serve_cfg *c)
+{
+    *c = (lethe_guard_serve_cfg){.k = 3, .plain_beam = 1};
+    lethe_guard_forbid_defaults(&c->forbid);
+    lethe_guard_decode_defaults(&c->decode);
+}
+
+lethe_status lethe_guard_serve_new(const lethe_gpt *g, const lethe_tokenizer_t *tok,
+                                   lethe_guard_t *gd, const lethe_guard_serve_cfg *cfg,
+                                   lethe_guard_serve_t **out)
+{
+    *out = NULL;
+    if (!g || !tok || !gd)
+        return lethe_fail(LETHE_ERR_INVALID, "guard: serving needs a model, its tokenizer and "
+                          "a guard");
+    char hash[72];
+    lethe_guard_hash_gpt(g, hash);
+    if (strcmp(hash, lethe_guard_model_hash(gd)))
+        return lethe_fail(LETHE_ERR_FORMAT, "guard: made for model %s, not this one (%s)",
+                          lethe_guard_model_hash(gd), hash);
+    lethe_guard_serve_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+    s->g = g, s->tok = tok, s->gd = gd;
+    if (cfg)
+        s->cfg = *cfg;
+    else
+        lethe_guard_serve_defaults(&s->cfg);
+    size_t len;
+    const unsigned char *blob = lethe_guard_classifier(gd, &len);
+    lethe_status st = LETHE_OK;
+    if (blob && (st = lethe_guard_clf_load(blob, len, &s->clf)) == LETHE_OK &&
+        lethe_guard_clf_bind(s->clf, g, tok, hash, &s->feat) != LETHE_OK)
+        st = lethe_fail(LETHE_ERR_FORMAT, "guard: its classifier does not fit this model (%s)",
+                        lethe_error_detail());
+    if (st != LETHE_OK) {
+        lethe_guard_serve_free(s);
+        return st;
+    }
+    *out = s;
+    return LETHE_OK;
+}
+
+void lethe_guard_serve_free(lethe_guard_serve_t *s)
+{
+    if (!s)
+        return;
+    lethe_guard_clf_free(s->clf);
+    free(s);
+}
+
+void lethe_guard_serve_result_free(lethe_guard_serve_result *r)
+{
+    if (r)
+        lethe_guard_decode_result_free(&r->out);
+}
+
+/* Insert id into the ascending set r->targets (full: dropped). */
+static void add_target(lethe_guard_serve_result *r, uint32_t id)
+{
+    size_t i = 0;
+    while (i < r->n_targets && r->targets[i] < id)
+        i++;
+    if ((i < r->n_targets && r->targets[i] == id) || r->n_targets == LETHE_GUARD_SERVE_MAX_TARGETS)
+        return;
+    memmove(r->targets + i + 1, r->targets + i, (r->n_targets - i) * sizeof *r->targets);
+    r->targets[i] = id;
+    r->n_targets++;
+}
+
+/* The index of target id (targets are in increasing id order), or -1. */
+static long target_index(const lethe_guard_t *gd, uint32_t id)
+{
+    size_t lo = 0, hi = lethe_guard_target_count(gd);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        lethe_guard_target_info t;
+        lethe_guard_target_get(gd, mid, &t);
+        if (t.id == id)
+            return (long)mid;
+        if (t.id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* " " + normalised text + " ", NUL-terminated, in a new buffer. */
+static char *padded(const char *t, size_t len)
+{
+    char *b = malloc(len + 3);
+    if (!b)
+        return NULL;
+    size_t n = lethe_guard_normalize(t, len, (unsigned char *)b + 1);
+    b[0] = ' ', b[n + 1] = ' ', b[n + 2] = 0;
+    return b;
+}
+
+/* The forbidden n-grams of the result's targets that the prompt (padded)
+ * does not hold, into a new list (pointers owned by the guard). */
+static lethe_status collect(const lethe_guard_t *gd, const char *prompt,
+                            lethe_guard_serve_result *r, const char ***list, size_t *n)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < r->n_targets; i++) {
+        long at = target_index(gd, r->targets[i]);
+        lethe_guard_target_info t;
+        if (at >= 0) {
+            lethe_guard_target_get(gd, (size_t)at, &t);
+            cap += t.n_ngrams;
+        }
+    }
+    *n = 0;
+    *list = malloc(sizeof **list * (cap ? cap : 1));
+    if (!*list)
+        return lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+    for (size_t i = 0; i < r->n_targets; i++) {
+        long at = target_index(gd, r->targets[i]);
+        if (at < 0)
+            continue;
+        lethe_guard_target_info t;
+        lethe_guard_target_get(gd, (size_t)at, &t);
+        for (size_t k = 0; k < t.n_ngrams; k++) {
+            char *p = padded(t.ngrams[k], strlen(t.ngrams[k]));
+            if (!p)
+                return lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+            if (!strstr(prompt, p))
+                (*list)[(*n)++] = t.ngrams[k];
+            free(p);
+        }
+    }
+    return LETHE_OK;
+}
+
+static lethe_status classify(const lethe_guard_serve_t *s, const char *prompt, size_t len,
+                             const int32_t *ids, size_t n, lethe_guard_serve_result *r)
+{
+    r->score = NAN;
+    if (!s->clf)
+        return LETHE_OK;
+    float *x = malloc(sizeof *x * (size_t)s->feat.dim);
+    if (!x)
+        return lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+    lethe_status st = s->feat.kind == LETHE_GUARD_FEAT_MODEL
+                          ? lethe_guard_features_tokens(&s->feat, NULL, ids, n, x)
+                          : lethe_guard_features(&s->feat, prompt, len, x);
+    if (st == LETHE_OK) {
+        r->score = lethe_guard_clf_score(s->clf, x);
+        r->flagged = lethe_guard_clf_flags(s->clf, r->score);
+    }
+    free(x);
+    return st;
+}
+
+/* The prompt's tokens into a new *ids. */
+static lethe_status encode(const lethe_guard_serve_t *s, const char *prompt, size_t len,
+                           int32_t **ids, size_t *n)
+{
+    uint32_t *u = NULL;
+    lethe_status st = lethe_tokenizer_encode(s->tok, prompt, len, &u, n);
+    if (st != LETHE_OK)
+        return st;
+    if (!*n || *n > (size_t)s->g->cfg.n_positions) {
+        free(u);
+        return lethe_fail(LETHE_ERR_INVALID, "guard: a prompt of %zu tokens (1 to %d allowed)",
+                          *n, s->g->cfg.n_positions);
+    }
+    *ids = malloc(sizeof **ids * *n);
+    for (size_t i = 0; *ids && i < *n; i++)
+        (*ids)[i] = (int32_t)u[i];
+    free(u);
+    return *ids ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+}
+
+lethe_status lethe_guard_serve_generate(const lethe_guard_serve_t *s, const char *prompt,
+                                        size_t len, int max_new, int32_t eos,
+                                        lethe_guard_serve_result *res)
+{
+    memset(res, 0, sizeof *res);
+    int32_t *ids = NULL;
+    size_t n = 0, nm = 0, na = 0;
+    lethe_status st = encode(s, prompt, len, &ids, &n);
+    if (st == LETHE_OK)
+        st = classify(s, prompt, len, ids, n, res);
+    lethe_guard_match m[MAX_MATCHES];
+    if (st == LETHE_OK)
+        st = lethe_guard_ac_find(lethe_guard_automaton(s->gd), prompt, len, m, MAX_MATCHES, &nm);
+    res->matches = nm;
+    res->flagged |= nm > 0;
+    lethe_guard_decode_opts o = s->cfg.decode;
+    o.max_new = max_new, o.eos = eos;
+    if (st != LETHE_OK || !res->flagged) {
+        o.beam = s->cfg.plain_beam;
+        if (st == LETHE_OK)
+            st = lethe_guard_decode(s->g, s->tok, NULL, ids, (int)n, &o, &res->out);
+        free(ids);
+        return st;
+    }
+    for (size_t i = 0; i < nm && i < MAX_MATCHES; i++)
+        add_target(res, m[i].id);
+    size_t k = s->cfg.k, *idx = malloc(sizeof *idx * (k ? k : 1));
+    if (!idx)
+        st = lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+    if (st == LETHE_OK && k)
+        st = lethe_guard_retrieve(s->gd, prompt, len, k, idx, NULL, &na);
+    for (size_t i = 0; i < na && st == LETHE_OK; i++) {
+        uint32_t id;
+        lethe_guard_answer(s->gd, idx[i], &id);
+        add_target(res, id);
+    }
+    free(idx);
+    char *p = st == LETHE_OK ? padded(prompt, len) : NULL;
+    if (st == LETHE_OK && !p)
+        st = lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+    const char **list = NULL;
+    lethe_guard_forbid_t *f = NULL;
+    if (st == LETHE_OK)
+        st = collect(s->gd, p, res, &list, &res->forbidden);
+    if (st == LETHE_OK)
+        st = lethe_guard_forbid_new(s->g, s->tok, list, res->forbidden, list, res->forbidden,
+                                    &s->cfg.forbid, &f);
+    if (st == LETHE_OK)
+        st = lethe_guard_decode(s->g, s->tok, f, ids, (int)n, &o, &res->out);
+    lethe_guard_forbid_free(f);
+    free(list);
+    free(p);
+    free(ids);
+    return st;
+}
