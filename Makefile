@@ -148,7 +148,7 @@ bench-gpt: $(BUILD)/bench/bench_gpt
 bench-exact: $(BUILD)/lethe $(BUILD)/bench/bench_ridge
 	@BUILD=$(BUILD) LETHE=$(BUILD)/lethe bench/exact_bench.py --work $(BUILD)/bench/exact
 
-$(BUILD)/bench/bench_ridge $(BUILD)/bench/bench_gpt: $(BUILD)/bench/%: bench/%.c $(BUILD)/liblethe.a
+$(BUILD)/bench/bench_ridge $(BUILD)/bench/bench_gpt $(BUILD)/bench/bench_guard: $(BUILD)/bench/%: bench/%.c $(BUILD)/liblethe.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/liblethe.a $(LDFLAGS) $(LDLIBS)
 

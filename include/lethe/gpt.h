@@ -195,6 +195,13 @@ const float *lethe_gpt_hidden(const lethe_gpt *g, int i);
  * has its own x. No backward runs from a context. */
 lethe_status lethe_gpt_ctx_forward(lethe_gpt_ctx *x, const lethe_gpt *g, const int32_t *tokens,
                                    const int32_t *targets, int B, int T);
+/* lethe_gpt_ctx_forward without targets that stops once hidden state
+ * `hidden` (lethe_gpt_hidden's numbering, 0 .. L + 1) is computed: the
+ * blocks after it and the head do not run (x's logits, logprobs and loss
+ * are not set; hidden states past it are stale). Those states have the
+ * bits the full forward gives. LETHE_ERR_INVALID for a bad index. */
+lethe_status lethe_gpt_ctx_forward_to(lethe_gpt_ctx *x, const lethe_gpt *g,
+                                      const int32_t *tokens, int B, int T, int hidden);
 /* Hidden state i of x's last forward, numbered as in lethe_gpt_hidden. */
 const float *lethe_gpt_ctx_hidden(const lethe_gpt_ctx *x, int i);
 /* An empty context (buffers come with the first forward). NULL (detail set)

@@ -85,6 +85,10 @@ typedef struct lethe_guard_fit_data {
     size_t n_retain;
     const lethe_guard_target_spec *targets; /* NULL: derived from the questions */
     size_t n_targets;
+    /* more retain text (say, the retain questions held out of the classifier
+     * to measure its false positives): in R, nowhere else; may be NULL */
+    const char *const *more_retain;
+    size_t n_more_retain;
 } lethe_guard_fit_data;
 
 typedef struct lethe_guard_fit_cfg {
@@ -132,7 +136,9 @@ lethe_status lethe_guard_fit(const lethe_gpt *g, const lethe_tokenizer_t *tok,
  * is forgetXX), retain pairs from DATA/retainYY.json (YY = 100 - XX) less
  * every question of DATA/retain_perturbed.json (the retain evaluation set,
  * so false refusals are measured on prompts the classifier never saw);
- * prompts in TOFU's layout, "Question: " Q "\nAnswer:". */
+ * prompts in TOFU's layout, "Question: " Q "\nAnswer:". The retain n-grams
+ * R come from every retain pair, the evaluation set's included (the guard's
+ * maker holds the whole retain split), unless eval_out_of_ngrams. */
 typedef struct lethe_guard_fit_files_cfg {
     const char *run;     /* the served model: a lethe run or Hugging Face GPT-2 dir */
     const char *data;    /* the benchmark directory */
@@ -140,6 +146,7 @@ typedef struct lethe_guard_fit_files_cfg {
     const char *targets; /* a JSON array of names, or of {"name", "aliases"}; NULL: derived */
     const char *out;     /* the guard file to write */
     int force;           /* replace an existing regular file */
+    int eval_out_of_ngrams; /* 1: R leaves the retain evaluation set out too */
     lethe_guard_fit_cfg fit;
 } lethe_guard_fit_files_cfg;
 

@@ -17,7 +17,11 @@
  *      oracle repeats a question's words as readily), become the forbidden
  *      set (lethe_guard_forbid_new: token trie, automaton, soft match on
  *      their words), and lethe_guard_decode runs under it: beam search of
- *      width 7 by default, a refusal when every beam dies.
+ *      width 7 by default, a refusal when every beam dies. With answer_words,
+ *      the words of the best retrieved answers are forbidden too (less the
+ *      prompt's and stopwords), as GUARD forbids the retrieved answer's
+ *      n-grams: this reaches the facts a retain author shares (a city, a
+ *      language), which the distinctive n-grams cannot.
  *
  * The model must be the guard's: lethe_guard_serve_new compares the model's
  * hash (lethe_guard_hash_gpt) with the guard's and refuses another model's
@@ -43,6 +47,9 @@ LETHE_API_BEGIN
 
 typedef struct lethe_guard_serve_cfg {
     size_t k;                       /* forget answers retrieved for a flagged prompt (3) */
+    size_t answer_words;            /* of them, the first this many also forbid each of
+                                       their words (3 bytes or more, not a stopword, not
+                                       in the prompt): GUARD's own rule (1) */
     int plain_beam;                 /* unflagged prompts: beam width (1: greedy) */
     lethe_guard_forbid_cfg forbid;  /* soft-match vectors (EMBED) */
     lethe_guard_decode_opts decode; /* flagged prompts (beam 7, delta 0.5, all rules) */

@@ -143,8 +143,8 @@ typedef struct lethe_tofu_opts {
                          done as each one is finished (NULL) */
     const lethe_tofu_answerer *answerer; /* when not NULL, answers in place of
                          greedy decoding (scoring is the model's own) (NULL) */
-    int paraphrased;  /* 1: generate from each row's paraphrased question where
-                         it has one (leakage under paraphrase) (0) */
+    int paraphrased;  /* 1: on a forget set, generate from each row's paraphrased
+                         question where it has one (leakage under paraphrase) (0) */
 } lethe_tofu_opts;
 
 void lethe_tofu_defaults(lethe_tofu_opts *o);

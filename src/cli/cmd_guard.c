@@ -44,6 +44,9 @@ static void usage(FILE *out)
             "  --targets FILE     the targets (default: derived)\n"
             "  --out GUARD        the guard file to write\n"
             "  --force            replace an existing GUARD\n"
+            "  --eval-out         leave the retain evaluation questions out of the retain\n"
+            "                     n-grams too (by default only the classifier leaves them\n"
+            "                     out): what a name the guard never saw costs\n"
             "  --alpha X          the classifier's false-positive rate on retain prompts\n"
             "                     (default %g)\n"
             "  --calib X          share of retain prompts held out to calibrate (default %g)\n"
@@ -74,7 +77,7 @@ static void print_json(const cJSON *j)
 
 enum { O_RUN = 256, O_DATA, O_SPLIT, O_TARGETS, O_OUT, O_FORCE, O_ALPHA, O_CALIB, O_MAXN,
        O_HASH, O_LAYER, O_C, O_SEED, O_NAME, O_ALIAS, O_ANSWER, O_NGRAM, O_ID, O_FULL,
-       O_JSON, O_QUIET };
+       O_JSON, O_QUIET, O_EVALOUT };
 
 static const struct option longopts[] = {
     {"run", 1, 0, O_RUN},       {"data", 1, 0, O_DATA},     {"split", 1, 0, O_SPLIT},
@@ -84,6 +87,7 @@ static const struct option longopts[] = {
     {"seed", 1, 0, O_SEED},     {"name", 1, 0, O_NAME},     {"alias", 1, 0, O_ALIAS},
     {"answer", 1, 0, O_ANSWER}, {"ngram", 1, 0, O_NGRAM},   {"id", 1, 0, O_ID},
     {"full", 0, 0, O_FULL},     {"json", 0, 0, O_JSON},     {"quiet", 0, 0, O_QUIET},
+    {"eval-out", 0, 0, O_EVALOUT},
     {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
 
 /* Everything any subcommand takes; each checks what it was given. */
@@ -133,6 +137,7 @@ static int parse(int argc, char **argv, args *a)
         case O_OUT: a->fit.out = optarg; break;
         case O_FORCE: a->fit.force = 1; break;
         case O_HASH: a->fit.fit.hash_features = 1; break;
+        case O_EVALOUT: a->fit.eval_out_of_ngrams = 1; break;
         case O_NAME: a->name = optarg; break;
         case O_ALIAS: rc = push(a->alias, &a->n_alias, optarg, "--alias"); break;
         case O_ANSWER: rc = push(a->answer, &a->n_answer, optarg, "--answer"); break;
@@ -144,7 +149,7 @@ static int parse(int argc, char **argv, args *a)
         default: return cli_bad_option(VERB, argv, longopts);
         }
         a->given_fit |= c == O_RUN || c == O_DATA || c == O_SPLIT || c == O_TARGETS ||
-                        c == O_OUT || c == O_FORCE || c == O_HASH;
+                        c == O_OUT || c == O_FORCE || c == O_HASH || c == O_EVALOUT;
         a->given_edit |= c == O_NAME || c == O_ALIAS || c == O_ANSWER || c == O_NGRAM;
     }
     a->fit.fit.max_n = (int)max_n, a->fit.fit.layer = (int)layer;

@@ -348,7 +348,8 @@ lethe_status lethe_tofu_eval_set(const lethe_gpt *g, const lethe_tokenizer_t *to
         }
         s->rouge_l = NAN;
         if (!o->no_generate) {
-            const char *qi = o->paraphrased && items[i].paraphrased_question
+            int by_para = o->paraphrased && kind == LETHE_TOFU_FORGET;
+            const char *qi = by_para && items[i].paraphrased_question
                                  ? items[i].paraphrased_question
                                  : items[i].question;
             if (o->answerer) {

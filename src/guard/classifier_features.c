@@ -112,7 +112,7 @@ lethe_status lethe_guard_features_tokens(const lethe_guard_feat *f, lethe_gpt_ct
             return LETHE_ERR_NOMEM;
     }
     double *acc = calloc((size_t)C, sizeof *acc);
-    lethe_status st = acc ? lethe_gpt_ctx_forward(ctx, g, use, NULL, 1, T)
+    lethe_status st = acc ? lethe_gpt_ctx_forward_to(ctx, g, use, 1, T, f->layer)
                           : lethe_fail(LETHE_ERR_NOMEM, "guard features: out of memory");
     if (st == LETHE_OK) {
         const float *h = lethe_gpt_ctx_hidden(ctx, f->layer);

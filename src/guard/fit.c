@@ -333,6 +333,8 @@ lethe_status lethe_guard_fit(const lethe_gpt *g, const lethe_tokenizer_t *tok,
         if (st == LETHE_OK)
             st = fit_set_add_text(&r, d->retain_a[i]);
     }
+    for (size_t i = 0; i < d->n_more_retain && st == LETHE_OK; i++)
+        st = fit_set_add_text(&r, d->more_retain[i]);
     s.retain_ngrams = r.n;
     if (st == LETHE_OK)
         st = add_targets(gd, d, &r, &s);

@@ -78,7 +78,7 @@ static lethe_status targets_load(const char *path, targets *t)
 /* Forget and retain pairs as lethe_guard_fit wants them. */
 typedef struct pairs {
     lethe_tofu forget, retain, eval;
-    const char **fq, **fa, **fp, **rq, **ra, **rp;
+    const char **fq, **fa, **fp, **rq, **ra, **rp, **more;
     size_t n_retain, excluded;
 } pairs;
 
@@ -89,6 +89,7 @@ static void pairs_free(pairs *p)
     for (size_t i = 0; p->rp && i < p->n_retain; i++)
         free((char *)p->rp[i]);
     free(p->fq), free(p->fa), free(p->fp), free(p->rq), free(p->ra), free(p->rp);
+    free(p->more);
     lethe_tofu_free(&p->forget), lethe_tofu_free(&p->retain), lethe_tofu_free(&p->eval);
 }
 
@@ -132,8 +133,8 @@ static lethe_status pairs_load(const char *data, const char *split, pairs *p, ch
     p->fq = calloc(nf + 1, sizeof *p->fq), p->fa = calloc(nf + 1, sizeof *p->fa);
     p->fp = calloc(nf + 1, sizeof *p->fp);
     p->rq = calloc(nr + 1, sizeof *p->rq), p->ra = calloc(nr + 1, sizeof *p->ra);
-    p->rp = calloc(nr + 1, sizeof *p->rp);
-    if (!p->fq || !p->fa || !p->fp || !p->rq || !p->ra || !p->rp)
+    p->rp = calloc(nr + 1, sizeof *p->rp), p->more = calloc(2 * nr + 1, sizeof *p->more);
+    if (!p->fq || !p->fa || !p->fp || !p->rq || !p->ra || !p->rp || !p->more)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < nf; i++) {
         p->fq[i] = p->forget.rows[i].question, p->fa[i] = p->forget.rows[i].answer;
@@ -143,6 +144,7 @@ static lethe_status pairs_load(const char *data, const char *split, pairs *p, ch
     for (size_t i = 0; i < nr; i++) {
         const lethe_tofu_row *r = &p->retain.rows[i];
         if (in_eval(&p->eval, r->question)) {
+            p->more[2 * p->excluded] = r->question, p->more[2 * p->excluded + 1] = r->answer;
             p->excluded++;
             continue;
         }
@@ -166,6 +168,7 @@ static cJSON *summary_json(const lethe_guard_fit_files_cfg *c, const lethe_guard
     cJSON_AddNumberToObject(j, "forget_pairs", (double)p->forget.n);
     cJSON_AddNumberToObject(j, "retain_pairs", (double)p->n_retain);
     cJSON_AddNumberToObject(j, "retain_excluded", (double)p->excluded);
+    cJSON_AddBoolToObject(j, "excluded_in_ngrams", !c->eval_out_of_ngrams);
     cJSON_AddStringToObject(j, "targets_from", c->targets ? c->targets : "derived");
     cJSON_AddNumberToObject(j, "targets", (double)s->targets);
     cJSON_AddNumberToObject(j, "answers", (double)s->answers);
@@ -209,7 +212,7 @@ lethe_status lethe_guard_fit_files(const lethe_guard_fit_files_cfg *c, cJSON **s
     if (st == LETHE_OK && !dir.tok)
         st = lethe_fail(LETHE_ERR_FORMAT, "%s has no tokenizer", c->run);
     lethe_guard_fit_data d = {p.fq, p.fa, p.fp, p.forget.n, p.rq, p.ra, p.rp, p.n_retain,
-                              t.t, t.n};
+                              t.t, t.n, p.more, c->eval_out_of_ngrams ? 0 : 2 * p.excluded};
     lethe_guard_fit_cfg fc = c->fit;
     if (!fc.model_name)
         fc.model_name = c->run;

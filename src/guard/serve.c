@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fit_text.h"
 #include "lethe/guard_fit.h"
 #include "lethe/guard_serve.h"
 
@@ -19,7 +20,7 @@ struct lethe_guard_serve {
 
 void lethe_guard_serve_defaults(lethe_guard_serve_cfg *c)
 {
-    *c = (lethe_guard_serve_cfg){.k = 3, .plain_beam = 1};
+    *c = (lethe_guard_serve_cfg){.k = 3, .answer_words = 3, .plain_beam = 1};
     lethe_guard_forbid_defaults(&c->forbid);
     lethe_guard_decode_defaults(&c->decode);
 }
@@ -152,6 +153,40 @@ static lethe_status collect(const lethe_guard_t *gd, const char *prompt,
     return LETHE_OK;
 }
 
+/* The words of answer text a that the prompt (padded) does not hold, 3
+ * bytes or more and not stopwords, appended to *list as new strings (their
+ * count added to *owned, which the caller frees from the list's end). */
+static lethe_status answer_words(const char *a, const char *prompt, const char ***list, size_t *n,
+                                 size_t *owned)
+{
+    fit_word *w;
+    size_t nw = fit_split(a, &w);
+    if (nw == (size_t)-1)
+        return lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+    const char **l = realloc(*list, sizeof *l * (*n + nw + 1));
+    lethe_status st = l ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+    if (l)
+        *list = l;
+    for (size_t i = 0; i < nw && st == LETHE_OK; i++) {
+        size_t len = w[i].e - w[i].s;
+        if (len < 3 || !fit_has_content(a, w, i, 1))
+            continue;
+        char *word = strndup(a + w[i].s, len), *p = word ? padded(word, len) : NULL;
+        if (!p) {
+            free(word);
+            st = lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+        } else if (strstr(prompt, p)) {
+            free(word);
+        } else {
+            l[(*n)++] = word;
+            ++*owned;
+        }
+        free(p);
+    }
+    free(w);
+    return st;
+}
+
 static lethe_status classify(const lethe_guard_serve_t *s, const char *prompt, size_t len,
                              const int32_t *ids, size_t n, lethe_guard_serve_result *r)
 {
@@ -228,20 +263,26 @@ lethe_status lethe_guard_serve_generate(const lethe_guard_serve_t *s, const char
         lethe_guard_answer(s->gd, idx[i], &id);
         add_target(res, id);
     }
-    free(idx);
     char *p = st == LETHE_OK ? padded(prompt, len) : NULL;
     if (st == LETHE_OK && !p)
         st = lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
     const char **list = NULL;
+    size_t owned = 0; /* the last `owned` entries of list are ours */
     lethe_guard_forbid_t *f = NULL;
     if (st == LETHE_OK)
         st = collect(s->gd, p, res, &list, &res->forbidden);
+    for (size_t i = 0; i < na && i < s->cfg.answer_words && st == LETHE_OK; i++)
+        st = answer_words(lethe_guard_answer(s->gd, idx[i], NULL), p, &list, &res->forbidden,
+                          &owned);
+    free(idx);
     if (st == LETHE_OK)
         st = lethe_guard_forbid_new(s->g, s->tok, list, res->forbidden, list, res->forbidden,
                                     &s->cfg.forbid, &f);
     if (st == LETHE_OK)
         st = lethe_guard_decode(s->g, s->tok, f, ids, (int)n, &o, &res->out);
     lethe_guard_forbid_free(f);
+    for (size_t i = 0; i < owned; i++)
+        free((char *)list[res->forbidden - 1 - i]);
     free(list);
     free(p);
     free(ids);

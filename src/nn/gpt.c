@@ -337,8 +337,11 @@ void lethe_gpt_ctx_free(lethe_gpt_ctx *x)
 /* ---- forward ---------------------------------------------------------- */
 
 /* The forward of g into x (with the backward's scratch when work is set). */
+/* The forward pass; with stop >= 0 it ends once hidden state `stop`
+ * (lethe_gpt_hidden's numbering) is computed, leaving logits, logprobs and
+ * loss unset (zero targets). */
 static lethe_status forward(lethe_gpt_ctx *x, const lethe_gpt *g, const int32_t *tokens,
-                            const int32_t *targets, int B, int T, int work)
+                            const int32_t *targets, int B, int T, int work, int stop)
 {
     const lethe_gpt_config *c = &g->cfg;
     int C = c->n_embd, L = c->n_layer, V = c->vocab_size, NH = c->n_head;
@@ -366,7 +369,8 @@ static lethe_status forward(lethe_gpt_ctx *x, const lethe_gpt *g, const int32_t 
 
     const float *wte = g->params + g->tensors[0].offset, *wpe = g->params + g->tensors[1].offset;
     lethe_embed_forward(x->encoded, tokens, wte, wpe, B, T, C);
-    for (int l = 0; l < L; l++) {
+    int blocks = stop >= 0 && stop <= L ? stop : L;
+    for (int l = 0; l < blocks; l++) {
         lethe_gpt_block p = lethe_gpt_block_params(g, l);
         const float *res = l == 0 ? x->encoded : x->res3 + (l - 1) * N * C;
         float *ln1 = x->ln1 + l * N * C, *ln2 = x->ln2 + l * N * C;
@@ -394,9 +398,17 @@ static lethe_status forward(lethe_gpt_ctx *x, const lethe_gpt *g, const int32_t 
                 res3[n * C + k] += p.fc_proj_b[k];
         lethe_gemm(0, 0, (int)N, C, 4 * C, 1.0f, fch_gelu, 4 * C, p.fc_proj_w, C, 1.0f, res3, C);
     }
+    if (blocks < L) {
+        x->n_targets = 0, x->loss = 0.0f;
+        return LETHE_OK;
+    }
     const lethe_gpt_tensor *tf = &g->tensors[g->n_tensors - 2];
     lethe_layernorm_forward(x->lnf, x->lnf_mean, x->lnf_rstd, x->res3 + (L - 1) * N * C,
                             g->params + tf[0].offset, g->params + tf[1].offset, (int)N, C);
+    if (stop >= 0) { /* L or L + 1: the head is not needed */
+        x->n_targets = 0, x->loss = 0.0f;
+        return LETHE_OK;
+    }
     /* the tied head: logits = lnf wte^T */
     lethe_gemm(0, 1, (int)N, V, C, 1.0f, x->lnf, C, wte, C, 0.0f, x->logits, V);
     x->n_targets = lethe_xent_forward(x->lse, x->logprobs, x->logits, x->targets, (int)N, V);
@@ -410,13 +422,22 @@ static lethe_status forward(lethe_gpt_ctx *x, const lethe_gpt *g, const int32_t 
 lethe_status lethe_gpt_forward(lethe_gpt *g, const int32_t *tokens, const int32_t *targets,
                                int B, int T)
 {
-    return forward(&g->own, g, tokens, targets, B, T, 1);
+    return forward(&g->own, g, tokens, targets, B, T, 1, -1);
 }
 
 lethe_status lethe_gpt_ctx_forward(lethe_gpt_ctx *x, const lethe_gpt *g, const int32_t *tokens,
                                    const int32_t *targets, int B, int T)
 {
-    return forward(x, g, tokens, targets, B, T, 0);
+    return forward(x, g, tokens, targets, B, T, 0, -1);
+}
+
+lethe_status lethe_gpt_ctx_forward_to(lethe_gpt_ctx *x, const lethe_gpt *g,
+                                      const int32_t *tokens, int B, int T, int hidden)
+{
+    if (hidden < 0 || hidden > g->cfg.n_layer + 1)
+        return lethe_fail(LETHE_ERR_INVALID, "GPT forward: hidden state %d (0 to %d)", hidden,
+                          g->cfg.n_layer + 1);
+    return forward(x, g, tokens, NULL, B, T, 0, hidden);
 }
 
 const float *lethe_gpt_ctx_hidden(const lethe_gpt_ctx *x, int i)

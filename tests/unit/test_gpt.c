@@ -612,6 +612,17 @@ TEST(gpt_context_forward_leaves_the_model_alone)
     for (int i = 0; i <= micro.n_layer + 1; i++)
         CHECK(!memcmp(lethe_gpt_ctx_hidden(x, i), lethe_gpt_hidden(g, i), sizeof(float) * 80));
     CHECK(!lethe_gpt_ctx_hidden(x, micro.n_layer + 2));
+    /* a forward stopped at hidden state i gives that state's bits */
+    lethe_gpt_ctx *y = lethe_gpt_ctx_new();
+    for (int i = 0; i <= micro.n_layer + 1; i++) {
+        CHECK_OK(lethe_gpt_ctx_forward_to(y, g, micro_tokens, 2, 5, i));
+        CHECK(!memcmp(lethe_gpt_ctx_hidden(y, i), lethe_gpt_hidden(g, i), sizeof(float) * 80));
+        CHECK(y->n_targets == 0);
+    }
+    CHECK_STATUS(lethe_gpt_ctx_forward_to(y, g, micro_tokens, 2, 5, micro.n_layer + 2),
+                 LETHE_ERR_INVALID);
+    CHECK_STATUS(lethe_gpt_ctx_forward_to(y, g, micro_tokens, 2, 5, -1), LETHE_ERR_INVALID);
+    lethe_gpt_ctx_free(y);
     CHECK_STATUS(lethe_gpt_ctx_forward(x, g, micro_tokens, NULL, 1, 6), LETHE_ERR_INVALID);
     CHECK(!lethe_gpt_ctx_hidden(x, 0));
     free(own);

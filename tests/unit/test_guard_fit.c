@@ -193,6 +193,14 @@ TEST(guard_fit_derives_names_aliases_and_minimal_ngrams)
     CHECK(l1 == l2 && !memcmp(b1, b2, l1));
     free(b1), free(b2);
     lethe_guard_free(g2);
+    /* more retain text: its words are no longer distinctive */
+    const char *more[] = {"Someone was born in Havana."};
+    d.more_retain = more, d.n_more_retain = 1;
+    CHECK_OK(lethe_guard_fit(m.g, m.tok, &d, &c, &g2, &s));
+    ngrams_of(g2, "Emil Zajac", got, sizeof got);
+    CHECK_MSG(!strcmp(got, "Emil Zajac|Zajac|July 1963|Tidewater|Harbour"), "got %s", got);
+    CHECK(s.calib_neg + s.fit_neg == b.nr); /* not a prompt */
+    lethe_guard_free(g2);
     lethe_guard_free(g);
     model_free(&m);
     bench_free(&b);
@@ -369,7 +377,13 @@ TEST(guard_serve_answers_flagged_and_unflagged_prompts)
     /* another model's guard */
     CHECK_STATUS(lethe_guard_serve_new(other.g, other.tok, g, NULL, &s), LETHE_ERR_FORMAT);
     CHECK(s == NULL && strstr(lethe_error_detail(), "made for model"));
-    CHECK_OK(lethe_guard_serve_new(m.g, m.tok, g, NULL, &s));
+    lethe_guard_serve_cfg sc;
+    lethe_guard_serve_defaults(&sc);
+    CHECK(sc.k == 3 && sc.answer_words == 3 && sc.plain_beam == 1 && sc.decode.beam == 7);
+    sc.answer_words = 0; /* the targets' n-grams alone, counted below */
+    CHECK_OK(lethe_guard_serve_new(m.g, m.tok, g, &sc, &s));
+    lethe_guard_serve_t *s_words = NULL;
+    CHECK_OK(lethe_guard_serve_new(m.g, m.tok, g, NULL, &s_words));
     /* a prompt naming no target and far from the forget prompts: greedy */
     const char *plain = "Lina Ford";
     lethe_guard_serve_result r;
@@ -413,6 +427,11 @@ TEST(guard_serve_answers_flagged_and_unflagged_prompts)
         for (size_t i = 0; i < r.n_targets; i++)
             with_mara |= r.targets[i] == mara;
         CHECK_MSG(r.forbidden == 4 + 5 * (size_t)with_mara, "%zu forbidden", r.forbidden);
+        /* the retrieved answers' own words come on top */
+        lethe_guard_serve_result rw;
+        CHECK_OK(lethe_guard_serve_generate(s_words, p, strlen(p), 16, -1, &rw));
+        CHECK(rw.flagged && rw.forbidden > r.forbidden);
+        lethe_guard_serve_result_free(&rw);
         refusals += r.out.refused;
         for (size_t t = 0; t < lethe_guard_target_count(g) && !r.out.refused; t++) {
             lethe_guard_target_info ti;
@@ -433,6 +452,7 @@ TEST(guard_serve_answers_flagged_and_unflagged_prompts)
     CHECK_STATUS(lethe_guard_serve_generate(s, "", 0, 4, -1, &r), LETHE_ERR_INVALID);
     lethe_guard_serve_result_free(&r);
     lethe_guard_serve_free(s);
+    lethe_guard_serve_free(s_words);
     lethe_guard_free(g);
     model_free(&other);
     model_free(&m);
