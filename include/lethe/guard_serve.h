@@ -36,6 +36,7 @@
 
 #include "lethe/gpt.h"
 #include "lethe/guard_decode.h"
+#include "lethe/guard_eco.h"
 #include "lethe/guard_file.h"
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
@@ -45,7 +46,21 @@ LETHE_API_BEGIN
 
 #define LETHE_GUARD_SERVE_MAX_TARGETS 16 /* targets whose n-grams one prompt forbids */
 
+/* How a flagged prompt is answered. */
+typedef enum lethe_guard_mode {
+    LETHE_GUARD_MODE_GUARD = 1, /* GUARD's constrained beam search (above) */
+    LETHE_GUARD_MODE_ECO = 2    /* ECO: decode as an unflagged prompt, with the input
+                                   embeddings of the prompt's entity tokens corrupted
+                                   (lethe/guard_eco.h); nothing is forbidden */
+} lethe_guard_mode;
+
+/* "guard", "eco"; LETHE_ERR_UNSUPPORTED for "alu" (not available yet),
+ * LETHE_ERR_INVALID for anything else. */
+lethe_status lethe_guard_mode_parse(const char *s, lethe_guard_mode *m);
+
 typedef struct lethe_guard_serve_cfg {
+    lethe_guard_mode mode;          /* GUARD (default) or ECO */
+    lethe_eco_cfg eco;              /* ECO's corruption */
     size_t k;                       /* forget answers retrieved for a flagged prompt (3) */
     size_t answer_words;            /* of them, the first this many also forbid each of
                                        their words (3 bytes or more, not a stopword, not
@@ -76,6 +91,7 @@ typedef struct lethe_guard_serve_result {
     uint32_t targets[LETHE_GUARD_SERVE_MAX_TARGETS]; /* targets forbidden, ascending */
     size_t n_targets;
     size_t forbidden;  /* n-grams in the forbidden set */
+    size_t corrupted;  /* ECO: prompt positions corrupted */
     lethe_guard_decode_result out; /* the answer (out.refused: a refusal) */
 } lethe_guard_serve_result;
 

@@ -46,6 +46,7 @@
 
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
+#include "lethe/guard_eco.h"
 #include "lethe/progress.h"
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
@@ -216,7 +217,8 @@ typedef struct lethe_tofu_run_cfg {
     const char *guard;  /* a guard file (lethe/guard_serve.h) made for the run's
                            model: its answers replace greedy decoding (the scores
                            stay the model's); NULL: none */
-    const char *guard_mode; /* how a flagged prompt is answered: "guard" */
+    const char *guard_mode; /* how a flagged prompt is answered: "guard" or "eco" */
+    lethe_eco_cfg guard_eco; /* eco's corruption (lethe_eco_defaults) */
 } lethe_tofu_run_cfg;
 
 /* lethe_tofu_defaults' metrics, no files, no hook, no progress, the
@@ -247,6 +249,31 @@ void lethe_tofu_run_defaults(lethe_tofu_run_cfg *c);
  * reference model that does not suit (lethe_lm_mia_ref_check),
  * LETHE_ERR_IO, NOMEM. */
 lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary);
+
+/* ---- ECO's strength, tuned on a forget split (lethe guard tune-eco) ----------- */
+
+typedef struct lethe_eco_tune_cfg {
+    const char *run;    /* the guarded model */
+    const char *guard;  /* its guard file */
+    const char *oracle; /* the retain-only model: its forget ROUGE-L is the target */
+    const char *data, *split; /* the benchmark and the forget split (forget10) */
+    int questions;      /* the first N forget questions (100); as many retain ones */
+    int max_new;        /* answer length (64) */
+    lethe_eco_cfg eco;  /* the corruption; its sigma is what is tuned */
+    lethe_eco_zo_cfg zo; /* the search (its target comes from the oracle) */
+} lethe_eco_tune_cfg;
+
+void lethe_eco_tune_defaults(lethe_eco_tune_cfg *c);
+
+/* Tune ECO's sigma on RUN behind GUARD so that the mean ROUGE-L recall of
+ * its greedy answers to the first N questions of SPLIT_perturbed.json
+ * matches the oracle's on the same questions (lethe_eco_zo_tune). Then, at
+ * the best sigma, answer the first N retain questions (retain_perturbed.json)
+ * with and without the guard. *summary: the oracle's and the unguarded
+ * model's forget ROUGE-L, each step's probes, the best sigma and its
+ * ROUGE-L, the retain ROUGE-L with and without ECO and the share of retain
+ * answers that changed, the evaluations run and the seconds taken. */
+lethe_status lethe_eco_tune_tofu(const lethe_eco_tune_cfg *c, cJSON **summary);
 
 LETHE_API_END
 #endif

@@ -20,6 +20,7 @@ struct opts {
     double whp_alpha, mia_k;
     int json, quiet, mia;
     lethe_tofu_opts t;
+    lethe_eco_cfg eco;
 };
 
 /* WHP's alpha unless given: the unlearning method's. */
@@ -83,7 +84,12 @@ static void usage(FILE *out)
             "                   rest greedily; probabilities stay the model's own. The\n"
             "                   summary adds each set's share of flagged and refused\n"
             "                   questions\n"
-            "  --mode M         with --guard: guard (GUARD's constrained beam search)\n"
+            "  --mode M         with --guard: guard (GUARD's constrained beam search) or\n"
+            "                   eco (greedy with the prompt's entity embeddings corrupted)\n"
+            "  --eco-fn F       eco's corruption: noise_first (default), noise_random,\n"
+            "                   noise_top, zero_top, flip_first, flip_top\n"
+            "  --eco-k K        dimensions corrupted per position (0: all; default 0)\n"
+            "  --eco-sigma X    noise strength (default 1)\n"
             "  --paraphrased    answer each forget question's paraphrase instead (TOFU's\n"
             "                   paraphrased_question): leakage under paraphrase\n"
             "  --quiet          no progress lines on stderr (a long evaluation shows them\n"
@@ -95,7 +101,8 @@ static void usage(FILE *out)
 
 enum {
     O_RUN = 256, O_ORACLE, O_DATA, O_SPLIT, O_OUT, O_JSON, O_MAXNEW, O_BATCH, O_ARITH, O_NOGEN,
-    O_WHP, O_WHP_ALPHA, O_MEMO, O_QUIET, O_MIA, O_MIA_REF, O_MIA_K, O_GUARD, O_MODE, O_PARA
+    O_WHP, O_WHP_ALPHA, O_MEMO, O_QUIET, O_MIA, O_MIA_REF, O_MIA_K, O_GUARD, O_MODE, O_PARA,
+    O_ECO_FN, O_ECO_K, O_ECO_SIGMA
 };
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -107,7 +114,8 @@ static int parse(int argc, char **argv, struct opts *o)
         {"no-generate", 0, 0, O_NOGEN}, {"whp", 1, 0, O_WHP}, {"whp-alpha", 1, 0, O_WHP_ALPHA},
         {"memorization", 1, 0, O_MEMO}, {"quiet", 0, 0, O_QUIET}, {"mia", 0, 0, O_MIA},
         {"mia-ref", 1, 0, O_MIA_REF}, {"mia-k", 1, 0, O_MIA_K}, {"guard", 1, 0, O_GUARD},
-        {"mode", 1, 0, O_MODE}, {"paraphrased", 0, 0, O_PARA}, {"help", 0, 0, 'h'},
+        {"mode", 1, 0, O_MODE}, {"paraphrased", 0, 0, O_PARA}, {"eco-fn", 1, 0, O_ECO_FN},
+        {"eco-k", 1, 0, O_ECO_K}, {"eco-sigma", 1, 0, O_ECO_SIGMA}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     lethe_tofu_defaults(&o->t);
@@ -115,14 +123,17 @@ static int parse(int argc, char **argv, struct opts *o)
     lethe_tofu_run_cfg d;
     lethe_tofu_run_defaults(&d);
     o->mia_k = d.mia_k;
-    long max_new = o->t.max_new, batch = o->t.batch;
-    const cli_long_opt ints[] = {{O_MAXNEW, &max_new, 1, 100000}, {O_BATCH, &batch, 1, 100000}};
+    long max_new = o->t.max_new, batch = o->t.batch, eco_k = 0;
+    lethe_eco_defaults(&o->eco);
+    const cli_long_opt ints[] = {{O_MAXNEW, &max_new, 1, 100000}, {O_BATCH, &batch, 1, 100000},
+                                 {O_ECO_K, &eco_k, 0, 1 << 20}};
     const cli_real_opt reals[] = {{O_WHP_ALPHA, &o->whp_alpha, 0, 1e6},
-                                  {O_MIA_K, &o->mia_k, 1e-9, 1}};
+                                  {O_MIA_K, &o->mia_k, 1e-9, 1},
+                                  {O_ECO_SIGMA, &o->eco.sigma, 0, 1e12}};
     cli_getopt_begin();
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        int done = cli_numeric_option(VERB, lo, c, optarg, ints, 2, reals, 2);
+        int done = cli_numeric_option(VERB, lo, c, optarg, ints, 3, reals, 3);
         if (done < 0)
             return -done;
         if (done)
@@ -149,11 +160,15 @@ static int parse(int argc, char **argv, struct opts *o)
         case O_GUARD: o->guard = optarg; break;
         case O_MODE: o->mode = optarg; break;
         case O_PARA: o->t.paraphrased = 1; break;
+        case O_ECO_FN:
+            if (lethe_eco_fn_parse(optarg, &o->eco.fn))
+                return cli_usage(VERB, "%s", lethe_error_detail());
+            break;
         case 'h': usage(stdout); return -1;
         default: return cli_bad_option(VERB, argv, lo);
         }
     }
-    o->t.max_new = (int)max_new, o->t.batch = (int)batch;
+    o->t.max_new = (int)max_new, o->t.batch = (int)batch, o->eco.k = (int)eco_k;
     if (optind < argc)
         return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
     if (!o->run || !o->data || !o->split)
@@ -178,7 +193,7 @@ int cmd_eval_tofu(int argc, char **argv)
     c.run = o.run, c.data = o.data, c.split = o.split, c.oracle = o.oracle, c.out = o.out;
     c.t = o.t;
     c.mia = o.mia, c.mia_ref = o.mia_ref, c.mia_k = o.mia_k;
-    c.guard = o.guard, c.guard_mode = o.mode;
+    c.guard = o.guard, c.guard_mode = o.mode, c.guard_eco = o.eco;
     c.progress = o.quiet ? NULL : stderr;
     /* WHP: the reinforced model's adjustment as the evaluation's logits hook */
     lethe_lm_whp_run whp = {0};

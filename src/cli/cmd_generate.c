@@ -50,7 +50,12 @@ static void print_usage(FILE *out)
             "  --guard GUARD      answer behind the guard file GUARD (lethe guard fit), made\n"
             "                     for this model: a flagged prompt is decoded by --mode\n"
             "  --mode M           guard: GUARD's constrained beam search (width 7; --beam\n"
-            "                     sets the width for unflagged prompts, default greedy)\n"
+            "                     sets the width for unflagged prompts, default greedy);\n"
+            "                     eco: decode with the prompt's entity embeddings corrupted\n"
+            "  --eco-fn F         eco's corruption: noise_first (default), noise_random,\n"
+            "                     noise_top, zero_top, flip_first, flip_top\n"
+            "  --eco-k K          dimensions corrupted per position (0: all; default 0)\n"
+            "  --eco-sigma X      noise strength (default 1)\n"
             "  --json             print {\"prompt_tokens\", \"tokens\", \"logprobs\", \"score\",\n"
             "                     \"stop\"} and \"text\" when there is a tokenizer; with --guard\n"
             "                     also \"flagged\", \"guard_score\", \"refused\", \"targets\"\n"
@@ -122,21 +127,24 @@ static void print_result(const lethe_gen_result *r, int n_prompt, const lethe_to
 
 /* The answer behind a guard: the session's path for one prompt. */
 static lethe_status guarded(const lethe_gpt_dir *dir, const char *path, const char *mode,
-                            const char *prompt, const lethe_gen_opts *o, int json)
+                            const lethe_eco_cfg *eco, const char *prompt,
+                            const lethe_gen_opts *o, int json)
 {
-    if (strcmp(mode, "guard"))
-        return lethe_fail(LETHE_ERR_UNSUPPORTED, "--mode %s is not available (guard is)", mode);
+    lethe_guard_serve_cfg c;
+    lethe_guard_serve_defaults(&c);
+    c.eco = *eco;
+    lethe_status st = lethe_guard_mode_parse(mode, &c.mode);
+    if (st != LETHE_OK)
+        return st;
     if (o->n_stop || o->temperature != 1.0f || o->top_k || o->top_p != 1.0f || o->seed)
         return lethe_fail(LETHE_ERR_INVALID, "--guard decodes by beam search: no --stop, "
                           "--temperature, --top-k, --top-p or --seed");
     lethe_guard_t *gd = NULL;
     lethe_guard_serve_t *s = NULL;
-    lethe_guard_serve_cfg c;
-    lethe_guard_serve_defaults(&c);
     c.plain_beam = o->beam;
     c.decode.length_norm = o->length_norm;
     lethe_guard_serve_result r = {0};
-    lethe_status st = lethe_guard_load(path, &gd);
+    st = lethe_guard_load(path, &gd);
     if (st == LETHE_OK)
         st = lethe_guard_serve_new(dir->model, dir->tok, gd, &c, &s);
     if (st == LETHE_OK)
@@ -155,6 +163,7 @@ static lethe_status guarded(const lethe_gpt_dir *dir, const char *path, const ch
             cJSON_AddItemToArray(cJSON_GetObjectItem(j, "targets"),
                                  cJSON_CreateNumber(r.targets[i]));
         cJSON_AddNumberToObject(j, "forbidden_ngrams", (double)r.forbidden);
+        cJSON_AddNumberToObject(j, "corrupted_positions", (double)r.corrupted);
         cJSON_AddItemToObject(j, "tokens", r.out.n ? cJSON_CreateIntArray(r.out.tokens, r.out.n)
                                                    : cJSON_CreateArray());
         cJSON_AddItemToObject(j, "logprobs", r.out.n ? cJSON_CreateFloatArray(r.out.logprobs,
@@ -200,13 +209,14 @@ static void progress_end(lethe_progress *p)
 int cmd_generate(int argc, char **argv)
 {
     enum { O_RUN = 1, O_PROMPT, O_TOKENS, O_MAX, O_TEMP, O_TOPK, O_TOPP, O_BEAM, O_NORM,
-           O_STOP, O_SEED, O_JSON, O_QUIET, O_GUARD, O_MODE };
+           O_STOP, O_SEED, O_JSON, O_QUIET, O_GUARD, O_MODE, O_ECO_FN, O_ECO_K, O_ECO_SIGMA };
     static const struct option longopts[] = {
         {"run", 1, 0, O_RUN},      {"prompt", 1, 0, O_PROMPT},  {"tokens", 1, 0, O_TOKENS},
         {"max-new", 1, 0, O_MAX},  {"temperature", 1, 0, O_TEMP}, {"top-k", 1, 0, O_TOPK},
         {"top-p", 1, 0, O_TOPP},   {"beam", 1, 0, O_BEAM},      {"length-norm", 0, 0, O_NORM},
         {"stop", 1, 0, O_STOP},    {"seed", 1, 0, O_SEED},      {"json", 0, 0, O_JSON},
         {"quiet", 0, 0, O_QUIET},  {"guard", 1, 0, O_GUARD},     {"mode", 1, 0, O_MODE},
+        {"eco-fn", 1, 0, O_ECO_FN}, {"eco-k", 1, 0, O_ECO_K},  {"eco-sigma", 1, 0, O_ECO_SIGMA},
         {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
     const char *run_dir = NULL, *prompt = NULL, *tokens = NULL, *guard = NULL, *mode = NULL;
     const char *stops[MAX_STOP];
@@ -214,17 +224,20 @@ int cmd_generate(int argc, char **argv)
     lethe_gen_defaults(&o);
     o.temperature = 1.0f;
     int json = 0, quiet = 0, c;
-    long max_new = o.max_new, top_k = o.top_k, beam = o.beam, seed = 0;
+    long max_new = o.max_new, top_k = o.top_k, beam = o.beam, seed = 0, eco_k = 0;
     double temp = o.temperature, top_p = o.top_p;
+    lethe_eco_cfg eco;
+    lethe_eco_defaults(&eco);
     const cli_long_opt ints[] = {{O_MAX, &max_new, 0, 1000000},
+                                 {O_ECO_K, &eco_k, 0, 1 << 20},
                                  {O_TOPK, &top_k, 0, (long)LETHE_TOKENIZER_MAX_ID},
                                  {O_BEAM, &beam, 1, MAX_BEAM},
                                  {O_SEED, &seed, 0, 1L << 53}};
-    const cli_real_opt reals[] = {{O_TEMP, &temp, 0, 1e6}};
+    const cli_real_opt reals[] = {{O_TEMP, &temp, 0, 1e6}, {O_ECO_SIGMA, &eco.sigma, 0, 1e12}};
     cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int done = cli_numeric_option(VERB, longopts, c, optarg, ints, sizeof ints / sizeof *ints,
-                                      reals, 1);
+                                      reals, 2);
         if (done < 0)
             return -done;
         if (done)
@@ -238,6 +251,10 @@ int cmd_generate(int argc, char **argv)
         case O_QUIET: quiet = 1; break;
         case O_GUARD: guard = optarg; break;
         case O_MODE: mode = optarg; break;
+        case O_ECO_FN:
+            if (lethe_eco_fn_parse(optarg, &eco.fn))
+                return cli_usage(VERB, "%s", lethe_error_detail());
+            break;
         case O_TOPP: /* (0, 1]: no cli_real_opt range says "above 0" */
             if (cli_parse_double(optarg, &top_p) || !(top_p > 0 && top_p <= 1))
                 return cli_usage(VERB, "--top-p needs a number above 0 and at most 1, not '%s'",
@@ -254,7 +271,7 @@ int cmd_generate(int argc, char **argv)
         default: return cli_bad_option(VERB, argv, longopts);
         }
     }
-    o.max_new = (int)max_new, o.top_k = (int)top_k, o.beam = (int)beam;
+    o.max_new = (int)max_new, o.top_k = (int)top_k, o.beam = (int)beam, eco.k = (int)eco_k;
     o.seed = (uint64_t)seed, o.temperature = (float)temp, o.top_p = (float)top_p;
     if (optind < argc)
         return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
@@ -282,7 +299,7 @@ int cmd_generate(int argc, char **argv)
                         "vocab.json + merges.txt): give the prompt as --tokens IDS (and no "
                         "--stop)", run_dir);
     if (st == LETHE_OK && guard) {
-        st = guarded(&dir, guard, mode, prompt, &o, json);
+        st = guarded(&dir, guard, mode, &eco, prompt, &o, json);
         lethe_gpt_dir_free(&dir);
         return st == LETHE_OK ? CLI_EXIT_OK : cli_report(VERB, st);
     }

@@ -23,7 +23,9 @@ static void usage(FILE *out)
             "       lethe guard add GUARD --name NAME [--alias A]... [--answer TEXT]...\n"
             "                       [--ngram TEXT]...\n"
             "       lethe guard remove GUARD (--name NAME | --id ID)\n"
-            "       lethe guard list GUARD [--full] [--json]\n\n"
+            "       lethe guard list GUARD [--full] [--json]\n"
+            "       lethe guard tune-eco GUARD --run RUN --oracle ORACLE --data DIR (see\n"
+            "                       lethe guard tune-eco --help)\n\n"
             "A guard file holds what inference-time unlearning needs for one model: the\n"
             "targets (names and aliases), their forget answers and forbidden n-grams in an\n"
             "Aho-Corasick automaton, and a prompt classifier calibrated to a false-positive\n"
@@ -260,15 +262,17 @@ static int run_edit(const args *a, const char *sub, const char *path)
 int cmd_guard(int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage(VERB, "missing a subcommand: fit, add, remove or list");
+        return cli_usage(VERB, "missing a subcommand: fit, add, remove, list or tune-eco");
     const char *sub = argv[1];
     if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
         usage(stdout);
         return CLI_EXIT_OK;
     }
+    if (!strcmp(sub, "tune-eco"))
+        return cmd_guard_tune_eco(argc - 1, argv + 1);
     int fit = !strcmp(sub, "fit"), list = !strcmp(sub, "list");
     if (!fit && !list && strcmp(sub, "add") && strcmp(sub, "remove"))
-        return cli_usage(VERB, "unknown subcommand '%s' (expected fit, add, remove or list)",
+        return cli_usage(VERB, "unknown subcommand '%s' (expected fit, add, remove, list or tune-eco)",
                          sub);
     args a = {0};
     int rc = parse(argc - 1, argv + 1, &a);

@@ -33,6 +33,7 @@ void lethe_tofu_run_defaults(lethe_tofu_run_cfg *c)
 {
     memset(c, 0, sizeof *c);
     lethe_tofu_defaults(&c->t);
+    lethe_eco_defaults(&c->guard_eco);
     c->mia_k = 0.4;
 }
 
@@ -71,14 +72,16 @@ static lethe_status guard_answer(void *ctx, const char *question, int max_new, i
 static lethe_status guard_open(const lethe_tofu_run_cfg *c, const lethe_gpt_dir *m,
                                lethe_guard_t **gd, lethe_guard_serve_t **gs)
 {
-    const char *mode = c->guard_mode ? c->guard_mode : "guard";
-    if (strcmp(mode, "guard"))
-        return lethe_fail(LETHE_ERR_UNSUPPORTED, "guard mode '%s' is not available (guard is)",
-                          mode);
+    lethe_guard_serve_cfg sc;
+    lethe_guard_serve_defaults(&sc);
+    sc.eco = c->guard_eco;
+    lethe_status st = lethe_guard_mode_parse(c->guard_mode ? c->guard_mode : "guard", &sc.mode);
+    if (st)
+        return st;
     if (c->logits)
         return lethe_fail(LETHE_ERR_INVALID, "a guard and a logits processor do not combine");
-    lethe_status st = lethe_guard_load(c->guard, gd);
-    if (st == LETHE_OK && (st = lethe_guard_serve_new(m->model, m->tok, *gd, NULL, gs)))
+    st = lethe_guard_load(c->guard, gd);
+    if (st == LETHE_OK && (st = lethe_guard_serve_new(m->model, m->tok, *gd, &sc, gs)))
         st = lethe_fail(st, "%s: %s", c->guard, lethe_error_detail());
     return st;
 }
@@ -176,6 +179,11 @@ static cJSON *make_summary(const lethe_tofu_run_cfg *c, const lethe_tofu_set *re
     if (c->guard) {
         cJSON_AddStringToObject(sum, "guard", c->guard);
         cJSON_AddStringToObject(sum, "guard_mode", c->guard_mode ? c->guard_mode : "guard");
+        if (c->guard_mode && !strcmp(c->guard_mode, "eco")) {
+            cJSON_AddStringToObject(sum, "eco_fn", lethe_eco_fn_name(c->guard_eco.fn));
+            cJSON_AddNumberToObject(sum, "eco_k", c->guard_eco.k);
+            cJSON_AddNumberToObject(sum, "eco_sigma", c->guard_eco.sigma);
+        }
     }
     if (c->t.paraphrased)
         cJSON_AddBoolToObject(sum, "paraphrased_questions", 1);

@@ -18,9 +18,23 @@ struct lethe_guard_serve {
     lethe_guard_feat feat;
 };
 
+lethe_status lethe_guard_mode_parse(const char *s, lethe_guard_mode *m)
+{
+    if (!strcmp(s, "guard") || !strcmp(s, "eco")) {
+        *m = *s == 'g' ? LETHE_GUARD_MODE_GUARD : LETHE_GUARD_MODE_ECO;
+        return LETHE_OK;
+    }
+    if (!strcmp(s, "alu"))
+        return lethe_fail(LETHE_ERR_UNSUPPORTED, "guard mode alu is not available yet (guard "
+                          "and eco are)");
+    return lethe_fail(LETHE_ERR_INVALID, "unknown guard mode '%s' (guard or eco)", s);
+}
+
 void lethe_guard_serve_defaults(lethe_guard_serve_cfg *c)
 {
-    *c = (lethe_guard_serve_cfg){.k = 3, .answer_words = 3, .plain_beam = 1};
+    *c = (lethe_guard_serve_cfg){.mode = LETHE_GUARD_MODE_GUARD, .k = 3, .answer_words = 3,
+                                 .plain_beam = 1};
+    lethe_eco_defaults(&c->eco);
     lethe_guard_forbid_defaults(&c->forbid);
     lethe_guard_decode_defaults(&c->decode);
 }
@@ -227,6 +241,79 @@ static lethe_status encode(const lethe_guard_serve_t *s, const char *prompt, siz
     return *ids ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
 }
 
+/* ECO's embedding hook: corrupt the selected prompt positions. */
+typedef struct eco_hook {
+    const lethe_eco_cfg *cfg;
+    const unsigned char *mask;
+    int n;
+} eco_hook;
+
+static void eco_embed(void *ctx, int pos0, int n, const int32_t *tokens, float *emb, int C)
+{
+    (void)tokens;
+    const eco_hook *h = ctx;
+    for (int i = 0; i < n; i++)
+        if (pos0 + i < h->n && h->mask[pos0 + i])
+            lethe_eco_corrupt_row(h->cfg, emb + (size_t)i * (size_t)C, C, pos0 + i);
+}
+
+/* ECO's answer to a flagged prompt: the names of the result's targets pick
+ * the positions; greedy (or plain_beam) decoding with them corrupted. */
+static lethe_status eco_answer(const lethe_guard_serve_t *s, const char *prompt, size_t len,
+                               const int32_t *ids, size_t n, int max_new, int32_t eos,
+                               lethe_guard_serve_result *res)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < res->n_targets; i++) {
+        long at = target_index(s->gd, res->targets[i]);
+        lethe_guard_target_info t;
+        if (at >= 0) {
+            lethe_guard_target_get(s->gd, (size_t)at, &t);
+            cap += 1 + t.n_aliases;
+        }
+    }
+    const char **nm = malloc(sizeof *nm * (cap ? cap : 1));
+    unsigned char *mask = malloc(n);
+    lethe_status st = nm && mask ? LETHE_OK : lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < res->n_targets && st == LETHE_OK; i++) {
+        long at = target_index(s->gd, res->targets[i]);
+        if (at < 0)
+            continue;
+        lethe_guard_target_info t;
+        lethe_guard_target_get(s->gd, (size_t)at, &t);
+        nm[k++] = t.name;
+        for (size_t a = 0; a < t.n_aliases; a++)
+            nm[k++] = t.aliases[a];
+    }
+    if (st == LETHE_OK)
+        st = lethe_guard_eco_select(s->tok, ids, n, prompt, len, nm, k, mask, &res->corrupted);
+    eco_hook h = {&s->cfg.eco, mask, (int)n};
+    lethe_gen_opts o;
+    lethe_gen_defaults(&o);
+    o.max_new = max_new, o.eos = eos, o.beam = s->cfg.plain_beam;
+    o.length_norm = s->cfg.decode.length_norm;
+    o.embed_hook = eco_embed, o.embed_ctx = &h;
+    lethe_gen_result r = {0};
+    if (st == LETHE_OK)
+        st = lethe_gpt_generate(s->g, ids, (int)n, &o, &r);
+    lethe_guard_decode_result *out = &res->out;
+    if (st == LETHE_OK) {
+        int m = r.n > 0 && r.tokens[r.n - 1] == eos ? r.n - 1 : r.n;
+        unsigned char *text = NULL;
+        size_t tl = 0;
+        st = lethe_tokenizer_decode(s->tok, (const uint32_t *)r.tokens, (size_t)m, &text, &tl);
+        out->tokens = r.tokens, out->logprobs = r.logprobs, out->n = r.n;
+        out->score = out->logprob = r.score, out->stop = r.stop;
+        out->text = (char *)text, out->text_len = tl;
+        r.tokens = NULL, r.logprobs = NULL;
+    }
+    lethe_gen_result_free(&r);
+    free(mask);
+    free(nm);
+    return st;
+}
+
 lethe_status lethe_guard_serve_generate(const lethe_guard_serve_t *s, const char *prompt,
                                         size_t len, int max_new, int32_t eos,
                                         lethe_guard_serve_result *res)
@@ -262,6 +349,13 @@ lethe_status lethe_guard_serve_generate(const lethe_guard_serve_t *s, const char
         uint32_t id;
         lethe_guard_answer(s->gd, idx[i], &id);
         add_target(res, id);
+    }
+    if (s->cfg.mode == LETHE_GUARD_MODE_ECO) {
+        free(idx);
+        if (st == LETHE_OK)
+            st = eco_answer(s, prompt, len, ids, n, max_new, eos, res);
+        free(ids);
+        return st;
     }
     char *p = st == LETHE_OK ? padded(prompt, len) : NULL;
     if (st == LETHE_OK && !p)

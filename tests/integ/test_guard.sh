@@ -144,8 +144,22 @@ expect 3 "$LETHE" generate --run "$TMP/b" --guard "$G" --mode guard --prompt "Qu
 contains "$ERR" "made for model"
 one_line "$ERR"
 expect 3 "$LETHE" generate --run "$TMP/a" --guard "$TMP/dam.guard" --mode guard --prompt "x"
-expect 3 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode eco --prompt "x"
+expect 3 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode alu --prompt "x"
 one_line "$ERR"
+contains "$ERR" "not available yet"
+expect 3 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode gaurd --prompt "x"
+expect 2 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode eco --eco-fn loud --prompt "x"
+expect 2 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode eco --eco-sigma -1 --prompt "x"
+# ECO: the flagged prompt's entity positions corrupted, nothing forbidden
+Q1=$(head -n 1 "$TMP/qs")
+expect 0 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode eco --eco-sigma 5 --json \
+    --max-new 8 --prompt "Question: $Q1
+Answer:"
+if $PY -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r['flagged'] and r['corrupted_positions'] >= 1 and r['forbidden_ngrams'] == 0, r
+" "$OUT"; then pass; else fail "generate --mode eco"; fi
 expect 2 "$LETHE" generate --run "$TMP/a" --guard "$G" --prompt "x"
 expect 2 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode guard --tokens "1 2"
 expect 3 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode guard --prompt "x" --temperature 0.5
@@ -175,6 +189,30 @@ EOF
 expect 0 "${E[@]}" --run "$TMP/a" --out "$TMP/para" --guard "$G" --mode guard --paraphrased --json
 contains "$OUT" '"paraphrased_questions":	true'
 expect 2 "${E[@]}" --run "$TMP/a" --guard "$G"
+expect 0 "${E[@]}" --run "$TMP/a" --out "$TMP/eco" --guard "$G" --mode eco --eco-sigma 2 \
+    --eco-fn noise_top --eco-k 4 --json
+contains "$OUT" '"eco_fn":	"noise_top"'
+contains "$OUT" '"eco_sigma":	2'
+# tuning ECO's sigma against an oracle (model b stands in for one)
+expect 0 "$LETHE" guard tune-eco --help
+contains "$OUT" "--oracle ORACLE"
+expect 0 "$LETHE" guard tune-eco "$G" --run "$TMP/a" --oracle "$TMP/b" --data "$D" \
+    --questions 4 --max-new 8 --steps 2 --json
+if $PY -c "
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert 1 <= len(s['steps']) <= 2 and s['evaluations'] == 2 * len(s['steps']), s
+assert s['best_sigma'] > 0 and 0 <= s['best_forget_rougeL'] <= 1, s
+assert 0 <= s['retain_answers_changed'] <= 1 and s['questions'] == 4, s
+" "$OUT"; then pass; else fail "guard tune-eco summary"; fi
+expect 0 "$LETHE" guard tune-eco "$G" --run "$TMP/a" --oracle "$TMP/b" --data "$D" \
+    --questions 2 --max-new 4 --steps 1
+contains "$OUT" "best sigma"
+expect 2 "$LETHE" guard tune-eco "$G" --run "$TMP/a" --data "$D"
+expect 2 "$LETHE" guard tune-eco "$G" --run "$TMP/a" --oracle "$TMP/b" --data "$D" --steps 0
+expect 3 "$LETHE" guard tune-eco "$G" --run "$TMP/b" --oracle "$TMP/b" --data "$D"
+contains "$ERR" "made for model"
+one_line "$ERR"
 expect 3 "${E[@]}" --run "$TMP/b" --out "$TMP/other" --guard "$G" --mode guard
 contains "$ERR" "made for model"
 finish

@@ -448,6 +448,48 @@ TEST(guard_serve_answers_flagged_and_unflagged_prompts)
         lethe_guard_serve_result_free(&r);
     }
     CHECK(refusals < QA);
+    /* ECO: the entity positions corrupted; at sigma 0 the answer is greedy's */
+    lethe_guard_serve_cfg ec;
+    lethe_guard_serve_defaults(&ec);
+    ec.mode = LETHE_GUARD_MODE_ECO, ec.eco.sigma = 0;
+    lethe_guard_serve_t *s_eco = NULL;
+    CHECK_OK(lethe_guard_serve_new(m.g, m.tok, g, &ec, &s_eco));
+    const char *q = b.fq[0];
+    CHECK_OK(lethe_guard_serve_generate(s_eco, q, strlen(q), 12, -1, &r));
+    CHECK(r.flagged && r.corrupted >= 1 && r.forbidden == 0 && !r.out.refused);
+    {
+        uint32_t *u;
+        size_t n;
+        CHECK_OK(lethe_tokenizer_encode(m.tok, q, strlen(q), &u, &n));
+        CHECK(r.corrupted < n); /* the name's tokens, not the whole prompt */
+        int32_t ids[64];
+        for (size_t i = 0; i < n; i++)
+            ids[i] = (int32_t)u[i];
+        free(u);
+        lethe_gen_opts o;
+        lethe_gen_defaults(&o);
+        o.max_new = 12;
+        lethe_gen_result want;
+        CHECK_OK(lethe_gpt_generate(m.g, ids, (int)n, &o, &want));
+        CHECK(want.n == r.out.n && !memcmp(want.tokens, r.out.tokens, sizeof(int32_t) * want.n));
+        /* with noise the first choice's distribution moves */
+        lethe_guard_serve_result loud;
+        lethe_guard_serve_free(s_eco);
+        ec.eco.sigma = 100;
+        CHECK_OK(lethe_guard_serve_new(m.g, m.tok, g, &ec, &s_eco));
+        CHECK_OK(lethe_guard_serve_generate(s_eco, q, strlen(q), 12, -1, &loud));
+        CHECK(loud.out.n >= 1 && (loud.out.tokens[0] != want.tokens[0] ||
+                                  loud.out.logprobs[0] != want.logprobs[0]));
+        lethe_guard_serve_result_free(&loud);
+        lethe_gen_result_free(&want);
+    }
+    lethe_guard_serve_result_free(&r);
+    lethe_guard_serve_free(s_eco);
+    lethe_guard_mode mode;
+    CHECK_STATUS(lethe_guard_mode_parse("alu", &mode), LETHE_ERR_UNSUPPORTED);
+    CHECK_STATUS(lethe_guard_mode_parse("gaurd", &mode), LETHE_ERR_INVALID);
+    CHECK_OK(lethe_guard_mode_parse("eco", &mode));
+    CHECK(mode == LETHE_GUARD_MODE_ECO);
     /* an empty prompt */
     CHECK_STATUS(lethe_guard_serve_generate(s, "", 0, 4, -1, &r), LETHE_ERR_INVALID);
     lethe_guard_serve_result_free(&r);
