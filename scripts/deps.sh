@@ -37,7 +37,7 @@ for arg in "$@"; do
     esac
 done
 
-BUILD_DEBS=(build-essential pkg-config libopenblas-dev libcjson-dev zlib1g-dev clang
+BUILD_DEBS=(build-essential pkg-config libopenblas-dev libcjson-dev libcurl4-openssl-dev zlib1g-dev clang
             libclang-rt-14-dev valgrind)
 DATA_DEBS=(dataset-fashion-mnist python3-sklearn)
 DEV_DEBS=(python3-scipy python3-sklearn python3-nltk python3-numpy python3-torch)

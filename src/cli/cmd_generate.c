@@ -12,6 +12,7 @@
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
 #include "lethe/gpt_hf.h"
+#include "lethe/guard_alu.h"
 #include "lethe/guard_serve.h"
 #include "lethe/progress.h"
 #include "lethe/tokenizer.h"
@@ -23,7 +24,8 @@
 static void print_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: lethe generate --run DIR (--prompt TEXT | --tokens IDS) [options]\n\n"
+            "Usage: lethe generate --run DIR (--prompt TEXT | --tokens IDS) [options]\n"
+            "       lethe generate --guard GUARD --mode alu --endpoint URL --prompt TEXT\n\n"
             "Continue a prompt with the GPT model of DIR, decoding with a key/value cache.\n"
             "DIR is a lethe run (model.safetensors, config.json, tokenizer.json) or a\n"
             "Hugging Face GPT-2 directory (model.safetensors, config.json, vocab.json +\n"
@@ -56,6 +58,14 @@ static void print_usage(FILE *out)
             "                     noise_top, zero_top, flip_first, flip_top\n"
             "  --eco-k K          dimensions corrupted per position (0: all; default 0)\n"
             "  --eco-sigma X      noise strength (default 1)\n"
+            "                     alu: ALU's agents over the chat endpoint --endpoint URL\n"
+            "                     (OpenAI-compatible; no --run): an answer, the guard's\n"
+            "                     automaton as gate, 5 rewrites, ratings, a merge of the\n"
+            "                     best 3 or a refusal, a final audit\n"
+            "  --endpoint URL     alu's server (http://host:port); LETHE_API_KEY, when set,\n"
+            "                     is sent as a bearer token\n"
+            "  --endpoint-model M the \"model\" field of alu's requests (default \"default\")\n"
+            "  --timeout S        alu: seconds per request (default 60)\n"
             "  --json             print {\"prompt_tokens\", \"tokens\", \"logprobs\", \"score\",\n"
             "                     \"stop\"} and \"text\" when there is a tokenizer; with --guard\n"
             "                     also \"flagged\", \"guard_score\", \"refused\", \"targets\"\n"
@@ -185,6 +195,42 @@ static lethe_status guarded(const lethe_gpt_dir *dir, const char *path, const ch
     return st;
 }
 
+/* ALU: the agent pipeline over a chat endpoint, the guard's automaton and
+ * names as its gate and audit (no model of ours). */
+static lethe_status alu(const char *path, const lethe_alu_endpoint *e, const char *prompt,
+                        int json)
+{
+    lethe_guard_t *gd = NULL;
+    lethe_alu_result r = {0};
+    lethe_status st = lethe_guard_load(path, &gd);
+    if (st == LETHE_OK)
+        st = lethe_alu_answer(NULL, gd, lethe_alu_http_chat, (void *)e, prompt, &r);
+    if (st == LETHE_OK && json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddBoolToObject(j, "flagged", r.targets > 0);
+        cJSON_AddBoolToObject(j, "refused", r.refused);
+        cJSON_AddStringToObject(j, "stage", lethe_alu_stage_name(r.stage));
+        cJSON_AddNumberToObject(j, "targets", (double)r.targets);
+        cJSON_AddNumberToObject(j, "calls", r.calls);
+        cJSON_AddNumberToObject(j, "prompt_tokens", (double)r.prompt_tokens);
+        cJSON_AddNumberToObject(j, "completion_tokens", (double)r.completion_tokens);
+        if (isnan(r.mean_rating))
+            cJSON_AddNullToObject(j, "mean_rating");
+        else
+            cJSON_AddNumberToObject(j, "mean_rating", r.mean_rating);
+        cJSON_AddStringToObject(j, "text", r.text);
+        char *t = cJSON_PrintUnformatted(j);
+        printf("%s\n", t ? t : "{}");
+        free(t);
+        cJSON_Delete(j);
+    } else if (st == LETHE_OK) {
+        printf("%s\n", r.text);
+    }
+    lethe_alu_result_free(&r);
+    lethe_guard_free(gd);
+    return st;
+}
+
 /* Progress of a long generation: new tokens chosen so far (beam 0's). */
 typedef struct gen_progress {
     lethe_progress p;
@@ -209,7 +255,8 @@ static void progress_end(lethe_progress *p)
 int cmd_generate(int argc, char **argv)
 {
     enum { O_RUN = 1, O_PROMPT, O_TOKENS, O_MAX, O_TEMP, O_TOPK, O_TOPP, O_BEAM, O_NORM,
-           O_STOP, O_SEED, O_JSON, O_QUIET, O_GUARD, O_MODE, O_ECO_FN, O_ECO_K, O_ECO_SIGMA };
+           O_STOP, O_SEED, O_JSON, O_QUIET, O_GUARD, O_MODE, O_ECO_FN, O_ECO_K, O_ECO_SIGMA,
+           O_ENDPOINT, O_EP_MODEL, O_TIMEOUT };
     static const struct option longopts[] = {
         {"run", 1, 0, O_RUN},      {"prompt", 1, 0, O_PROMPT},  {"tokens", 1, 0, O_TOKENS},
         {"max-new", 1, 0, O_MAX},  {"temperature", 1, 0, O_TEMP}, {"top-k", 1, 0, O_TOPK},
@@ -217,6 +264,8 @@ int cmd_generate(int argc, char **argv)
         {"stop", 1, 0, O_STOP},    {"seed", 1, 0, O_SEED},      {"json", 0, 0, O_JSON},
         {"quiet", 0, 0, O_QUIET},  {"guard", 1, 0, O_GUARD},     {"mode", 1, 0, O_MODE},
         {"eco-fn", 1, 0, O_ECO_FN}, {"eco-k", 1, 0, O_ECO_K},  {"eco-sigma", 1, 0, O_ECO_SIGMA},
+        {"endpoint", 1, 0, O_ENDPOINT}, {"endpoint-model", 1, 0, O_EP_MODEL},
+        {"timeout", 1, 0, O_TIMEOUT},
         {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
     const char *run_dir = NULL, *prompt = NULL, *tokens = NULL, *guard = NULL, *mode = NULL;
     const char *stops[MAX_STOP];
@@ -228,16 +277,20 @@ int cmd_generate(int argc, char **argv)
     double temp = o.temperature, top_p = o.top_p;
     lethe_eco_cfg eco;
     lethe_eco_defaults(&eco);
+    lethe_alu_endpoint ep;
+    lethe_alu_endpoint_defaults(&ep);
+    ep.api_key = getenv("LETHE_API_KEY");
     const cli_long_opt ints[] = {{O_MAX, &max_new, 0, 1000000},
                                  {O_ECO_K, &eco_k, 0, 1 << 20},
                                  {O_TOPK, &top_k, 0, (long)LETHE_TOKENIZER_MAX_ID},
                                  {O_BEAM, &beam, 1, MAX_BEAM},
                                  {O_SEED, &seed, 0, 1L << 53}};
-    const cli_real_opt reals[] = {{O_TEMP, &temp, 0, 1e6}, {O_ECO_SIGMA, &eco.sigma, 0, 1e12}};
+    const cli_real_opt reals[] = {{O_TEMP, &temp, 0, 1e6}, {O_ECO_SIGMA, &eco.sigma, 0, 1e12},
+                                  {O_TIMEOUT, &ep.timeout_s, 0.001, 86400}};
     cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int done = cli_numeric_option(VERB, longopts, c, optarg, ints, sizeof ints / sizeof *ints,
-                                      reals, 2);
+                                      reals, 3);
         if (done < 0)
             return -done;
         if (done)
@@ -251,6 +304,8 @@ int cmd_generate(int argc, char **argv)
         case O_QUIET: quiet = 1; break;
         case O_GUARD: guard = optarg; break;
         case O_MODE: mode = optarg; break;
+        case O_ENDPOINT: ep.url = optarg; break;
+        case O_EP_MODEL: ep.model = optarg; break;
         case O_ECO_FN:
             if (lethe_eco_fn_parse(optarg, &eco.fn))
                 return cli_usage(VERB, "%s", lethe_error_detail());
@@ -275,6 +330,15 @@ int cmd_generate(int argc, char **argv)
     o.seed = (uint64_t)seed, o.temperature = (float)temp, o.top_p = (float)top_p;
     if (optind < argc)
         return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
+    if (mode && !strcmp(mode, "alu")) { /* the model is the endpoint's */
+        if (!guard || !prompt || !ep.url || run_dir || tokens)
+            return cli_usage(VERB, "--mode alu takes --guard, --endpoint and --prompt (and no "
+                             "--run or --tokens)");
+        lethe_status st = alu(guard, &ep, prompt, json);
+        return st == LETHE_OK ? CLI_EXIT_OK : cli_report(VERB, st);
+    }
+    if (ep.url)
+        return cli_usage(VERB, "--endpoint goes with --mode alu");
     if (!run_dir)
         return cli_usage(VERB, "--run is required");
     if (!prompt == !tokens)

@@ -25,8 +25,8 @@ lethe_status lethe_guard_mode_parse(const char *s, lethe_guard_mode *m)
         return LETHE_OK;
     }
     if (!strcmp(s, "alu"))
-        return lethe_fail(LETHE_ERR_UNSUPPORTED, "guard mode alu is not available yet (guard "
-                          "and eco are)");
+        return lethe_fail(LETHE_ERR_UNSUPPORTED, "guard mode alu answers over a chat endpoint "
+                          "(lethe generate --mode alu --endpoint URL), not from a model here");
     return lethe_fail(LETHE_ERR_INVALID, "unknown guard mode '%s' (guard or eco)", s);
 }
 

@@ -29,6 +29,7 @@ train() { # seed steps out
 train 1 60 "$TMP/a"
 train 2 2 "$TMP/b" # another model
 G=$TMP/g.guard
+E0=("$LETHE" eval tofu --data "$D" --split forget10 --max-new 4 --quiet --run "$TMP/a" --out "$TMP/e0")
 FIT=("$LETHE" guard fit --run "$TMP/a" --data "$D" --split forget10 --alpha 0.05)
 
 expect 0 "$LETHE" guard --help
@@ -144,9 +145,8 @@ expect 3 "$LETHE" generate --run "$TMP/b" --guard "$G" --mode guard --prompt "Qu
 contains "$ERR" "made for model"
 one_line "$ERR"
 expect 3 "$LETHE" generate --run "$TMP/a" --guard "$TMP/dam.guard" --mode guard --prompt "x"
-expect 3 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode alu --prompt "x"
-one_line "$ERR"
-contains "$ERR" "not available yet"
+expect 2 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode alu --prompt "x"
+expect 3 "${E0[@]}" --guard "$G" --mode alu 2>/dev/null
 expect 3 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode gaurd --prompt "x"
 expect 2 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode eco --eco-fn loud --prompt "x"
 expect 2 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode eco --eco-sigma -1 --prompt "x"
@@ -215,4 +215,47 @@ contains "$ERR" "made for model"
 one_line "$ERR"
 expect 3 "${E[@]}" --run "$TMP/b" --out "$TMP/other" --guard "$G" --mode guard
 contains "$ERR" "made for model"
+
+# ALU over a scripted chat endpoint: the stages, the calls and tokens
+# counted, and every failure a refusal or an error, never the first answer
+cp "$G" "$TMP/alu.guard"
+expect 0 "$LETHE" guard add "$TMP/alu.guard" --name "Ada Quimby" --alias Quimby
+$PY "$(dirname "$0")/alu_endpoint.py" >"$TMP/port" 2>/dev/null &
+SRV=$!
+for _ in $(seq 50); do [ -s "$TMP/port" ] && break; sleep 0.1; done
+URL="http://127.0.0.1:$(head -n 1 "$TMP/port")"
+alu() { # script, then generate's options
+    local m=$1; shift
+    "$LETHE" generate --guard "$TMP/alu.guard" --mode alu --endpoint "$URL" --endpoint-model "$m" \
+        --json "$@"
+}
+Q="Where was Ada Quimby born?"
+check_alu() { # script stage calls refused
+    expect 0 alu "$1" --prompt "$Q"
+    if $PY -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r['stage'] == sys.argv[2] and r['calls'] == int(sys.argv[3]), r
+assert r['refused'] == (sys.argv[4] == '1') and r['prompt_tokens'] > 0, r
+assert 'Quimby' not in r['text'] and 'Tallinn' not in r['text'], r
+" "$OUT" "$2" "$3" "$4"; then pass; else fail "alu $1: $(cat "$OUT")"; fi
+}
+check_alu good composed 4 0
+check_alu lowrating refused_rating 3 1
+check_alu leak refused_audit 4 1
+check_alu badlist refused_erase 2 1
+expect 0 alu good --prompt "Say zyxwv."
+contains "$OUT" '"stage":"passed","targets":0,"calls":1'
+for m in badjson nochoices http500; do
+    expect 3 alu "$m" --prompt "$Q"
+    one_line "$ERR"
+    [ ! -s "$OUT" ] && pass || fail "alu $m printed an answer"
+done
+expect 3 alu slow --timeout 0.5 --prompt "$Q"
+contains "$ERR" "Timeout"
+kill "$SRV" 2>/dev/null; wait "$SRV" 2>/dev/null
+expect 3 alu good --prompt "$Q"
+contains "$ERR" "connect"
+expect 2 "$LETHE" generate --guard "$TMP/alu.guard" --mode alu --prompt "$Q"
+expect 2 "$LETHE" generate --run "$TMP/a" --endpoint "$URL" --prompt "$Q"
 finish
