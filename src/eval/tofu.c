@@ -12,13 +12,8 @@
 
 void lethe_tofu_defaults(lethe_tofu_opts *o)
 {
-    o->max_new = 200;
-    o->arithmetic = 0;
-    o->batch = 16;
-    o->no_generate = 0;
-    o->memo = LETHE_TOFU_MEMO_PAPER;
-    o->logits = NULL;
-    o->progress = NULL;
+    /* every field set, those added later included */
+    *o = (lethe_tofu_opts){.max_new = 200, .batch = 16, .memo = LETHE_TOFU_MEMO_PAPER};
 }
 
 /* Append the tokens of text[0..len) to ids (capacity grown). */
