@@ -18,7 +18,10 @@
  * vector (lethe_guard_features with a HASH extractor of the guard's `dim`
  * buckets; unit length, kept sparse) when it is added or loaded. A query
  * computes the prompt's vector once and ranks the answers by cosine
- * similarity (their dot product), ties to the lower answer index.
+ * similarity (their dot product), ties to the lower answer index. The dot
+ * products come from an inverted index (per bucket, the answers that have
+ * it), so a query costs the postings of the prompt's buckets plus one pass
+ * over the answers' scores rather than a pass over every answer's vector.
  *
  * Answers are numbered 0 .. lethe_guard_answer_count-1 across the guard:
  * the targets in id order, each target's answers in the order added. The
@@ -133,7 +136,17 @@ const char *lethe_guard_answer(const lethe_guard_t *g, size_t i, uint32_t *targe
 
 /* The min(k, answer count) answers most similar to prompt[0..len) into
  * idx_out[0..*n) (answer numbers) and scores_out[0..*n) (cosine, may be
- * NULL), best first, ties to the lower number. LETHE_ERR_NOMEM. */
+ * NULL), best first, ties to the lower number. Each score is the dot
+ * product summed in double over the answer's buckets in increasing order,
+ * then rounded to float; an answer sharing no bucket with the prompt
+ * scores 0 and still ranks. LETHE_ERR_NOMEM.
+ *
+ * The inverted index is built by the first retrieval after the answers
+ * change (lethe_guard_add_answer, lethe_guard_remove_target, loading), in
+ * time and memory linear in the answers' non-zero entries; adding answers
+ * costs nothing until then. The build is serialised by a lock inside g, so
+ * any number of threads may retrieve from one guard at once (changes still
+ * need exclusive access). */
 lethe_status lethe_guard_retrieve(const lethe_guard_t *g, const void *prompt, size_t len,
                                   size_t k, size_t *idx_out, float *scores_out, size_t *n);
 

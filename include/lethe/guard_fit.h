@@ -85,6 +85,12 @@ typedef struct lethe_guard_fit_data {
     size_t n_retain;
     const lethe_guard_target_spec *targets; /* NULL: derived from the questions */
     size_t n_targets;
+    /* with targets: forget pair i belongs to targets[forget_owner[i]]
+     * (SIZE_MAX: to none, left out) instead of the target its text names.
+     * The targets' names are then labels (MUSE's forget documents, say):
+     * they are not forbidden n-grams and their words keep no n-gram out.
+     * NULL: by name */
+    const size_t *forget_owner;
     /* more retain text (say, the retain questions held out of the classifier
      * to measure its false positives): in R, nowhere else; may be NULL */
     const char *const *more_retain;

@@ -84,6 +84,15 @@ lethe_status lethe_guard_serve_new(const lethe_gpt *g, const lethe_tokenizer_t *
                                    lethe_guard_serve_t **out);
 void lethe_guard_serve_free(lethe_guard_serve_t *s); /* NULL is a no-op */
 
+/* Load the guard file at path and open a session on it for g: mode is
+ * "guard" (or NULL) or "eco" (lethe_guard_mode_parse), eco ECO's
+ * corruption (NULL: lethe_eco_defaults), the rest the defaults. On failure
+ * nothing is left open and the detail names the file. */
+lethe_status lethe_guard_serve_open(const char *path, const lethe_gpt *g,
+                                    const lethe_tokenizer_t *tok, const char *mode,
+                                    const lethe_eco_cfg *eco, lethe_guard_t **gd,
+                                    lethe_guard_serve_t **gs);
+
 typedef struct lethe_guard_serve_result {
     int flagged;       /* the prompt took the guarded path */
     double score;      /* the classifier's score (NaN without a classifier) */
@@ -102,6 +111,15 @@ typedef struct lethe_guard_serve_result {
 lethe_status lethe_guard_serve_generate(const lethe_guard_serve_t *s, const char *prompt,
                                         size_t len, int max_new, int32_t eos,
                                         lethe_guard_serve_result *res);
+/* The same with the decoding started from the caller's ids[0..n) (say, an
+ * end-of-text token and the prompt's last tokens, as MUSE's evaluation
+ * builds them), while the detector (automaton, retrieval, classifier) reads
+ * prompt[0..len). LETHE_ERR_INVALID for n outside 1..context or an id
+ * outside the vocabulary, and as above. */
+lethe_status lethe_guard_serve_generate_ids(const lethe_guard_serve_t *s, const char *prompt,
+                                            size_t len, const int32_t *ids, size_t n,
+                                            int max_new, int32_t eos,
+                                            lethe_guard_serve_result *res);
 void lethe_guard_serve_result_free(lethe_guard_serve_result *r);
 
 LETHE_API_END

@@ -31,6 +31,7 @@
 #include <cjson/cJSON.h>
 
 #include "lethe/gpt_generate.h"
+#include "lethe/guard_eco.h"
 #include "lethe/status.h"
 #include "lethe/tokenizer.h"
 
@@ -56,6 +57,12 @@ typedef struct lethe_muse_eval_cfg {
                              privleak forget passages against the holdout (0) */
     const char *mia_ref;  /* a reference model with the run's tokenizer: the
                              reference attack too (implies mia); NULL: none */
+    const char *guard;    /* a guard file made for the run (lethe/guard_serve.h): every
+                             generation is answered through it, flagged prompts as
+                             guard_mode says; the likelihoods (PrivLeak, the attacks,
+                             memorisation) stay the model's own (NULL: none) */
+    const char *guard_mode; /* "guard" (NULL) or "eco" */
+    lethe_eco_cfg guard_eco; /* eco's corruption (lethe_eco_defaults) */
     const cJSON *note;    /* fields copied into the summary; NULL */
     FILE *progress;       /* progress lines; NULL: none */
 } lethe_muse_eval_cfg;

@@ -16,7 +16,8 @@
 #define VERB "eval muse"
 
 struct opts {
-    const char *run, *oracle, *data, *out, *whp, *mia_ref;
+    const char *run, *oracle, *data, *out, *whp, *mia_ref, *guard, *mode;
+    lethe_eco_cfg eco;
     double whp_alpha, k;
     long verbmem_max_new, knowmem_max_new;
     int json, quiet, mia;
@@ -65,6 +66,18 @@ static void usage(FILE *out)
             "                      of --run becomes z - alpha relu(z_RUN - z) in generation\n"
             "                      (PrivLeak and memorisation are then not measured)\n"
             "  --whp-alpha A       WHP's alpha (%g)\n"
+            "  --guard GUARD       answer through the guard file GUARD made for RUN (lethe\n"
+            "                      guard fit on this directory): flagged prompts are\n"
+            "                      decoded by --mode, the rest greedily; likelihoods\n"
+            "                      (PrivLeak, the attacks) stay the model's own. The\n"
+            "                      summary adds each set's share of flagged and refused\n"
+            "                      prompts\n"
+            "  --mode M            with --guard: guard (GUARD's constrained beam search)\n"
+            "                      or eco (greedy with the prompt's embeddings corrupted)\n"
+            "  --eco-fn F          eco's corruption: noise_first (default), noise_random,\n"
+            "                      noise_top, zero_top, flip_first, flip_top\n"
+            "  --eco-k K           dimensions corrupted per position (0: all; default 0)\n"
+            "  --eco-sigma X       noise strength (default 1)\n"
             "  --quiet             no progress lines on stderr\n"
             "  -h, --help\n\n"
             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
@@ -72,7 +85,7 @@ static void usage(FILE *out)
 }
 
 enum { O_RUN = 256, O_ORACLE, O_DATA, O_OUT, O_JSON, O_VMAX, O_KMAX, O_K, O_WHP, O_WHP_ALPHA,
-       O_QUIET, O_MIA, O_MIA_REF };
+       O_QUIET, O_MIA, O_MIA_REF, O_GUARD, O_MODE, O_ECO_FN, O_ECO_K, O_ECO_SIGMA };
 
 static int parse(int argc, char **argv, struct opts *o)
 {
@@ -81,7 +94,9 @@ static int parse(int argc, char **argv, struct opts *o)
         {"out", 1, 0, O_OUT},     {"json", 0, 0, O_JSON},     {"verbmem-max-new", 1, 0, O_VMAX},
         {"knowmem-max-new", 1, 0, O_KMAX}, {"k", 1, 0, O_K},  {"whp", 1, 0, O_WHP},
         {"whp-alpha", 1, 0, O_WHP_ALPHA}, {"quiet", 0, 0, O_QUIET}, {"mia", 0, 0, O_MIA},
-        {"mia-ref", 1, 0, O_MIA_REF},     {"help", 0, 0, 'h'},
+        {"mia-ref", 1, 0, O_MIA_REF},     {"guard", 1, 0, O_GUARD},   {"mode", 1, 0, O_MODE},
+        {"eco-fn", 1, 0, O_ECO_FN},       {"eco-k", 1, 0, O_ECO_K},
+        {"eco-sigma", 1, 0, O_ECO_SIGMA}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     lethe_muse_eval_cfg d;
     lethe_muse_eval_defaults(&d);
@@ -89,13 +104,17 @@ static int parse(int argc, char **argv, struct opts *o)
     o->whp_alpha = whp_alpha_default();
     o->k = d.mink;
     o->verbmem_max_new = d.verbmem_max_new, o->knowmem_max_new = d.knowmem_max_new;
+    long eco_k = 0;
+    lethe_eco_defaults(&o->eco);
     const cli_long_opt ints[] = {{O_VMAX, &o->verbmem_max_new, 1, 100000},
-                                 {O_KMAX, &o->knowmem_max_new, 1, 100000}};
-    const cli_real_opt reals[] = {{O_WHP_ALPHA, &o->whp_alpha, 0, 1e6}, {O_K, &o->k, 1e-9, 1}};
+                                 {O_KMAX, &o->knowmem_max_new, 1, 100000},
+                                 {O_ECO_K, &eco_k, 0, 1 << 20}};
+    const cli_real_opt reals[] = {{O_WHP_ALPHA, &o->whp_alpha, 0, 1e6}, {O_K, &o->k, 1e-9, 1},
+                                  {O_ECO_SIGMA, &o->eco.sigma, 0, 1e12}};
     cli_getopt_begin();
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        int done = cli_numeric_option(VERB, lo, c, optarg, ints, 2, reals, 2);
+        int done = cli_numeric_option(VERB, lo, c, optarg, ints, 3, reals, 3);
         if (done < 0)
             return -done;
         if (done)
@@ -110,12 +129,23 @@ static int parse(int argc, char **argv, struct opts *o)
         case O_QUIET: o->quiet = 1; break;
         case O_MIA: o->mia = 1; break;
         case O_MIA_REF: o->mia_ref = optarg; break;
+        case O_GUARD: o->guard = optarg; break;
+        case O_MODE: o->mode = optarg; break;
+        case O_ECO_FN:
+            if (lethe_eco_fn_parse(optarg, &o->eco.fn))
+                return cli_usage(VERB, "%s", lethe_error_detail());
+            break;
         case 'h': usage(stdout); return -1;
         default: return cli_bad_option(VERB, argv, lo);
         }
     }
+    o->eco.k = (int)eco_k;
     if (optind < argc)
         return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
+    if (!o->guard != !o->mode)
+        return cli_usage(VERB, "--guard and --mode go together");
+    if (o->guard && o->whp)
+        return cli_usage(VERB, "--guard does not combine with --whp");
     if (!o->run || !o->data)
         return cli_usage(VERB, "--run and --data are required");
     if ((o->mia || o->mia_ref) && o->whp)
@@ -135,6 +165,7 @@ int cmd_eval_muse(int argc, char **argv)
     c.verbmem_max_new = (int)o.verbmem_max_new, c.knowmem_max_new = (int)o.knowmem_max_new;
     c.mink = o.k;
     c.mia = o.mia, c.mia_ref = o.mia_ref;
+    c.guard = o.guard, c.guard_mode = o.mode, c.guard_eco = o.eco;
     c.progress = o.quiet ? NULL : stderr;
     /* WHP: the reinforced model's adjustment as the evaluation's logits hook */
     lethe_lm_whp_run whp = {0};

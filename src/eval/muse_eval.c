@@ -11,6 +11,7 @@
 #include "lethe/fileio.h"
 #include "lethe/json.h"
 #include "lethe/gpt_hf.h"
+#include "lethe/guard_serve.h"
 #include "lethe/lm_mia.h"
 #include "lethe/muse.h"
 #include "lethe/muse_eval.h"
@@ -280,6 +281,7 @@ static lethe_status same_tokenizer(const char *run, const lethe_gpt_dir *m, cons
 typedef struct item {
     int32_t *ids;
     int n, n_icl;
+    int flagged, refused; /* the guard's verdicts */
     char *ref;  /* the reference (owned) */
     char *out;  /* the generation, cut (owned) */
     double rouge;
@@ -304,8 +306,30 @@ static lethe_status decode(const lethe_tokenizer_t *tok, const int32_t *t, int n
     return st;
 }
 
-static lethe_status gen_one(const lethe_gpt_dir *m, const lethe_gpt_logits_proc *proc, item *it,
-                            int max_new, int knowmem)
+/* The guarded answer to it: the detector reads the prompt's text (its
+ * tokens decoded, the end-of-text token left out), decoding starts from
+ * its tokens. */
+static lethe_status guard_one(const lethe_gpt_dir *m, const lethe_guard_serve_t *gs, item *it,
+                              int max_new)
+{
+    char *text = NULL;
+    lethe_status st = decode(m->tok, it->ids, it->n, (int32_t)m->eot, &text);
+    lethe_guard_serve_result r;
+    if (st)
+        return st;
+    st = lethe_guard_serve_generate_ids(gs, text, strlen(text), it->ids, (size_t)it->n, max_new,
+                                        (int32_t)m->eot, &r);
+    free(text);
+    if (!st && !(it->out = strdup(r.out.text)))
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    it->flagged = r.flagged, it->refused = r.out.refused;
+    lethe_guard_serve_result_free(&r);
+    return st;
+}
+
+/* The plain (or logits-edited) greedy answer to it into it->out. */
+static lethe_status plain_one(const lethe_gpt_dir *m, const lethe_gpt_logits_proc *proc,
+                              item *it, int max_new, int knowmem)
 {
     static const char *const stops[] = {"\n\n", "\nQuestion", "Question:"};
     lethe_gen_opts o;
@@ -325,6 +349,14 @@ static lethe_status gen_one(const lethe_gpt_dir *m, const lethe_gpt_logits_proc 
         return st;
     st = decode(m->tok, r.tokens, r.n, (int32_t)m->eot, &it->out);
     lethe_gen_result_free(&r);
+    return st;
+}
+
+/* Answer it (through the guard session gs when not NULL) and score it. */
+static lethe_status gen_one(const lethe_gpt_dir *m, const lethe_gpt_logits_proc *proc,
+                            const lethe_guard_serve_t *gs, item *it, int max_new, int knowmem)
+{
+    lethe_status st = gs ? guard_one(m, gs, it, max_new) : plain_one(m, proc, it, max_new, knowmem);
     if (st)
         return st;
     if (knowmem)
@@ -339,8 +371,9 @@ static lethe_status gen_one(const lethe_gpt_dir *m, const lethe_gpt_logits_proc 
 /* Generate every item (threads share the model; one at a time with a
  * logits processor, whose context serves one call at a time); *mean gets
  * the mean ROUGE-L. */
-static lethe_status gen_all(const lethe_muse_eval_cfg *c, const lethe_gpt_dir *m, item *items,
-                            int n, int max_new, int knowmem, const char *label, double *mean)
+static lethe_status gen_all(const lethe_muse_eval_cfg *c, const lethe_gpt_dir *m,
+                            const lethe_guard_serve_t *gs, item *items, int n, int max_new,
+                            int knowmem, const char *label, double *mean)
 {
     lethe_progress prog;
     lethe_progress_init(&prog, c->progress, label, "items", (uint64_t)n, !c->progress);
@@ -350,7 +383,7 @@ static lethe_status gen_all(const lethe_muse_eval_cfg *c, const lethe_gpt_dir *m
     long done = 0;
 #pragma omp parallel for schedule(dynamic, 1) if (!c->logits)
     for (int i = 0; i < n; i++) {
-        lethe_status st = gen_one(m, c->logits, &items[i], max_new, knowmem);
+        lethe_status st = gen_one(m, c->logits, gs, &items[i], max_new, knowmem);
 #pragma omp critical
         {
             if (st && (first_i < 0 || i < first_i)) {
@@ -515,7 +548,8 @@ static void add_num(cJSON *o, const char *key, double v)
         cJSON_AddNullToObject(o, key);
 }
 
-static cJSON *gen_eval(const item *it, int n, double mean, const set *inputs, int knowmem)
+static cJSON *gen_eval(const item *it, int n, double mean, const set *inputs, int knowmem,
+                       int guarded)
 {
     cJSON *o = cJSON_CreateObject(), *by = cJSON_CreateObject();
     add_num(o, "agg_value", mean);
@@ -530,6 +564,10 @@ static cJSON *gen_eval(const item *it, int n, double mean, const set *inputs, in
         cJSON_AddNumberToObject(e, "prompt_tokens", it[i].n);
         if (knowmem)
             cJSON_AddNumberToObject(e, "icl_examples", it[i].n_icl);
+        if (guarded) {
+            cJSON_AddBoolToObject(e, "flagged", it[i].flagged);
+            cJSON_AddBoolToObject(e, "refused", it[i].refused);
+        }
         snprintf(key, sizeof key, "%d", i);
         cJSON_AddItemToObject(by, key, e);
     }
@@ -595,6 +633,13 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
                         c->verbmem_max_new, c->knowmem_max_new);
     if (!st && c->logits && c->logits->check && (st = c->logits->check(c->logits->ctx, m.model)))
         st = at(st, c->run);
+    lethe_guard_t *gd = NULL;
+    lethe_guard_serve_t *gs = NULL;
+    if (!st && c->guard && c->logits)
+        st = lethe_fail(LETHE_ERR_INVALID, "a guard and a logits processor do not combine");
+    if (!st && c->guard)
+        st = lethe_guard_serve_open(c->guard, m.model, m.tok, c->guard_mode, &c->guard_eco, &gd,
+                                    &gs);
     /* the prompts, then the generations */
     const int n_gen[4] = {sets[F_VERBMEM].n, sets[F_KF].n, sets[F_KR].n, rv.n};
     for (int k = 0; k < 4 && !st; k++)
@@ -616,15 +661,15 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
     for (int s = 0; s < 2 && !st; s++)
         st = side_fit(&run_s[s], &sets[F_PF + s], &m, P);
     if (!st)
-        st = gen_all(c, &m, gi[0], n_gen[0], c->verbmem_max_new, 0, "muse: verbmem", &rouge[0]);
+        st = gen_all(c, &m, gs, gi[0], n_gen[0], c->verbmem_max_new, 0, "muse: verbmem", &rouge[0]);
     if (!st)
-        st = gen_all(c, &m, gi[1], n_gen[1], c->knowmem_max_new, 1, "muse: knowmem forget",
+        st = gen_all(c, &m, gs, gi[1], n_gen[1], c->knowmem_max_new, 1, "muse: knowmem forget",
                      &rouge[1]);
     if (!st)
-        st = gen_all(c, &m, gi[2], n_gen[2], c->knowmem_max_new, 1, "muse: knowmem retain",
+        st = gen_all(c, &m, gs, gi[2], n_gen[2], c->knowmem_max_new, 1, "muse: knowmem retain",
                      &rouge[2]);
     if (!st && rv.n)
-        st = gen_all(c, &m, gi[3], n_gen[3], c->verbmem_max_new, 0, "muse: verbmem retain",
+        st = gen_all(c, &m, gs, gi[3], n_gen[3], c->verbmem_max_new, 0, "muse: verbmem retain",
                      &rouge[3]);
     /* Min-K% scores (without the logits processor: none then) */
     int scored = !c->logits;
@@ -681,7 +726,28 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
         for (int k = 0; k < 4; k++) {
             add_num(sum, names[k], rouge[k]);
             cJSON_AddItemToObject(eval, names[k], gen_eval(gi[k], n_gen[k], rouge[k], inputs[k],
-                                                           k == 1 || k == 2));
+                                                           k == 1 || k == 2, c->guard != NULL));
+        }
+        if (c->guard) {
+            static const char *const gnames[4][2] = {
+                {"forget_verbmem_flagged", "forget_verbmem_refused"},
+                {"forget_knowmem_flagged", "forget_knowmem_refused"},
+                {"retain_knowmem_flagged", "retain_knowmem_refused"},
+                {"retain_verbmem_flagged", "retain_verbmem_refused"}};
+            cJSON_AddStringToObject(sum, "guard", c->guard);
+            cJSON_AddStringToObject(sum, "guard_mode", c->guard_mode ? c->guard_mode : "guard");
+            if (c->guard_mode && !strcmp(c->guard_mode, "eco")) {
+                cJSON_AddStringToObject(sum, "eco_fn", lethe_eco_fn_name(c->guard_eco.fn));
+                cJSON_AddNumberToObject(sum, "eco_k", c->guard_eco.k);
+                cJSON_AddNumberToObject(sum, "eco_sigma", c->guard_eco.sigma);
+            }
+            for (int k = 0; k < 4; k++) {
+                double fl = 0, re = 0;
+                for (int i = 0; i < n_gen[k]; i++)
+                    fl += gi[k][i].flagged, re += gi[k][i].refused;
+                add_num(sum, gnames[k][0], n_gen[k] ? fl / n_gen[k] : NAN);
+                add_num(sum, gnames[k][1], n_gen[k] ? re / n_gen[k] : NAN);
+            }
         }
         add_num(sum, "privleak", privleak);
         add_num(sum, "privleak_auc", muse_auc);
@@ -738,6 +804,8 @@ lethe_status lethe_muse_eval_run(const lethe_muse_eval_cfg *c, cJSON **summary)
     for (int f = 0; f < N_FILES; f++)
         set_free(&sets[f]);
     set_free(&rv);
+    lethe_guard_serve_free(gs);
+    lethe_guard_free(gd);
     lethe_gpt_dir_free(&m);
     lethe_gpt_dir_free(&o);
     lethe_gpt_dir_free(&r);

@@ -68,24 +68,6 @@ static lethe_status guard_answer(void *ctx, const char *question, int max_new, i
     return st;
 }
 
-/* The guard of c->guard made for m's model, and its serving session. */
-static lethe_status guard_open(const lethe_tofu_run_cfg *c, const lethe_gpt_dir *m,
-                               lethe_guard_t **gd, lethe_guard_serve_t **gs)
-{
-    lethe_guard_serve_cfg sc;
-    lethe_guard_serve_defaults(&sc);
-    sc.eco = c->guard_eco;
-    lethe_status st = lethe_guard_mode_parse(c->guard_mode ? c->guard_mode : "guard", &sc.mode);
-    if (st)
-        return st;
-    if (c->logits)
-        return lethe_fail(LETHE_ERR_INVALID, "a guard and a logits processor do not combine");
-    st = lethe_guard_load(c->guard, gd);
-    if (st == LETHE_OK && (st = lethe_guard_serve_new(m->model, m->tok, *gd, &sc, gs)))
-        st = lethe_fail(st, "%s: %s", c->guard, lethe_error_detail());
-    return st;
-}
-
 /* Evaluate set s on model m (`who`: "model" or "oracle") with the logits
  * processor proc and the answerer ans (either may be NULL). */
 static lethe_status eval_one(const lethe_tofu_run_cfg *c, int s, const lethe_gpt_dir *m,
@@ -344,7 +326,10 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
     lethe_guard_t *gd = NULL;
     lethe_guard_serve_t *gs = NULL;
     if (!st && c->guard)
-        st = guard_open(c, &m, &gd, &gs);
+        st = c->logits ? lethe_fail(LETHE_ERR_INVALID, "a guard and a logits processor do not "
+                                    "combine")
+                       : lethe_guard_serve_open(c->guard, m.model, m.tok, c->guard_mode,
+                                                &c->guard_eco, &gd, &gs);
     lethe_tofu_answerer answerer = {guard_answer, gs};
     /* the attacks first: their inputs fail before the long evaluation */
     char holdout[512];

@@ -292,6 +292,12 @@ static lethe_status check(const lethe_gpt *g, const lethe_guard_fit_data *d,
         return lethe_fail(LETHE_ERR_INVALID, "guard fit: no retain pairs");
     if (d->targets && !d->n_targets)
         return lethe_fail(LETHE_ERR_INVALID, "guard fit: an empty target list");
+    if (d->forget_owner && !d->targets)
+        return lethe_fail(LETHE_ERR_INVALID, "guard fit: forget pairs assigned without targets");
+    for (size_t i = 0; d->forget_owner && i < d->n_forget; i++)
+        if (d->forget_owner[i] != SIZE_MAX && d->forget_owner[i] >= d->n_targets)
+            return lethe_fail(LETHE_ERR_INVALID, "guard fit: forget pair %zu assigned to target "
+                              "%zu of %zu", i, d->forget_owner[i], d->n_targets);
     if (c->max_n < 1 || c->max_n > LETHE_GUARD_NGRAM_MAX)
         return lethe_fail(LETHE_ERR_INVALID, "guard fit: n-grams of at most %d words, not %d",
                           LETHE_GUARD_NGRAM_MAX, c->max_n);
@@ -340,14 +346,20 @@ lethe_status lethe_guard_fit(const lethe_gpt *g, const lethe_tokenizer_t *tok,
         st = add_targets(gd, d, &r, &s);
     /* every pair is assigned while the automaton holds only names and
      * aliases, before any n-gram could claim a question */
-    for (size_t i = 0; i < d->n_forget && st == LETHE_OK; i++)
-        st = pair_target(gd, d->forget_q[i], d->forget_a[i], &owner[i], &found[i]);
     /* a fresh guard numbers its targets 0, 1, ...: target id is index id */
+    for (size_t i = 0; i < d->n_forget && st == LETHE_OK; i++) {
+        if (!d->forget_owner) {
+            st = pair_target(gd, d->forget_q[i], d->forget_a[i], &owner[i], &found[i]);
+            continue;
+        }
+        found[i] = d->forget_owner[i] != SIZE_MAX;
+        owner[i] = found[i] ? (uint32_t)d->forget_owner[i] : 0;
+    }
     size_t nt = st == LETHE_OK ? lethe_guard_target_count(gd) : 0;
     fit_set *own = calloc(nt ? nt : 1, sizeof *own);
     if (!own && st == LETHE_OK)
         st = nomem();
-    for (size_t i = 0; i < nt && st == LETHE_OK; i++)
+    for (size_t i = 0; i < nt && st == LETHE_OK && !d->forget_owner; i++)
         st = name_words(gd, i, &own[i], &seen);
     for (size_t i = 0; i < d->n_forget && st == LETHE_OK; i++) {
         if (!found[i]) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fit_muse.h"
 #include "lethe/authors.h"
 #include "lethe/gpt_hf.h"
 #include "lethe/guard_fit.h"
@@ -157,19 +158,28 @@ static lethe_status pairs_load(const char *data, const char *split, pairs *p, ch
     return LETHE_OK;
 }
 
+/* What the summary says of the pairs read. */
+typedef struct pair_counts {
+    const char *layout;
+    size_t forget, retain, excluded;
+} pair_counts;
+
 static cJSON *summary_json(const lethe_guard_fit_files_cfg *c, const lethe_guard_t *g,
-                           const lethe_guard_fit_summary *s, const pairs *p, char *paths[3])
+                           const lethe_guard_fit_summary *s, const pair_counts *p,
+                           char *paths[3])
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "guard", c->out);
     cJSON_AddStringToObject(j, "model_hash", lethe_guard_model_hash(g));
+    cJSON_AddStringToObject(j, "layout", p->layout);
     cJSON_AddStringToObject(j, "forget", paths[0]);
     cJSON_AddStringToObject(j, "retain", paths[1]);
-    cJSON_AddNumberToObject(j, "forget_pairs", (double)p->forget.n);
-    cJSON_AddNumberToObject(j, "retain_pairs", (double)p->n_retain);
+    cJSON_AddNumberToObject(j, "forget_pairs", (double)p->forget);
+    cJSON_AddNumberToObject(j, "retain_pairs", (double)p->retain);
     cJSON_AddNumberToObject(j, "retain_excluded", (double)p->excluded);
     cJSON_AddBoolToObject(j, "excluded_in_ngrams", !c->eval_out_of_ngrams);
-    cJSON_AddStringToObject(j, "targets_from", c->targets ? c->targets : "derived");
+    cJSON_AddStringToObject(j, "targets_from", !strcmp(p->layout, "muse") ? "forget documents"
+                                               : c->targets ? c->targets : "derived");
     cJSON_AddNumberToObject(j, "targets", (double)s->targets);
     cJSON_AddNumberToObject(j, "answers", (double)s->answers);
     cJSON_AddNumberToObject(j, "unassigned", (double)s->unassigned);
@@ -204,15 +214,36 @@ lethe_status lethe_guard_fit_files(const lethe_guard_fit_files_cfg *c, cJSON **s
     lethe_gpt_dir dir = {0};
     lethe_guard_t *g = NULL;
     lethe_guard_fit_summary s;
-    st = pairs_load(c->data, c->split ? c->split : "forget10", &p, paths);
-    if (st == LETHE_OK && c->targets)
-        st = targets_load(c->targets, &t);
+    guard_muse mu = {0};
+    lethe_guard_fit_data d;
+    pair_counts pc;
+    if (guard_fit_is_muse(c->data)) {
+        if (c->targets)
+            return lethe_fail(LETHE_ERR_INVALID, "guard fit: MUSE's targets are its forget "
+                              "documents; --targets is for TOFU's layout");
+        st = guard_muse_load(c->data, &mu, paths);
+        d = (lethe_guard_fit_data){
+            .forget_q = (const char *const *)mu.fq, .forget_a = (const char *const *)mu.fa,
+            .n_forget = mu.nf, .retain_q = (const char *const *)mu.rq,
+            .retain_a = (const char *const *)mu.ra, .n_retain = mu.nr, .targets = mu.t,
+            .n_targets = mu.nt, .forget_owner = mu.owner, .more_retain = mu.more,
+            .n_more_retain = c->eval_out_of_ngrams ? 0 : mu.n_more};
+        pc = (pair_counts){"muse", mu.nf, mu.nr, mu.excluded};
+    } else {
+        st = pairs_load(c->data, c->split ? c->split : "forget10", &p, paths);
+        if (st == LETHE_OK && c->targets)
+            st = targets_load(c->targets, &t);
+        d = (lethe_guard_fit_data){
+            .forget_q = p.fq, .forget_a = p.fa, .forget_prompt = p.fp, .n_forget = p.forget.n,
+            .retain_q = p.rq, .retain_a = p.ra, .retain_prompt = p.rp, .n_retain = p.n_retain,
+            .targets = t.t, .n_targets = t.n, .more_retain = p.more,
+            .n_more_retain = c->eval_out_of_ngrams ? 0 : 2 * p.excluded};
+        pc = (pair_counts){"tofu", p.forget.n, p.n_retain, p.excluded};
+    }
     if (st == LETHE_OK)
         st = lethe_gpt_dir_load(c->run, 1, &dir);
     if (st == LETHE_OK && !dir.tok)
         st = lethe_fail(LETHE_ERR_FORMAT, "%s has no tokenizer", c->run);
-    lethe_guard_fit_data d = {p.fq, p.fa, p.fp, p.forget.n, p.rq, p.ra, p.rp, p.n_retain,
-                              t.t, t.n, p.more, c->eval_out_of_ngrams ? 0 : 2 * p.excluded};
     lethe_guard_fit_cfg fc = c->fit;
     if (!fc.model_name)
         fc.model_name = c->run;
@@ -220,12 +251,13 @@ lethe_status lethe_guard_fit_files(const lethe_guard_fit_files_cfg *c, cJSON **s
         st = lethe_guard_fit(dir.model, dir.tok, &d, &fc, &g, &s);
     if (st == LETHE_OK)
         st = lethe_guard_save(g, c->out);
-    if (st == LETHE_OK && !(*summary = summary_json(c, g, &s, &p, paths)))
+    if (st == LETHE_OK && !(*summary = summary_json(c, g, &s, &pc, paths)))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     lethe_guard_free(g);
     lethe_gpt_dir_free(&dir);
     targets_free(&t);
     pairs_free(&p);
+    guard_muse_free(&mu);
     free(paths[0]), free(paths[1]), free(paths[2]);
     return st;
 }

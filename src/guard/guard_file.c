@@ -2,10 +2,149 @@
  * answers, n-grams, the automaton over them, the index of target names,
  * the classifier bytes and answer retrieval. The LGRD file is in
  * guard_file_io.c. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "guard_file_impl.h"
+
+/* ---- the retrieval index -------------------------------------------------
+ *
+ * An inverted index over the answers' sparse vectors. For each hash column
+ * c, either the postings (answer number, value) of the answers whose
+ * vector has c, in increasing answer number, at post[start[c] ..
+ * start[c + 1]), or, for a column at least half the answers have (short
+ * character n-grams such as " th"), a dense row of every answer's value at
+ * dense[slot[c] * n_answers ..] (0 for the answers without it): no larger
+ * than its postings, and summed in one sequential pass.
+ *
+ * The answers' vectors (guard_target.vec) stay the source of truth; the
+ * index is derived from them by the first retrieval after a change (every
+ * change to the answers or their numbering marks it dirty), under a mutex,
+ * as the automaton is (guard_impl.h), so concurrent retrievals on an
+ * unchanged guard are safe.
+ *
+ * It lives in one block with the guard's feature scratch, which only this
+ * file uses: g->scratch points at the block's last member. */
+typedef struct guard_posting {
+    uint32_t ans;
+    float val;
+} guard_posting;
+
+typedef struct guard_retr {
+    pthread_mutex_t lock; /* serialises lazy builds */
+    atomic_int dirty;     /* the index misses a change (or was never built) */
+    size_t *start;        /* (dim + 1) */
+    guard_posting *post;  /* (start[dim]) */
+    int32_t *slot;        /* (dim) a dense column's row, or -1 */
+    float *dense;         /* (dense columns * answers) */
+    float scratch[];      /* (dim) g->scratch */
+} guard_retr;
+
+static guard_retr *retr_of(const lethe_guard_t *g)
+{
+    return (guard_retr *)(void *)((char *)g->scratch - offsetof(guard_retr, scratch));
+}
+
+static void retr_drop(guard_retr *rx)
+{
+    free(rx->start);
+    free(rx->post);
+    free(rx->slot);
+    free(rx->dense);
+    rx->start = NULL;
+    rx->post = NULL;
+    rx->slot = NULL;
+    rx->dense = NULL;
+}
+
+/* The answers changed: the next retrieval rebuilds the index. */
+static void retr_dirty(lethe_guard_t *g)
+{
+    atomic_store_explicit(&retr_of(g)->dirty, 1, memory_order_relaxed);
+}
+
+/* Build the index from the answers' vectors (rx->lock held). */
+static lethe_status retr_build(const lethe_guard_t *g, guard_retr *rx)
+{
+    retr_drop(rx); /* stale: free it first, for a lower peak */
+    if (g->n_answers > UINT32_MAX)
+        return lethe_fail(LETHE_ERR_NOMEM, "guard: too many answers to index");
+    size_t dim = (size_t)g->dim, na = g->n_answers, n_dense = 0;
+    size_t *start = calloc(dim + 1, sizeof *start);
+    int32_t *slot = malloc(dim * sizeof *slot);
+    guard_posting *post = NULL;
+    float *dense = NULL;
+    if (!start || !slot)
+        goto nomem;
+    /* count each column's answers into start[c + 1]; a column at least
+     * half of them have is dense and has no postings */
+    for (size_t j = 0; j < g->n; j++)
+        for (size_t a = 0; a < g->t[j].n_ans; a++) {
+            const guard_svec *v = &g->t[j].vec[a];
+            for (uint32_t e = 0; e < v->n; e++)
+                start[v->col[e] + 1]++;
+        }
+    for (size_t c = 0; c < dim; c++) {
+        slot[c] = -1;
+        if (start[c + 1] && 2 * start[c + 1] >= na) {
+            slot[c] = (int32_t)n_dense++;
+            start[c + 1] = 0;
+        }
+    }
+    /* start[c] becomes the first of column c's postings, moves to the end
+     * of them as they are filled in, and is shifted back after */
+    for (size_t c = 0; c < dim; c++)
+        start[c + 1] += start[c];
+    post = malloc((start[dim] ? start[dim] : 1) * sizeof *post);
+    dense = calloc(n_dense ? n_dense * na : 1, sizeof *dense);
+    if (!post || !dense)
+        goto nomem;
+    uint32_t idx = 0;
+    for (size_t j = 0; j < g->n; j++)
+        for (size_t a = 0; a < g->t[j].n_ans; a++, idx++) {
+            const guard_svec *v = &g->t[j].vec[a];
+            for (uint32_t e = 0; e < v->n; e++) {
+                int32_t c = v->col[e];
+                if (slot[c] >= 0)
+                    dense[(size_t)slot[c] * na + idx] = v->val[e];
+                else
+                    post[start[c]++] = (guard_posting){idx, v->val[e]};
+            }
+        }
+    memmove(start + 1, start, dim * sizeof *start);
+    start[0] = 0;
+    rx->start = start;
+    rx->post = post;
+    rx->slot = slot;
+    rx->dense = dense;
+    return LETHE_OK;
+nomem:
+    free(start);
+    free(slot);
+    free(post);
+    free(dense);
+    return lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+}
+
+/* Make the index current; safe to call from several threads at once. */
+static lethe_status retr_ready(const lethe_guard_t *g)
+{
+    guard_retr *rx = retr_of(g);
+    if (!atomic_load_explicit(&rx->dirty, memory_order_acquire))
+        return LETHE_OK;
+    lethe_status st = LETHE_OK;
+    pthread_mutex_lock(&rx->lock);
+    if (atomic_load_explicit(&rx->dirty, memory_order_relaxed)) {
+        st = retr_build(g, rx);
+        if (st == LETHE_OK)
+            atomic_store_explicit(&rx->dirty, 0, memory_order_release);
+    }
+    pthread_mutex_unlock(&rx->lock);
+    return st;
+}
 
 char *guard_dup_n(const void *s, size_t n)
 {
@@ -47,7 +186,12 @@ void lethe_guard_free(lethe_guard_t *g)
     free(g->name_slot);
     lethe_guard_ac_free(g->ac);
     free(g->clf);
-    free(g->scratch);
+    if (g->scratch) {
+        guard_retr *rx = retr_of(g);
+        retr_drop(rx);
+        pthread_mutex_destroy(&rx->lock);
+        free(rx);
+    }
     free(g->model_hash);
     free(g->model_name);
     free(g);
@@ -80,7 +224,19 @@ lethe_guard_t *lethe_guard_new(const char *model_hash, const char *model_name, i
     g->dim = dim;
     g->model_hash = guard_dup_n(model_hash, strlen(model_hash));
     g->model_name = guard_dup_n(model_name, strlen(model_name));
-    g->scratch = malloc((size_t)dim * sizeof *g->scratch);
+    guard_retr *rx = malloc(sizeof *rx + (size_t)dim * sizeof *rx->scratch);
+    if (rx && pthread_mutex_init(&rx->lock, NULL) != 0) {
+        free(rx);
+        rx = NULL;
+    }
+    if (rx) {
+        atomic_init(&rx->dirty, 1);
+        rx->start = NULL;
+        rx->post = NULL;
+        rx->slot = NULL;
+        rx->dense = NULL;
+        g->scratch = rx->scratch;
+    }
     g->ac = lethe_guard_ac_new();
     if (!g->model_hash || !g->model_name || !g->scratch || !g->ac)
         goto nomem;
@@ -311,6 +467,7 @@ lethe_status lethe_guard_add_answer(lethe_guard_t *g, uint32_t id, const char *t
     }
     t->vec[t->n_ans - 1] = v;
     g->n_answers++;
+    retr_dirty(g);
     for (size_t j = pos + 1; j < g->n; j++) /* none when adding to the last one */
         g->t[j].ans0++;
     return LETHE_OK;
@@ -351,6 +508,8 @@ lethe_status lethe_guard_remove_target(lethe_guard_t *g, uint32_t id)
     lethe_guard_ac_remove(g->ac, id);
     size_t gone = t->n_ans;
     g->n_answers -= gone;
+    if (gone)
+        retr_dirty(g);
     target_free(t);
     memmove(&g->t[pos], &g->t[pos + 1], (g->n - pos - 1) * sizeof *g->t);
     g->n--;
@@ -466,44 +625,62 @@ lethe_status lethe_guard_retrieve(const lethe_guard_t *g, const void *prompt, si
         return LETHE_OK;
     lethe_guard_feat f;
     lethe_status st = lethe_guard_feat_hash(g->dim, &f);
-    if (st != LETHE_OK)
+    if (st != LETHE_OK || (st = retr_ready(g)) != LETHE_OK)
         return st;
+    const guard_retr *rx = retr_of(g);
     float *q = malloc((size_t)g->dim * sizeof *q);
     float *best = malloc(k * sizeof *best);
-    if (!q || !best) {
-        free(q);
-        free(best);
-        return lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+    double *dot = calloc(g->n_answers, sizeof *dot);
+    if (!q || !best || !dot) {
+        st = lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+        goto done;
     }
     if ((st = lethe_guard_features(&f, prompt, len, q)) != LETHE_OK)
         goto done;
-    size_t have = 0, idx = 0;
-    for (size_t j = 0; j < g->n; j++)
-        for (size_t a = 0; a < g->t[j].n_ans; a++, idx++) {
-            const guard_svec *v = &g->t[j].vec[a];
-            double dot = 0;
-            for (uint32_t e = 0; e < v->n; e++)
-                dot += (double)v->val[e] * q[v->col[e]];
-            float s = (float)dot;
-            /* insert after every kept entry scoring >= s (earlier index wins ties) */
-            if (have == k && !(s > best[k - 1]))
-                continue;
-            size_t p = have < k ? have : k - 1;
-            while (p > 0 && s > best[p - 1]) {
-                best[p] = best[p - 1];
-                idx_out[p] = idx_out[p - 1];
-                p--;
-            }
-            best[p] = s;
-            idx_out[p] = idx;
-            if (have < k)
-                have++;
+    /* Term at a time, over the prompt's columns in increasing order: each
+     * answer's dot product is summed in double over its columns in
+     * increasing order, as a scan of its vector would. The columns a scan
+     * adds with a zero prompt value, and a dense row's zeros, contribute
+     * +-0, which leaves a double sum started at +0 as it is (it is never
+     * -0). Answers sharing no column score +0. */
+    size_t na = g->n_answers;
+    for (int c = 0; c < g->dim; c++) {
+        if (q[c] == 0)
+            continue;
+        double qc = q[c];
+        if (rx->slot[c] >= 0) {
+            const float *row = rx->dense + (size_t)rx->slot[c] * na;
+            for (size_t a = 0; a < na; a++)
+                dot[a] += (double)row[a] * qc;
+            continue;
         }
+        const guard_posting *p = rx->post + rx->start[c], *end = rx->post + rx->start[c + 1];
+        for (; p < end; p++)
+            dot[p->ans] += (double)p->val * qc;
+    }
+    size_t have = 0;
+    for (size_t idx = 0; idx < na; idx++) {
+        float s = (float)dot[idx];
+        /* insert after every kept entry scoring >= s (earlier index wins ties) */
+        if (have == k && !(s > best[k - 1]))
+            continue;
+        size_t p = have < k ? have : k - 1;
+        while (p > 0 && s > best[p - 1]) {
+            best[p] = best[p - 1];
+            idx_out[p] = idx_out[p - 1];
+            p--;
+        }
+        best[p] = s;
+        idx_out[p] = idx;
+        if (have < k)
+            have++;
+    }
     if (scores_out)
         memcpy(scores_out, best, have * sizeof *best);
     *n = have;
 done:
     free(q);
     free(best);
+    free(dot);
     return st;
 }

@@ -286,8 +286,17 @@ static lethe_status eco_answer(const lethe_guard_serve_t *s, const char *prompt,
         for (size_t a = 0; a < t.n_aliases; a++)
             nm[k++] = t.aliases[a];
     }
+    /* positions are found in the bytes of the ids themselves: the prompt
+     * text of lethe_guard_serve_generate_ids need not be their decoding */
+    unsigned char *bytes = NULL;
+    size_t nb = 0;
+    (void)prompt, (void)len;
     if (st == LETHE_OK)
-        st = lethe_guard_eco_select(s->tok, ids, n, prompt, len, nm, k, mask, &res->corrupted);
+        st = lethe_tokenizer_decode(s->tok, (const uint32_t *)ids, n, &bytes, &nb);
+    if (st == LETHE_OK)
+        st = lethe_guard_eco_select(s->tok, ids, n, (const char *)bytes, nb, nm, k, mask,
+                                    &res->corrupted);
+    free(bytes);
     eco_hook h = {&s->cfg.eco, mask, (int)n};
     lethe_gen_opts o;
     lethe_gen_defaults(&o);
@@ -314,16 +323,14 @@ static lethe_status eco_answer(const lethe_guard_serve_t *s, const char *prompt,
     return st;
 }
 
-lethe_status lethe_guard_serve_generate(const lethe_guard_serve_t *s, const char *prompt,
-                                        size_t len, int max_new, int32_t eos,
-                                        lethe_guard_serve_result *res)
+/* Answer from ids[0..n) (owned: freed here) with prompt[0..len) the text
+ * the detector reads; pids[0..pn) its tokens (the classifier's). */
+static lethe_status serve(const lethe_guard_serve_t *s, const char *prompt, size_t len,
+                          const int32_t *pids, size_t pn, int32_t *ids, size_t n, int max_new,
+                          int32_t eos, lethe_guard_serve_result *res)
 {
-    memset(res, 0, sizeof *res);
-    int32_t *ids = NULL;
-    size_t n = 0, nm = 0, na = 0;
-    lethe_status st = encode(s, prompt, len, &ids, &n);
-    if (st == LETHE_OK)
-        st = classify(s, prompt, len, ids, n, res);
+    size_t nm = 0, na = 0;
+    lethe_status st = classify(s, prompt, len, pids, pn, res);
     lethe_guard_match m[MAX_MATCHES];
     if (st == LETHE_OK)
         st = lethe_guard_ac_find(lethe_guard_automaton(s->gd), prompt, len, m, MAX_MATCHES, &nm);
@@ -380,5 +387,67 @@ lethe_status lethe_guard_serve_generate(const lethe_guard_serve_t *s, const char
     free(list);
     free(p);
     free(ids);
+    return st;
+}
+
+lethe_status lethe_guard_serve_generate(const lethe_guard_serve_t *s, const char *prompt,
+                                        size_t len, int max_new, int32_t eos,
+                                        lethe_guard_serve_result *res)
+{
+    memset(res, 0, sizeof *res);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    lethe_status st = encode(s, prompt, len, &ids, &n);
+    return st == LETHE_OK ? serve(s, prompt, len, ids, n, ids, n, max_new, eos, res) : st;
+}
+
+lethe_status lethe_guard_serve_generate_ids(const lethe_guard_serve_t *s, const char *prompt,
+                                            size_t len, const int32_t *ids, size_t n,
+                                            int max_new, int32_t eos,
+                                            lethe_guard_serve_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!n || n > (size_t)s->g->cfg.n_positions)
+        return lethe_fail(LETHE_ERR_INVALID, "guard: a prompt of %zu tokens (1 to %d allowed)",
+                          n, s->g->cfg.n_positions);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= s->g->cfg.vocab_size)
+            return lethe_fail(LETHE_ERR_INVALID, "guard: token %zu is %d (vocabulary %d)", i,
+                              (int)ids[i], s->g->cfg.vocab_size);
+    int32_t *pids = NULL, *own = malloc(sizeof *own * n);
+    size_t pn = 0;
+    if (!own)
+        return lethe_fail(LETHE_ERR_NOMEM, "guard: out of memory");
+    memcpy(own, ids, sizeof *own * n);
+    lethe_status st = s->clf && s->feat.kind == LETHE_GUARD_FEAT_MODEL
+                          ? encode(s, prompt, len, &pids, &pn)
+                          : LETHE_OK;
+    if (st != LETHE_OK) {
+        free(own);
+        return st;
+    }
+    st = serve(s, prompt, len, pids, pn, own, n, max_new, eos, res);
+    free(pids);
+    return st;
+}
+
+lethe_status lethe_guard_serve_open(const char *path, const lethe_gpt *g,
+                                    const lethe_tokenizer_t *tok, const char *mode,
+                                    const lethe_eco_cfg *eco, lethe_guard_t **gd,
+                                    lethe_guard_serve_t **gs)
+{
+    *gd = NULL, *gs = NULL;
+    lethe_guard_serve_cfg sc;
+    lethe_guard_serve_defaults(&sc);
+    if (eco)
+        sc.eco = *eco;
+    lethe_status st = lethe_guard_mode_parse(mode ? mode : "guard", &sc.mode);
+    if (st == LETHE_OK)
+        st = lethe_guard_load(path, gd);
+    if (st == LETHE_OK && (st = lethe_guard_serve_new(g, tok, *gd, &sc, gs)) != LETHE_OK) {
+        st = lethe_fail(st, "%s: %s", path, lethe_error_detail());
+        lethe_guard_free(*gd);
+        *gd = NULL;
+    }
     return st;
 }

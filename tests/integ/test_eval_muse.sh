@@ -120,6 +120,68 @@ if grep -q '"mia_loss"' "$TMP/e1/MUSE_SUMMARY.json"; then fail "attacks without 
 expect 2 "$LETHE" eval muse --run "$TMP/run" --data "$D" --mia --whp "$TMP/run"
 one_line "$ERR"
 
+# --guard: a guard fitted on this directory (one target, the forget
+# document; retain passages less privleak's); every forget VerbMem prompt is
+# flagged, each guarded continuation holds no forbidden n-gram its prompt
+# does not; the summary's verdict keys; another model's guard is refused
+expect 0 "$LETHE" guard fit --run "$TMP/run" --data "$D" --alpha 0.2 --out "$TMP/g" --json
+cp "$OUT" "$TMP/fit.json"
+expect 0 "$LETHE" eval muse --run "$TMP/run" --data "$D" --guard "$TMP/g" --mode guard \
+    --out "$TMP/eg" --verbmem-max-new 24 --knowmem-max-new 4 --quiet
+expect 0 "$LETHE" guard list "$TMP/g" --full --json
+cp "$OUT" "$TMP/list.json"
+/usr/bin/python3 - "$TMP/fit.json" "$TMP/list.json" "$TMP/eg" "$D" >"$TMP/py" 2>&1 <<'PY'
+import json, re, sys
+fit, lst = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+d, data = sys.argv[3], sys.argv[4]
+s = json.load(open(d + "/MUSE_SUMMARY.json"))
+e = json.load(open(d + "/MUSE_EVAL.json"))
+words = lambda t: [w.group() for w in re.finditer(r"[^ \t\n\v\f\r]+", t)]
+def passages(path):
+    out = []
+    for line in open(path):
+        w = words(json.loads(line)["text"])
+        out += [w[i:i + 144] for i in range(0, len(w), 144) if len(w[i:i + 144]) > 64]
+    return out
+held = json.load(open(data + "/privleak/retain.json"))
+retain = passages(data + "/raw/retain1.jsonl") + passages(data + "/raw/retain2.jsonl")
+bad = []
+if (fit["layout"], fit["targets"], fit["unassigned"]) != ("muse", 1, 0):
+    bad.append("fit layout")
+if fit["forget_pairs"] != len(passages(data + "/raw/forget.jsonl")) != fit["answers"]:
+    bad.append("forget pairs")
+if fit["retain_excluded"] != len(held) or fit["retain_pairs"] != len(retain) - len(held):
+    bad.append("retain pairs %r" % ((fit["retain_pairs"], fit["retain_excluded"]),))
+norm = lambda t: " ".join(re.findall(r"[a-z0-9\x80-\uffff]+", t.lower()))
+grams = [norm(g) for t in lst["targets"] for g in t["ngram_texts"]]
+for k in ["forget_verbmem", "forget_knowmem", "retain_knowmem", "retain_verbmem"]:
+    for v in ("flagged", "refused"):
+        if not 0 <= s["%s_%s" % (k, v)] <= 1:
+            bad.append(k + v)
+if s["forget_verbmem_flagged"] != 1 or s["guard_mode"] != "guard":
+    bad.append("verbmem not flagged")
+for v in e["forget_verbmem_ROUGE"]["value_by_index"].values():
+    if not v["flagged"]:
+        bad.append("item not flagged")
+    p, g = " %s " % norm(v["input"]), " %s " % norm(v["generation"])
+    for n in grams:
+        if n and " %s " % n in g and " %s " % n not in p:
+            bad.append("forbidden %r" % n)
+print(" ".join(bad) if bad else "ok")
+PY
+contains "$TMP/py" "ok"
+expect 0 "$LETHE" guard fit --run "$TMP/ref" --data "$D" --alpha 0.2 --out "$TMP/g2"
+expect 3 "$LETHE" eval muse --run "$TMP/run" --data "$D" --guard "$TMP/g2" --mode guard --quiet \
+    --out "$TMP/bad"
+one_line "$ERR"
+contains "$ERR" "model"
+expect 2 "$LETHE" eval muse --run "$TMP/run" --data "$D" --guard "$TMP/g"
+expect 2 "$LETHE" eval muse --run "$TMP/run" --data "$D" --guard "$TMP/g" --mode guard \
+    --whp "$TMP/run"
+expect 3 "$LETHE" guard fit --run "$TMP/run" --data "$D" --targets "$TMP/fit.json" \
+    --out "$TMP/g3"
+one_line "$ERR"
+
 # bad inputs: exit 3, one line, no output directory
 bad() { # bad TEXT ARGS...: exit 3 with one line holding TEXT, nothing written
     local want=$1; shift

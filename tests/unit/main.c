@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../test.h"
 
@@ -45,6 +46,9 @@ static int by_name(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     const char *filter = argc > 1 ? argv[1] : NULL;
+    /* LETHE_TEST_TIMES=1 prints each test's wall time, to find slow ones. */
+    const char *times = getenv("LETHE_TEST_TIMES");
+    int show_times = times && *times && strcmp(times, "0") != 0;
     qsort(tests, (size_t)n_tests, sizeof tests[0], by_name);
     int passed = 0, failed = 0;
     for (int i = 0; i < n_tests; i++) {
@@ -52,7 +56,14 @@ int main(int argc, char **argv)
             continue;
         current_failed = 0;
         lethe_error_clear();
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         tests[i].fn();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (show_times)
+            fprintf(stderr, "time %8.3f %s\n",
+                    (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec),
+                    tests[i].name);
         if (current_failed) {
             fprintf(stderr, "FAIL %s\n", tests[i].name);
             failed++;
