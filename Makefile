@@ -109,26 +109,35 @@ valgrind:
 	LETHE_TEST_QUICK=1 OMP_NUM_THREADS=1 valgrind -q --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite $(BUILD)/vg/test_unit
 
-# Fuzz harnesses: libFuzzer (clang) over the library's sources, each run for
-# FUZZ_SECONDS from the committed seed corpus (copied, so the tree stays clean).
+# Fuzz harnesses: libFuzzer (clang) over the library's sources, compiled
+# once into $(BUILD)/fuzz/obj with the fuzzer's coverage hooks, each harness
+# run for FUZZ_SECONDS from the committed seed corpus (copied, so the tree
+# stays clean). The runs are separate targets, so -j2 runs two at a time.
 FUZZ_LIB := $(filter-out src/cli/%,$(LIB_SRC))
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
+FUZZ_OBJ := $(FUZZ_LIB:%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_FLAGS := -std=c11 -g -O1 -Wno-unknown-pragmas -fno-sanitize-recover=undefined
+$(FUZZ_OBJ): $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -std=c11 -g -O1 -Wno-unknown-pragmas \
-	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	  -o $@ $< $(FUZZ_LIB) $(LDLIBS)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP \
+	  -c $< -o $@
+$(FUZZ_BIN): $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@echo "fuzz: link $@"
+	@$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined \
+	  -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
 
 fuzz: deps
-	@$(MAKE) --no-print-directory $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-	@for h in $(FUZZ_SRC:tests/fuzz/%.c=%); do \
-	  corpus=$(BUILD)/fuzz/corpus-$$h; mkdir -p $$corpus; \
-	  if [ -d tests/fuzz/corpus/$$h ]; then cp -n tests/fuzz/corpus/$$h/* $$corpus/ 2>/dev/null; fi; \
-	  echo "fuzz: $$h for $(FUZZ_SECONDS) s"; \
-	  $(BUILD)/fuzz/$$h -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	    -print_final_stats=0 $$corpus >$(BUILD)/fuzz/$$h.log 2>&1 \
-	    || { tail -n 40 $(BUILD)/fuzz/$$h.log; echo "fuzz: $$h FOUND A FAILURE"; exit 1; }; \
-	  grep -E '^#[0-9]+.*DONE' $(BUILD)/fuzz/$$h.log | tail -n 1; \
-	done
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory $(FUZZ_SRC:tests/fuzz/%.c=fuzz-run-%)
+
+fuzz-run-%: $(BUILD)/fuzz/%
+	@corpus=$(BUILD)/fuzz/corpus-$*; mkdir -p $$corpus; \
+	if [ -d tests/fuzz/corpus/$* ]; then cp -n tests/fuzz/corpus/$*/* $$corpus/ 2>/dev/null; fi; \
+	echo "fuzz: $* for $(FUZZ_SECONDS) s"; \
+	$(BUILD)/fuzz/$* -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	  -print_final_stats=0 $$corpus >$(BUILD)/fuzz/$*.log 2>&1 \
+	  || { tail -n 40 $(BUILD)/fuzz/$*.log; echo "fuzz: $* FOUND A FAILURE"; exit 1; }; \
+	echo "fuzz: $* $$(grep -E '^#[0-9]+.*DONE' $(BUILD)/fuzz/$*.log | tail -n 1)"
 
 demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/lethe
@@ -176,4 +185,4 @@ uninstall:
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)
