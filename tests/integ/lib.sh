@@ -13,9 +13,12 @@ fail() { FAILED=$((FAILED + 1)); echo "  FAIL [$SUITE] $*"; }
 
 # expect CODE CMD...: run CMD, capturing stdout/stderr in $OUT/$ERR,
 # and check the exit code.
+# With LETHE_TEST_TIMES set, each command's wall time goes to stderr.
 expect() {
     local want=$1; shift
+    local t0=${LETHE_TEST_TIMES:+$(date +%s.%N)}
     "$@" >"$OUT" 2>"$ERR"; local rc=$?
+    [ -z "$t0" ] || awk -v a="$t0" -v b="$(date +%s.%N)" -v c="${*:1:4}" 'BEGIN { printf "time %.2f %s\n", b - a, c }' >&2
     if [ "$rc" -eq "$want" ]; then pass; else
         fail "exit $rc, expected $want: $*"; sed 's/^/    /' "$ERR" | head -n 5; fi
 }
