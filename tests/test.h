@@ -12,6 +12,9 @@
 #define FIXTURES "tests/ref/fixtures/"
 
 void test_register(const char *name, void (*fn)(void));
+/* Nonzero under LETHE_TEST_QUICK (the valgrind run, a hundred times slower
+ * on the GEMM-heavy tests): a test may then do less of the same work. */
+int test_quick(void);
 void test_fail_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

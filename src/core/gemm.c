@@ -9,6 +9,8 @@
 #include "lethe/status.h"
 
 #include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
@@ -319,6 +321,50 @@ static void gemm_kernel(int ta, int tb, int m, int n, int k, float alpha, const 
 }
 #endif /* __AVX512F__ */
 
+#ifndef __AVX512F__
+/* lethe's own threads (OpenMP) and OpenBLAS's pool, side by side, spin
+ * against each other: a TOFU evaluation ran twice as long. So OpenBLAS runs
+ * one thread (unless OPENBLAS_NUM_THREADS says otherwise) and a large
+ * product is split into blocks of CB_ROWS rows of C, or of CB_COLS columns
+ * when C has few rows, which lethe's threads share. The blocks depend on the
+ * shape alone, so the bits do not depend on the number of threads. */
+#define CB_ROWS 64
+#define CB_COLS 256
+#define CB_PARALLEL_MIN (1L << 24) /* multiply-adds below which one thread runs */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_one_thread(void)
+{
+    if (!getenv("OPENBLAS_NUM_THREADS"))
+        openblas_set_num_threads(1);
+}
+
+static void gemm_cblas(int ta, int tb, int m, int n, int k, float alpha, const float *A,
+                       int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    pthread_once(&blas_once, blas_one_thread);
+    const CBLAS_TRANSPOSE oa = ta ? CblasTrans : CblasNoTrans, ob = tb ? CblasTrans : CblasNoTrans;
+    const int by_rows = m >= 2 * CB_ROWS;
+    const int blocks = by_rows ? (m + CB_ROWS - 1) / CB_ROWS : (n + CB_COLS - 1) / CB_COLS;
+    if ((long)m * n * k <= CB_PARALLEL_MIN || blocks < 2) {
+        cblas_sgemm(CblasRowMajor, oa, ob, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < blocks; blk++) {
+        if (by_rows) {
+            const int i0 = blk * CB_ROWS, mb = m - i0 < CB_ROWS ? m - i0 : CB_ROWS;
+            cblas_sgemm(CblasRowMajor, oa, ob, mb, n, k, alpha, ta ? A + i0 : A + (long)i0 * lda,
+                        lda, B, ldb, beta, C + (long)i0 * ldc, ldc);
+        } else {
+            const int j0 = blk * CB_COLS, nb = n - j0 < CB_COLS ? n - j0 : CB_COLS;
+            cblas_sgemm(CblasRowMajor, oa, ob, m, nb, k, alpha, A, lda,
+                        tb ? B + (long)j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
+        }
+    }
+}
+#endif
+
 void lethe_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -334,8 +380,7 @@ void lethe_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A
 #ifdef __AVX512F__
     gemm_kernel(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_cblas(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
 }
 

@@ -37,6 +37,12 @@ void test_fail_at(const char *file, int line, const char *fmt, ...)
     current_failed = 1;
 }
 
+int test_quick(void)
+{
+    const char *q = getenv("LETHE_TEST_QUICK");
+    return q && *q && strcmp(q, "0") != 0;
+}
+
 static int by_name(const void *a, const void *b)
 {
     const char *x = *(const char *const *)a, *y = *(const char *const *)b;

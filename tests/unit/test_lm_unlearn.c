@@ -330,7 +330,7 @@ static void fixture_free(fixture *x)
 #define FD_STRIDE 3
 static long fd_stride(void)
 {
-    return getenv("LETHE_TEST_QUICK") ? 8 * FD_STRIDE : FD_STRIDE;
+    return test_quick() ? 8 * FD_STRIDE : FD_STRIDE;
 }
 
 /* Value and gradient of cfg against the recomputation; 1 when both pass

@@ -77,7 +77,8 @@ static void memorise(lethe_gpt *g, const lethe_tokenizer_t *tok, int32_t eot,
         }
     lethe_gpt_train_cfg c;
     lethe_gpt_train_defaults(&c);
-    c.batch = 4, c.seq = 32, c.steps = 300, c.lr = 1e-2f, c.warmup = 10, c.quiet = 1;
+    c.batch = 4, c.seq = 32, c.steps = test_quick() ? 60 : 300, c.lr = 1e-2f, c.warmup = 10;
+    c.quiet = 1;
     lethe_gpt_train_result r;
     LETHE_ASSERT(lethe_gpt_train(g, stream, len, NULL, 0, &c, NULL, &r) == LETHE_OK);
     free(stream);
@@ -690,7 +691,8 @@ TEST(tofu_shared_model_serves_threads)
     CHECK(pthread_barrier_init(&start, NULL, 4) == 0);
     infer_job jobs[4];
     for (int t = 0; t < 4; t++)
-        jobs[t] = (infer_job){g, tok, eot, items, 50, &serial, &out[t], &start, LETHE_OK, 0};
+        jobs[t] = (infer_job){g, tok, eot, items, test_quick() ? 3 : 50, &serial, &out[t], &start,
+                               LETHE_OK, 0};
     memset(&serial, 0, sizeof serial);
     CHECK_OK(infer_all(&jobs[0], &serial));
     CHECK(serial.set.n == 2 && serial.gen_n[0] > 0 && serial.gen_n[2] > 0);
