@@ -6,7 +6,8 @@
 # CPU), each with its output kept back and shown whole, in order. With more
 # than one at a time, each runs one OpenMP thread unless OMP_NUM_THREADS is
 # set: lethe's threads of two scripts on the same cores would spin against
-# each other.
+# each other. LETHE_TEST_SKIP names scripts not to run ("tofu_run muse_run"),
+# each reported as skipped.
 set -u
 BUILD=${1:-build}
 export LETHE="$BUILD/lethe"
@@ -42,10 +43,28 @@ run_one() {
     bash "$1" >"$logs/$name.log" 2>&1
     echo "$? $((SECONDS - t0))" >"$logs/$name.rc"
 }
-scripts=(tests/integ/test_*.sh)
-[ -e "${scripts[0]}" ] || scripts=()
-running=0
+scripts=()
+for t in tests/integ/test_*.sh; do
+    [ -e "$t" ] || continue
+    name=$(basename "$t" .sh)
+    case " ${LETHE_TEST_SKIP:-} " in
+        *" ${name#test_} "*) echo "  ($name: skipped, LETHE_TEST_SKIP)" ;;
+        *) scripts+=("$t") ;;
+    esac
+done
+# The longest scripts start first, so that no long one is left running alone
+# at the end; the others follow in name order. Results print in name order.
+first=" tofu_run muse_run eval_tofu unlearn_matrix unlearn_lm guard "
+order=()
+for f in $first; do
+    case " ${scripts[*]} " in *" tests/integ/test_$f.sh "*) order+=("tests/integ/test_$f.sh") ;; esac
+done
 for t in "${scripts[@]}"; do
+    name=$(basename "$t" .sh)
+    case $first in *" ${name#test_} "*) ;; *) order+=("$t") ;; esac
+done
+running=0
+for t in "${order[@]}"; do
     if [ "$running" -ge "$JOBS" ]; then
         wait -n
         running=$((running - 1))
