@@ -40,7 +40,7 @@ WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prot
 CPPFLAGS += -Iinclude -I/usr/include/cjson -D_GNU_SOURCE -DLETHE_VERSION='"$(VERSION)"'
 CFLAGS   ?=
 BASE_CFLAGS = -std=c11 $(WARN) -fPIC -fvisibility=hidden -MMD -MP -g -fno-math-errno
-LDLIBS   := -lopenblas -lcjson -lcurl -lz -lm
+LDLIBS   := -lopenblas -lcjson -lcurl -lmicrohttpd -lz -lm -lpthread
 
 ifeq ($(SAN),1)
   OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

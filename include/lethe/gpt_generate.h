@@ -110,9 +110,10 @@ enum lethe_gen_stop {
     LETHE_GEN_MAX = 0,     /* max_new tokens were generated */
     LETHE_GEN_EOS = 1,     /* the end-of-text token was generated (it is kept) */
     LETHE_GEN_STOP = 2,    /* the text ends with a stop string (kept in the text) */
-    LETHE_GEN_CONTEXT = 3  /* prompt plus generated tokens reached n_positions */
+    LETHE_GEN_CONTEXT = 3, /* prompt plus generated tokens reached n_positions */
+    LETHE_GEN_CANCEL = 4   /* the token callback asked to stop */
 };
-/* "max", "eos", "stop", "context". */
+/* "max", "eos", "stop", "context", "cancel". */
 const char *lethe_gen_stop_name(int reason);
 
 typedef struct lethe_gen_opts {
@@ -139,6 +140,12 @@ typedef struct lethe_gen_opts {
     void *logits_ctx;
     lethe_gpt_embed_hook embed_hook;
     void *embed_ctx;
+    /* Called with each new token but the end-of-text one as soon as it is
+     * final (a server streams it): greedy and sampling call it once per step, beam search once per
+     * token of the chosen beam at the end. A nonzero return stops the
+     * generation there (stop LETHE_GEN_CANCEL; the token is kept). */
+    int (*on_token)(void *ctx, int32_t token, float logprob);
+    void *token_ctx;
 } lethe_gen_opts;
 
 /* Defaults: max_new 32, temperature 0 (greedy), top_k 0, top_p 1, beam 1,

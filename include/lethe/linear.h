@@ -209,9 +209,13 @@ typedef struct lethe_linear_fit_opts {
 void lethe_linear_fit_defaults(lethe_linear_fit_opts *o);
 
 typedef struct lethe_linear_forget_opts {
-    const char *ids;         /* a split naming the samples to remove; NULL: only
-                                apply what the ledger holds pending */
+    const char *ids;         /* a split naming the samples to remove; NULL: the
+                                ids of id_list, or with none only apply what the
+                                ledger holds pending */
     uint64_t split_seed;
+    const uint64_t *id_list; /* when ids is NULL: remove these n_id_list sample ids
+                                (an id not in the training set is LETHE_ERR_INVALID) */
+    long n_id_list;
     int check;               /* also refit from scratch and compare; a ridge
                                 removal off by more than LETHE_LINEAR_CHECK_RTOL
                                 is LETHE_ERR_FAILED and nothing is written */

@@ -93,6 +93,14 @@ lethe_status lethe_net_reserve(lethe_net *net, int B);
 const float *lethe_net_forward(lethe_net *net, const float *x, int B, int train,
                                const uint64_t *ids, uint64_t seed);
 
+/* Evaluation-mode forward of B samples x (B, n_in) through work's layers
+ * with the parameters params (work->n_params floats, laid out as
+ * work->params: those of another net of the same spec), into work's space:
+ * the output (B, n_out) stays valid until work's next forward. params is
+ * only read, so one model serves several threads at once, each forwarding
+ * through a work net of its own. NULL (detail set) on out-of-memory. */
+const float *lethe_net_forward_with(lethe_net *work, const float *params, const float *x, int B);
+
 /* Backpropagate dout (B, n_out) through the last forward, accumulating
  * parameter gradients into net->grads (+=). If dx is not NULL, the gradient
  * with respect to the input is written (=) to dx (B, n_in). */

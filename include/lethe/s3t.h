@@ -192,6 +192,13 @@ void lethe_s3t_free(lethe_s3t *s); /* NULL is a no-op */
  * deleted sample, then write state.json. Resumes an interrupted run. */
 lethe_status lethe_s3t_train(lethe_s3t *s);
 
+/* Recompute, in memory only, the hit slices and every shard's surviving
+ * prefix from s->e.deleted (hit, served, served_len and e.model): what
+ * lethe_s3t_apply writes next, without writing anything. A process that
+ * holds the models in memory switches to the cut prefixes at once with it
+ * and leaves the files to lethe_s3t_apply. */
+void lethe_s3t_truncate(lethe_s3t *s);
+
 /* Serve every recorded request: recompute the hit slices and each shard's
  * surviving prefix, write state.json (from then on every reader serves the
  * cut prefixes), remove the checkpoints trained on deleted samples and mark

@@ -61,5 +61,12 @@ void lethe_sisa_free(lethe_sisa *s); /* NULL is a no-op */
  * serve models (lethe_ensemble_predict on &s->e) from the first sync on. */
 lethe_status lethe_sisa_sync(lethe_sisa *s);
 
+/* Point s->e.model at the checkpoints that the last lethe_sisa_sync left in
+ * state.json, checked as sync checks them (a missing or damaged file is
+ * LETHE_ERR_FORMAT), without training anything: a shard that holds an id
+ * of a pending request, or no sample, serves nothing ("") until the next
+ * sync. A directory never synced is LETHE_ERR_NOT_FOUND. */
+lethe_status lethe_sisa_served(lethe_sisa *s);
+
 LETHE_API_END
 #endif

@@ -76,6 +76,7 @@ int cmd_forget(int argc, char **argv);
 int cmd_sisa(int argc, char **argv);
 int cmd_s3t(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_tofu(int argc, char **argv); /* lethe tofu run */
 int cmd_muse(int argc, char **argv); /* lethe muse run */

@@ -28,6 +28,7 @@ static const struct verb {
     {"s3t", cmd_s3t, "sequence-aware sharded training; deletion without retraining (S3T)"},
     {"ledger", cmd_ledger, "show or verify a deletion ledger"},
     {"guard", cmd_guard, "inference-time unlearning: fit a guard file, add and remove targets"},
+    {"serve", cmd_serve, "serve a run over HTTP: OpenAI-compatible completions, predictions, deletions"},
     {"stats", cmd_stats, "KS test, ROC AUC, ROUGE-L, harmonic mean, Wasserstein distance"},
     {"tofu", cmd_tofu, "the TOFU-style pipeline: base, target, oracle, unlearn, evaluate"},
     {"muse", cmd_muse, "the MUSE-style pipeline: target, oracle, unlearn, evaluate, folds"},

@@ -393,9 +393,7 @@ long lethe_ensemble_outputs(const lethe_ensemble *e)
     return n;
 }
 
-/* Add one shard's outputs p (n, no) to the aggregate o of `live` shards. */
-static void aggregate(const lethe_ensemble *e, const float *p, float *o, long n, long no,
-                      int live)
+void ex_aggregate(const lethe_ensemble *e, const float *p, float *o, long n, long no, int live)
 {
     lethe_aggregate how = e->train->task == LETHE_TASK_REGRESS ? LETHE_AGG_LOGITS : e->aggregate;
     for (long i = 0; i < n; i++, p += no, o += no) {
@@ -448,7 +446,7 @@ lethe_status lethe_ensemble_predict(const lethe_ensemble *e, int shard, const le
         lethe_ensemble_model_path(e, k, path, sizeof path);
         if ((st = lethe_net_load_params(net, path)) == LETHE_OK &&
             (st = lethe_predict(net, ds, rows, shard < 0 ? y : out)) == LETHE_OK && shard < 0)
-            aggregate(e, y, out, n, no, live);
+            ex_aggregate(e, y, out, n, no, live);
     }
     free(y);
     lethe_net_free(net);

@@ -62,6 +62,11 @@ lethe_status ex_setup(lethe_ensemble *e, const cJSON *j);
  * on it, out (NULL when opening failed: it is then removed). */
 void ex_handover(lethe_ensemble *e, lethe_ensemble *out);
 
+/* Add one shard's outputs p (n, no) to the aggregate o (n, no, zeroed
+ * before the first shard) of `live` shards, as lethe_ensemble_predict does
+ * (shards in ascending order). */
+void ex_aggregate(const lethe_ensemble *e, const float *p, float *o, long n, long no, int live);
+
 void ex_free(lethe_ensemble *e); /* frees what e owns, not e */
 
 #endif

@@ -327,6 +327,29 @@ static lethe_status check_new(const lethe_ledger *led, const lethe_dataset *trai
     return LETHE_OK;
 }
 
+/* Rows of train holding ids[0..n) into out, ascending, each once. */
+static lethe_status select_id_list(const lethe_dataset *train, const uint64_t *ids, long n,
+                                   lethe_rows *out)
+{
+    out->n = 0;
+    if (!(out->row = malloc((size_t)n * sizeof *out->row)))
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (long i = 0; i < n; i++) {
+        long r = lethe_dataset_find(train, ids[i]);
+        if (r < 0)
+            return lethe_fail(LETHE_ERR_INVALID, "id %llu is not in the %s training set",
+                              (unsigned long long)ids[i], train->name);
+        out->row[out->n++] = r;
+    }
+    qsort(out->row, (size_t)n, sizeof *out->row, cmp_long);
+    long k = 0;
+    for (long i = 0; i < n; i++)
+        if (k == 0 || out->row[k - 1] != out->row[i])
+            out->row[k++] = out->row[i];
+    out->n = k;
+    return LETHE_OK;
+}
+
 /* Relative Frobenius distance of two models' parameters. */
 static double rel_diff(const lethe_linear *a, const lethe_linear *b)
 {
@@ -511,10 +534,12 @@ lethe_status lethe_linear_run_forget(const char *dir, const lethe_linear_forget_
         st = lethe_runlock_acquire(dir, 1, &lock);
     if (st == LETHE_OK)
         st = load_run(r, config, kind, parent_hash, &led, &pend);
-    if (st != LETHE_OK || (!o->ids && !r->pending))
+    if (st != LETHE_OK || (!o->ids && o->n_id_list <= 0 && !r->pending))
         goto done; /* nothing to do */
     if (o->ids)
         st = lethe_split_select(r->train, o->ids, o->split_seed, &fresh);
+    else if (o->n_id_list > 0)
+        st = select_id_list(r->train, o->id_list, o->n_id_list, &fresh);
     if (st == LETHE_OK)
         st = check_new(led, r->train, &fresh);
     /* drop = pend + fresh, ascending (disjoint: check_new refused overlaps) */

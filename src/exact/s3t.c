@@ -617,6 +617,11 @@ static void truncate_all(lethe_s3t *s)
     }
 }
 
+void lethe_s3t_truncate(lethe_s3t *s)
+{
+    truncate_all(s);
+}
+
 /* Prefix (k, b, i) holds a deleted sample. */
 static int tainted(const lethe_s3t *s, int k, int b, int i)
 {

@@ -134,6 +134,40 @@ static lethe_status check_served(int shard, const char *path, const char *want_s
     return st;
 }
 
+lethe_status lethe_sisa_served(lethe_sisa *s)
+{
+    lethe_ensemble *e = &s->e;
+    char path[4200];
+    struct stat sb;
+    ex_path(e, "state.json", path, sizeof path);
+    if (stat(path, &sb) != 0)
+        return lethe_fail(LETHE_ERR_NOT_FOUND, "%s: no state.json: the ensemble was never "
+                          "trained", e->dir);
+    char (*was)[65] = calloc(2 * (size_t)e->shards, 65);
+    char *stale = calloc((size_t)e->shards, 1);
+    lethe_status st = was && stale ? read_state(s, was)
+                                   : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (long q = 0; st == LETHE_OK && q < e->ledger->n_req; q++) {
+        const lethe_request *r = &e->ledger->req[q];
+        for (long i = 0; r->state == LETHE_REQ_RECEIVED && i < r->n_ids; i++) {
+            long row = lethe_dataset_find(e->train, r->ids[i]);
+            if (row >= 0)
+                stale[e->shard_of[row]] = 1;
+        }
+    }
+    for (int k = 0; k < e->shards && st == LETHE_OK; k++) {
+        e->model[k][0] = 0;
+        if (stale[k] || !was[2 * k][0] || lethe_ensemble_samples(e, k) == 0)
+            continue;
+        lethe_ensemble_ckpt_path(e, was[2 * k], path, sizeof path);
+        if ((st = check_served(k, path, was[2 * k + 1])) == LETHE_OK)
+            memcpy(e->model[k], was[2 * k], 65);
+    }
+    free(was);
+    free(stale);
+    return st;
+}
+
 /* Train (or reuse) shard s's slices; chain[r] receives each slice's key.
  * was_key and was_sha: what state.json says the shard served. */
 static lethe_status sync_shard(lethe_sisa *s, int shard, char (*chain)[65], const char *was_key,

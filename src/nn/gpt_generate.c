@@ -206,6 +206,7 @@ const char *lethe_gen_stop_name(int reason)
     case LETHE_GEN_EOS: return "eos";
     case LETHE_GEN_STOP: return "stop";
     case LETHE_GEN_CONTEXT: return "context";
+    case LETHE_GEN_CANCEL: return "cancel";
     default: return "max";
     }
 }
@@ -403,6 +404,10 @@ static lethe_status gen_single(const lethe_gpt *g, const int32_t *prompt, int n_
         res->n++;
         if (t == o->eos) {
             res->stop = LETHE_GEN_EOS;
+            break;
+        }
+        if (o->on_token && o->on_token(o->token_ctx, t, res->logprobs[res->n - 1])) {
+            res->stop = LETHE_GEN_CANCEL;
             break;
         }
         if (o->n_stop) {
@@ -628,6 +633,9 @@ lethe_status lethe_gpt_generate(const lethe_gpt *g, const int32_t *prompt, int n
         return lethe_fail(LETHE_ERR_INVALID, "generate: beam search needs the cache");
     lethe_status st = o->beam > 1 ? gen_beam(g, prompt, n_prompt, o, res)
                                   : gen_single(g, prompt, n_prompt, o, res);
+    for (int i = 0; st == LETHE_OK && o->beam > 1 && o->on_token && i < res->n; i++)
+        if (res->tokens[i] == o->eos || o->on_token(o->token_ctx, res->tokens[i], res->logprobs[i]))
+            break;
     if (st)
         lethe_gen_result_free(res);
     return st;

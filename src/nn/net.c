@@ -286,8 +286,10 @@ static void draw_mask(float *mask, long n, float p, uint64_t seed, uint64_t id, 
         mask[j] = lethe_rng_uniformf(&r) < p ? 0.0f : keep;
 }
 
-const float *lethe_net_forward(lethe_net *net, const float *x, int B, int train,
-                               const uint64_t *ids, uint64_t seed)
+/* Forward through net's layers with the parameters params (laid out as
+ * net->params), in net's work space. */
+static const float *forward(lethe_net *net, const float *params, const float *x, int B,
+                            int train, const uint64_t *ids, uint64_t seed)
 {
     if (lethe_net_reserve(net, B) != LETHE_OK)
         return NULL;
@@ -297,7 +299,7 @@ const float *lethe_net_forward(lethe_net *net, const float *x, int B, int train,
         const lethe_layer *l = &net->layers[i];
         const float *in = net->acts[i];
         float *out = net->acts[i + 1];
-        const float *w = net->params + l->w_off, *b = net->params + l->b_off;
+        const float *w = params + l->w_off, *b = params + l->b_off;
         long n = (long)B * layer_out_size(l);
         switch (l->kind) {
         case LETHE_LAYER_LINEAR:
@@ -331,6 +333,17 @@ const float *lethe_net_forward(lethe_net *net, const float *x, int B, int train,
         }
     }
     return net->acts[net->n_layers];
+}
+
+const float *lethe_net_forward(lethe_net *net, const float *x, int B, int train,
+                               const uint64_t *ids, uint64_t seed)
+{
+    return forward(net, net->params, x, B, train, ids, seed);
+}
+
+const float *lethe_net_forward_with(lethe_net *work, const float *params, const float *x, int B)
+{
+    return forward(work, params, x, B, 0, NULL, 0);
 }
 
 void lethe_net_backward(lethe_net *net, const float *dout, int B, float *dx)

@@ -180,7 +180,8 @@ lethe_status lethe_run_save(const char *dir, const lethe_net *net, const cJSON *
         free(line), free(pretty);
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     }
-    memcpy(kv, meta_kv, 2 * n_meta * sizeof *kv);
+    if (n_meta)
+        memcpy(kv, meta_kv, 2 * n_meta * sizeof *kv);
     kv[2 * n_meta] = "config", kv[2 * n_meta + 1] = line;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     st = lethe_net_save(net, path, kv, n_meta + 1);

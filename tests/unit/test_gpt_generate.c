@@ -528,3 +528,50 @@ TEST(gpt_gen_run_dir_round_trip)
     lethe_gpt_free(g), lethe_gpt_free(g2);
     lethe_tokenizer_free(tok), lethe_tokenizer_free(tok2);
 }
+
+typedef struct seen {
+    int32_t tok[16];
+    float lp[16];
+    int n, cancel_at; /* stop after this many tokens (0: never) */
+} seen;
+
+static int on_token(void *ctx, int32_t t, float lp)
+{
+    seen *s = ctx;
+    s->tok[s->n] = t, s->lp[s->n] = lp;
+    s->n++;
+    return s->n == s->cancel_at;
+}
+
+/* The token callback sees exactly the result's tokens, greedy and beam, and
+ * a nonzero return stops the generation with the token kept. */
+TEST(gpt_gen_token_callback_streams_and_cancels)
+{
+    const int V = 97;
+    lethe_gpt *g = small_model(V, 82);
+    CHECK(g);
+    int32_t prompt[3] = {5, 9, 2};
+    for (int beam = 1; beam <= 3; beam += 2) {
+        lethe_gen_opts o;
+        lethe_gen_defaults(&o);
+        o.max_new = 10, o.beam = beam;
+        seen s = {0};
+        o.on_token = on_token, o.token_ctx = &s;
+        lethe_gen_result r;
+        CHECK_OK(gen(g, prompt, 3, &o, &r));
+        CHECK(r.n == 10 && s.n == 10 && r.stop == LETHE_GEN_MAX);
+        CHECK(!memcmp(s.tok, r.tokens, sizeof(int32_t) * 10));
+        CHECK(!memcmp(s.lp, r.logprobs, sizeof(float) * 10));
+        lethe_gen_result_free(&r);
+        if (beam > 1)
+            continue;
+        seen c = {.cancel_at = 4};
+        o.token_ctx = &c;
+        CHECK_OK(gen(g, prompt, 3, &o, &r));
+        CHECK(r.n == 4 && c.n == 4 && r.stop == LETHE_GEN_CANCEL);
+        CHECK(!strcmp(lethe_gen_stop_name(r.stop), "cancel"));
+        CHECK(!memcmp(c.tok, s.tok, sizeof(int32_t) * 4));
+        lethe_gen_result_free(&r);
+    }
+    lethe_gpt_free(g);
+}

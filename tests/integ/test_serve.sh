@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# lethe serve on a tiny GPT run: usage errors and refused settings; health,
+# models, completions and chat (plain and streamed) with curl and with
+# OpenAI's npm client; authority (no token, a wrong token, open reads);
+# hostile requests (bad JSON, a huge body, wrong types, unknown fields and
+# paths, a slow client) each getting its 4xx while the server keeps
+# serving; a short load from wrk without an error; metrics; a clean stop on
+# SIGTERM.
+. "$(dirname "$0")/lib.sh"
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
+
+# start NAME ARGS...: run lethe serve in the background; PORT and PID set
+# once it says it is listening (at most 60 s).
+start() {
+    local name=$1; shift
+    "$LETHE" serve --port 0 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    PID=$!
+    PIDS+=("$PID")
+    for _ in $(seq 600); do
+        PORT=$(sed -n 's|^lethe serve: listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$TMP/$name.out")
+        [ -n "$PORT" ] && { pass; return 0; }
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    fail "lethe serve $* did not start"; sed 's/^/    /' "$TMP/$name.err" | head -n 5
+    finish; exit 1
+}
+# http CODE METHOD PATH [CURL ARGS...]: the status is CODE; the body in $OUT
+http() {
+    local want=$1 method=$2 path=$3; shift 3
+    local got
+    got=$(curl -s -o "$OUT" -w '%{http_code}' -X "$method" --max-time 60 "$@" "http://127.0.0.1:$PORT$path")
+    if [ "$got" = "$want" ]; then pass; else
+        fail "$method $path: status $got, expected $want"; head -c 300 "$OUT" | sed 's/^/    /'; echo; fi
+}
+# an OpenAI error envelope in $OUT
+envelope() { contains "$OUT" '{"error":{"message":'; }
+
+expect 0 "$LETHE" serve --help
+contains "$OUT" "Usage: lethe serve --run RUN"
+expect 2 "$LETHE" serve
+one_line "$ERR"
+expect 2 "$LETHE" serve --run x --frobnicate
+expect 2 "$LETHE" serve --run x --port 70000
+expect 2 "$LETHE" serve --run x --mode guard
+expect 2 "$LETHE" serve --run x --guard g --mode frob
+expect 3 "$LETHE" serve --run "$TMP/none" --port 0
+one_line "$ERR"
+
+cat README.md docs/*.md | head -c 40000 >"$TMP/corpus.txt"
+RUN="$TMP/run"
+expect 0 "$LETHE" train --model gpt --preset tiny --data "$TMP/corpus.txt" --out "$RUN" \
+    --steps 3 --seq 32 --batch 2 --quiet
+printf 's3cret-token\n' >"$TMP/token"
+: >"$TMP/empty"
+expect 3 "$LETHE" serve --run "$RUN" --host 0.0.0.0 --port 0
+contains "$ERR" "token file is needed"
+expect 3 "$LETHE" serve --run "$RUN" --port 0 --token-file "$TMP/empty"
+one_line "$ERR"
+
+# ---- a server with a token ----------------------------------------------------
+start tok --run "$RUN" --token-file "$TMP/token" --threads 2 --timeout 2 --max-body 65536 \
+    --model-name tiny
+AUTH=(-H "Authorization: Bearer s3cret-token")
+http 200 GET /health
+contains "$OUT" '"status":"ok"'
+http 401 GET /v1/models
+envelope
+http 401 GET /v1/models -H "Authorization: Bearer wrong"
+http 401 GET /v1/models -H "Authorization: Bearer s3cret-token-and-more"
+http 200 GET /v1/models "${AUTH[@]}"
+contains "$OUT" '"id":"tiny"'
+contains "$OUT" '"context_length":'
+Q='Question: Where was the author born?\nAnswer:'
+http 200 POST /v1/completions "${AUTH[@]}" -d "{\"prompt\": \"$Q\", \"max_tokens\": 6, \"temperature\": 0}"
+contains "$OUT" '"object":"text_completion"'
+contains "$OUT" '"completion_tokens":6'
+http 200 POST /v1/chat/completions "${AUTH[@]}" \
+    -d '{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Who?"}], "max_tokens": 4}'
+contains "$OUT" '"role":"assistant"'
+http 200 POST /v1/completions "${AUTH[@]}" -d "{\"prompt\": \"$Q\", \"max_tokens\": 5, \"stream\": true}"
+contains "$OUT" 'data: {"id":"cmpl-'
+contains "$OUT" 'data: [DONE]'
+
+NM=${LETHE_DATA_DIR:-${HOME:-/root}/.cache/lethe}/node_modules
+if command -v node >/dev/null && [ -f "$NM/openai/package.json" ]; then
+    NODE_PATH=$NM LETHE_TOKEN=s3cret-token expect 0 node tests/integ/openai_client.cjs \
+        "http://127.0.0.1:$PORT" tiny
+    grep '^FAIL' "$OUT" | sed 's/^/    /'
+    contains "$OUT" "ok   a streamed chat equals the plain one"
+else
+    fail "node or the openai npm client is missing (scripts/deps.sh installs them)"
+fi
+
+# a short load from wrk: every answer a 200
+printf '{"prompt": "Question: Who?\\nAnswer:", "max_tokens": 4, "temperature": 0}' >"$TMP/body.json"
+BODY=$TMP/body.json TOKEN=s3cret-token expect 0 wrk -t2 -c4 -d2s -s bench/serve_post.lua \
+    "http://127.0.0.1:$PORT/v1/completions"
+grep -q 'Non-2xx\|Socket errors' "$OUT" && fail "errors under load: $(grep -E 'Non-2xx|Socket' "$OUT")" || pass
+grep -Eq '^ +[1-9][0-9]* requests in' "$OUT" && pass || fail "wrk made no requests"
+
+# ---- hostile requests: each its 4xx, and the server stays up --------------------
+http 400 POST /v1/completions "${AUTH[@]}" -d '{"prompt": "x", "max_tokens": '
+envelope
+contains "$OUT" 'invalid JSON'
+http 400 POST /v1/completions "${AUTH[@]}" -d '[1, 2]'
+http 400 POST /v1/completions "${AUTH[@]}" -d '{"prompt": 7}'
+contains "$OUT" '"param":"prompt"'
+http 400 POST /v1/completions "${AUTH[@]}" -d '{"prompt": "x", "max_tokens": "many"}'
+contains "$OUT" '"param":"max_tokens"'
+http 400 POST /v1/completions "${AUTH[@]}" -d '{"prompt": "x", "temperature": -1}'
+http 400 POST /v1/completions "${AUTH[@]}" -d '{"prompt": "x", "n": 3}'
+http 400 POST /v1/completions "${AUTH[@]}" -d '{"prompt": "x", "bogus": true}'
+contains "$OUT" 'unrecognized request argument supplied: bogus'
+http 400 POST /v1/completions "${AUTH[@]}" -d '{"max_tokens": 3}'
+http 400 POST /v1/chat/completions "${AUTH[@]}" -d '{"messages": [{"role": "user"}]}'
+http 400 POST /v1/chat/completions "${AUTH[@]}" -d '{"messages": [{"role": "wizard", "content": "x"}]}'
+http 400 POST /v1/chat/completions "${AUTH[@]}" \
+    -d '{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}'
+http 400 POST /v1/completions "${AUTH[@]}" -d '{"prompt": "x", "stop": [1]}'
+http 400 POST /v1/completions "${AUTH[@]}" --data-binary $'{"prompt": "x\x00"}'
+head -c 200000 /dev/zero | tr '\0' 'a' >"$TMP/big"
+http 413 POST /v1/completions "${AUTH[@]}" --data-binary @"$TMP/big"
+envelope
+http 413 POST /v1/completions "${AUTH[@]}" -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/big"
+http 404 GET /v1/nothing "${AUTH[@]}"
+http 405 DELETE /v1/completions "${AUTH[@]}"
+http 404 POST /v1/predict "${AUTH[@]}" -d '{"inputs": [[1]]}'
+http 404 POST /v1/deletions "${AUTH[@]}" -d '{"ids": [1]}'
+http 401 POST /v1/deletions -d '{"ids": [1]}'
+http 404 POST /v1/guard/targets "${AUTH[@]}" -d '{"name": "x"}'
+# a slow client: half a request line, then nothing; it is dropped after
+# --timeout 2 s while others are served
+exec 7<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'POST /v1/completions HTTP/1.1\r\nHost: x\r\n' >&7
+http 200 GET /health
+sleep 3.5
+if timeout 2 cat <&7 >/dev/null; then pass; else fail "the slow connection was not closed"; fi
+exec 7>&-
+http 200 GET /health
+http 200 GET /metrics "${AUTH[@]}"
+contains "$OUT" 'lethe_requests_total{endpoint="completions"}'
+contains "$OUT" 'lethe_request_seconds_bucket{endpoint="chat",le="+Inf"}'
+contains "$OUT" 'lethe_tokens_total{kind="completion"}'
+grep -q 'lethe_request_errors_total{endpoint="completions"} [1-9]' "$OUT" && pass ||
+    fail "no completion errors counted"
+kill -TERM "$PID"
+wait "$PID"
+rc=$?
+[ "$rc" = 0 ] && pass || fail "SIGTERM: exit $rc, expected 0"
+
+# ---- open reads, no token: reads are open, changes refused ----------------------
+start open --run "$RUN" --open-reads
+http 200 GET /v1/models
+http 200 POST /v1/completions -d '{"prompt": "a", "max_tokens": 2}'
+http 403 POST /v1/deletions -d '{"ids": [1]}'
+envelope
+kill -TERM "$PID"
+wait "$PID"
+
+finish
