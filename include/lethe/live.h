@@ -22,9 +22,9 @@
  *     it returns; state.json, the removal of stale checkpoints and the
  *     ledger's "applied" follow in a background thread (lethe_s3t_apply);
  *   - SISA: each affected shard leaves the served set at once; a background
- *     thread retrains it (lethe_sisa_sync, which holds the directory's lock
- *     while it trains: a deletion meanwhile waits for it), loads the new
- *     models and puts them back; the request is then applied;
+ *     thread retrains it (lethe_sisa_sync, which trains without the
+ *     directory's lock, so a deletion meanwhile is recorded at once), loads
+ *     the new models and puts them back; the request is then applied;
  *   - linear runs: the removal is applied and the model file replaced
  *     before the deletion returns (lethe_linear_run_forget); the new model
  *     then serves;

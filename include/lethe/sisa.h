@@ -17,8 +17,11 @@
  * A directory holds sisa.json (the configuration), ckpt/KEY.safetensors,
  * state.json (each shard's current checkpoint and its sha256) and
  * ledger.log; the configuration, requests and prediction are the sharded
- * ensemble's (lethe/ensemble.h). lethe_sisa_sync holds the directory's lock
- * (lethe/runlock.h) and replays the ledger again under it. */
+ * ensemble's (lethe/ensemble.h). lethe_sisa_sync first trains what the
+ * requests recorded so far call for without the directory's lock (so that
+ * requests are recorded meanwhile), then takes the lock (lethe/runlock.h),
+ * replays the ledger again under it, trains what requests recorded
+ * meanwhile call for, and writes the state. */
 #ifndef LETHE_SISA_H
 #define LETHE_SISA_H
 

@@ -315,6 +315,17 @@ lethe_status ex_setup(lethe_ensemble *e, const cJSON *j)
     return replay(e, &e->ledger);
 }
 
+lethe_status ex_replay(lethe_ensemble *e)
+{
+    lethe_ledger *fresh = NULL;
+    lethe_status st = replay(e, &fresh);
+    if (st != LETHE_OK)
+        return st;
+    lethe_ledger_free(e->ledger);
+    e->ledger = fresh;
+    return LETHE_OK;
+}
+
 lethe_status ex_lock(lethe_ensemble *e, lethe_runlock **lock)
 {
     lethe_ledger *fresh = NULL;

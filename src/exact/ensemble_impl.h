@@ -19,6 +19,9 @@ void ex_assign(const lethe_dataset *ds, uint64_t seed, int shards, int slices, i
  * that other writers recorded since e->ledger was read are then known. On
  * failure nothing is held. */
 lethe_status ex_lock(lethe_ensemble *e, lethe_runlock **lock);
+/* The same replay without the lock: a reader's view of the requests (a
+ * record being written is not seen yet). Nothing may be written on it. */
+lethe_status ex_replay(lethe_ensemble *e);
 
 /* A first sync or train completed: keep the directory being created, and
  * release its lock. */

@@ -306,17 +306,42 @@ static lethe_status write_state(lethe_sisa *s, char (*chains)[65])
     return st;
 }
 
+/* Train, without the directory's lock, the checkpoints that the requests
+ * recorded so far call for. Training is the long part of a sync, and
+ * requests are recorded under the lock: this way they are not held up by
+ * it. Checkpoints are content-addressed and written atomically, so the
+ * locked pass that follows finds these by their keys, trains only what
+ * requests recorded meanwhile call for, and is the one that decides. A
+ * failure here is left for that pass to meet and report. */
+static void train_unlocked(lethe_sisa *s, char (*chains)[65], char (*was)[65])
+{
+    lethe_ensemble *e = &s->e;
+    if (e->rd || ex_replay(e) != LETHE_OK || read_state(s, was) != LETHE_OK)
+        return;
+    for (int k = 0; k < e->shards; k++)
+        if (sync_shard(s, k, chains + (size_t)k * (size_t)e->slices, was[2 * k],
+                       was[2 * k + 1]) != LETHE_OK)
+            return;
+}
+
 lethe_status lethe_sisa_sync(lethe_sisa *s)
 {
     lethe_ensemble *e = &s->e;
-    lethe_runlock *lock;
-    lethe_status st = ex_lock(e, &lock);
-    if (st != LETHE_OK)
-        return st;
     char (*chains)[65] = calloc((size_t)e->shards * (size_t)e->slices, 65);
     char (*was)[65] = calloc(2 * (size_t)e->shards, 65);
-    st = chains && was ? read_state(s, was) : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (!chains || !was) {
+        free(chains), free(was);
+        return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
     s->trained_slices = 0;
+    train_unlocked(s, chains, was);
+    lethe_runlock *lock;
+    lethe_status st = ex_lock(e, &lock);
+    if (st != LETHE_OK) {
+        free(chains), free(was);
+        return st;
+    }
+    st = read_state(s, was);
     for (int k = 0; k < e->shards && st == LETHE_OK; k++)
         st = sync_shard(s, k, chains + (size_t)k * (size_t)e->slices, was[2 * k],
                         was[2 * k + 1]);

@@ -3,7 +3,8 @@
 # name their components; deletions on S3T (the cut prefix serves at once),
 # SISA (the shard leaves the aggregate, then comes back retrained) and a
 # plain run (refused); bad ids and bodies get their 4xx and nothing reaches
-# the ledger; a restart after SIGKILL resumes a pending request; and 50
+# the ledger; a restart after SIGKILL resumes a pending request; a deletion
+# during a retrain is acknowledged without waiting for it; and 50
 # SIGKILLs in a row on S3T and on SISA with deletions and predictions in
 # flight.
 . "$(dirname "$0")/lib.sh"
@@ -145,6 +146,23 @@ http 200 GET /health
 json 'j["deletions_pending"] == 0'
 kill -TERM "$PID"; wait "$PID"
 expect 0 "$LETHE" ledger verify "$TMP/sisa"
+
+# ---- a deletion during a SISA retrain is acknowledged without waiting for it ----
+expect 0 "$LETHE" sisa train --data fashion-mnist --limit 8000 --shards 2 --slices 1 --epochs 4 \
+    --out "$TMP/slow" --quiet
+start slow --run "$TMP/slow" --token-file "$TMP/token" --open-reads
+http 202 POST /v1/deletions "${AUTH[@]}" -d '{"ids": [1]}'
+sleep 0.2 # the retrain of request 1 is under way
+http 202 POST /v1/deletions "${AUTH[@]}" -d '{"ids": [2]}'
+json 'j["ack_us"] < 300000'
+http 200 GET /v1/deletions/1
+json 'j["status"] == "received"'
+for _ in $(seq 600); do
+    curl -s "http://127.0.0.1:$PORT/v1/deletions/2" | grep -q applied && break; sleep 0.1
+done
+http 200 GET /v1/deletions/2
+json 'j["status"] == "applied"'
+kill -TERM "$PID"; wait "$PID"
 
 # ---- SIGKILL at 50 random moments, deletions and predictions in flight ----------
 # (tests/integ/serve_crash.py: no acknowledged deletion lost or left unapplied,
