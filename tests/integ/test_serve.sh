@@ -34,6 +34,13 @@ http() {
     if [ "$got" = "$want" ]; then pass; else
         fail "$method $path: status $got, expected $want"; head -c 300 "$OUT" | sed 's/^/    /'; echo; fi
 }
+# stop NAME: SIGTERM; the server exits 0 (under the sanitizers: no leak, no
+# error) or its stderr is shown
+stop() {
+    kill -TERM "$PID"; wait "$PID"; local rc=$?
+    if [ "$rc" = 0 ]; then pass; else
+        fail "$1: exit $rc after SIGTERM, expected 0"; sed 's/^/    /' "$TMP/$1.err" | head -n 20; fi
+}
 # an OpenAI error envelope in $OUT
 envelope() { contains "$OUT" '{"error":{"message":'; }
 
@@ -145,10 +152,7 @@ contains "$OUT" 'lethe_request_seconds_bucket{endpoint="chat",le="+Inf"}'
 contains "$OUT" 'lethe_tokens_total{kind="completion"}'
 grep -q 'lethe_request_errors_total{endpoint="completions"} [1-9]' "$OUT" && pass ||
     fail "no completion errors counted"
-kill -TERM "$PID"
-wait "$PID"
-rc=$?
-[ "$rc" = 0 ] && pass || fail "SIGTERM: exit $rc, expected 0"
+stop tok
 
 # ---- open reads, no token: reads are open, changes refused ----------------------
 start open --run "$RUN" --open-reads
@@ -156,7 +160,6 @@ http 200 GET /v1/models
 http 200 POST /v1/completions -d '{"prompt": "a", "max_tokens": 2}'
 http 403 POST /v1/deletions -d '{"ids": [1]}'
 envelope
-kill -TERM "$PID"
-wait "$PID"
+stop open
 
 finish

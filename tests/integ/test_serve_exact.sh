@@ -38,6 +38,13 @@ json() {
     if $PY -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if ($1) else 1)" "$OUT"; then
         pass; else fail "body fails: $1"; head -c 300 "$OUT" | sed 's/^/    /'; echo; fi
 }
+# stop NAME: SIGTERM; the server exits 0 (under the sanitizers: no leak, no
+# error) or its stderr is shown
+stop() {
+    kill -TERM "$PID"; wait "$PID"; local rc=$?
+    if [ "$rc" = 0 ]; then pass; else
+        fail "$1: exit $rc after SIGTERM, expected 0"; sed 's/^/    /' "$TMP/$1.err" | head -n 20; fi
+}
 printf 'tk\n' >"$TMP/token"
 AUTH=(-H "Authorization: Bearer tk")
 
@@ -75,7 +82,7 @@ BODY=$TMP/rows.json TOKEN=tk expect 0 wrk -t2 -c8 -d2s -s bench/serve_post.lua \
     "http://127.0.0.1:$PORT/v1/predict"
 grep -q 'Non-2xx\|Socket errors' "$OUT" && fail "errors under load: $(grep -E 'Non-2xx|Socket' "$OUT")" || pass
 grep -Eq '^ +[1-9][0-9]* requests in' "$OUT" && pass || fail "wrk made no requests"
-kill -TERM "$PID"; wait "$PID"
+stop plain
 
 # ---- S3T: the cut prefix serves from the acknowledgement on -----------------------
 start s3t --run "$TMP/s3t" --token-file "$TMP/token" --open-reads
@@ -110,7 +117,7 @@ http 404 GET /v1/deletions/7
 http 404 GET /v1/deletions/x
 http 200 GET /metrics
 contains "$OUT" "lethe_deletions_total 1"
-kill -TERM "$PID"; wait "$PID"
+stop s3t
 # what the server serves equals what the command line predicts after the forget
 expect 0 "$LETHE" s3t status "$TMP/s3t" --json
 contains "$OUT" '"pending":0'
@@ -144,7 +151,7 @@ http 200 GET /v1/deletions/2
 json 'j["status"] == "applied"'
 http 200 GET /health
 json 'j["deletions_pending"] == 0'
-kill -TERM "$PID"; wait "$PID"
+stop sisa2
 expect 0 "$LETHE" ledger verify "$TMP/sisa"
 
 # ---- a deletion during a SISA retrain is acknowledged without waiting for it ----
@@ -162,7 +169,7 @@ for _ in $(seq 600); do
 done
 http 200 GET /v1/deletions/2
 json 'j["status"] == "applied"'
-kill -TERM "$PID"; wait "$PID"
+stop slow
 
 # ---- SIGKILL at 50 random moments, deletions and predictions in flight ----------
 # (tests/integ/serve_crash.py: no acknowledged deletion lost or left unapplied,
