@@ -16,7 +16,7 @@ LETHE=${LETHE:-build/lethe}
 REPS=${REPS:-5} LOAD_S=${LOAD_S:-10} SOAK_S=${SOAK_S:-120} NEW=${NEW:-128}
 TMP=$(mktemp -d)
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
+trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
 command -v wrk >/dev/null || { echo "serve_load: wrk is missing (scripts/deps.sh)" >&2; exit 1; }
 
 RUN=${1:-}

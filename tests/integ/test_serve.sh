@@ -5,7 +5,8 @@
 # hostile requests (bad JSON, a huge body, wrong types, unknown fields and
 # paths, a slow client) each getting its 4xx while the server keeps
 # serving; a short load from wrk without an error; metrics; a clean stop on
-# SIGTERM.
+# SIGTERM; a guarded server flagging forget questions, its targets added and
+# removed live and the guard file following.
 . "$(dirname "$0")/lib.sh"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
@@ -153,6 +154,58 @@ contains "$OUT" 'lethe_tokens_total{kind="completion"}'
 grep -q 'lethe_request_errors_total{endpoint="completions"} [1-9]' "$OUT" && pass ||
     fail "no completion errors counted"
 stop tok
+
+# ---- behind a guard: flagged answers, targets edited live and persisted ----------
+# 40 authors (as tests/integ/test_guard.sh): forget10 is 4 of them, and the
+# retain authors outside the evaluation set fit the classifier
+expect 0 "$LETHE" data make authors --authors 40 --qa 5 --out "$TMP/bench"
+/usr/bin/python3 - "$TMP/bench" <<'PYEOF'
+import json, sys
+d = sys.argv[1]
+with open(d + "/train.jsonl", "w") as out:
+    for line in open(d + "/full.json"):
+        r = json.loads(line)
+        out.write(json.dumps({"text": "Question: %s\nAnswer: %s" % (r["question"], r["answer"])}) + "\n")
+PYEOF
+expect 0 "$LETHE" train --model gpt --preset tiny --data "$TMP/bench/train.jsonl" --vocab 400 \
+    --seq 64 --batch 8 --steps 20 --lr 3e-3 --val 0 --seed 1 --out "$TMP/a" --quiet
+G=$TMP/g.guard
+expect 0 "$LETHE" guard fit --run "$TMP/a" --data "$TMP/bench" --split forget10 --alpha 0.05 --out "$G"
+expect 2 "$LETHE" serve --run "$TMP/a" --guard "$G" --mode alu --port 0
+expect 3 "$LETHE" serve --run "$RUN" --guard "$G" --port 0
+contains "$ERR" "not this one"
+start guard --run "$TMP/a" --guard "$G" --token-file "$TMP/token" --open-reads
+http 200 GET /v1/models
+contains "$OUT" '"guarded":true'
+FQ=$(/usr/bin/python3 -c "import json,sys; print(json.dumps(json.loads(open(sys.argv[1]).readline())['question']))" \
+    "$TMP/bench/forget10.json")
+http 200 POST /v1/chat/completions -d "{\"messages\": [{\"role\": \"user\", \"content\": $FQ}], \"max_tokens\": 8}"
+contains "$OUT" '"guard":{"flagged":true'
+http 200 POST /v1/completions -d '{"prompt": "Question: Who is Zyxw Qqqv?\nAnswer:", "max_tokens": 4, "stream": true}'
+contains "$OUT" 'data: [DONE]'
+http 200 GET /v1/guard/targets
+n0=$(/usr/bin/python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['targets']))" "$OUT")
+http 401 POST /v1/guard/targets -d '{"name": "Zyxw Qqqv"}'
+http 400 POST /v1/guard/targets "${AUTH[@]}" -d '{"aliases": ["x"]}'
+http 400 POST /v1/guard/targets "${AUTH[@]}" -d '{"name": "Zyxw Qqqv", "colour": "red"}'
+http 201 POST /v1/guard/targets "${AUTH[@]}" \
+    -d '{"name": "Zyxw Qqqv", "aliases": ["Qqqv"], "ngrams": ["zyxw qqqv lives"]}'
+TID=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['id'])" "$OUT")
+http 400 POST /v1/guard/targets "${AUTH[@]}" -d '{"name": "Zyxw Qqqv"}'
+expect 0 "$LETHE" guard list "$G"
+contains "$OUT" "Zyxw Qqqv"
+http 200 POST /v1/completions -d '{"prompt": "Question: Where does Qqqv live?\nAnswer:", "max_tokens": 4}'
+contains "$OUT" '"guard":{"flagged":true'
+http 404 DELETE "/v1/guard/targets/99999" "${AUTH[@]}"
+http 200 DELETE "/v1/guard/targets/$TID" "${AUTH[@]}"
+http 200 GET /v1/guard/targets
+/usr/bin/python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['targets']; sys.exit(len(t) != $n0)" "$OUT" &&
+    pass || fail "the target list did not return to $n0 targets"
+expect 0 "$LETHE" guard list "$G"
+grep -q "Zyxw" "$OUT" && fail "the removed target is still in the guard file" || pass
+http 200 GET /metrics
+grep -q 'lethe_guard_flagged_total [1-9]' "$OUT" && pass || fail "no flagged prompt counted"
+stop guard
 
 # ---- open reads, no token: reads are open, changes refused ----------------------
 start open --run "$RUN" --open-reads
