@@ -3,8 +3,10 @@
  * Incremental decoding keeps a key/value cache: for every layer the keys and
  * values of the positions fed so far, so that feeding one more token costs
  * one row of each projection and one attention row per head instead of a
- * whole forward over the sequence. The cache holds one sequence (batch 1);
- * beam search keeps one cache per beam.
+ * whole forward over the sequence. A cache holds one sequence; beam search
+ * keeps one cache per beam. Batched decoding (lethe_gpt_kv_forward_batch,
+ * lethe_gen_step) feeds one token to each of B caches in one forward, whose
+ * products take B rows, so the weights are read once for B tokens.
  *
  * The cached forward uses the kernels of the full forward (gemm.h) in the
  * same order per row, but its attention sums run over keys one at a time, so
@@ -83,9 +85,8 @@ typedef struct lethe_gpt_kv {
     int len;            /* positions fed so far */
     float *k, *v;       /* (L, cap, C) each: keys and values, heads side by side */
     float *logits;      /* (V) the next-token logits after the last forward */
-    /* scratch, grown to the longest forward so far */
-    int cap_rows;
-    float *x, *ln, *qkv, *atty, *fch, *fchg, *mean, *rstd, *att;
+    struct lethe_gpt_kv_work *work; /* scratch of lethe_gpt_kv_forward, grown to the
+                                       longest forward so far (owned; private) */
 } lethe_gpt_kv;
 
 /* An empty cache for g. NULL (detail set) when out of memory. */
@@ -172,6 +173,93 @@ typedef struct lethe_gen_result {
 lethe_status lethe_gpt_generate(const lethe_gpt *g, const int32_t *prompt, int n_prompt,
                                 const lethe_gen_opts *o, lethe_gen_result *res);
 void lethe_gen_result_free(lethe_gen_result *res);
+
+/* ---- batched decoding ------------------------------------------------------
+ *
+ * A server with many requests in flight steps them together: each request is
+ * a lethe_gen_seq_t (its cache, options and tokens so far), and one
+ * lethe_gen_step chooses the next token of every unfinished sequence and
+ * feeds them all in one forward. The layer norms, the projections, the MLP
+ * and the head run on B rows at once; attention runs per sequence over its
+ * own cache.
+ *
+ * A sequence stepped alone (B = 1) gives the bits of lethe_gpt_generate,
+ * which is built on it. In a batch of B > 1, the products' sums may be
+ * ordered otherwise than with one row (CBLAS picks its kernel by shape;
+ * lethe's own AVX-512 kernel does not), so the logits may differ in their
+ * last bits (the unit tests allow 1e-5 + 1e-4 |x| against the one-sequence
+ * forward): a tie between two tokens, or a sampling draw that falls on a
+ * probability boundary, could then go the other way. Apart from that a
+ * sequence's tokens do not depend on the batch it is stepped in, nor on
+ * the other sequences' options. */
+
+/* The scratch of batched forwards and steps on model g (read-only; must
+ * outlive it): activations of max_b rows (grown when a call takes more) and
+ * the sampler's. One per thread: threads may step different batches on one
+ * model at once, each with its own. NULL (detail set) when out of memory or
+ * max_b < 1. Free with lethe_gen_batch_free (NULL is a no-op). */
+typedef struct lethe_gen_batch lethe_gen_batch_t;
+lethe_gen_batch_t *lethe_gen_batch_new(const lethe_gpt *g, int max_b);
+void lethe_gen_batch_free(lethe_gen_batch_t *w);
+
+/* Feed tokens[b] to cache kv[b] at its own position kv[b]->len, for every
+ * b < B, in one forward through w: each cache's keys and values are
+ * appended and its next-token logits left in kv[b]->logits (within the
+ * tolerance above of lethe_gpt_kv_forward's one token at a time).
+ * LETHE_ERR_INVALID (detail set; no cache changed) when B < 1, a cache is
+ * full, belongs to another model than w's, or appears twice, or a token is
+ * outside the vocabulary; LETHE_ERR_NOMEM (nothing changed) when w cannot
+ * grow to B rows. */
+lethe_status lethe_gpt_kv_forward_batch(lethe_gen_batch_t *w, lethe_gpt_kv *const *kv,
+                                        const int32_t *tokens, int B);
+
+/* One sequence being generated with greedy decoding or sampling: its cache,
+ * a copy of its options, its tokens so far. */
+typedef struct lethe_gen_seq lethe_gen_seq_t;
+
+/* Start continuing prompt[0..n_prompt) on g: the arguments are checked as
+ * lethe_gpt_generate checks them (beam > 1 is refused: beam search runs in
+ * lethe_gpt_generate only), and the prompt is fed to the sequence's cache
+ * with o's embed hook (no_cache: the sequence runs a full forward of its
+ * own at every step instead, outside the batch). A sequence that can take
+ * no token (max_new 0, or a prompt as long as n_positions) is done at once
+ * and feeds nothing. o is copied; what its pointers reach (stop strings,
+ * tokenizer, hook contexts) must outlive the sequence. On success *out is a
+ * new sequence (free with lethe_gen_seq_free). LETHE_ERR_INVALID,
+ * LETHE_ERR_NOMEM (detail set; *out NULL). */
+lethe_status lethe_gen_seq_new(const lethe_gpt *g, const int32_t *prompt, int n_prompt,
+                               const lethe_gen_opts *o, lethe_gen_seq_t **out);
+
+/* Nonzero once the sequence is finished (a stop reason, or a failure that
+ * lethe_gen_seq_result reports). */
+int lethe_gen_seq_done(const lethe_gen_seq_t *s);
+
+/* One step of every unfinished sequence in seqs[0..B) (finished ones are
+ * skipped, so a server keeps stepping the same array until all are done, or
+ * swaps finished ones out between steps): choose its next token from its
+ * current logits as lethe_gpt_generate does (the logits hook with beam 0,
+ * greedy argmax or the sample, the logprob; then end-of-text, on_token,
+ * stop strings, max_new, the context limit), then feed the chosen tokens of
+ * those still unfinished in one lethe_gpt_kv_forward_batch through w. The
+ * callbacks run on the calling thread, sequence by sequence in array order.
+ * A sequence is stepped by one thread, in one batch, at a time. A failure
+ * of one sequence's own (a logits hook that left no finite logit, an id its
+ * tokenizer cannot decode, memory for a no_cache sequence's forward)
+ * finishes that sequence alone, for lethe_gen_seq_result to report; the
+ * others go on. LETHE_ERR_INVALID
+ * (detail set; nothing done) when B < 0, a sequence is NULL, appears twice
+ * or belongs to another model than w's; LETHE_ERR_NOMEM (nothing done) when
+ * w cannot grow to B rows. */
+lethe_status lethe_gen_step(lethe_gen_batch_t *w, lethe_gen_seq_t *const *seqs, int B);
+
+/* Move a finished sequence's result into res (overwritten): its tokens,
+ * logprobs, score and stop reason, as lethe_gpt_generate gives them (the
+ * caller frees them with lethe_gen_result_free). The sequence keeps nothing:
+ * a second call gives an empty result. The status is the sequence's failure
+ * if it had one (its detail set again; res then empty);
+ * LETHE_ERR_INVALID when the sequence is not done. */
+lethe_status lethe_gen_seq_result(lethe_gen_seq_t *s, lethe_gen_result *res);
+void lethe_gen_seq_free(lethe_gen_seq_t *s); /* NULL is a no-op */
 
 /* ---- scoring -------------------------------------------------------------- */
 
