@@ -46,6 +46,7 @@
 
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
+#include "lethe/guard_alu.h"
 #include "lethe/guard_eco.h"
 #include "lethe/progress.h"
 #include "lethe/status.h"
@@ -217,8 +218,13 @@ typedef struct lethe_tofu_run_cfg {
     const char *guard;  /* a guard file (lethe/guard_serve.h) made for the run's
                            model: its answers replace greedy decoding (the scores
                            stay the model's); NULL: none */
-    const char *guard_mode; /* how a flagged prompt is answered: "guard" or "eco" */
+    const char *guard_mode; /* how a flagged prompt is answered: "guard", "eco", or
+                               "alu": ALU's agents (lethe/guard_alu.h) answer every
+                               question over alu_endpoint, with the guard's
+                               automaton as their gate and audit */
     lethe_eco_cfg guard_eco; /* eco's corruption (lethe_eco_defaults) */
+    const lethe_alu_endpoint *alu_endpoint; /* "alu": the chat endpoint (say, lethe
+                                               serve on the run) */
 } lethe_tofu_run_cfg;
 
 /* lethe_tofu_defaults' metrics, no files, no hook, no progress, the

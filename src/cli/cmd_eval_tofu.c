@@ -21,6 +21,7 @@ struct opts {
     int json, quiet, mia;
     lethe_tofu_opts t;
     lethe_eco_cfg eco;
+    lethe_alu_endpoint ep; /* --mode alu */
 };
 
 /* WHP's alpha unless given: the unlearning method's. */
@@ -78,14 +79,21 @@ static void usage(FILE *out)
             "                   (1: the forget answers are told apart, memorised); not\n"
             "                   with --whp\n"            "  --mia-ref RUN    a reference model with the run's tokenizer (say, the\n"
             "                   retain-only model): the reference attack too (implies --mia)\n"
-            "  --mia-k K        the fraction of tokens Min-K%% and Min-K%%++ average (%g)\n"
-            "  --guard GUARD    answer through the guard file GUARD made for RUN (lethe\n"
+            "  --mia-k K        the fraction of tokens Min-K%% and Min-K%%++ average (%g)\n",
+            d.max_new, d.batch, whp_alpha_default(), rd.mia_k);
+    fputs("  --guard GUARD    answer through the guard file GUARD made for RUN (lethe\n"
             "                   guard fit): flagged prompts are decoded by --mode, the\n"
             "                   rest greedily; probabilities stay the model's own. The\n"
             "                   summary adds each set's share of flagged and refused\n"
             "                   questions\n"
-            "  --mode M         with --guard: guard (GUARD's constrained beam search) or\n"
+            "  --mode M         with --guard: guard (GUARD's constrained beam search),\n"
             "                   eco (greedy with the prompt's entity embeddings corrupted)\n"
+            "                   or alu (ALU's agents over --endpoint answer every question;\n"
+            "                   the guard's automaton is their gate and audit)\n"
+            "  --endpoint URL   alu: an OpenAI-compatible chat server (say, lethe serve on\n"
+            "                   RUN); LETHE_API_KEY, when set, is sent as a bearer token\n"
+            "  --endpoint-model M  alu: the requests' \"model\" (default \"default\")\n"
+            "  --timeout S      alu: seconds per request (default 60)\n"
             "  --eco-fn F       eco's corruption: noise_first (default), noise_random,\n"
             "                   noise_top, zero_top, flip_first, flip_top\n"
             "  --eco-k K        dimensions corrupted per position (0: all; default 0)\n"
@@ -95,14 +103,14 @@ static void usage(FILE *out)
             "  --quiet          no progress lines on stderr (a long evaluation shows them\n"
             "                   every few seconds, per set)\n"
             "  -h, --help\n\n"
-            "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n",
-            d.max_new, d.batch, whp_alpha_default(), rd.mia_k);
+            "Exit codes: 0 ok, 1 failure, 2 usage error, 3 bad input.\n", out);
+
 }
 
 enum {
     O_RUN = 256, O_ORACLE, O_DATA, O_SPLIT, O_OUT, O_JSON, O_MAXNEW, O_BATCH, O_ARITH, O_NOGEN,
     O_WHP, O_WHP_ALPHA, O_MEMO, O_QUIET, O_MIA, O_MIA_REF, O_MIA_K, O_GUARD, O_MODE, O_PARA,
-    O_ECO_FN, O_ECO_K, O_ECO_SIGMA
+    O_ECO_FN, O_ECO_K, O_ECO_SIGMA, O_ENDPOINT, O_EP_MODEL, O_TIMEOUT
 };
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -115,8 +123,9 @@ static int parse(int argc, char **argv, struct opts *o)
         {"memorization", 1, 0, O_MEMO}, {"quiet", 0, 0, O_QUIET}, {"mia", 0, 0, O_MIA},
         {"mia-ref", 1, 0, O_MIA_REF}, {"mia-k", 1, 0, O_MIA_K}, {"guard", 1, 0, O_GUARD},
         {"mode", 1, 0, O_MODE}, {"paraphrased", 0, 0, O_PARA}, {"eco-fn", 1, 0, O_ECO_FN},
-        {"eco-k", 1, 0, O_ECO_K}, {"eco-sigma", 1, 0, O_ECO_SIGMA}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"eco-k", 1, 0, O_ECO_K}, {"eco-sigma", 1, 0, O_ECO_SIGMA},
+        {"endpoint", 1, 0, O_ENDPOINT}, {"endpoint-model", 1, 0, O_EP_MODEL},
+        {"timeout", 1, 0, O_TIMEOUT}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     lethe_tofu_defaults(&o->t);
     o->whp_alpha = whp_alpha_default();
@@ -125,15 +134,18 @@ static int parse(int argc, char **argv, struct opts *o)
     o->mia_k = d.mia_k;
     long max_new = o->t.max_new, batch = o->t.batch, eco_k = 0;
     lethe_eco_defaults(&o->eco);
+    lethe_alu_endpoint_defaults(&o->ep);
+    o->ep.api_key = getenv("LETHE_API_KEY");
     const cli_long_opt ints[] = {{O_MAXNEW, &max_new, 1, 100000}, {O_BATCH, &batch, 1, 100000},
                                  {O_ECO_K, &eco_k, 0, 1 << 20}};
     const cli_real_opt reals[] = {{O_WHP_ALPHA, &o->whp_alpha, 0, 1e6},
                                   {O_MIA_K, &o->mia_k, 1e-9, 1},
-                                  {O_ECO_SIGMA, &o->eco.sigma, 0, 1e12}};
+                                  {O_ECO_SIGMA, &o->eco.sigma, 0, 1e12},
+                                  {O_TIMEOUT, &o->ep.timeout_s, 0.001, 86400}};
     cli_getopt_begin();
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        int done = cli_numeric_option(VERB, lo, c, optarg, ints, 3, reals, 3);
+        int done = cli_numeric_option(VERB, lo, c, optarg, ints, 3, reals, 4);
         if (done < 0)
             return -done;
         if (done)
@@ -160,6 +172,8 @@ static int parse(int argc, char **argv, struct opts *o)
         case O_GUARD: o->guard = optarg; break;
         case O_MODE: o->mode = optarg; break;
         case O_PARA: o->t.paraphrased = 1; break;
+        case O_ENDPOINT: o->ep.url = optarg; break;
+        case O_EP_MODEL: o->ep.model = optarg; break;
         case O_ECO_FN:
             if (lethe_eco_fn_parse(optarg, &o->eco.fn))
                 return cli_usage(VERB, "%s", lethe_error_detail());
@@ -179,6 +193,9 @@ static int parse(int argc, char **argv, struct opts *o)
         return cli_usage(VERB, "--guard and --mode go together");
     if (o->guard && o->whp)
         return cli_usage(VERB, "--guard does not combine with --whp");
+    int alu = o->mode && !strcmp(o->mode, "alu");
+    if (alu != (o->ep.url != NULL))
+        return cli_usage(VERB, "--mode alu and --endpoint go together");
     return 0;
 }
 
@@ -194,6 +211,7 @@ int cmd_eval_tofu(int argc, char **argv)
     c.t = o.t;
     c.mia = o.mia, c.mia_ref = o.mia_ref, c.mia_k = o.mia_k;
     c.guard = o.guard, c.guard_mode = o.mode, c.guard_eco = o.eco;
+    c.alu_endpoint = o.ep.url ? &o.ep : NULL;
     c.progress = o.quiet ? NULL : stderr;
     /* WHP: the reinforced model's adjustment as the evaluation's logits hook */
     lethe_lm_whp_run whp = {0};

@@ -68,6 +68,31 @@ static lethe_status guard_answer(void *ctx, const char *question, int max_new, i
     return st;
 }
 
+/* ALU's answer to a TOFU question (a lethe_tofu_answerer): its agents over
+ * the endpoint; the question goes as the user's message, and the endpoint's
+ * chat template makes TOFU's prompt of it. */
+typedef struct alu_ctx {
+    lethe_guard_t *gd;
+    const lethe_alu_endpoint *ep;
+} alu_ctx;
+
+static lethe_status alu_answer(void *ctx, const char *question, int max_new, int32_t eot,
+                               char **text, int *flagged, int *refused)
+{
+    (void)eot;
+    alu_ctx *a = ctx;
+    lethe_alu_endpoint ep = *a->ep;
+    ep.max_tokens = max_new;
+    lethe_alu_result r = {0};
+    *text = NULL;
+    lethe_status st = lethe_alu_answer(NULL, a->gd, lethe_alu_http_chat, &ep, question, &r);
+    if (st == LETHE_OK && !(*text = strdup(r.text)))
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    *flagged = r.targets > 0, *refused = r.refused;
+    lethe_alu_result_free(&r);
+    return st;
+}
+
 /* Evaluate set s on model m (`who`: "model" or "oracle") with the logits
  * processor proc and the answerer ans (either may be NULL). */
 static lethe_status eval_one(const lethe_tofu_run_cfg *c, int s, const lethe_gpt_dir *m,
@@ -325,12 +350,20 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
         st = lethe_fail(st, "%s: %s", c->run, lethe_error_detail());
     lethe_guard_t *gd = NULL;
     lethe_guard_serve_t *gs = NULL;
-    if (!st && c->guard)
-        st = c->logits ? lethe_fail(LETHE_ERR_INVALID, "a guard and a logits processor do not "
-                                    "combine")
-                       : lethe_guard_serve_open(c->guard, m.model, m.tok, c->guard_mode,
-                                                &c->guard_eco, &gd, &gs);
-    lethe_tofu_answerer answerer = {guard_answer, gs};
+    int alu = c->guard && c->guard_mode && !strcmp(c->guard_mode, "alu");
+    if (!st && c->guard && c->logits)
+        st = lethe_fail(LETHE_ERR_INVALID, "a guard and a logits processor do not combine");
+    else if (!st && alu && !c->alu_endpoint)
+        st = lethe_fail(LETHE_ERR_INVALID, "ALU needs a chat endpoint");
+    else if (!st && alu)
+        st = lethe_guard_load(c->guard, &gd);
+    else if (!st && c->guard)
+        st = lethe_guard_serve_open(c->guard, m.model, m.tok, c->guard_mode, &c->guard_eco, &gd,
+                                    &gs);
+    alu_ctx actx = {gd, c->alu_endpoint};
+    lethe_tofu_answerer answerer = {alu ? alu_answer : guard_answer,
+                                    alu ? (void *)&actx : (void *)gs};
+    int answered = gs || (alu && gd);
     /* the attacks first: their inputs fail before the long evaluation */
     char holdout[512];
     int mia = 0;
@@ -342,8 +375,8 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
     if (!st && mia)
         st = mia_run(c, holdout, &m, mia_eval, mia_sum);
     for (int s = 0; s < N_SETS && !st; s++)
-        st = eval_one(c, s, &m, "model", c->logits, gs ? &answerer : NULL, c->t.no_generate,
-                      &res[s]);
+        st = eval_one(c, s, &m, "model", c->logits, answered ? &answerer : NULL,
+                      c->t.no_generate, &res[s]);
     /* the oracle's truth ratios on the forget split (no generation needed) */
     if (!st && c->oracle)
         st = eval_one(c, 0, &orc, "oracle", NULL, NULL, 1, &oracle_forget);

@@ -146,7 +146,8 @@ contains "$ERR" "made for model"
 one_line "$ERR"
 expect 3 "$LETHE" generate --run "$TMP/a" --guard "$TMP/dam.guard" --mode guard --prompt "x"
 expect 2 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode alu --prompt "x"
-expect 3 "${E0[@]}" --guard "$G" --mode alu 2>/dev/null
+expect 2 "${E0[@]}" --guard "$G" --mode alu
+expect 2 "${E0[@]}" --guard "$G" --mode guard --endpoint http://127.0.0.1:1
 expect 3 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode gaurd --prompt "x"
 expect 2 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode eco --eco-fn loud --prompt "x"
 expect 2 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode eco --eco-sigma -1 --prompt "x"
@@ -253,6 +254,15 @@ for m in badjson nochoices http500; do
 done
 expect 3 alu slow --timeout 0.5 --prompt "$Q"
 contains "$ERR" "Timeout"
+# the TOFU evaluation answered by ALU's agents: the model's scores, ALU's
+# answers (the scripted endpoint's clean merge for flagged questions)
+expect 0 "${E0[@]}" --guard "$TMP/alu.guard" --mode alu --endpoint "$URL" --endpoint-model good --json
+if $PY -c "
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s['forget_flagged'] > 0 and 0 <= s['forget_refused'] <= 1, s
+assert 'retain_rougeL_recall' in s and 'forget_prob' in s, s
+" "$OUT"; then pass; else fail "eval tofu --mode alu: $(head -c 300 "$OUT")"; fi
 kill "$SRV" 2>/dev/null; wait "$SRV" 2>/dev/null
 expect 3 alu good --prompt "$Q"
 contains "$ERR" "connect"
