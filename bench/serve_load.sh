@@ -2,7 +2,7 @@
 # Load, speed and soak figures of `lethe serve` (docs/RELIABILITY.md):
 #   1. single-stream completion speed through the server against
 #      `lethe generate` on the same run (greedy, REPS runs each, medians);
-#   2. wrk from loopback: completions (1 and 4 connections) and
+#   2. wrk from loopback: completions (1, 4 and 16 connections) and
 #      predictions (8 connections) for LOAD_S seconds each: requests/s,
 #      p50/p99 latency, errors;
 #   3. a soak: predictions and completions together for SOAK_S seconds,
@@ -85,6 +85,7 @@ echo "== wrk, $LOAD_S s each"
 COMPLETION="{\"prompt\": \"$PROMPT\", \"max_tokens\": 16, \"temperature\": 0}"
 load "completions (16 tokens)" /v1/completions "$COMPLETION" 1
 load "completions (16 tokens)" /v1/completions "$COMPLETION" 4
+load "completions (16 tokens)" /v1/completions "$COMPLETION" 16
 kill "$PID"; wait "$PID" 2>/dev/null || true
 start "$TMP/sisa"
 ROW=$(/usr/bin/python3 -c 'print({"inputs": [[i % 17 for i in range(64)]]})' | tr "'" '"')

@@ -14,12 +14,20 @@
 #include "lethe/tokenizer.h"
 #include "serve_impl.h"
 
+#define SERVE_MAX_BATCH 16 /* sequences a worker steps together */
+
+typedef struct serve_worker {
+    serve_lm *lm;
+    pthread_t thread;
+    lethe_gen_batch_t *batch; /* its scratch */
+} serve_worker;
+
 struct serve_lm {
     lethe_gpt_dir dir;
     lethe_guard_t *gd;         /* under the server's guard_lock */
     lethe_guard_serve_t *gs;
-    pthread_t *workers;
-    int n_workers;
+    serve_worker *workers;
+    int n_workers, cap_workers; /* running; allocated */
     pthread_mutex_t mu;        /* the queue */
     pthread_cond_t cv;
     serve_job *head, *tail;
@@ -32,6 +40,8 @@ struct serve_job {
     serve_gen_req req;
     int32_t *ids;
     int n_ids, max_new;
+    lethe_gen_opts opts;       /* the sequence's options (they point into the job) */
+    lethe_gen_seq_t *seq;      /* the sequence while it generates */
     uint64_t seed;
     long id, created;
     struct timespec deadline;
@@ -58,6 +68,7 @@ struct serve_job {
 static void job_free(serve_job *j)
 {
     serve_gen_req_free(&j->req);
+    lethe_gen_seq_free(j->seq);
     free(j->ids), free(j->toks), free(j->text), free(j->out);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
@@ -296,29 +307,43 @@ static void cut_stop(serve_job *j)
     }
 }
 
-static void run_plain(serve_job *j)
+/* Start job j's sequence (its prompt fed to its cache); 0 when it could not
+ * start (j->st says why). */
+static int seq_start(serve_job *j)
 {
     serve_lm *lm = j->s->lm;
-    lethe_gen_opts o;
-    lethe_gen_defaults(&o);
-    o.max_new = j->max_new;
-    o.temperature = (float)j->req.temperature;
-    o.top_p = (float)j->req.top_p;
-    o.seed = j->seed;
-    o.eos = (int32_t)lm->dir.eot;
-    o.stop = (const char *const *)j->req.stop;
-    o.n_stop = j->req.n_stop;
-    o.tok = lm->dir.tok;
-    o.on_token = on_token, o.token_ctx = j;
+    lethe_gen_opts *o = &j->opts;
+    lethe_gen_defaults(o);
+    o->max_new = j->max_new;
+    o->temperature = (float)j->req.temperature;
+    o->top_p = (float)j->req.top_p;
+    o->seed = j->seed;
+    o->eos = (int32_t)lm->dir.eot;
+    o->stop = (const char *const *)j->req.stop;
+    o->n_stop = j->req.n_stop;
+    o->tok = lm->dir.tok;
+    o->on_token = on_token, o->token_ctx = j;
+    if (atomic_load(&j->cancel))
+        j->st = lethe_fail(LETHE_ERR_FAILED, "the client went away");
+    else
+        j->st = lethe_gen_seq_new(lm->dir.model, j->ids, j->n_ids, o, &j->seq);
+    return j->st == LETHE_OK;
+}
+
+/* A finished sequence: its result and text into the job. */
+static void seq_finish(serve_job *j)
+{
     lethe_gen_result r;
-    j->st = lethe_gpt_generate(lm->dir.model, j->ids, j->n_ids, &o, &r);
+    j->st = lethe_gen_seq_result(j->seq, &r);
+    lethe_gen_seq_free(j->seq);
+    j->seq = NULL;
     if (j->st != LETHE_OK)
         return;
     j->stop = r.stop, j->used = r.n;
     lethe_gen_result_free(&r);
     unsigned char *b = NULL;
     size_t n = 0;
-    if ((j->st = lethe_tokenizer_decode(lm->dir.tok, j->toks, (size_t)j->n_toks, &b, &n)))
+    if ((j->st = lethe_tokenizer_decode(j->s->lm->dir.tok, j->toks, (size_t)j->n_toks, &b, &n)))
         return;
     pthread_mutex_lock(&j->mu);
     free(j->text);
@@ -348,14 +373,10 @@ static void run_guarded(serve_job *j)
     lethe_guard_serve_result_free(&r);
 }
 
-static void run(serve_job *j)
+/* The job's answer is complete (or failed): its last events, and the
+ * request waiting on it wakes. */
+static void job_end(serve_job *j)
 {
-    if (atomic_load(&j->cancel))
-        j->st = lethe_fail(LETHE_ERR_FAILED, "the client went away");
-    else if (j->s->lm->gs)
-        run_guarded(j);
-    else
-        run_plain(j);
     pthread_mutex_lock(&j->mu);
     if (j->st != LETHE_OK) {
         snprintf(j->err, sizeof j->err, "%s", lethe_error_detail());
@@ -393,25 +414,77 @@ static void run(serve_job *j)
     pthread_mutex_unlock(&j->mu);
 }
 
+/* Take queued jobs, at most room of them, into take[]; with none queued
+ * and idle set, wait for one (or for quit). */
+static int take_jobs(serve_lm *lm, serve_job **take, int room, int idle)
+{
+    pthread_mutex_lock(&lm->mu);
+    while (idle && !lm->head && !lm->quit)
+        pthread_cond_wait(&lm->cv, &lm->mu);
+    int k = 0;
+    while (lm->head && k < room) {
+        take[k++] = lm->head;
+        lm->head = lm->head->next;
+    }
+    if (!lm->head)
+        lm->tail = NULL;
+    pthread_mutex_unlock(&lm->mu);
+    return k;
+}
+
+/* A worker: it steps the sequences of its jobs together, one token each per
+ * step (lethe_gen_step), and takes queued jobs into the batch between steps
+ * (up to SERVE_MAX_BATCH), so requests that arrive while others generate
+ * share their forwards. A guarded job is answered alone (the guard's own
+ * decoding). */
 static void *worker(void *arg)
 {
-    serve_lm *lm = arg;
+    serve_worker *wk = arg;
+    serve_lm *lm = wk->lm;
+    serve_job *active[SERVE_MAX_BATCH], *take[SERVE_MAX_BATCH];
+    lethe_gen_seq_t *seqs[SERVE_MAX_BATCH];
+    int n = 0;
     for (;;) {
-        pthread_mutex_lock(&lm->mu);
-        while (!lm->head && !lm->quit)
-            pthread_cond_wait(&lm->cv, &lm->mu);
-        serve_job *j = lm->head;
-        if (j) {
-            lm->head = j->next;
-            if (!lm->head)
-                lm->tail = NULL;
+        int k = take_jobs(lm, take, SERVE_MAX_BATCH - n, n == 0);
+        if (k == 0 && n == 0)
+            break; /* quit, nothing left */
+        for (int i = 0; i < k; i++) {
+            serve_job *j = take[i];
+            if (lm->gs) {
+                if (atomic_load(&j->cancel))
+                    j->st = lethe_fail(LETHE_ERR_FAILED, "the client went away");
+                else
+                    run_guarded(j);
+            } else if (seq_start(j)) {
+                active[n] = j, seqs[n] = j->seq, n++;
+                continue;
+            }
+            job_end(j);
+            job_unref(j);
         }
-        pthread_mutex_unlock(&lm->mu);
-        if (!j)
-            return NULL;
-        run(j);
-        job_unref(j);
+        if (n == 0)
+            continue;
+        lethe_status st = lethe_gen_step(wk->batch, seqs, n);
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            serve_job *j = active[i];
+            if (st == LETHE_OK && !lethe_gen_seq_done(seqs[i])) {
+                active[m] = j, seqs[m] = seqs[i], m++;
+                continue;
+            }
+            if (st == LETHE_OK) {
+                seq_finish(j);
+            } else {
+                j->st = st;
+                lethe_gen_seq_free(j->seq);
+                j->seq = NULL;
+            }
+            job_end(j);
+            job_unref(j);
+        }
+        n = m;
     }
+    return NULL;
 }
 
 /* ---- the request -------------------------------------------------------------- */
@@ -543,10 +616,16 @@ lethe_status serve_lm_open(serve *s)
     if (st == LETHE_OK && s->cfg.guard)
         st = lethe_guard_serve_open(s->cfg.guard, lm->dir.model, lm->dir.tok, s->cfg.mode, NULL,
                                     &lm->gd, &lm->gs);
-    if (st == LETHE_OK && !(lm->workers = calloc((size_t)s->cfg.threads, sizeof(pthread_t))))
+    if (st == LETHE_OK && !(lm->workers = calloc((size_t)s->cfg.threads, sizeof *lm->workers)))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (st == LETHE_OK)
+        lm->cap_workers = s->cfg.threads;
     for (int i = 0; st == LETHE_OK && i < s->cfg.threads; i++) {
-        if (pthread_create(&lm->workers[i], NULL, worker, lm))
+        serve_worker *w = &lm->workers[i];
+        w->lm = lm;
+        if (!(w->batch = lethe_gen_batch_new(lm->dir.model, SERVE_MAX_BATCH)))
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        else if (pthread_create(&w->thread, NULL, worker, w))
             st = lethe_fail(LETHE_ERR_FAILED, "cannot start a worker thread");
         else
             lm->n_workers++;
@@ -583,7 +662,9 @@ void serve_lm_free(serve_lm *lm)
     pthread_cond_broadcast(&lm->cv);
     pthread_mutex_unlock(&lm->mu);
     for (int i = 0; i < lm->n_workers; i++)
-        pthread_join(lm->workers[i], NULL);
+        pthread_join(lm->workers[i].thread, NULL);
+    for (int i = 0; lm->workers && i < lm->cap_workers; i++)
+        lethe_gen_batch_free(lm->workers[i].batch);
     free(lm->workers);
     lethe_guard_serve_free(lm->gs);
     lethe_guard_free(lm->gd);
