@@ -10,8 +10,9 @@ predictions are in flight; restart it each time; then check:
      `lethe s3t forget` / `lethe sisa forget` removes from a copy of the
      untouched run when told to forget that set.
 
-usage: serve_crash.py LETHE RUN KIND IDS_FILE KILLS SEED
-KIND is s3t or sisa; IDS_FILE holds training ids, one per line. Prints one
+usage: serve_crash.py LETHE RUN KIND IDS_FILE KILLS SEED [PAUSE]
+KIND is s3t or sisa; IDS_FILE holds training ids, one per line; the
+deleting thread waits up to PAUSE seconds (0.05) between requests. Prints one
 line per round and a summary; exits 1 on any violation."""
 import http.client
 import json
@@ -27,6 +28,7 @@ import time
 
 LETHE, RUN, KIND, IDS_FILE, KILLS, SEED = sys.argv[1:7]
 KILLS, SEED = int(KILLS), int(SEED)
+PAUSE = float(sys.argv[7]) if len(sys.argv) > 7 else 0.05
 rng = random.Random(SEED)
 ids_all = [int(x) for x in open(IDS_FILE).read().split()]
 work = tempfile.mkdtemp()
@@ -99,7 +101,7 @@ def deleter(port, stop):
                 acks.append((t, batch))
         elif st != 400:  # 400: an id a killed, unacknowledged request had recorded
             print("unexpected status %d: %s" % (st, j))
-        time.sleep(rng.uniform(0, 0.05))
+        stop.wait(rng.uniform(0, PAUSE))
 
 
 for k in range(KILLS):

@@ -17,48 +17,13 @@
 #endif
 
 #include "../test.h"
+#include "gpt_small.h"
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
 #include "lethe/rng.h"
 #include "lethe/tokenizer.h"
 
-#define NPOS 40
 
-static const char *train_text =
-    "the cat sat on the mat. the dog sat on the log. a cat and a dog met on the mat, "
-    "and the cat ran to the log while the dog sat still.";
-
-/* A tokenizer of 300 ids trained on train_text. */
-static lethe_tokenizer_t *small_tokenizer(void)
-{
-    size_t len = strlen(train_text);
-    lethe_tokenizer_t *t = NULL;
-    if (lethe_tokenizer_train(&train_text, &len, 1, 300, NULL, &t) != LETHE_OK)
-        return NULL;
-    return t;
-}
-
-/* A model of V ids, NPOS positions, C 32, 2 layers, 4 heads, from seed;
- * wte is scaled up so the next-token distributions are not flat. */
-static lethe_gpt *small_model(int V, uint64_t seed)
-{
-    lethe_gpt_config cfg = {V, NPOS, 32, 2, 4};
-    lethe_gpt *g = lethe_gpt_init(&cfg);
-    if (!g)
-        return NULL;
-    lethe_gpt_init_params(g, seed);
-    float *wte = lethe_gpt_param(g, "wte.weight", NULL, NULL);
-    for (long i = 0; i < (long)V * 32; i++)
-        wte[i] *= 20.0f;
-    return g;
-}
-
-static void random_tokens(int32_t *t, int n, int V, uint64_t seed)
-{
-    lethe_rng r = lethe_rng_init(seed, 1);
-    for (int i = 0; i < n; i++)
-        t[i] = (int32_t)lethe_rng_below(&r, (uint32_t)V);
-}
 
 /* The largest |a - b| / (1e-5 + 1e-4 |b|): within tolerance when <= 1. */
 static double worst_rel(const float *a, const float *b, long n)
