@@ -108,10 +108,18 @@ sanitize: deps
 # valgrind: the unit runner under memcheck (errors and definite leaks fail;
 # LETHE_TEST_QUICK thins the work of the slowest tests, test_quick()),
 # built PORTABLE=1 in $(BUILD)/vg: valgrind does not decode AVX-512.
+# VG_SHARDS runners share the tests (LETHE_TEST_SHARD), side by side.
+VG_SHARDS ?= 2
 valgrind:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/vg PORTABLE=1 $(BUILD)/vg/test_unit
-	LETHE_TEST_QUICK=1 OMP_NUM_THREADS=1 valgrind -q --error-exitcode=1 --leak-check=full \
-	  --errors-for-leak-kinds=definite $(BUILD)/vg/test_unit
+	@rc=0; pids=; for i in $$(seq 0 $$(($(VG_SHARDS) - 1))); do \
+	  LETHE_TEST_SHARD=$$i/$(VG_SHARDS) LETHE_TEST_QUICK=1 OMP_NUM_THREADS=1 valgrind -q \
+	    --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	    $(BUILD)/vg/test_unit >$(BUILD)/vg/shard$$i.log 2>&1 & pids="$$pids $$!"; \
+	done; \
+	for p in $$pids; do wait $$p || rc=1; done; \
+	for i in $$(seq 0 $$(($(VG_SHARDS) - 1))); do echo "valgrind shard $$i/$(VG_SHARDS):"; \
+	  cat $(BUILD)/vg/shard$$i.log; done; exit $$rc
 
 # Fuzz harnesses: libFuzzer (clang) over the library's sources, compiled
 # once into $(BUILD)/fuzz/obj with the fuzzer's coverage hooks, each harness

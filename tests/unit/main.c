@@ -1,5 +1,6 @@
 /* The unit test runner. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,10 +56,21 @@ int main(int argc, char **argv)
     /* LETHE_TEST_TIMES=1 prints each test's wall time, to find slow ones. */
     const char *times = getenv("LETHE_TEST_TIMES");
     int show_times = times && *times && strcmp(times, "0") != 0;
+    /* LETHE_TEST_SHARD=I/N runs every Nth of the selected tests from the
+     * Ith (in name order), so that N runners share the suite. */
+    const char *shard = getenv("LETHE_TEST_SHARD");
+    int sh_i = 0, sh_n = 1;
+    if (shard && *shard && (sscanf(shard, "%d/%d", &sh_i, &sh_n) != 2 || sh_n < 1 || sh_i < 0 ||
+                            sh_i >= sh_n)) {
+        fprintf(stderr, "LETHE_TEST_SHARD is I/N with 0 <= I < N, not '%s'\n", shard);
+        return 2;
+    }
     qsort(tests, (size_t)n_tests, sizeof tests[0], by_name);
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, selected = 0;
     for (int i = 0; i < n_tests; i++) {
         if (filter && !strstr(tests[i].name, filter))
+            continue;
+        if (selected++ % sh_n != sh_i)
             continue;
         current_failed = 0;
         lethe_error_clear();
