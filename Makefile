@@ -96,13 +96,16 @@ test: deps
 	@$(MAKE) --no-print-directory check
 
 # The sanitizers slow each process tenfold: the concurrent-forget test runs 10
-# pairs per engine there (50 in the plain suite). The two pipeline scripts,
+# pairs per engine there (50 in the plain suite), the serving crash test 10
+# kills (50), and the unlearning matrix leaves out its two largest data sets
+# (every method still meets a classifier and a regressor). The two pipeline scripts,
 # 40% of the sanitized suite's time, are skipped by default: each stage they
 # run is a library call that eval_tofu, unlearn_lm, train_gpt and eval_muse
 # run under the sanitizers too. SAN_SKIP= runs them as well.
 SAN_SKIP ?= tofu_run muse_run
 sanitize: deps
-	@LETHE_CONCURRENT_PAIRS=$${LETHE_CONCURRENT_PAIRS:-10} LETHE_TEST_SKIP="$(SAN_SKIP)" \
+	@LETHE_CONCURRENT_PAIRS=$${LETHE_CONCURRENT_PAIRS:-10} LETHE_SERVE_KILLS=$${LETHE_SERVE_KILLS:-10} \
+	  LETHE_MATRIX_QUICK=$${LETHE_MATRIX_QUICK:-1} LETHE_TEST_SKIP="$(SAN_SKIP)" \
 	  $(MAKE) --no-print-directory BUILD=$(BUILD)/san SAN=1 check
 
 # valgrind: the unit runner under memcheck (errors and definite leaks fail;

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Every method of 'lethe unlearn --list' on every data set: it runs on the
 # tasks it applies to (leaving a model that predicts) and refuses the others
-# with a one-line message and exit 3, leaving nothing behind.
+# with a one-line message and exit 3, leaving nothing behind. With
+# LETHE_MATRIX_QUICK=1 (make sanitize sets it) the two largest data sets,
+# fashion-mnist and us-births, are left out: every method still meets a
+# classifier and a regressor.
 . "$(dirname "$0")/lib.sh"
 
 expect 0 "$LETHE" unlearn --list
@@ -10,6 +13,9 @@ methods=$(awk 'NR > 1 && !/^ / {print $1 ":" $2}' "$OUT")
 
 classify="fashion-mnist digits iris wine breast-cancer"
 regress="diabetes boston cps-wages us-births"
+if [ "${LETHE_MATRIX_QUICK:-0}" = 1 ]; then
+    classify="digits iris wine breast-cancer" regress="diabetes boston cps-wages"
+fi
 for data in $classify $regress; do
     kind=regress forget=random:0.2
     case " $classify " in *" $data "*) kind=classify forget=class:1 ;; esac
