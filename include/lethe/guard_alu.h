@@ -30,7 +30,10 @@
 
 #include <stddef.h>
 
+#include "lethe/gpt.h"
+#include "lethe/gpt_generate.h"
 #include "lethe/guard_file.h"
+#include "lethe/tokenizer.h"
 #include "lethe/status.h"
 
 #include "lethe/api.h"
@@ -116,6 +119,32 @@ void lethe_alu_endpoint_defaults(lethe_alu_endpoint *e);
  * detail naming the URL. Threads may call it at once. */
 lethe_status lethe_alu_http_chat(void *ctx, const lethe_alu_msg *msgs, int n, char **reply,
                                  lethe_alu_usage *usage);
+
+/* ---- a lethe GPT run in this process ---------------------------------------- */
+
+/* The model answers the agents' messages as lethe serve's chat endpoint
+ * would (docs/serving.md): the messages in its chat template (a system
+ * message then "\n", a user message as "Question: ...\nAnswer:"), a greedy
+ * reply of at most max_tokens, stopped at eot, without leading blanks.
+ * A prompt longer than the context keeps its last tokens, leaving room for
+ * a reply of min(max_tokens, a quarter of the context); each such call is
+ * counted in truncated. Usage counts the tokens fed and generated. */
+typedef struct lethe_alu_local {
+    const lethe_gpt *model;
+    const lethe_tokenizer_t *tok;
+    int32_t eot;         /* the end-of-text id (-1: none) */
+    int max_tokens;      /* per reply (256) */
+    long truncated;      /* calls whose prompt was cut (updated atomically) */
+} lethe_alu_local;
+
+void lethe_alu_local_init(lethe_alu_local *l, const lethe_gpt *g, const lethe_tokenizer_t *tok,
+                          int32_t eot);
+
+/* A lethe_alu_chat over ctx (a lethe_alu_local). Threads may call it at
+ * once. LETHE_ERR_INVALID for a bad message or setting, and as
+ * lethe_gpt_generate and the tokenizer. */
+lethe_status lethe_alu_local_chat(void *ctx, const lethe_alu_msg *msgs, int n, char **reply,
+                                  lethe_alu_usage *usage);
 
 LETHE_API_END
 #endif

@@ -29,7 +29,9 @@ LETHE_API_BEGIN
 typedef struct lethe_serve_cfg {
     const char *run;        /* the run directory served (required) */
     const char *guard;      /* a guard file for the language model (NULL: none) */
-    const char *mode;       /* with guard: "guard" (default) or "eco" */
+    const char *mode;       /* with guard: "guard" (default), "eco", or "alu" (ALU's
+                               agents over the served model answer every request:
+                               lethe/guard_alu.h, lethe_alu_local_chat) */
     const char *host;       /* address to listen on ("127.0.0.1") */
     int port;               /* 0: any free port (lethe_serve_port says which); 8080 */
     int threads;            /* generation workers (0: one per core) */

@@ -220,11 +220,14 @@ typedef struct lethe_tofu_run_cfg {
                            stay the model's); NULL: none */
     const char *guard_mode; /* how a flagged prompt is answered: "guard", "eco", or
                                "alu": ALU's agents (lethe/guard_alu.h) answer every
-                               question over alu_endpoint, with the guard's
-                               automaton as their gate and audit */
+                               question over alu_endpoint, or with the run's own
+                               model as the chat model (lethe_alu_local_chat)
+                               when it is NULL; the guard's automaton is their
+                               gate and audit, and the summary's "alu" counts
+                               each set's calls, tokens and stages */
     lethe_eco_cfg guard_eco; /* eco's corruption (lethe_eco_defaults) */
     const lethe_alu_endpoint *alu_endpoint; /* "alu": the chat endpoint (say, lethe
-                                               serve on the run) */
+                                               serve on the run); NULL: the run */
 } lethe_tofu_run_cfg;
 
 /* lethe_tofu_defaults' metrics, no files, no hook, no progress, the

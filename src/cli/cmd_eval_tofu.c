@@ -88,8 +88,10 @@ static void usage(FILE *out)
             "                   questions\n"
             "  --mode M         with --guard: guard (GUARD's constrained beam search),\n"
             "                   eco (greedy with the prompt's entity embeddings corrupted)\n"
-            "                   or alu (ALU's agents over --endpoint answer every question;\n"
-            "                   the guard's automaton is their gate and audit)\n"
+            "                   or alu (ALU's agents answer every question, over --endpoint\n"
+            "                   or, without it, with RUN's model in this process as the\n"
+            "                   chat model; the guard's automaton is their gate and\n"
+            "                   audit; the summary counts their calls and tokens)\n"
             "  --endpoint URL   alu: an OpenAI-compatible chat server (say, lethe serve on\n"
             "                   RUN); LETHE_API_KEY, when set, is sent as a bearer token\n"
             "  --endpoint-model M  alu: the requests' \"model\" (default \"default\")\n"
@@ -193,9 +195,8 @@ static int parse(int argc, char **argv, struct opts *o)
         return cli_usage(VERB, "--guard and --mode go together");
     if (o->guard && o->whp)
         return cli_usage(VERB, "--guard does not combine with --whp");
-    int alu = o->mode && !strcmp(o->mode, "alu");
-    if (alu != (o->ep.url != NULL))
-        return cli_usage(VERB, "--mode alu and --endpoint go together");
+    if (o->ep.url && !(o->mode && !strcmp(o->mode, "alu")))
+        return cli_usage(VERB, "--endpoint goes with --mode alu");
     return 0;
 }
 

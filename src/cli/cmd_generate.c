@@ -25,7 +25,8 @@ static void print_usage(FILE *out)
 {
     fprintf(out,
             "Usage: lethe generate --run DIR (--prompt TEXT | --tokens IDS) [options]\n"
-            "       lethe generate --guard GUARD --mode alu --endpoint URL --prompt TEXT\n\n"
+            "       lethe generate --guard GUARD --mode alu (--endpoint URL | --run DIR)\n"
+            "                      --prompt TEXT\n\n"
             "Continue a prompt with the GPT model of DIR, decoding with a key/value cache.\n"
             "DIR is a lethe run (model.safetensors, config.json, tokenizer.json) or a\n"
             "Hugging Face GPT-2 directory (model.safetensors, config.json, vocab.json +\n"
@@ -59,9 +60,11 @@ static void print_usage(FILE *out)
             "  --eco-k K          dimensions corrupted per position (0: all; default 0)\n"
             "  --eco-sigma X      noise strength (default 1)\n"
             "                     alu: ALU's agents over the chat endpoint --endpoint URL\n"
-            "                     (OpenAI-compatible; no --run): an answer, the guard's\n"
-            "                     automaton as gate, 5 rewrites, ratings, a merge of the\n"
-            "                     best 3 or a refusal, a final audit\n"
+            "                     (OpenAI-compatible), or with --run, DIR's model in this\n"
+            "                     process as their chat model (replies of --max-new\n"
+            "                     tokens): an answer, the guard's automaton as gate, 5\n"
+            "                     rewrites, ratings, a merge of the best 3 or a refusal,\n"
+            "                     a final audit\n"
             "  --endpoint URL     alu's server (http://host:port); LETHE_API_KEY, when set,\n"
             "                     is sent as a bearer token\n"
             "  --endpoint-model M the \"model\" field of alu's requests (default \"default\")\n"
@@ -195,16 +198,28 @@ static lethe_status guarded(const lethe_gpt_dir *dir, const char *path, const ch
     return st;
 }
 
-/* ALU: the agent pipeline over a chat endpoint, the guard's automaton and
- * names as its gate and audit (no model of ours). */
-static lethe_status alu(const char *path, const lethe_alu_endpoint *e, const char *prompt,
-                        int json)
+/* ALU: the agent pipeline over a chat endpoint, or over the run's model in
+ * this process (run set: replies of at most max_new tokens), the guard's
+ * automaton and names as its gate and audit. */
+static lethe_status alu(const char *path, const lethe_alu_endpoint *e, const char *run,
+                        int max_new, const char *prompt, int json)
 {
     lethe_guard_t *gd = NULL;
     lethe_alu_result r = {0};
-    lethe_status st = lethe_guard_load(path, &gd);
+    lethe_gpt_dir dir = {0};
+    lethe_alu_local local;
+    lethe_status st = run ? lethe_gpt_dir_load(run, 1, &dir) : LETHE_OK;
+    if (st == LETHE_OK && run && !dir.tok)
+        st = lethe_fail(LETHE_ERR_INVALID, "%s has no tokenizer: ALU's agents talk in text", run);
     if (st == LETHE_OK)
+        st = lethe_guard_load(path, &gd);
+    if (st == LETHE_OK && run) {
+        lethe_alu_local_init(&local, dir.model, dir.tok, (int32_t)dir.eot);
+        local.max_tokens = max_new;
+        st = lethe_alu_answer(NULL, gd, lethe_alu_local_chat, &local, prompt, &r);
+    } else if (st == LETHE_OK) {
         st = lethe_alu_answer(NULL, gd, lethe_alu_http_chat, (void *)e, prompt, &r);
+    }
     if (st == LETHE_OK && json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddBoolToObject(j, "flagged", r.targets > 0);
@@ -228,6 +243,7 @@ static lethe_status alu(const char *path, const lethe_alu_endpoint *e, const cha
     }
     lethe_alu_result_free(&r);
     lethe_guard_free(gd);
+    lethe_gpt_dir_free(&dir);
     return st;
 }
 
@@ -330,11 +346,13 @@ int cmd_generate(int argc, char **argv)
     o.seed = (uint64_t)seed, o.temperature = (float)temp, o.top_p = (float)top_p;
     if (optind < argc)
         return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
-    if (mode && !strcmp(mode, "alu")) { /* the model is the endpoint's */
-        if (!guard || !prompt || !ep.url || run_dir || tokens)
-            return cli_usage(VERB, "--mode alu takes --guard, --endpoint and --prompt (and no "
-                             "--run or --tokens)");
-        lethe_status st = alu(guard, &ep, prompt, json);
+    if (mode && !strcmp(mode, "alu")) { /* the endpoint's model, or the run's */
+        if (!guard || !prompt || !ep.url == !run_dir || tokens)
+            return cli_usage(VERB, "--mode alu takes --guard, --prompt, and one of --endpoint "
+                             "and --run (and no --tokens)");
+        if (o.max_new < 1)
+            return cli_usage(VERB, "--mode alu needs --max-new >= 1");
+        lethe_status st = alu(guard, &ep, run_dir, o.max_new, prompt, json);
         return st == LETHE_OK ? CLI_EXIT_OK : cli_report(VERB, st);
     }
     if (ep.url)

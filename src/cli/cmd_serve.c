@@ -13,7 +13,7 @@
 static void print_usage(FILE *out, const lethe_serve_cfg *d)
 {
     fprintf(out,
-            "Usage: lethe serve --run RUN [--guard GUARD --mode guard|eco] [options]\n\n"
+            "Usage: lethe serve --run RUN [--guard GUARD --mode guard|eco|alu] [options]\n\n"
             "Serve RUN over HTTP until interrupted (SIGINT or SIGTERM: the requests in\n"
             "flight finish first). A GPT run (or a Hugging Face GPT-2 directory) answers\n"
             "OpenAI's API: POST /v1/completions and /v1/chat/completions (\"stream\": true\n"
@@ -29,7 +29,10 @@ static void print_usage(FILE *out, const lethe_serve_cfg *d)
             "  --run DIR            the run to serve\n"
             "  --guard FILE         answer behind this guard file (lethe guard fit)\n"
             "  --mode M             how the guard answers a flagged prompt: guard (GUARD's\n"
-            "                       constrained beam search, the default) or eco\n"
+            "                       constrained beam search, the default), eco, or alu\n"
+            "                       (ALU's agents, with the served model as their chat\n"
+            "                       model, answer every request; the guard's automaton is\n"
+            "                       their gate and audit)\n"
             "  --host ADDR          the address to listen on (default %s); any address but\n"
             "                       loopback needs --token-file\n"
             "  --port N             the port (default %d; 0: any free port)\n"
@@ -108,8 +111,9 @@ int cmd_serve(int argc, char **argv)
         return cli_usage(VERB, "--run is required");
     if (cfg.mode && !cfg.guard)
         return cli_usage(VERB, "--mode needs --guard");
-    if (cfg.mode && strcmp(cfg.mode, "guard") && strcmp(cfg.mode, "eco"))
-        return cli_usage(VERB, "--mode takes guard or eco, not '%s'", cfg.mode);
+    if (cfg.mode && strcmp(cfg.mode, "guard") && strcmp(cfg.mode, "eco") &&
+        strcmp(cfg.mode, "alu"))
+        return cli_usage(VERB, "--mode takes guard, eco or alu, not '%s'", cfg.mode);
     cfg.port = (int)port, cfg.threads = (int)threads, cfg.max_body = (size_t)body;
     cfg.max_prompt = (int)prompt, cfg.max_new = (int)max_new, cfg.timeout_s = (int)timeout;
     cfg.gen_timeout_s = (int)gen_timeout, cfg.max_connections = (int)conns;

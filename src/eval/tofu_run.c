@@ -69,11 +69,19 @@ static lethe_status guard_answer(void *ctx, const char *question, int max_new, i
 }
 
 /* ALU's answer to a TOFU question (a lethe_tofu_answerer): its agents over
- * the endpoint; the question goes as the user's message, and the endpoint's
- * chat template makes TOFU's prompt of it. */
+ * the endpoint, or over the evaluated model in this process; the question
+ * goes as the user's message, and the chat template makes TOFU's prompt of
+ * it. Calls, tokens and the stages reached are counted per set. */
+typedef struct alu_count {
+    long queries, calls, prompt_tokens, completion_tokens;
+    long stages[LETHE_ALU_REFUSED_EMPTY + 1];
+} alu_count;
+
 typedef struct alu_ctx {
     lethe_guard_t *gd;
-    const lethe_alu_endpoint *ep;
+    const lethe_alu_endpoint *ep; /* NULL: local */
+    lethe_alu_local local;
+    alu_count n;                  /* the current set's */
 } alu_ctx;
 
 static lethe_status alu_answer(void *ctx, const char *question, int max_new, int32_t eot,
@@ -81,16 +89,36 @@ static lethe_status alu_answer(void *ctx, const char *question, int max_new, int
 {
     (void)eot;
     alu_ctx *a = ctx;
-    lethe_alu_endpoint ep = *a->ep;
-    ep.max_tokens = max_new;
+    lethe_alu_endpoint ep = a->ep ? *a->ep : (lethe_alu_endpoint){0};
+    ep.max_tokens = a->local.max_tokens = max_new;
     lethe_alu_result r = {0};
     *text = NULL;
-    lethe_status st = lethe_alu_answer(NULL, a->gd, lethe_alu_http_chat, &ep, question, &r);
+    lethe_status st = a->ep ? lethe_alu_answer(NULL, a->gd, lethe_alu_http_chat, &ep, question, &r)
+                            : lethe_alu_answer(NULL, a->gd, lethe_alu_local_chat, &a->local,
+                                               question, &r);
     if (st == LETHE_OK && !(*text = strdup(r.text)))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     *flagged = r.targets > 0, *refused = r.refused;
+    if (st == LETHE_OK) {
+        a->n.queries++, a->n.calls += r.calls, a->n.stages[r.stage]++;
+        a->n.prompt_tokens += r.prompt_tokens, a->n.completion_tokens += r.completion_tokens;
+    }
     lethe_alu_result_free(&r);
     return st;
+}
+
+/* A set's ALU counts as JSON. */
+static cJSON *alu_json(const alu_count *n)
+{
+    cJSON *o = cJSON_CreateObject(), *st = cJSON_AddObjectToObject(o, "stages");
+    cJSON_AddNumberToObject(o, "queries", (double)n->queries);
+    cJSON_AddNumberToObject(o, "calls", (double)n->calls);
+    cJSON_AddNumberToObject(o, "prompt_tokens", (double)n->prompt_tokens);
+    cJSON_AddNumberToObject(o, "completion_tokens", (double)n->completion_tokens);
+    for (int s = 0; s <= LETHE_ALU_REFUSED_EMPTY; s++)
+        if (n->stages[s])
+            cJSON_AddNumberToObject(st, lethe_alu_stage_name(s), (double)n->stages[s]);
+    return o;
 }
 
 /* Evaluate set s on model m (`who`: "model" or "oracle") with the logits
@@ -353,14 +381,16 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
     int alu = c->guard && c->guard_mode && !strcmp(c->guard_mode, "alu");
     if (!st && c->guard && c->logits)
         st = lethe_fail(LETHE_ERR_INVALID, "a guard and a logits processor do not combine");
-    else if (!st && alu && !c->alu_endpoint)
-        st = lethe_fail(LETHE_ERR_INVALID, "ALU needs a chat endpoint");
     else if (!st && alu)
         st = lethe_guard_load(c->guard, &gd);
     else if (!st && c->guard)
         st = lethe_guard_serve_open(c->guard, m.model, m.tok, c->guard_mode, &c->guard_eco, &gd,
                                     &gs);
-    alu_ctx actx = {gd, c->alu_endpoint};
+    alu_ctx actx = {.gd = gd, .ep = c->alu_endpoint};
+    lethe_alu_local_init(&actx.local, m.model, m.tok, (int32_t)m.eot);
+    cJSON *alu_sum = alu ? cJSON_CreateObject() : NULL;
+    if (!st && alu && !alu_sum)
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     lethe_tofu_answerer answerer = {alu ? alu_answer : guard_answer,
                                     alu ? (void *)&actx : (void *)gs};
     int answered = gs || (alu && gd);
@@ -374,9 +404,13 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
         st = mia_wanted(c, holdout, sizeof holdout, &mia);
     if (!st && mia)
         st = mia_run(c, holdout, &m, mia_eval, mia_sum);
-    for (int s = 0; s < N_SETS && !st; s++)
+    for (int s = 0; s < N_SETS && !st; s++) {
+        memset(&actx.n, 0, sizeof actx.n);
         st = eval_one(c, s, &m, "model", c->logits, answered ? &answerer : NULL,
                       c->t.no_generate, &res[s]);
+        if (!st && alu_sum && actx.n.queries)
+            cJSON_AddItemToObject(alu_sum, sets[s].name, alu_json(&actx.n));
+    }
     /* the oracle's truth ratios on the forget split (no generation needed) */
     if (!st && c->oracle)
         st = eval_one(c, 0, &orc, "oracle", NULL, NULL, 1, &oracle_forget);
@@ -402,6 +436,13 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
             cJSON_AddItemToObject(eval, e->string, cJSON_DetachItemViaPointer(mia_eval, e));
         for (cJSON *e; !st && (e = mia_sum->child);)
             cJSON_AddItemToObject(sum, e->string, cJSON_DetachItemViaPointer(mia_sum, e));
+        if (!st && alu_sum) {
+            cJSON_AddStringToObject(alu_sum, "agent", c->alu_endpoint ? c->alu_endpoint->url
+                                                                      : "local");
+            cJSON_AddNumberToObject(alu_sum, "truncated_prompts", (double)actx.local.truncated);
+            cJSON_AddItemToObject(sum, "alu", alu_sum);
+            alu_sum = NULL;
+        }
     }
     if (!st)
         st = lethe_json_write(dir, "TOFU_EVAL.json", eval);
@@ -410,6 +451,7 @@ lethe_status lethe_tofu_run(const lethe_tofu_run_cfg *c, cJSON **summary)
     cJSON_Delete(eval);
     cJSON_Delete(mia_eval);
     cJSON_Delete(mia_sum);
+    cJSON_Delete(alu_sum);
     if (!st && summary) {
         *summary = sum;
         sum = NULL;

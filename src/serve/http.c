@@ -238,14 +238,18 @@ lethe_status lethe_serve_start(const lethe_serve_cfg *c, lethe_serve_t **out)
 {
     *out = NULL;
     if (!c || !c->run || !c->host)
-        return lethe_fail(LETHE_ERR_INVALID, "serve: a run directory and a host are needed");
+        return lethe_fail(LETHE_ERR_INVALID, "a run directory and a host are needed");
     if (c->port < 0 || c->port > 65535 || c->threads < 0 || c->max_body < 64 ||
         c->max_new < 1 || c->max_prompt < 0 || c->timeout_s < 1 || c->gen_timeout_s < 1 ||
         c->max_connections < 1)
-        return lethe_fail(LETHE_ERR_INVALID, "serve: a port 0-65535, and positive limits, are "
+        return lethe_fail(LETHE_ERR_INVALID, "a port 0-65535, and positive limits, are "
                                              "needed");
     if (c->guard && !c->guard[0])
-        return lethe_fail(LETHE_ERR_INVALID, "serve: an empty guard path");
+        return lethe_fail(LETHE_ERR_INVALID, "an empty guard path");
+    if (c->mode && (!c->guard || (strcmp(c->mode, "guard") && strcmp(c->mode, "eco") &&
+                                  strcmp(c->mode, "alu"))))
+        return lethe_fail(LETHE_ERR_INVALID, "a mode (guard, eco or alu) goes with a guard, "
+                          "not '%s'", c->mode);
     serve *s = calloc(1, sizeof *s);
     if (!s)
         return lethe_fail(LETHE_ERR_NOMEM, "out of memory");
@@ -264,9 +268,9 @@ lethe_status lethe_serve_start(const lethe_serve_cfg *c, lethe_serve_t **out)
     char port[16];
     snprintf(port, sizeof port, "%d", c->port);
     if (st == LETHE_OK && getaddrinfo(c->host, port, &hints, &ai))
-        st = lethe_fail(LETHE_ERR_INVALID, "serve: cannot resolve the address '%s'", c->host);
+        st = lethe_fail(LETHE_ERR_INVALID, "cannot resolve the address '%s'", c->host);
     if (st == LETHE_OK && !loopback(ai->ai_addr) && !s->token_len)
-        st = lethe_fail(LETHE_ERR_INVALID, "serve: %s is not a loopback address: a token file "
+        st = lethe_fail(LETHE_ERR_INVALID, "%s is not a loopback address: a token file "
                         "is needed to listen there", c->host);
     if (st == LETHE_OK) {
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
@@ -277,7 +281,7 @@ lethe_status lethe_serve_start(const lethe_serve_cfg *c, lethe_serve_t **out)
             (unsigned)c->max_connections, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
             MHD_OPTION_END);
         if (!s->daemon)
-            st = lethe_fail(LETHE_ERR_IO, "serve: cannot listen on %s port %d (in use, or not "
+            st = lethe_fail(LETHE_ERR_IO, "cannot listen on %s port %d (in use, or not "
                             "this machine's address)", c->host, c->port);
     }
     if (ai)
@@ -289,7 +293,7 @@ lethe_status lethe_serve_start(const lethe_serve_cfg *c, lethe_serve_t **out)
         if (is_lm(c->run))
             st = serve_lm_open(s);
         else if (c->guard)
-            st = lethe_fail(LETHE_ERR_INVALID, "serve: %s is not a language model; a guard "
+            st = lethe_fail(LETHE_ERR_INVALID, "%s is not a language model; a guard "
                             "serves language models only", c->run);
         else
             st = lethe_live_open(c->run, &s->live);

@@ -1,8 +1,9 @@
 /* The language model behind /v1/completions and /v1/chat/completions: a
  * fixed pool of workers takes generation jobs from a queue; a job streams
  * its text token by token (server-sent events) or answers once at the end.
- * Behind a guard, generation goes through lethe_guard_serve_generate under
- * the server's guard lock (read), and the answer comes whole. */
+ * Behind a guard, generation goes through lethe_guard_serve_generate (or,
+ * in ALU's mode, lethe_alu_answer with the served model as the chat model)
+ * under the server's guard lock (read), and the answer comes whole. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "lethe/gpt_generate.h"
 #include "lethe/gpt_hf.h"
+#include "lethe/guard_alu.h"
 #include "lethe/guard_serve.h"
 #include "lethe/tokenizer.h"
 #include "serve_impl.h"
@@ -26,6 +28,7 @@ struct serve_lm {
     lethe_gpt_dir dir;
     lethe_guard_t *gd;         /* under the server's guard_lock */
     lethe_guard_serve_t *gs;
+    int alu;                   /* ALU's mode: gd only, no gs */
     serve_worker *workers;
     int n_workers, cap_workers; /* running; allocated */
     pthread_mutex_t mu;        /* the queue */
@@ -59,6 +62,7 @@ struct serve_job {
     size_t out_len, out_cap, out_pos;
     int lead_done;             /* chat: the answer's leading blanks are skipped */
     int stop, flagged, refused;
+    lethe_alu_result alu;      /* ALU's mode: its stage, calls and tokens */
     lethe_status st;
     char err[512];
 };
@@ -68,6 +72,7 @@ struct serve_job {
 static void job_free(serve_job *j)
 {
     serve_gen_req_free(&j->req);
+    lethe_alu_result_free(&j->alu);
     lethe_gen_seq_free(j->seq);
     free(j->ids), free(j->toks), free(j->text), free(j->out);
     pthread_mutex_destroy(&j->mu);
@@ -351,15 +356,40 @@ static void seq_finish(serve_job *j)
     pthread_mutex_unlock(&j->mu);
 }
 
+/* ALU's agents answer the request's query (a chat's last user message, or
+ * the prompt), the served model being their chat model. */
+static void run_alu(serve_job *j, lethe_guard_t *gd)
+{
+    serve_lm *lm = j->s->lm;
+    lethe_alu_local local;
+    lethe_alu_local_init(&local, lm->dir.model, lm->dir.tok, (int32_t)lm->dir.eot);
+    local.max_tokens = j->max_new > 0 ? j->max_new : 1;
+    lethe_alu_result *r = &j->alu;
+    j->st = lethe_alu_answer(NULL, gd, lethe_alu_local_chat, &local,
+                             j->req.query ? j->req.query : j->req.prompt, r);
+    if (j->st == LETHE_OK) {
+        pthread_mutex_lock(&j->mu);
+        j->flagged = r->targets > 0, j->refused = r->refused, j->stop = LETHE_GEN_EOS;
+        j->used = (int)r->completion_tokens;
+        free(j->text);
+        j->text = r->text, j->text_len = strlen(r->text);
+        r->text = NULL;
+        pthread_mutex_unlock(&j->mu);
+    }
+}
+
 static void run_guarded(serve_job *j)
 {
     serve *s = j->s;
     lethe_guard_serve_result r = {0};
     pthread_rwlock_rdlock(&s->guard_lock);
-    j->st = lethe_guard_serve_generate(s->lm->gs, j->req.prompt, j->req.prompt_len, j->max_new,
-                                       (int32_t)s->lm->dir.eot, &r);
+    if (s->lm->alu)
+        run_alu(j, s->lm->gd);
+    else
+        j->st = lethe_guard_serve_generate(s->lm->gs, j->req.prompt, j->req.prompt_len,
+                                           j->max_new, (int32_t)s->lm->dir.eot, &r);
     pthread_rwlock_unlock(&s->guard_lock);
-    if (j->st == LETHE_OK) {
+    if (j->st == LETHE_OK && !s->lm->alu) {
         pthread_mutex_lock(&j->mu);
         j->flagged = r.flagged, j->refused = r.out.refused, j->stop = r.out.stop;
         j->used = r.out.n;
@@ -367,6 +397,8 @@ static void run_guarded(serve_job *j)
         j->text = r.out.text, j->text_len = r.out.text_len;
         r.out.text = NULL;
         pthread_mutex_unlock(&j->mu);
+    }
+    if (j->st == LETHE_OK) {
         atomic_fetch_add(&s->m.flagged, j->flagged);
         atomic_fetch_add(&s->m.refusals, j->refused);
     }
@@ -450,7 +482,7 @@ static void *worker(void *arg)
             break; /* quit, nothing left */
         for (int i = 0; i < k; i++) {
             serve_job *j = take[i];
-            if (lm->gs) {
+            if (lm->gs || lm->alu) {
                 if (atomic_load(&j->cancel))
                     j->st = lethe_fail(LETHE_ERR_FAILED, "the client went away");
                 else
@@ -501,10 +533,17 @@ static void answer(serve_job *j, serve_resp *resp)
     cJSON_AddItemToArray(a, choice(j, j->text + j->sent, j->text_len - j->sent, 0,
                                    finish_reason(j), 0));
     cJSON_AddItemToObject(o, "usage", usage(j));
-    if (j->s->lm->gs) {
+    if (serve_lm_guarded(j->s->lm)) {
         cJSON *g = cJSON_AddObjectToObject(o, "guard");
         cJSON_AddBoolToObject(g, "flagged", j->flagged);
         cJSON_AddBoolToObject(g, "refused", j->refused);
+        if (j->s->lm->alu) {
+            cJSON *al = cJSON_AddObjectToObject(g, "alu");
+            cJSON_AddStringToObject(al, "stage", lethe_alu_stage_name(j->alu.stage));
+            cJSON_AddNumberToObject(al, "calls", j->alu.calls);
+            cJSON_AddNumberToObject(al, "prompt_tokens", (double)j->alu.prompt_tokens);
+            cJSON_AddNumberToObject(al, "completion_tokens", (double)j->alu.completion_tokens);
+        }
     }
     serve_json(resp, 200, o);
 }
@@ -598,7 +637,17 @@ void serve_lm_describe(const serve_lm *lm, cJSON *j)
     cJSON_AddStringToObject(j, "kind", "gpt");
     cJSON_AddNumberToObject(j, "context_length", c->n_positions);
     cJSON_AddNumberToObject(j, "vocab_size", c->vocab_size);
-    cJSON_AddBoolToObject(j, "guarded", lm->gs != NULL);
+    cJSON_AddBoolToObject(j, "guarded", serve_lm_guarded(lm));
+}
+
+/* The guard file: ALU's mode needs its automaton and names only; the
+ * others a session for the served model. */
+static lethe_status open_guard(serve *s, lethe_guard_t **gd, lethe_guard_serve_t **gs)
+{
+    if (s->lm->alu)
+        return lethe_guard_load(s->cfg.guard, gd);
+    return lethe_guard_serve_open(s->cfg.guard, s->lm->dir.model, s->lm->dir.tok, s->cfg.mode,
+                                  NULL, gd, gs);
 }
 
 lethe_status serve_lm_open(serve *s)
@@ -613,9 +662,9 @@ lethe_status serve_lm_open(serve *s)
     if (st == LETHE_OK && !lm->dir.tok)
         st = lethe_fail(LETHE_ERR_INVALID, "%s has no tokenizer: a server takes text",
                         s->cfg.run);
+    lm->alu = s->cfg.mode && !strcmp(s->cfg.mode, "alu");
     if (st == LETHE_OK && s->cfg.guard)
-        st = lethe_guard_serve_open(s->cfg.guard, lm->dir.model, lm->dir.tok, s->cfg.mode, NULL,
-                                    &lm->gd, &lm->gs);
+        st = open_guard(s, &lm->gd, &lm->gs);
     if (st == LETHE_OK && !(lm->workers = calloc((size_t)s->cfg.threads, sizeof *lm->workers)))
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     if (st == LETHE_OK)
@@ -635,7 +684,7 @@ lethe_status serve_lm_open(serve *s)
 
 int serve_lm_guarded(const serve_lm *lm)
 {
-    return lm->gs != NULL;
+    return lm->gs != NULL || lm->alu;
 }
 
 lethe_status serve_lm_reguard(serve *s)
@@ -643,8 +692,7 @@ lethe_status serve_lm_reguard(serve *s)
     serve_lm *lm = s->lm;
     lethe_guard_t *gd = NULL;
     lethe_guard_serve_t *gs = NULL;
-    lethe_status st = lethe_guard_serve_open(s->cfg.guard, lm->dir.model, lm->dir.tok,
-                                             s->cfg.mode, NULL, &gd, &gs);
+    lethe_status st = open_guard(s, &gd, &gs);
     if (st != LETHE_OK)
         return st;
     lethe_guard_serve_free(lm->gs);

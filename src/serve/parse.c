@@ -14,6 +14,7 @@
 void serve_gen_req_free(serve_gen_req *r)
 {
     free(r->prompt);
+    free(r->query);
     for (int i = 0; i < r->n_stop; i++)
         free(r->stop[i]);
     memset(r, 0, sizeof *r);
@@ -156,9 +157,11 @@ static int append(char **b, size_t *len, size_t *cap, const char *s)
 }
 
 lethe_status serve_chat_template(const cJSON *messages, char **out, size_t *len,
-                                 const char **param)
+                                 char **last_user, const char **param)
 {
     *out = NULL, *len = 0;
+    if (last_user)
+        *last_user = NULL;
     if (!cJSON_IsArray(messages) || !messages->child)
         return bad(param, "messages", "'messages' must be a non-empty array");
     char *b = NULL;
@@ -187,6 +190,11 @@ lethe_status serve_chat_template(const cJSON *messages, char **out, size_t *len,
         if (append(&b, &n, &cap, pre) || append(&b, &n, &cap, text) ||
             append(&b, &n, &cap, post))
             st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        if (last_user && !strcmp(r, "user")) {
+            free(*last_user);
+            *last_user = text;
+            text = NULL;
+        }
         free(text);
         last = r;
     }
@@ -194,6 +202,10 @@ lethe_status serve_chat_template(const cJSON *messages, char **out, size_t *len,
         st = bad(param, "messages", "the last message must be the user's");
     if (st != LETHE_OK) {
         free(b);
+        if (last_user) {
+            free(*last_user);
+            *last_user = NULL;
+        }
         return st;
     }
     *out = b, *len = n;
@@ -244,7 +256,7 @@ lethe_status serve_parse_gen(const char *body, size_t len, int chat, serve_gen_r
         } else if (!strcmp(k, "prompt")) {
             st = prompt(v, r, param);
         } else if (!strcmp(k, "messages")) {
-            st = serve_chat_template(v, &r->prompt, &r->prompt_len, param);
+            st = serve_chat_template(v, &r->prompt, &r->prompt_len, &r->query, param);
         } else if (!strcmp(k, "max_tokens") || !strcmp(k, "max_completion_tokens")) {
             if (!cJSON_IsNull(v) && (st = number(v, k, 0, 1 << 20, 1, &d, param)) == LETHE_OK)
                 r->max_tokens = (int)d;

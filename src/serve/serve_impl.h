@@ -93,6 +93,8 @@ void serve_metrics_record(serve *s, int ep, int status, long us);
 typedef struct serve_gen_req {
     char *prompt;         /* malloc'd: the prompt, or the chat template's text */
     size_t prompt_len;
+    char *query;          /* malloc'd: a chat's last user message (ALU's query);
+                             NULL for a completion */
     int chat;             /* /v1/chat/completions */
     int max_tokens;       /* -1: the default */
     double temperature;   /* 1 */
@@ -116,9 +118,10 @@ lethe_status serve_parse_gen(const char *body, size_t len, int chat, serve_gen_r
 void serve_gen_req_free(serve_gen_req *r);
 /* The text of the chat template for lethe's question-answer layout
  * (docs/serving.md): an optional system line, then each user message as
- * "Question: ...\nAnswer:" and each assistant message as " ...\n". */
+ * "Question: ...\nAnswer:" and each assistant message as " ...\n"; the
+ * last user message's text into *last_user (malloc'd) when it is not NULL. */
 lethe_status serve_chat_template(const cJSON *messages, char **out, size_t *len,
-                                 const char **param);
+                                 char **last_user, const char **param);
 /* The length of the longest prefix of s[0..n) that is whole UTF-8. */
 size_t serve_utf8_prefix(const unsigned char *s, size_t n);
 

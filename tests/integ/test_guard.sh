@@ -145,8 +145,19 @@ expect 3 "$LETHE" generate --run "$TMP/b" --guard "$G" --mode guard --prompt "Qu
 contains "$ERR" "made for model"
 one_line "$ERR"
 expect 3 "$LETHE" generate --run "$TMP/a" --guard "$TMP/dam.guard" --mode guard --prompt "x"
-expect 2 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode alu --prompt "x"
-expect 2 "${E0[@]}" --guard "$G" --mode alu
+# ALU with the run's own model as its chat model, in this process
+expect 0 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode alu --prompt "x" --max-new 4 --json
+contains "$OUT" '"calls":'
+expect 0 "${E0[@]}" --guard "$G" --mode alu --json
+if $PY -c "
+import json, sys
+a = json.load(open(sys.argv[1]))['alu']
+assert a['agent'] == 'local', a
+for s in ('forget', 'retain'):
+    n = a[s]
+    assert n['calls'] >= n['queries'] > 0 and n['prompt_tokens'] > 0, a
+    assert sum(n['stages'].values()) == n['queries'], a
+" "$OUT"; then pass; else fail "eval tofu --mode alu, local: $(head -c 300 "$OUT")"; fi
 expect 2 "${E0[@]}" --guard "$G" --mode guard --endpoint http://127.0.0.1:1
 expect 3 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode gaurd --prompt "x"
 expect 2 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode eco --eco-fn loud --prompt "x"
@@ -262,6 +273,8 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert s['forget_flagged'] > 0 and 0 <= s['forget_refused'] <= 1, s
 assert 'retain_rougeL_recall' in s and 'forget_prob' in s, s
+a = s['alu']
+assert a['agent'].startswith('http') and a['forget']['calls'] > a['forget']['queries'], a
 " "$OUT"; then pass; else fail "eval tofu --mode alu: $(head -c 300 "$OUT")"; fi
 kill "$SRV" 2>/dev/null; wait "$SRV" 2>/dev/null
 expect 3 alu good --prompt "$Q"

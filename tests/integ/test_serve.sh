@@ -136,7 +136,6 @@ expect 0 "$LETHE" train --model gpt --preset tiny --data "$TMP/bench/train.jsonl
     --seq 64 --batch 8 --steps 20 --lr 3e-3 --val 0 --seed 1 --out "$TMP/a" --quiet
 G=$TMP/g.guard
 expect 0 "$LETHE" guard fit --run "$TMP/a" --data "$TMP/bench" --split forget10 --alpha 0.05 --out "$G"
-expect 2 "$LETHE" serve --run "$TMP/a" --guard "$G" --mode alu --port 0
 expect 3 "$LETHE" serve --run "$RUN" --guard "$G" --port 0
 contains "$ERR" "not this one"
 start guard --run "$TMP/a" --guard "$G" --token-file "$TMP/token" --open-reads
@@ -171,6 +170,17 @@ grep -q "Zyxw" "$OUT" && fail "the removed target is still in the guard file" ||
 http 200 GET /metrics
 grep -q 'lethe_guard_flagged_total [1-9]' "$OUT" && pass || fail "no flagged prompt counted"
 stop guard
+
+# ---- ALU: the served model is its agents' chat model ----------------------------
+# A 20-step model writes no JSON list of rewrites, so a flagged question ends
+# in a refusal at the erase stage after two calls, never in the first answer.
+start alu --run "$TMP/a" --guard "$G" --mode alu
+http 200 POST /v1/chat/completions -d "{\"messages\": [{\"role\": \"user\", \"content\": $FQ}], \"max_tokens\": 8}"
+contains "$OUT" '"guard":{"flagged":true,"refused":true,"alu":{"stage":"refused_erase","calls":2,'
+http 200 POST /v1/chat/completions -d '{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "stream": true}'
+contains "$OUT" 'data: [DONE]'
+http 400 POST /v1/chat/completions -d '{"messages": [{"role": "assistant", "content": "Hi"}]}'
+stop alu
 
 # ---- open reads, no token: reads are open, changes refused ----------------------
 start open --run "$RUN" --open-reads

@@ -3,14 +3,17 @@
  * tokens counted, and every reply the pipeline cannot read (rewrites or
  * ratings that are not the JSON asked for, an empty merge) or that still
  * names a target ends in a refusal, never the first answer; a failing call
- * is an error. */
+ * is an error. The local chat model answers as lethe serve's chat endpoint
+ * would: the served template, greedy, a long prompt cut at the front. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../test.h"
 #include "lethe/guard_alu.h"
+#include "lethe/gpt_generate.h"
 #include "lethe/guard_decode.h"
+#include "gpt_small.h"
 
 typedef struct script {
     const char *const *replies;
@@ -158,4 +161,79 @@ TEST(guard_alu_failing_calls_are_errors)
     CHECK_STATUS(lethe_alu_answer(NULL, g, NULL, &s, "q", &r), LETHE_ERR_INVALID);
     lethe_alu_result_free(&r);
     lethe_guard_free(g);
+}
+
+/* What lethe serve's chat endpoint answers to text: its ids (the last keep
+ * of them), greedy max_new tokens, decoded, leading blanks skipped. */
+static char *served_reply(const lethe_gpt *g, lethe_tokenizer_t *tok, const char *text,
+                          size_t keep, int max_new, long *n_ids)
+{
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    if (lethe_tokenizer_encode(tok, text, strlen(text), &ids, &n))
+        return NULL;
+    *n_ids = (long)n;
+    if (keep > n)
+        keep = n;
+    int32_t p[NPOS];
+    for (size_t i = 0; i < keep; i++)
+        p[i] = (int32_t)ids[n - keep + i];
+    free(ids);
+    lethe_gen_opts o;
+    lethe_gen_defaults(&o);
+    o.max_new = max_new;
+    lethe_gen_result r;
+    if (lethe_gpt_generate(g, p, (int)keep, &o, &r))
+        return NULL;
+    uint32_t u[NPOS];
+    for (int i = 0; i < r.n; i++)
+        u[i] = (uint32_t)r.tokens[i];
+    unsigned char *b = NULL;
+    size_t len = 0;
+    lethe_status st = lethe_tokenizer_decode(tok, u, (size_t)r.n, &b, &len);
+    lethe_gen_result_free(&r);
+    if (st)
+        return NULL;
+    size_t lead = strspn((char *)b, " \n");
+    memmove(b, b + lead, len - lead + 1);
+    return (char *)b;
+}
+
+TEST(guard_alu_local_chat_answers_as_the_server)
+{
+    lethe_tokenizer_t *tok = small_tokenizer();
+    lethe_gpt *g = small_model(300, 7);
+    CHECK(tok && g);
+    lethe_alu_local l;
+    lethe_alu_local_init(&l, g, tok, -1);
+    l.max_tokens = 6;
+    lethe_alu_msg m[2] = {{"system", "be brief"}, {"user", "the cat"}};
+    char *reply = NULL;
+    lethe_alu_usage u = {0, 0};
+    CHECK_OK(lethe_alu_local_chat(&l, m, 2, &reply, &u));
+    long n_ids = 0;
+    char *want = served_reply(g, tok, "be brief\nQuestion: the cat\nAnswer:", NPOS, 6, &n_ids);
+    CHECK(want && reply && !strcmp(reply, want));
+    CHECK(u.prompt_tokens == n_ids && u.completion_tokens == 6 && l.truncated == 0);
+    free(reply), free(want);
+    /* past the context: the last 40 - min(6, 40 / 4) tokens are kept */
+    m[0].content = "the dog sat on the log and the cat sat on the mat while a dog ran to the "
+                   "mat and the cat met a dog on the log, and then the cat sat still";
+    CHECK_OK(lethe_alu_local_chat(&l, m, 2, &reply, &u));
+    char text[256];
+    snprintf(text, sizeof text, "%s\nQuestion: the cat\nAnswer:", m[0].content);
+    want = served_reply(g, tok, text, NPOS - 6, 6, &n_ids);
+    CHECK_MSG(n_ids > NPOS, "the long prompt has %ld ids", n_ids);
+    CHECK(want && reply && !strcmp(reply, want));
+    CHECK(u.prompt_tokens == NPOS - 6 && l.truncated == 1);
+    free(reply), free(want);
+    /* a role the template does not know, and no model */
+    m[1].role = "tool";
+    CHECK_STATUS(lethe_alu_local_chat(&l, m, 2, &reply, &u), LETHE_ERR_INVALID);
+    CHECK(reply == NULL);
+    m[1].role = "user";
+    l.model = NULL;
+    CHECK_STATUS(lethe_alu_local_chat(&l, m, 2, &reply, &u), LETHE_ERR_INVALID);
+    lethe_gpt_free(g);
+    lethe_tokenizer_free(tok);
 }

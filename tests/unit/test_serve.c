@@ -76,6 +76,7 @@ TEST(serve_chat_template_layout)
     CHECK(!strcmp(r.prompt, "Be brief.\nQuestion: Who wrote it?\nAnswer: Jo.\n"
                             "Question: When?\nAnswer:"));
     CHECK(r.prompt_len == strlen(r.prompt) && r.chat && r.max_tokens == 9);
+    CHECK(r.query && !strcmp(r.query, "When?")); /* ALU's query: the last user message */
     serve_gen_req_free(&r);
     static const char *const bad[] = {
         "{\"messages\": []}",
