@@ -8,8 +8,12 @@
 #   3. a soak: predictions and completions together for SOAK_S seconds,
 #      the server's resident memory sampled every 2 s.
 # usage: bench/serve_load.sh [GPT_RUN]   (default: a tiny GPT trained here)
-# Environment: LETHE (build/lethe), REPS (5), LOAD_S (10), SOAK_S (120),
-# NEW (128: tokens per single-stream generation).
+# Environment: LETHE (build/lethe), REPS (5), LOAD_S (10), SOAK_S (120; 0:
+# no soak), NEW (128: tokens per single-stream generation), SERVE_ARGS
+# (more options for the GPT run's server, say "--guard G"), PROMPTS (the
+# completion prompts loaded in turn, separated by '|', with \n for a
+# newline; default one question),
+# PREDICT (1; 0: no prediction server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LETHE=${LETHE:-build/lethe}
@@ -27,11 +31,14 @@ if [ -z "$RUN" ]; then
     "$LETHE" train --model gpt --preset tiny --data "$TMP/corpus.txt" --out "$RUN" --steps 40 \
         --seq 64 --batch 8 --quiet
 fi
-"$LETHE" sisa train --data digits --limit 1000 --shards 4 --slices 2 --epochs 3 \
-    --out "$TMP/sisa" --quiet
+PREDICT=${PREDICT:-1}
+[ "$PREDICT" = 0 ] || "$LETHE" sisa train --data digits --limit 1000 --shards 4 --slices 2 \
+    --epochs 3 --out "$TMP/sisa" --quiet
 
-start() { # DIR: PORT and PID
-    "$LETHE" serve --run "$1" --port 0 --threads "${THREADS:-2}" >"$TMP/serve.out" 2>&1 &
+start() { # DIR [OPTIONS]: PORT and PID
+    local dir=$1; shift
+    # shellcheck disable=SC2086
+    "$LETHE" serve --run "$dir" --port 0 --threads "${THREADS:-2}" "$@" >"$TMP/serve.out" 2>&1 &
     PID=$!
     PIDS+=("$PID")
     for _ in $(seq 600); do
@@ -56,7 +63,8 @@ gen_rate() {
     t2=$(now)
     /usr/bin/python3 -c "import json,sys; n=len(json.load(open('$TMP/gen.json'))['tokens']); print((n - 1) / (($t2 - $t1) - ($t1 - $t0)))"
 }
-start "$RUN"
+# shellcheck disable=SC2086
+start "$RUN" ${SERVE_ARGS:-}
 srv_rate() { # the time of NEW tokens less the time of 1, through the server
     local t0 t1 t2
     t0=$(now); curl -s "http://127.0.0.1:$PORT/v1/completions" \
@@ -82,18 +90,25 @@ load() { # NAME PATH BODY CONNECTIONS
               n, c, rps, p50, p99, total, bad, sock ? "; " sock : "" }' "$TMP/wrk.txt"
 }
 echo "== wrk, $LOAD_S s each"
+printf '%s\n' "${PROMPTS:-$PROMPT}" | tr '|' '\n' | while IFS= read -r p; do
+    [ -n "$p" ] || continue
+    COMPLETION=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps({"prompt": sys.argv[1].replace("\\n", "\n"), "max_tokens": 16, "temperature": 0}))' "$p")
+    echo "-- $(printf '%s' "$p" | head -c 60)"
+    for c in 1 4 16; do load "completions (16 tokens)" /v1/completions "$COMPLETION" "$c"; done
+done
 COMPLETION="{\"prompt\": \"$PROMPT\", \"max_tokens\": 16, \"temperature\": 0}"
-load "completions (16 tokens)" /v1/completions "$COMPLETION" 1
-load "completions (16 tokens)" /v1/completions "$COMPLETION" 4
-load "completions (16 tokens)" /v1/completions "$COMPLETION" 16
 kill "$PID"; wait "$PID" 2>/dev/null || true
+[ "$PREDICT" = 0 ] && [ "$SOAK_S" = 0 ] && exit 0
+[ "$PREDICT" = 0 ] && { echo "serve_load: the soak needs the prediction server" >&2; exit 1; }
 start "$TMP/sisa"
 ROW=$(/usr/bin/python3 -c 'print({"inputs": [[i % 17 for i in range(64)]]})' | tr "'" '"')
 load "predictions (1 row)" /v1/predict "$ROW" 8
 kill "$PID"; wait "$PID" 2>/dev/null || true
 
+[ "$SOAK_S" = 0 ] && exit 0
 echo "== soak: $SOAK_S s of predictions (4 connections) and completions (2), RSS every 2 s"
-start "$RUN"
+# shellcheck disable=SC2086
+start "$RUN" ${SERVE_ARGS:-}
 GPT_PID=$PID GPT_PORT=$PORT
 start "$TMP/sisa"
 printf '%s' "$ROW" >"$TMP/p.json"; printf '%s' "$COMPLETION" >"$TMP/c.json"

@@ -122,5 +122,16 @@ lethe_status lethe_guard_serve_generate_ids(const lethe_guard_serve_t *s, const 
                                             lethe_guard_serve_result *res);
 void lethe_guard_serve_result_free(lethe_guard_serve_result *r);
 
+/* Step 1 alone: whether prompt[0..len) takes the guarded path. Sets res's
+ * flagged, score and matches (the rest zero; free it as above). A server
+ * decodes an unflagged prompt itself, batched with others and streamed:
+ * with the session's plain_beam at 1, lethe_guard_serve_generate would
+ * decode it greedily too, exactly as lethe_gpt_generate. Errors as
+ * lethe_guard_serve_generate's. */
+lethe_status lethe_guard_serve_flag(const lethe_guard_serve_t *s, const char *prompt, size_t len,
+                                    lethe_guard_serve_result *res);
+/* The session's settings. */
+const lethe_guard_serve_cfg *lethe_guard_serve_config(const lethe_guard_serve_t *s);
+
 LETHE_API_END
 #endif

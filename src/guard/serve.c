@@ -325,17 +325,48 @@ static lethe_status eco_answer(const lethe_guard_serve_t *s, const char *prompt,
 
 /* Answer from ids[0..n) (owned: freed here) with prompt[0..len) the text
  * the detector reads; pids[0..pn) its tokens (the classifier's). */
+/* Step 1: the classifier's score and the automaton's matches (m[0..*nm))
+ * into res, and whether the prompt is flagged. */
+static lethe_status detect(const lethe_guard_serve_t *s, const char *prompt, size_t len,
+                           const int32_t *pids, size_t pn, lethe_guard_match *m, size_t *nm,
+                           lethe_guard_serve_result *res)
+{
+    *nm = 0;
+    lethe_status st = classify(s, prompt, len, pids, pn, res);
+    if (st == LETHE_OK)
+        st = lethe_guard_ac_find(lethe_guard_automaton(s->gd), prompt, len, m, MAX_MATCHES, nm);
+    res->matches = *nm;
+    res->flagged |= *nm > 0;
+    return st;
+}
+
+lethe_status lethe_guard_serve_flag(const lethe_guard_serve_t *s, const char *prompt, size_t len,
+                                    lethe_guard_serve_result *res)
+{
+    memset(res, 0, sizeof *res);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    lethe_status st = encode(s, prompt, len, &ids, &n);
+    lethe_guard_match m[MAX_MATCHES];
+    size_t nm;
+    if (st == LETHE_OK)
+        st = detect(s, prompt, len, ids, n, m, &nm, res);
+    free(ids);
+    return st;
+}
+
+const lethe_guard_serve_cfg *lethe_guard_serve_config(const lethe_guard_serve_t *s)
+{
+    return &s->cfg;
+}
+
 static lethe_status serve(const lethe_guard_serve_t *s, const char *prompt, size_t len,
                           const int32_t *pids, size_t pn, int32_t *ids, size_t n, int max_new,
                           int32_t eos, lethe_guard_serve_result *res)
 {
     size_t nm = 0, na = 0;
-    lethe_status st = classify(s, prompt, len, pids, pn, res);
     lethe_guard_match m[MAX_MATCHES];
-    if (st == LETHE_OK)
-        st = lethe_guard_ac_find(lethe_guard_automaton(s->gd), prompt, len, m, MAX_MATCHES, &nm);
-    res->matches = nm;
-    res->flagged |= nm > 0;
+    lethe_status st = detect(s, prompt, len, pids, pn, m, &nm, res);
     lethe_guard_decode_opts o = s->cfg.decode;
     o.max_new = max_new, o.eos = eos;
     if (st != LETHE_OK || !res->flagged) {

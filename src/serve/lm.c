@@ -1,9 +1,11 @@
 /* The language model behind /v1/completions and /v1/chat/completions: a
  * fixed pool of workers takes generation jobs from a queue; a job streams
  * its text token by token (server-sent events) or answers once at the end.
- * Behind a guard, generation goes through lethe_guard_serve_generate (or,
- * in ALU's mode, lethe_alu_answer with the served model as the chat model)
- * under the server's guard lock (read), and the answer comes whole. */
+ * Behind a guard, a prompt the guard does not flag is decoded as any other;
+ * a flagged one goes through lethe_guard_serve_generate (GUARD's beam
+ * search, ECO's corrupted embeddings) under the server's guard lock (read),
+ * and its answer comes whole. In ALU's mode every request goes through
+ * lethe_alu_answer, the served model being the agents' chat model. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,6 +407,22 @@ static void run_guarded(serve_job *j)
     lethe_guard_serve_result_free(&r);
 }
 
+/* Whether a guarded job's prompt is unflagged and so decoded as any other
+ * (batched, streamed): GUARD's and ECO's plain path is greedy decoding, or
+ * sampling where the request asks for it. 0 with j->st set on failure. */
+static int unflagged(serve_job *j)
+{
+    serve *s = j->s;
+    if (s->lm->alu || lethe_guard_serve_config(s->lm->gs)->plain_beam != 1)
+        return 0;
+    lethe_guard_serve_result r;
+    pthread_rwlock_rdlock(&s->guard_lock);
+    j->st = lethe_guard_serve_flag(s->lm->gs, j->req.prompt, j->req.prompt_len, &r);
+    pthread_rwlock_unlock(&s->guard_lock);
+    lethe_guard_serve_result_free(&r);
+    return j->st == LETHE_OK && !r.flagged;
+}
+
 /* The job's answer is complete (or failed): its last events, and the
  * request waiting on it wakes. */
 static void job_end(serve_job *j)
@@ -482,12 +500,12 @@ static void *worker(void *arg)
             break; /* quit, nothing left */
         for (int i = 0; i < k; i++) {
             serve_job *j = take[i];
-            if (lm->gs || lm->alu) {
-                if (atomic_load(&j->cancel))
-                    j->st = lethe_fail(LETHE_ERR_FAILED, "the client went away");
-                else
-                    run_guarded(j);
-            } else if (seq_start(j)) {
+            int plain = !lm->gs && !lm->alu;
+            if (!plain && atomic_load(&j->cancel))
+                j->st = lethe_fail(LETHE_ERR_FAILED, "the client went away");
+            else if (!plain && !(plain = unflagged(j)) && j->st == LETHE_OK)
+                run_guarded(j);
+            if (plain && seq_start(j)) {
                 active[n] = j, seqs[n] = j->seq, n++;
                 continue;
             }

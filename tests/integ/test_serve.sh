@@ -147,6 +147,16 @@ http 200 POST /v1/chat/completions -d "{\"messages\": [{\"role\": \"user\", \"co
 contains "$OUT" '"guard":{"flagged":true'
 http 200 POST /v1/completions -d '{"prompt": "Question: Who is Zyxw Qqqv?\nAnswer:", "max_tokens": 4, "stream": true}'
 contains "$OUT" 'data: [DONE]'
+# an unflagged prompt is decoded as without the guard, and streamed token by token
+http 200 POST /v1/completions -d '{"prompt": "Moby", "max_tokens": 8, "temperature": 0}'
+contains "$OUT" '"guard":{"flagged":false'
+PLAIN=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['choices'][0]['text'])" "$OUT")
+expect 0 "$LETHE" generate --run "$TMP/a" --prompt "Moby" --max-new 8 --temperature 0 --json
+/usr/bin/python3 -c "import json,sys; sys.exit(json.load(open(sys.argv[1], errors='replace'))['text'] != sys.argv[2])" \
+    "$OUT" "$PLAIN" && pass || fail "the unflagged answer '$PLAIN' is not lethe generate's: $(head -c 300 "$OUT")"
+http 200 POST /v1/completions -d '{"prompt": "Moby", "max_tokens": 8, "temperature": 0, "stream": true}'
+n=$(grep -c '"text":"[^"]' "$OUT")
+[ "$n" -ge 3 ] && pass || fail "an unflagged stream came in $n pieces"
 http 200 GET /v1/guard/targets
 n0=$(/usr/bin/python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['targets']))" "$OUT")
 http 401 POST /v1/guard/targets -d '{"name": "Zyxw Qqqv"}'

@@ -280,6 +280,12 @@ TEST(gemm_beta_zero_ignores_nan)
     lethe_gemm(0, 0, 2, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2);
     /* [1 2 3; 4 5 6] x [1 0; 0 1; 1 1] = [4 5; 10 11] */
     CHECK(C[0] == 4 && C[1] == 5 && C[2] == 10 && C[3] == 11);
+    for (int tb = 0; tb < 2; tb++) { /* one row: the matrix-vector route */
+        C[0] = C[1] = NAN;
+        float Bt[6] = {1, 0, 1, 0, 1, 1}; /* B transposed */
+        lethe_gemm(0, tb, 1, 2, 3, 1.0f, A + 3, 3, tb ? Bt : B, tb ? 3 : 2, 0.0f, C, 2);
+        CHECK(C[0] == 10 && C[1] == 11);
+    }
     for (int i = 0; i < 4; i++)
         C[i] = NAN;
     lethe_gemm_ref(0, 0, 2, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2);
