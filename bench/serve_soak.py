@@ -84,8 +84,17 @@ def client(kind, rate, port, make):
         time.sleep(max(0.0, t_next - time.time()))
 
 
+def features(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("GET", "/v1/models")
+    return json.loads(c.getresponse().read())["data"][0]["features"]
+
+
+F = features(pport)
+
+
 def predict(i):
-    return "/v1/predict", json.dumps({"inputs": [[(i + k) % 17 for k in range(64)]]}), False
+    return "/v1/predict", json.dumps({"inputs": [[(i + k) % 17 for k in range(F)]]}), False
 
 
 def complete(i):

@@ -19,6 +19,16 @@ LETHE_API_BEGIN
 void lethe_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc);
 
+/* One row: c (n) = alpha * a op(B) + beta * c, a of k values; lethe_gemm
+ * with m = 1, for decoding, where one token's row multiplies each weight
+ * matrix. Built for AVX-512 it is lethe_gemm's one-row route, bit for bit.
+ * Elsewhere it is CBLAS's sgemv, which reads B in place where sgemm would
+ * first copy all of it into panels to use them once (a decoding step of a
+ * 90M model took twice as long); its bits may then differ from those of a
+ * row of lethe_gemm's. */
+void lethe_gemv(int tb, int n, int k, float alpha, const float *a, const float *B, int ldb,
+                float beta, float *c);
+
 /* Flush subnormal floats to zero (x86's FTZ and DAZ) in the calling thread
  * and in every thread it creates afterwards, OpenMP's pool included if it
  * has not started. Arithmetic on subnormals is many times slower on x86, and

@@ -345,18 +345,6 @@ static void gemm_cblas(int ta, int tb, int m, int n, int k, float alpha, const f
 {
     pthread_once(&blas_once, blas_one_thread);
     const CBLAS_TRANSPOSE oa = ta ? CblasTrans : CblasNoTrans, ob = tb ? CblasTrans : CblasNoTrans;
-    if (m == 1 && n > 0 && k > 0) {
-        /* one row (a decoding step): sgemm would pack all of op(B) to use it
-         * once, which doubled the time of a token of a 90M model; sgemv reads
-         * it in place. C's row = alpha op(B)^T a + beta C, a with stride lda
-         * when transposed (beta 0: C is cleared first, as some OpenBLAS
-         * versions scale it by 0, keeping a NaN of uninitialised memory) */
-        if (beta == 0.0f)
-            memset(C, 0, sizeof *C * (size_t)n);
-        cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, tb ? n : k, tb ? k : n, alpha,
-                    B, ldb, A, ta ? lda : 1, beta, C, 1);
-        return;
-    }
     const int by_rows = m >= 2 * CB_ROWS;
     const int blocks = by_rows ? (m + CB_ROWS - 1) / CB_ROWS : (n + CB_COLS - 1) / CB_COLS;
     if ((long)m * n * k <= CB_PARALLEL_MIN || blocks < 2) {
@@ -394,6 +382,27 @@ void lethe_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A
     gemm_kernel(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
     gemm_cblas(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+void lethe_gemv(int tb, int n, int k, float alpha, const float *a, const float *B, int ldb,
+                float beta, float *c)
+{
+#ifdef __AVX512F__
+    lethe_gemm(0, tb, 1, n, k, alpha, a, k, B, ldb, beta, c, n);
+#else
+    LETHE_ASSERT(n >= 0 && k >= 0);
+    if (n == 0 || k == 0 || alpha == 0.0f) {
+        lethe_gemm(0, tb, 1, n, k, alpha, a, k, B, ldb, beta, c, n);
+        return;
+    }
+    pthread_once(&blas_once, blas_one_thread);
+    /* beta 0: c is cleared first, as some OpenBLAS versions scale it by 0
+     * and so keep a NaN of uninitialised memory */
+    if (beta == 0.0f)
+        memset(c, 0, sizeof *c * (size_t)n);
+    cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, tb ? n : k, tb ? k : n, alpha, B,
+                ldb, a, 1, beta, c, 1);
 #endif
 }
 

@@ -142,14 +142,39 @@ void lethe_gpt_kv_copy(lethe_gpt_kv *dst, const lethe_gpt_kv *src)
     dst->len = src->len;
 }
 
-/* out = res + b + inp w, as the full forward forms its residual sums. */
+/* Products of at most this many rows go row by row through lethe_gemv,
+ * which reads the weights in place: with CBLAS, sgemm first copies all of
+ * them into panels, which two or three rows do not repay. */
+#define GEMV_ROWS 3
+
+/* out = res + b + inp w, as the full forward forms its residual sums; few
+ * rows (decoding steps) through lethe_gemv. */
 static void residual_proj(float *out, const float *inp, const float *w, const float *b, int N,
                           int IC, int C)
 {
     for (long n = 0; n < N; n++)
         for (int k = 0; k < C; k++)
             out[n * C + k] += b[k];
-    lethe_gemm(0, 0, N, C, IC, 1.0f, inp, IC, w, C, 1.0f, out, C);
+    if (N > GEMV_ROWS)
+        lethe_gemm(0, 0, N, C, IC, 1.0f, inp, IC, w, C, 1.0f, out, C);
+    else
+        for (long n = 0; n < N; n++)
+            lethe_gemv(0, C, IC, 1.0f, inp + n * IC, w, C, 1.0f, out + n * C);
+}
+
+/* out = b + inp w (lethe_conv1d_forward); few rows through lethe_gemv. */
+static void proj(float *out, const float *inp, const float *w, const float *b, int N, int IC,
+                 int OC)
+{
+    if (N > GEMV_ROWS) {
+        lethe_conv1d_forward(out, inp, w, b, N, IC, OC);
+        return;
+    }
+    for (long n = 0; n < N; n++) {
+        if (b)
+            memcpy(out + n * OC, b, sizeof(float) * (size_t)OC);
+        lethe_gemv(0, OC, IC, 1.0f, inp + n * IC, w, OC, b ? 1.0f : 0.0f, out + n * OC);
+    }
 }
 
 /* Head h of the cached attention of one cache, for its n rows at positions
@@ -242,7 +267,7 @@ static void forward_caches(const lethe_gpt *g, struct lethe_gpt_kv_work *w,
     for (int l = 0; l < L; l++) {
         lethe_gpt_block p = lethe_gpt_block_params(g, l);
         lethe_layernorm_forward(w->ln, w->mean, w->rstd, w->x, p.ln_1_w, p.ln_1_b, N, C);
-        lethe_conv1d_forward(w->qkv, w->ln, p.attn_w, p.attn_b, N, C, 3 * C);
+        proj(w->qkv, w->ln, p.attn_w, p.attn_b, N, C, 3 * C);
         for (int s = 0; s < S; s++) {
             const long plane = (long)kv[s]->cap * C;
             float *K = kv[s]->k + l * plane, *Vc = kv[s]->v + l * plane;
@@ -254,7 +279,7 @@ static void forward_caches(const lethe_gpt *g, struct lethe_gpt_kv_work *w,
         PAR_FOR(work * C > (1L << 16), int, task, S * NH, attend_task(w, kv, l, task, C, NH));
         residual_proj(w->x, w->atty, p.attn_proj_w, p.attn_proj_b, N, C, C);
         lethe_layernorm_forward(w->ln, w->mean, w->rstd, w->x, p.ln_2_w, p.ln_2_b, N, C);
-        lethe_conv1d_forward(w->fch, w->ln, p.fc_w, p.fc_b, N, C, 4 * C);
+        proj(w->fch, w->ln, p.fc_w, p.fc_b, N, C, 4 * C);
         lethe_gelu_tanh_forward(w->fchg, w->fch, (long)N * 4 * C);
         residual_proj(w->x, w->fchg, p.fc_proj_w, p.fc_proj_b, N, 4 * C, C);
     }
@@ -265,9 +290,16 @@ static void forward_caches(const lethe_gpt *g, struct lethe_gpt_kv_work *w,
                                 w->x + (long)(w->row0[s + 1] - 1) * C,
                                 g->params + tf[0].offset, g->params + tf[1].offset, 1, C);
     float *out = S == 1 ? kv[0]->logits : w->logits;
-    lethe_gemm(0, 1, S, V, C, 1.0f, w->ln, C, wte, C, 0.0f, out, V);
+    /* few rows: each straight into its cache's logits (a row at w->logits +
+     * s V is misaligned for odd V, and OpenBLAS's sgemv then ran at half
+     * speed) */
+    if (S > GEMV_ROWS)
+        lethe_gemm(0, 1, S, V, C, 1.0f, w->ln, C, wte, C, 0.0f, out, V);
+    else
+        for (int s = 0; s < S; s++)
+            lethe_gemv(1, V, C, 1.0f, w->ln + (long)s * C, wte, C, 0.0f, kv[s]->logits);
     for (int s = 0; s < S; s++) {
-        if (S > 1)
+        if (S > GEMV_ROWS)
             memcpy(kv[s]->logits, w->logits + (long)s * V, sizeof(float) * (size_t)V);
         kv[s]->len += w->row0[s + 1] - w->row0[s];
     }
@@ -753,8 +785,13 @@ lethe_status lethe_gen_step(lethe_gen_batch_t *w, lethe_gen_seq_t *const *seqs, 
             seq_fail(s, st);
         }
     }
-    if (n > 0)
+    /* a few sequences step one by one: with CBLAS, a forward of two or three
+     * rows took longer than as many forwards of one */
+    if (n > GEMV_ROWS)
         forward_caches(w->g, w->work, w->kv, NULL, n, w->tok, NULL, NULL);
+    else
+        for (int i = 0; i < n; i++)
+            forward_caches(w->g, w->work, w->kv + i, NULL, 1, w->tok + i, NULL, NULL);
     return LETHE_OK;
 }
 
