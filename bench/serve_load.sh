@@ -81,7 +81,7 @@ g=$(median <"$TMP/g") s=$(median <"$TMP/s")
 
 load() { # NAME PATH BODY CONNECTIONS
     printf '%s' "$3" >"$TMP/body.json"
-    BODY=$TMP/body.json wrk -t"$(( $4 < 2 ? 1 : 2 ))" -c"$4" -d"${LOAD_S}s" --latency -s bench/serve_post.lua \
+    BODY=$TMP/body.json wrk -t"$(( $4 < 2 ? 1 : 2 ))" -c"$4" -d"${LOAD_S}s" --timeout 30s --latency -s bench/serve_post.lua \
         "http://127.0.0.1:$PORT$2" >"$TMP/wrk.txt"
     awk -v n="$1" -v c="$4" '
         /Requests\/sec/ { rps = $2 } / 50% / { p50 = $2 } / 99% / { p99 = $2 }

@@ -38,7 +38,8 @@ static void print_usage(FILE *out)
             "  --run DIR          a lethe run or Hugging Face GPT-2 directory\n"
             "  --prompt TEXT      the prompt as text (needs DIR's tokenizer)\n"
             "  --tokens IDS       the prompt as token ids (\"464 3290 318\")\n"
-            "  --max-new N        new tokens at most (default 32)\n"
+            "  --max-new N        new tokens at most (default 32; with --mode alu, per agent\n"
+            "                     reply, default 256)\n"
             "  --temperature X    0: greedy; > 0: sample from softmax(logits / X)\n"
             "                     (default 1)\n"
             "  --top-k K          sample among the K most likely tokens (default 0: all)\n"
@@ -61,10 +62,10 @@ static void print_usage(FILE *out)
             "  --eco-sigma X      noise strength (default 1)\n"
             "                     alu: ALU's agents over the chat endpoint --endpoint URL\n"
             "                     (OpenAI-compatible), or with --run, DIR's model in this\n"
-            "                     process as their chat model (replies of --max-new\n"
-            "                     tokens): an answer, the guard's automaton as gate, 5\n"
-            "                     rewrites, ratings, a merge of the best 3 or a refusal,\n"
-            "                     a final audit\n"
+            "                     process as their chat model; each reply has at most\n"
+            "                     --max-new tokens: an answer, the guard's automaton as\n"
+            "                     gate, 5 rewrites, ratings, a merge of the best 3 or a\n"
+            "                     refusal, a final audit\n"
             "  --endpoint URL     alu's server (http://host:port); LETHE_API_KEY, when set,\n"
             "                     is sent as a bearer token\n"
             "  --endpoint-model M the \"model\" field of alu's requests (default \"default\")\n"
@@ -289,7 +290,7 @@ int cmd_generate(int argc, char **argv)
     lethe_gen_defaults(&o);
     o.temperature = 1.0f;
     int json = 0, quiet = 0, c;
-    long max_new = o.max_new, top_k = o.top_k, beam = o.beam, seed = 0, eco_k = 0;
+    long max_new = -1, top_k = o.top_k, beam = o.beam, seed = 0, eco_k = 0;
     double temp = o.temperature, top_p = o.top_p;
     lethe_eco_cfg eco;
     lethe_eco_defaults(&eco);
@@ -342,16 +343,22 @@ int cmd_generate(int argc, char **argv)
         default: return cli_bad_option(VERB, argv, longopts);
         }
     }
+    int alu_mode = mode && !strcmp(mode, "alu");
+    /* not given: 32 tokens, or with alu 256 per agent reply (lethe serve's
+     * default limit; ALU's own 512 would be refused there) */
+    if (max_new < 0)
+        max_new = alu_mode ? 256 : o.max_new;
     o.max_new = (int)max_new, o.top_k = (int)top_k, o.beam = (int)beam, eco.k = (int)eco_k;
     o.seed = (uint64_t)seed, o.temperature = (float)temp, o.top_p = (float)top_p;
     if (optind < argc)
         return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
-    if (mode && !strcmp(mode, "alu")) { /* the endpoint's model, or the run's */
+    if (alu_mode) { /* the endpoint's model, or the run's */
         if (!guard || !prompt || !ep.url == !run_dir || tokens)
             return cli_usage(VERB, "--mode alu takes --guard, --prompt, and one of --endpoint "
                              "and --run (and no --tokens)");
         if (o.max_new < 1)
             return cli_usage(VERB, "--mode alu needs --max-new >= 1");
+        ep.max_tokens = o.max_new;
         lethe_status st = alu(guard, &ep, run_dir, o.max_new, prompt, json);
         return st == LETHE_OK ? CLI_EXIT_OK : cli_report(VERB, st);
     }

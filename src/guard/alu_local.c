@@ -86,13 +86,15 @@ lethe_status lethe_alu_local_chat(void *ctx, const lethe_alu_msg *msgs, int n, c
     free(p);
     if (st)
         return st;
-    int k = r.n > 0 && r.tokens[r.n - 1] == l->eot ? r.n - 1 : r.n;
-    uint32_t *u = malloc(sizeof *u * (size_t)(k ? k : 1));
+    size_t k = r.n > 0 ? (size_t)r.n : 0;
+    if (k && r.tokens[k - 1] == l->eot)
+        k--;
+    uint32_t *u = malloc(sizeof *u * (k ? k : 1));
     unsigned char *b = NULL;
     size_t blen = 0;
-    for (int i = 0; u && i < k; i++)
+    for (size_t i = 0; u && i < k; i++)
         u[i] = (uint32_t)r.tokens[i];
-    st = u ? lethe_tokenizer_decode(l->tok, u, (size_t)k, &b, &blen)
+    st = u ? lethe_tokenizer_decode(l->tok, u, k, &b, &blen)
            : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     free(u);
     if (usage)

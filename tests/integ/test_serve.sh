@@ -191,6 +191,21 @@ http 200 POST /v1/chat/completions -d '{"messages": [{"role": "user", "content":
 contains "$OUT" 'data: [DONE]'
 http 400 POST /v1/chat/completions -d '{"messages": [{"role": "assistant", "content": "Hi"}]}'
 stop alu
+# ALU's agents over lethe serve's chat endpoint, end to end, answer as they do
+# with the same model in the process: same stage, calls, tokens and text
+# (replies of 8 tokens keep AuditErase's prompt inside the tiny model's 256
+# positions: the server refuses a longer prompt, the process would cut it)
+Q=$(/usr/bin/python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['question'])" \
+    "$TMP/bench/forget10.json")
+start plain_a --run "$TMP/a"
+expect 0 "$LETHE" generate --guard "$G" --mode alu --endpoint "http://127.0.0.1:$PORT" \
+    --endpoint-model a --prompt "$Q" --max-new 8 --json
+cp "$OUT" "$TMP/alu_http.json"
+expect 0 "$LETHE" generate --run "$TMP/a" --guard "$G" --mode alu --prompt "$Q" --max-new 8 --json
+cmp -s "$OUT" "$TMP/alu_http.json" && pass ||
+    fail "ALU over HTTP and in process differ: $(cat "$TMP/alu_http.json") / $(cat "$OUT")"
+contains "$OUT" '"stage":"refused_erase","targets":1,"calls":2'
+stop plain_a
 
 # ---- open reads, no token: reads are open, changes refused ----------------------
 start open --run "$RUN" --open-reads
