@@ -1,7 +1,7 @@
 /* bench_gpt: lethe's side of the language-model benchmark (bench/gpt_bench.py).
  *
  *   bench_gpt step  --preset P --batch B --seq T [--steps N] [--threads N]
- *   bench_gpt gen   --preset P [--tokens N] [--threads N]
+ *   bench_gpt gen   --preset P [--tokens N] [--threads N] [--quant 8|4] [--group G]
  *   bench_gpt batch --preset P [--tokens N] [--steps N] [--threads N] [--vocab V]
  *                   [--model FILE]
  *
@@ -10,7 +10,9 @@
  * gradient norm, AdamW (lr 1e-4, weight decay 0.1 on every parameter) and
  * zeroed gradients; the first step is a warm-up, the next N are timed one by
  * one. gen: greedy generation of N tokens with the KV cache from a one-token
- * prompt, timed after one untimed warm-up generation. batch: batched
+ * prompt, timed after one untimed warm-up generation; --quant rounds the
+ * weights to 8 or 4 bits first (groups of G inputs, default 64) and decodes
+ * from the codes (lethe/gpt_quant.h). batch: batched
  * decoding (lethe_gen_step) for B = 1, 2, 4, 8, 16 greedy sequences of N
  * new tokens each from one-token prompts (tokens 0 .. B - 1), stepped
  * together (one forward of B rows per step) and stepped one at a time (B
@@ -36,6 +38,7 @@
 
 #include "lethe/gpt.h"
 #include "lethe/gpt_generate.h"
+#include "lethe/gpt_quant.h"
 #include "lethe/optim.h"
 #include "lethe/rng.h"
 
@@ -144,9 +147,10 @@ static int bench_gen(lethe_gpt *g, int n_new, int reps)
         lethe_gen_result_free(&res);
     }
     double med = median(t + 1, reps);
-    printf("{\"side\":\"lethe\",\"kind\":\"gen\",\"tokens\":%d,\"threads\":%d,\"median_s\":%.6f,"
-           "\"tokens_per_s\":%.1f,\"peak_rss_mb\":%.1f,",
-           made, threads_in_force(), med, made / med, peak_rss_kb() / 1024.0);
+    printf("{\"side\":\"lethe\",\"kind\":\"gen\",\"bits\":%d,\"tokens\":%d,\"threads\":%d,"
+           "\"median_s\":%.6f,\"tokens_per_s\":%.1f,\"peak_rss_mb\":%.1f,",
+           g->quant ? g->quant->bits : 32, made, threads_in_force(), med, made / med,
+           peak_rss_kb() / 1024.0);
     print_times(t + 1, reps);
     printf("}\n");
     free(t);
@@ -231,7 +235,7 @@ int main(int argc, char **argv)
 {
     const char *preset = "tiny";
     const char *model = NULL;
-    int B = 16, T = 128, steps = 5, threads = 0, n_new = 200, vocab = 0;
+    int B = 16, T = 128, steps = 5, threads = 0, n_new = 200, vocab = 0, bits = 0, group = 64;
     if (argc < 2 || (strcmp(argv[1], "step") && strcmp(argv[1], "gen") &&
                      strcmp(argv[1], "batch"))) {
         fprintf(stderr, "usage: bench_gpt step|gen|batch --preset P [--batch B --seq T "
@@ -243,6 +247,7 @@ int main(int argc, char **argv)
                                        {"seq", 1, 0, 's'},    {"steps", 1, 0, 'n'},
                                        {"threads", 1, 0, 't'}, {"tokens", 1, 0, 'k'},
                                        {"vocab", 1, 0, 'v'},   {"model", 1, 0, 'm'},
+                                       {"quant", 1, 0, 'q'},   {"group", 1, 0, 'g'},
                                        {0, 0, 0, 0}};
     int c;
     optind = 2;
@@ -256,6 +261,8 @@ int main(int argc, char **argv)
         case 'k': n_new = atoi(optarg); break;
         case 'v': vocab = atoi(optarg); break;
         case 'm': model = optarg; break;
+        case 'q': bits = atoi(optarg); break;
+        case 'g': group = atoi(optarg); break;
         default: return 2;
         }
     }
@@ -284,6 +291,16 @@ int main(int argc, char **argv)
     }
     if (!g)
         return 1;
+    if (bits) {
+        lethe_gpt_quant *q = NULL;
+        if (lethe_gpt_quantize(g, bits, group, &q) != LETHE_OK) {
+            fprintf(stderr, "bench_gpt: %s\n", lethe_error_detail());
+            lethe_gpt_free(g);
+            return 2;
+        }
+        lethe_gpt_quant_apply(q, g);
+        lethe_gpt_quant_attach(g, q);
+    }
     if (!strcmp(kind, "batch") && n_new >= g->cfg.n_positions) {
         fprintf(stderr, "bench_gpt: --tokens must be below n_positions %d\n",
                 g->cfg.n_positions);

@@ -136,6 +136,9 @@ typedef struct lethe_gpt {
     float *grads;    /* (n_params), owned; backward accumulates (+=) here */
     int n_tensors;   /* 2 + 12 L + 2 */
     lethe_gpt_tensor *tensors; /* in arena order, owned */
+    /* The quantized weights decoding reads, owned; NULL unless the model was
+     * loaded from a quantized file (lethe/gpt_quant.h). */
+    struct lethe_gpt_quant *quant;
 
     /* The model's own context, for training: lethe_gpt_forward fills it and
      * the backward functions read it. Its fields are also the model's own

@@ -12,7 +12,8 @@
  * detail naming the file and the problem.
  *
  * The writer produces F32 tensors sorted by name (the order the reference
- * writer uses when every tensor has the same dtype), metadata keys sorted,
+ * writer uses when every tensor has the same dtype; I8 and U8 ones follow
+ * the F32 ones with lethe_safetensors_write_typed), metadata keys sorted,
  * compact JSON padded with spaces so the data starts 8-byte aligned, and
  * no timestamps: the same tensors and metadata always give the same bytes,
  * whatever order they are passed in. */
@@ -143,6 +144,23 @@ typedef struct lethe_st_f32 {
  * Violations give LETHE_ERR_INVALID, write errors LETHE_ERR_IO. */
 lethe_status lethe_safetensors_write(const char *path, const lethe_st_f32 *tensors, size_t n,
                                      const lethe_st_meta *meta, size_t n_meta);
+
+/* One tensor of any byte-sized dtype to write (F32, I8 or U8 here): data
+ * holds the product of shape elements, little-endian. */
+typedef struct lethe_st_out {
+    const char *name;
+    lethe_dtype dtype;
+    size_t rank;
+    const size_t *shape;
+    const void *data;
+} lethe_st_out;
+
+/* lethe_safetensors_write for tensors of mixed dtypes: F32, I8 and U8
+ * (others give LETHE_ERR_UNSUPPORTED). The order is the reference writer's:
+ * by element size, largest first, then by name, so every tensor stays
+ * aligned to its element size. */
+lethe_status lethe_safetensors_write_typed(const char *path, const lethe_st_out *tensors,
+                                           size_t n, const lethe_st_meta *meta, size_t n_meta);
 
 LETHE_API_END
 #endif

@@ -54,7 +54,8 @@ bool lethe_dtype_to_f32_supported(lethe_dtype d)
 {
     switch (d) {
     case LETHE_DTYPE_F32: case LETHE_DTYPE_F16: case LETHE_DTYPE_BF16: case LETHE_DTYPE_F64:
-    case LETHE_DTYPE_I64: case LETHE_DTYPE_I32: case LETHE_DTYPE_U8: case LETHE_DTYPE_BOOL:
+    case LETHE_DTYPE_I64: case LETHE_DTYPE_I32: case LETHE_DTYPE_U8: case LETHE_DTYPE_I8:
+    case LETHE_DTYPE_BOOL:
         return true;
     default:
         return false;
@@ -693,6 +694,10 @@ lethe_status lethe_safetensors_to_f32(const lethe_safetensors *st, const lethe_s
         for (size_t i = 0; i < n; i++)
             out[i] = (float)p[i];
         break;
+    case LETHE_DTYPE_I8:
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)(int8_t)p[i];
+        break;
     case LETHE_DTYPE_BOOL:
         for (size_t i = 0; i < n; i++)
             out[i] = p[i] ? 1.0f : 0.0f;
@@ -785,9 +790,14 @@ static void sb_json_string(sbuf *b, const char *s)
     sb_put(b, "\"", 1);
 }
 
-static int f32_by_name(const void *a, const void *b)
+static size_t elem_size(lethe_dtype d) { return d == LETHE_DTYPE_F32 ? 4 : 1; }
+
+/* Larger elements first, then by name: each tensor stays aligned. */
+static int out_by_size_name(const void *a, const void *b)
 {
-    return strcmp((*(const lethe_st_f32 *const *)a)->name, (*(const lethe_st_f32 *const *)b)->name);
+    const lethe_st_out *x = *(const lethe_st_out *const *)a, *y = *(const lethe_st_out *const *)b;
+    size_t sx = elem_size(x->dtype), sy = elem_size(y->dtype);
+    return sx != sy ? (sx > sy ? -1 : 1) : strcmp(x->name, y->name);
 }
 
 static int meta_ptr_by_key(const void *a, const void *b)
@@ -802,11 +812,11 @@ static int utf8_ok(const char *s)
 }
 
 /* Sort, check, and lay out the header. */
-static lethe_status build_header(const char *path, const lethe_st_f32 **ts, size_t n,
+static lethe_status build_header(const char *path, const lethe_st_out **ts, size_t n,
                                  const lethe_st_meta **ms, size_t n_meta, sbuf *h)
 {
     char q[QUOTE_CAP];
-    qsort(ts, n, sizeof *ts, f32_by_name);
+    qsort(ts, n, sizeof *ts, out_by_size_name);
     qsort(ms, n_meta, sizeof *ms, meta_ptr_by_key);
     for (size_t i = 0; i < n_meta; i++) {
         if (!utf8_ok(ms[i]->key) || !utf8_ok(ms[i]->value))
@@ -830,7 +840,8 @@ static lethe_status build_header(const char *path, const lethe_st_f32 **ts, size
     }
     size_t offset = 0;
     for (size_t i = 0; i < n; i++) {
-        const lethe_st_f32 *t = ts[i];
+        const lethe_st_out *t = ts[i];
+        size_t es = elem_size(t->dtype);
         if (!utf8_ok(t->name) || !strcmp(t->name, "__metadata__"))
             return lethe_fail(LETHE_ERR_INVALID, "%s: '%s' cannot be a tensor name", path,
                               quoted(q, t->name));
@@ -844,7 +855,7 @@ static lethe_status build_header(const char *path, const lethe_st_f32 **ts, size
                                   quoted(q, t->name));
             numel *= t->shape[d];
         }
-        if (numel > (SIZE_MAX - offset) / 4)
+        if (numel > (SIZE_MAX - offset) / es)
             return lethe_fail(LETHE_ERR_INVALID, "%s: tensors too large", path);
         if (numel && !t->data)
             return lethe_fail(LETHE_ERR_INVALID, "%s: tensor '%s' has no data", path,
@@ -852,11 +863,13 @@ static lethe_status build_header(const char *path, const lethe_st_f32 **ts, size
         if (n_meta || i)
             sb_put(h, ",", 1);
         sb_json_string(h, t->name);
-        sb_str(h, ":{\"dtype\":\"F32\",\"shape\":[");
+        sb_str(h, ":{\"dtype\":\"");
+        sb_str(h, lethe_dtype_name(t->dtype));
+        sb_str(h, "\",\"shape\":[");
         for (size_t d = 0; d < t->rank; d++)
             sb_fmt(h, d ? ",%zu" : "%zu", t->shape[d]);
         sb_fmt(h, "],\"data_offsets\":[%zu,", offset);
-        offset += numel * 4;
+        offset += numel * es;
         sb_fmt(h, "%zu]}", offset);
     }
     sb_put(h, "}", 1);
@@ -890,13 +903,13 @@ static int write_f32_le(FILE *fp, const float *x, size_t n)
     return used && fwrite(buf, 1, used, fp) != used ? -1 : 0;
 }
 
-lethe_status lethe_safetensors_write(const char *path, const lethe_st_f32 *tensors, size_t n,
-                                     const lethe_st_meta *meta, size_t n_meta)
+lethe_status lethe_safetensors_write_typed(const char *path, const lethe_st_out *tensors,
+                                           size_t n, const lethe_st_meta *meta, size_t n_meta)
 {
     lethe_status s = LETHE_OK;
     sbuf h = {0};
     lethe_afile *f = NULL;
-    const lethe_st_f32 **ts = malloc((n ? n : 1) * sizeof *ts);
+    const lethe_st_out **ts = malloc((n ? n : 1) * sizeof *ts);
     const lethe_st_meta **ms = malloc((n_meta ? n_meta : 1) * sizeof *ms);
     if (!ts || !ms) {
         s = lethe_fail(LETHE_ERR_NOMEM, "%s: out of memory", path);
@@ -904,8 +917,14 @@ lethe_status lethe_safetensors_write(const char *path, const lethe_st_f32 *tenso
     }
     for (size_t i = 0; i < n; i++) {
         ts[i] = &tensors[i];
+        lethe_dtype d = tensors[i].dtype;
         if (!tensors[i].name || (tensors[i].rank && !tensors[i].shape)) {
             s = lethe_fail(LETHE_ERR_INVALID, "%s: tensor %zu has no name or no shape", path, i);
+            goto done;
+        }
+        if (d != LETHE_DTYPE_F32 && d != LETHE_DTYPE_I8 && d != LETHE_DTYPE_U8) {
+            s = lethe_fail(LETHE_ERR_UNSUPPORTED, "%s: tensor %zu: writing %s is not supported",
+                           path, i, lethe_dtype_name(d));
             goto done;
         }
     }
@@ -925,7 +944,8 @@ lethe_status lethe_safetensors_write(const char *path, const lethe_st_f32 *tenso
         size_t numel = 1;
         for (size_t d = 0; d < ts[i]->rank; d++)
             numel *= ts[i]->shape[d];
-        bad = write_f32_le(f->fp, ts[i]->data, numel) != 0;
+        bad = ts[i]->dtype == LETHE_DTYPE_F32 ? write_f32_le(f->fp, ts[i]->data, numel) != 0
+                                               : numel && fwrite(ts[i]->data, 1, numel, f->fp) != numel;
     }
     if (bad) {
         s = lethe_fail(LETHE_ERR_IO, "%s: write failed: %s", path, strerror(errno));
@@ -937,5 +957,19 @@ done:
     free(h.p);
     free(ts);
     free(ms);
+    return s;
+}
+
+lethe_status lethe_safetensors_write(const char *path, const lethe_st_f32 *tensors, size_t n,
+                                     const lethe_st_meta *meta, size_t n_meta)
+{
+    lethe_st_out *ts = malloc((n ? n : 1) * sizeof *ts);
+    if (!ts)
+        return lethe_fail(LETHE_ERR_NOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < n; i++)
+        ts[i] = (lethe_st_out){tensors[i].name, LETHE_DTYPE_F32, tensors[i].rank,
+                               tensors[i].shape, tensors[i].data};
+    lethe_status s = lethe_safetensors_write_typed(path, ts, n, meta, n_meta);
+    free(ts);
     return s;
 }

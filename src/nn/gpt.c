@@ -2,6 +2,7 @@
  * and backward through the kernels of gpt_kernels.c, safetensors io. */
 #include "lethe/gpt.h"
 #include "lethe/gemm.h"
+#include "lethe/gpt_quant.h"
 #include "lethe/mem.h"
 #include "lethe/rng.h"
 
@@ -138,6 +139,7 @@ void lethe_gpt_free(lethe_gpt *g)
         return;
     lethe_free(g->params);
     lethe_free(g->grads);
+    lethe_gpt_quant_free(g->quant);
     ctx_release(&g->own);
     free(g->tensors);
     free(g);

@@ -5,6 +5,7 @@
  * per-position moments of log p used by scoring. */
 #include "lethe/gpt_generate.h"
 #include "lethe/gemm.h"
+#include "lethe/gpt_quant.h"
 #include "lethe/rng.h"
 
 #include <math.h>
@@ -149,8 +150,8 @@ void lethe_gpt_kv_copy(lethe_gpt_kv *dst, const lethe_gpt_kv *src)
 
 /* out = res + b + inp w, as the full forward forms its residual sums; few
  * rows (decoding steps) through lethe_gemv. */
-static void residual_proj(float *out, const float *inp, const float *w, const float *b, int N,
-                          int IC, int C)
+static void residual_proj(float *out, const float *inp, const float *w, const lethe_qmat *qw,
+                          const float *b, int N, int IC, int C)
 {
     for (long n = 0; n < N; n++)
         for (int k = 0; k < C; k++)
@@ -159,12 +160,16 @@ static void residual_proj(float *out, const float *inp, const float *w, const fl
         lethe_gemm(0, 0, N, C, IC, 1.0f, inp, IC, w, C, 1.0f, out, C);
     else
         for (long n = 0; n < N; n++)
-            lethe_gemv(0, C, IC, 1.0f, inp + n * IC, w, C, 1.0f, out + n * C);
+            if (qw)
+                lethe_qgemv(qw, inp + n * IC, out + n * C, 1);
+            else
+                lethe_gemv(0, C, IC, 1.0f, inp + n * IC, w, C, 1.0f, out + n * C);
 }
 
-/* out = b + inp w (lethe_conv1d_forward); few rows through lethe_gemv. */
-static void proj(float *out, const float *inp, const float *w, const float *b, int N, int IC,
-                 int OC)
+/* out = b + inp w (lethe_conv1d_forward); few rows through lethe_gemv, or
+ * from quantized weights qw (when not NULL) through lethe_qgemv. */
+static void proj(float *out, const float *inp, const float *w, const lethe_qmat *qw,
+                 const float *b, int N, int IC, int OC)
 {
     if (N > GEMV_ROWS) {
         lethe_conv1d_forward(out, inp, w, b, N, IC, OC);
@@ -173,8 +178,17 @@ static void proj(float *out, const float *inp, const float *w, const float *b, i
     for (long n = 0; n < N; n++) {
         if (b)
             memcpy(out + n * OC, b, sizeof(float) * (size_t)OC);
-        lethe_gemv(0, OC, IC, 1.0f, inp + n * IC, w, OC, b ? 1.0f : 0.0f, out + n * OC);
+        if (qw)
+            lethe_qgemv(qw, inp + n * IC, out + n * OC, b != NULL);
+        else
+            lethe_gemv(0, OC, IC, 1.0f, inp + n * IC, w, OC, b ? 1.0f : 0.0f, out + n * OC);
     }
+}
+
+/* Block l's quantized matrix k, or NULL for a model without them. */
+static const lethe_qmat *qmat(const lethe_gpt *g, int l, int k)
+{
+    return g->quant ? lethe_gpt_quant_block(g->quant, l, k) : NULL;
 }
 
 /* Head h of the cached attention of one cache, for its n rows at positions
@@ -267,7 +281,7 @@ static void forward_caches(const lethe_gpt *g, struct lethe_gpt_kv_work *w,
     for (int l = 0; l < L; l++) {
         lethe_gpt_block p = lethe_gpt_block_params(g, l);
         lethe_layernorm_forward(w->ln, w->mean, w->rstd, w->x, p.ln_1_w, p.ln_1_b, N, C);
-        proj(w->qkv, w->ln, p.attn_w, p.attn_b, N, C, 3 * C);
+        proj(w->qkv, w->ln, p.attn_w, qmat(g, l, LETHE_QUANT_ATTN), p.attn_b, N, C, 3 * C);
         for (int s = 0; s < S; s++) {
             const long plane = (long)kv[s]->cap * C;
             float *K = kv[s]->k + l * plane, *Vc = kv[s]->v + l * plane;
@@ -277,11 +291,13 @@ static void forward_caches(const lethe_gpt *g, struct lethe_gpt_kv_work *w,
             }
         }
         PAR_FOR(work * C > (1L << 16), int, task, S * NH, attend_task(w, kv, l, task, C, NH));
-        residual_proj(w->x, w->atty, p.attn_proj_w, p.attn_proj_b, N, C, C);
+        residual_proj(w->x, w->atty, p.attn_proj_w, qmat(g, l, LETHE_QUANT_ATTN_PROJ),
+                      p.attn_proj_b, N, C, C);
         lethe_layernorm_forward(w->ln, w->mean, w->rstd, w->x, p.ln_2_w, p.ln_2_b, N, C);
-        proj(w->fch, w->ln, p.fc_w, p.fc_b, N, C, 4 * C);
+        proj(w->fch, w->ln, p.fc_w, qmat(g, l, LETHE_QUANT_FC), p.fc_b, N, C, 4 * C);
         lethe_gelu_tanh_forward(w->fchg, w->fch, (long)N * 4 * C);
-        residual_proj(w->x, w->fchg, p.fc_proj_w, p.fc_proj_b, N, 4 * C, C);
+        residual_proj(w->x, w->fchg, p.fc_proj_w, qmat(g, l, LETHE_QUANT_FC_PROJ),
+                      p.fc_proj_b, N, 4 * C, C);
     }
     /* ln_f and the tied head, for each cache's last row only */
     const lethe_gpt_tensor *tf = &g->tensors[g->n_tensors - 2];
@@ -297,7 +313,10 @@ static void forward_caches(const lethe_gpt *g, struct lethe_gpt_kv_work *w,
         lethe_gemm(0, 1, S, V, C, 1.0f, w->ln, C, wte, C, 0.0f, out, V);
     else
         for (int s = 0; s < S; s++)
-            lethe_gemv(1, V, C, 1.0f, w->ln + (long)s * C, wte, C, 0.0f, kv[s]->logits);
+            if (g->quant)
+                lethe_qgemv(&g->quant->mats[0], w->ln + (long)s * C, kv[s]->logits, 0);
+            else
+                lethe_gemv(1, V, C, 1.0f, w->ln + (long)s * C, wte, C, 0.0f, kv[s]->logits);
     for (int s = 0; s < S; s++) {
         if (S > GEMV_ROWS)
             memcpy(kv[s]->logits, w->logits + (long)s * V, sizeof(float) * (size_t)V);

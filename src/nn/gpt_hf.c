@@ -2,6 +2,7 @@
  * GPT-2 directories loaded the same way, and Hugging Face's layout written
  * (include/lethe/gpt_hf.h). */
 #include "lethe/gpt_hf.h"
+#include "lethe/gpt_quant.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -169,11 +170,28 @@ static void shape_str(char *buf, size_t cap, size_t rank, const size_t *shape)
 }
 
 /* Check cfg (whose field k came from src[k]) against the tensors of st. */
+/* The 2-D codes of a quantized wte (lethe/gpt_quant.h), or NULL. */
+static const lethe_st_tensor *quantized_wte(const lethe_safetensors *st)
+{
+    const lethe_st_tensor *t = lethe_safetensors_meta(st, "quant_bits")
+                                   ? lethe_safetensors_find(st, "wte.weight.qweight")
+                                   : NULL;
+    return t && t->rank == 2 ? t : NULL;
+}
+
+static lethe_status check_blocks(const lethe_safetensors *st, const char *path,
+                                 const lethe_gpt_config *c, const char *const src[N_FIELDS]);
+
 static lethe_status check_cfg(const lethe_safetensors *st, const char *path,
                               const lethe_gpt_config *c, const char *const src[N_FIELDS])
 {
     const lethe_st_tensor *wte = find_either(st, "wte.weight");
     const lethe_st_tensor *wpe = find_either(st, "wpe.weight");
+    const lethe_st_tensor *wte_q = wte ? NULL : quantized_wte(st);
+    if (wte_q && wpe) /* codes: (V, C) or (V, C / 2), checked by lethe_gpt_quant_read */
+        return wte_q->shape[0] == (size_t)c->vocab_size ? check_blocks(st, path, c, src)
+               : lethe_fail(LETHE_ERR_FORMAT, "%s: vocab_size is %d but wte.weight of %s has "
+                            "%zu rows", src[F_VOCAB], c->vocab_size, path, wte_q->shape[0]);
     if (!wte || !wpe)
         return lethe_fail(LETHE_ERR_NOT_FOUND, "%s: no tensor '%s' (nor '" PREFIX "%s'): not "
                           "a GPT-2 checkpoint", path, wte ? "wpe.weight" : "wte.weight",
@@ -187,6 +205,12 @@ static lethe_status check_cfg(const lethe_safetensors *st, const char *path,
     if (wpe->rank == 2 && wpe->shape[0] != (size_t)c->n_positions)
         return lethe_fail(LETHE_ERR_FORMAT, "%s: n_positions is %d but wpe.weight of %s has "
                           "%zu rows", src[F_POS], c->n_positions, path, wpe->shape[0]);
+    return check_blocks(st, path, c, src);
+}
+
+static lethe_status check_blocks(const lethe_safetensors *st, const char *path,
+                                 const lethe_gpt_config *c, const char *const src[N_FIELDS])
+{
     int blocks = count_blocks(st);
     if (blocks != c->n_layer)
         return lethe_fail(LETHE_ERR_FORMAT, "%s: n_layer is %d but %s has %d blocks", src[F_LAYER],
@@ -209,11 +233,14 @@ static lethe_status load_tensors(const lethe_safetensors *st, const char *path,
                           lethe_error_detail());
     lethe_status s = LETHE_OK;
     char want[64], got[64];
+    const int quant = quantized_wte(st) != NULL;
     for (int i = 0; i < g->n_tensors && s == LETHE_OK; i++) {
         const lethe_gpt_tensor *t = &g->tensors[i];
         const lethe_st_tensor *ft = find_either(st, t->name);
         size_t shape[2] = {(size_t)t->shape[0], (size_t)t->shape[1]};
-        if (!ft) {
+        if (!ft && quant && t->rank == 2 && strcmp(t->name, "wpe.weight")) {
+            continue; /* read below */
+        } else if (!ft) {
             s = lethe_fail(LETHE_ERR_NOT_FOUND, "%s: no tensor '%s' (nor '" PREFIX "%s')", path,
                            t->name, t->name);
         } else if (ft->rank != (size_t)t->rank || ft->shape[0] != shape[0] ||
@@ -226,8 +253,11 @@ static lethe_status load_tensors(const lethe_safetensors *st, const char *path,
             s = lethe_safetensors_to_f32(st, ft, g->params + t->offset);
         }
     }
-    const lethe_st_tensor *head = lethe_safetensors_find(st, "lm_head.weight");
-    if (s == LETHE_OK && head) {
+    if (s == LETHE_OK && quant)
+        s = lethe_gpt_quant_read(st, path, g);
+    const lethe_st_tensor *head = s == LETHE_OK ? lethe_safetensors_find(st, "lm_head.weight")
+                                                : NULL; /* (find sets the detail) */
+    if (head) {
         const lethe_gpt_tensor *wte = &g->tensors[0];
         size_t shape[2] = {(size_t)wte->shape[0], (size_t)wte->shape[1]};
         float *buf = NULL;
@@ -508,7 +538,7 @@ static lethe_status dir_load(const char *dir, int want_tok, lethe_gpt_dir *d, in
         s = check_cfg(st, model, &cfg, src);
     if (s == LETHE_OK)
         s = load_tensors(st, model, &cfg, &d->model);
-    if (s == LETHE_OK && !lethe_safetensors_find(st, "wte.weight"))
+    if (s == LETHE_OK && !lethe_safetensors_find(st, "wte.weight") && !quantized_wte(st))
         d->hf = 1; /* "transformer."-prefixed names */
     lethe_safetensors_free(st);
     if (s == LETHE_OK && want_tok)

@@ -4,6 +4,7 @@
 #include "lethe/lora.h"
 #include "lethe/fileio.h"
 #include "lethe/gemm.h"
+#include "lethe/gpt_quant.h"
 #include "lethe/json.h"
 #include "lethe/rng.h"
 #include "lethe/safetensors.h"
@@ -215,6 +216,7 @@ void lethe_lora_apply(const lethe_lora *l, lethe_gpt *g)
 {
     LETHE_ASSERT(same_config(&l->base, &g->cfg));
     const int r = l->cfg.rank;
+    lethe_gpt_quant_drop(g); /* the codes no longer hold the weights */
     for (int i = 0; i < l->n_sites; i++) {
         const lethe_lora_site *s = &l->sites[i];
         float *W = g->params + s->w_offset;

@@ -2,6 +2,7 @@
  * clipping, AdamW with decay on 2-D tensors (or on a LoRA adapter alone),
  * validation. */
 #include "lethe/gpt_train.h"
+#include "lethe/gpt_quant.h"
 #include "lethe/mem.h"
 #include "lethe/progress.h"
 #include "lethe/rng.h"
@@ -288,6 +289,7 @@ lethe_status lethe_gpt_train(lethe_gpt *g, const int32_t *train, long n_train,
                     for (long j = 0; j < t->numel; j++)
                         p[j] *= decay;
                 }
+            lethe_gpt_quant_drop(g); /* the codes no longer hold the weights */
             lethe_optim_step_zero_grad(opt, g->params, g->grads, lr);
         }
         if (step == 0)

@@ -2,6 +2,7 @@
  * forget items paired with random retain items, AdamW steps, RMU's layer
  * freezing, LoRA, Task Vector, and WHP's logit adjustment. */
 #include "lethe/gpt_generate.h"
+#include "lethe/gpt_quant.h"
 #include "lethe/lm_unlearn.h"
 #include "lethe/optim.h"
 #include "lethe/progress.h"
@@ -111,6 +112,7 @@ lethe_status lethe_lm_task_vector(lethe_gpt *g, const lethe_gpt *r, double alpha
         return lethe_fail(LETHE_ERR_INVALID, "task vector: the reinforced model's "
                           "configuration differs from the model's");
     float a = (float)alpha;
+    lethe_gpt_quant_drop(g);
     for (long i = 0; i < g->n_params; i++)
         g->params[i] = g->params[i] - a * (r->params[i] - g->params[i]);
     return LETHE_OK;
@@ -414,6 +416,7 @@ static lethe_status run_loop(lethe_gpt *g, lethe_gpt *ref, const lethe_lm_cfg *c
                         for (long j = 0; j < t->numel; j++)
                             p[j] *= decay;
                     }
+                lethe_gpt_quant_drop(g); /* the codes no longer hold the weights */
                 lethe_optim_step_zero_grad(opt, g->params, g->grads, lr);
             }
             if (res) {
