@@ -147,6 +147,10 @@ typedef struct lethe_lm_method_def {
     const char *name;
     lethe_lm_method id;
     const char *description;
+    const char *intent; /* what the method means to do, per the SoK on LLM unlearning:
+                           "removal" (erase the knowledge from the weights),
+                           "suppression" (keep it, block its expression), or
+                           "none" (sft: fine-tuning, not unlearning) */
     unsigned needs;  /* LETHE_LM_NEEDS_REF | ... */
     unsigned reads;  /* LETHE_LM_READS_BETA | ... */
     int epochs;      /* its default number of epochs; 0: the schedule's */

@@ -85,6 +85,7 @@ int cmd_score(int argc, char **argv);
 int cmd_guard(int argc, char **argv); /* lethe guard fit|add|remove|list */
 int cmd_guard_tune_eco(int argc, char **argv); /* lethe guard tune-eco */
 int cmd_quantize(int argc, char **argv);       /* lethe quantize */
+int cmd_audit(int argc, char **argv);          /* lethe audit */
 
 /* The end of an evaluation (src/cli/pipeline.c): st reported, or the
  * summary printed (JSON, or a line per number, null and, with strings,

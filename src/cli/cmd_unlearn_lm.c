@@ -99,8 +99,8 @@ static void list_lm(void)
 {
     lethe_lm_sched s;
     lethe_lm_sched_defaults(&s);
-    printf("%-11s %-5s %-5s %-6s %-3s %-30s %s\n", "METHOD", "GAMMA", "ALPHA", "RETAIN", "REF",
-           "SETTINGS", "DESCRIPTION");
+    printf("%-11s %-11s %-5s %-5s %-6s %-3s %-30s %s\n", "METHOD", "INTENT", "GAMMA", "ALPHA",
+           "RETAIN", "REF", "SETTINGS", "DESCRIPTION");
     for (size_t i = 0; i < lethe_lm_methods_count(); i++) {
         const lethe_lm_method_def *def = lethe_lm_methods_at(i);
         lethe_lm_cfg c;
@@ -114,7 +114,7 @@ static void list_lm(void)
             snprintf(alpha, sizeof alpha, "-");
         else
             snprintf(alpha, sizeof alpha, "%g", c.alpha);
-        printf("%-11s %-5g %-5s %-6s %-3s %-30s %s\n", def->name, c.gamma, alpha,
+        printf("%-11s %-11s %-5g %-5s %-6s %-3s %-30s %s\n", def->name, def->intent, c.gamma, alpha,
                lethe_lm_retain_name(c.retain), lethe_lm_needs_reference(&c) ? "yes" : "no",
                extra, def->description);
     }
@@ -123,6 +123,8 @@ static void list_lm(void)
            "schedule (OpenUnlearning's TOFU run): epochs %d, batch %d, lr %g, weight decay %g, "
            "warm-up one epoch, linear decay, clip %g, AdamW (%g, %g), eps %g.\n"
            "idknll and idkdpo read refusals (--idk); sft fine-tunes on the --forget pairs.\n"
+           "intent: what the method means to do (removal: erase the knowledge from the "
+           "weights; suppression: block its expression); lethe audit tests it.\n"
            "whp is not stored as a model: train the reinforced model with --method sft on the "
            "forget set and measure it with lethe eval tofu --whp (docs/lm-unlearning.md).\n",
            s.epochs, s.batch, (double)s.lr, (double)s.weight_decay, (double)s.clip,

@@ -27,6 +27,7 @@ static const struct verb {
     {"sisa", cmd_sisa, "sharded training with exact, ledgered deletion (SISA)"},
     {"s3t", cmd_s3t, "sequence-aware sharded training; deletion without retraining (S3T)"},
     {"ledger", cmd_ledger, "show or verify a deletion ledger"},
+    {"audit", cmd_audit, "does an unlearned GPT model forget, or only stay quiet? relearning and quantization probes"},
     {"quantize", cmd_quantize, "round a GPT run's weights to 8 or 4 bits (a run every verb loads)"},
     {"guard", cmd_guard, "inference-time unlearning: fit a guard file, add and remove targets"},
     {"serve", cmd_serve, "serve a run over HTTP: OpenAI-compatible completions, predictions, deletions"},

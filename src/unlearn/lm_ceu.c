@@ -81,4 +81,5 @@ static lethe_status forget(const lethe_lm_step *s, double *value)
 const lethe_lm_method_def lm_ceu = {
     "ceu", LETHE_LM_CEU,
     "cross-entropy unlearning",
+    "removal",
     0, LETHE_LM_READS_IGNORE, 0, defaults, check, forget};

@@ -9,4 +9,5 @@ static void defaults(lethe_lm_cfg *c)
 const lethe_lm_method_def lm_ga = {
     "ga", LETHE_LM_GA,
     "gradient ascent on the forget answers (GradAscent)",
+    "removal",
     0, 0, 0, defaults, NULL, lm_ascent_forget};

@@ -14,5 +14,6 @@ static lethe_status forget(const lethe_lm_step *s, double *value)
 const lethe_lm_method_def lm_idkdpo = {
     "idkdpo", LETHE_LM_IDKDPO,
     "DPO preferring the \"I don't know\" answer (needs refusals)",
+    "suppression",
     LETHE_LM_NEEDS_REF | LETHE_LM_NEEDS_IDK, LETHE_LM_READS_BETA, 0,
     defaults, lm_check_beta, forget};

@@ -10,4 +10,5 @@ static lethe_status forget(const lethe_lm_step *s, double *value)
 const lethe_lm_method_def lm_idknll = {
     "idknll", LETHE_LM_IDKNLL,
     "NLL of an \"I don't know\" answer to each forget question (needs refusals)",
+    "suppression",
     LETHE_LM_NEEDS_IDK, 0, 0, NULL, NULL, forget};

@@ -16,4 +16,5 @@ static lethe_status forget(const lethe_lm_step *s, double *value)
 const lethe_lm_method_def lm_npo = {
     "npo", LETHE_LM_NPO,
     "negative preference optimisation against the reference (npo_gdr, npo_klr)",
+    "removal",
     LETHE_LM_NEEDS_REF, LETHE_LM_READS_BETA, 0, defaults, lm_check_beta, forget};

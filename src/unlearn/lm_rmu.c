@@ -61,4 +61,5 @@ static void control(const lethe_lm_cfg *cfg, float *c, int C, uint64_t seed)
 const lethe_lm_method_def lm_rmu = {
     "rmu", LETHE_LM_RMU,
     "representation misdirection: steer a block's output to a random vector",
+    "removal",
     0, LETHE_LM_READS_RMU, 0, defaults, check, forget, trainable, control, NULL};

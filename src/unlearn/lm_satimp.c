@@ -26,4 +26,5 @@ static lethe_status forget(const lethe_lm_step *s, double *value)
 const lethe_lm_method_def lm_satimp = {
     "satimp", LETHE_LM_SATIMP,
     "saturation-importance weighted gradient ascent",
+    "removal",
     0, LETHE_LM_READS_BETA | LETHE_LM_READS_BETA2, 0, defaults, NULL, forget};

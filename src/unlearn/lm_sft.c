@@ -14,4 +14,5 @@ const lethe_lm_method_def lm_sft = {
     "sft", LETHE_LM_SFT,
     "fine-tune on the pairs (NLL on answer tokens): TOFU targets (full.json) and oracles "
     "(retainXX.json)",
+    "none",
     LETHE_LM_FORGET_ONLY, 0, 5, defaults, NULL, lm_descent_forget};

@@ -53,4 +53,5 @@ static lethe_status forget(const lethe_lm_step *s, double *value)
 const lethe_lm_method_def lm_simnpo = {
     "simnpo", LETHE_LM_SIMNPO,
     "reference-free, length-normalised NPO",
+    "removal",
     0, LETHE_LM_READS_BETA | LETHE_LM_READS_DELTA, 0, defaults, lm_check_beta, forget};

@@ -18,5 +18,6 @@ static lethe_status finish(const lethe_lm_cfg *cfg, lethe_gpt *g, const lethe_gp
 const lethe_lm_method_def lm_taskvector = {
     "taskvector", LETHE_LM_TASKVECTOR,
     "theta - alpha (theta_reinforced - theta), reinforced = fine-tuned on forget",
+    "removal",
     LETHE_LM_FORGET_ONLY | LETHE_LM_OWN_ALPHA, 0, 0,
     defaults, NULL, lm_descent_forget, NULL, NULL, finish};

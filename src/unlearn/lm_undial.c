@@ -74,4 +74,5 @@ static lethe_status forget(const lethe_lm_step *s, double *value)
 const lethe_lm_method_def lm_undial = {
     "undial", LETHE_LM_UNDIAL,
     "self-distillation from the reference with the gold logit lowered (alpha 0: no retain)",
+    "removal",
     LETHE_LM_NEEDS_REF, LETHE_LM_READS_BETA, 0, defaults, NULL, forget};

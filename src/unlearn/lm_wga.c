@@ -23,4 +23,5 @@ static lethe_status forget(const lethe_lm_step *s, double *value)
 const lethe_lm_method_def lm_wga = {
     "wga", LETHE_LM_WGA,
     "weighted gradient ascent",
+    "removal",
     0, LETHE_LM_READS_BETA, 0, defaults, NULL, forget};

@@ -12,5 +12,6 @@ static void defaults(lethe_lm_cfg *c)
 const lethe_lm_method_def lm_whp = {
     "whp", LETHE_LM_WHP,
     "Who's Harry Potter: a logit adjustment at generation; not a stored model (refused)",
+    "suppression",
     LETHE_LM_FORGET_ONLY | LETHE_LM_OWN_ALPHA | LETHE_LM_NOT_STORED, 0, 0,
     defaults, NULL, lm_descent_forget};

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# lethe audit on a tiny benchmark: a base model, the target and the oracle
+# fine-tuned from it (one tokenizer), and gradient ascent from the target.
+# Usage errors (2); bad inputs (3, one line): another tokenizer, a split
+# that does not exist, entities that do not divide it, an attack set that
+# touches V. The relearning probe's recovery recomputed from its per-seed
+# figures, exactly 0 when the oracle audits itself; the unrelated attack;
+# the quantization probe's three precisions; the verdict and the intent.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+D=$TMP/bench
+
+expect 0 "$LETHE" audit --help
+contains "$OUT" "Usage: lethe audit"
+expect 0 "$LETHE" help audit
+
+# Usage errors: 2.
+expect 2 "$LETHE" audit
+expect 2 "$LETHE" audit bogus --run a --target b --oracle c --data d
+contains "$ERR" "unknown probe"
+expect 2 "$LETHE" audit relearn --run a --target b --data d
+contains "$ERR" "--oracle"
+expect 2 "$LETHE" audit --run a --target b --oracle c --data d --attack bogus
+expect 2 "$LETHE" audit --run a --target b --oracle c --data d --steps 101
+expect 2 "$LETHE" audit --run a --target b --oracle c --data d --lr 0
+expect 2 "$LETHE" audit --run a --target b --oracle c --data d extra
+expect 3 "$LETHE" audit --run "$TMP/none" --target b --oracle c --data d
+one_line "$ERR"
+
+tofu_bench "$D" full.json real_authors_perturbed.json world_facts_perturbed.json
+expect 0 "$LETHE" train --model gpt --preset tiny --data "$D/train.jsonl" --vocab 400 --seq 64 \
+    --batch 8 --steps 40 --lr 3e-3 --val 0 --out "$TMP/base" --quiet
+U="$LETHE unlearn --quiet --batch 8"
+expect 0 $U --run "$TMP/base" --method sft --forget "$D/full.json" --epochs 6 --lr 3e-3 \
+    --out "$TMP/target"
+expect 0 $U --run "$TMP/base" --method sft --forget "$D/retain90.json" --epochs 6 --lr 3e-3 \
+    --out "$TMP/oracle"
+expect 0 $U --run "$TMP/target" --method ga --forget "$D/forget10.json" --epochs 3 --lr 1e-3 \
+    --out "$TMP/ga"
+A=(--target "$TMP/target" --oracle "$TMP/oracle" --data "$D" --quiet)
+R=(--steps 10 --seeds 2 --batch 4 --lr 1e-3)
+
+# Bad inputs: 3, one line.
+expect 0 "$LETHE" train --model gpt --preset tiny --data "$D/train.jsonl" --vocab 300 --seq 64 \
+    --batch 8 --steps 2 --val 0 --out "$TMP/other" --quiet
+expect 3 "$LETHE" audit relearn --run "$TMP/ga" --target "$TMP/target" --oracle "$TMP/other" \
+    --data "$D" --quiet
+one_line "$ERR"; contains "$ERR" "tokenizer is not the unlearned model's"
+expect 3 "$LETHE" audit relearn --run "$TMP/ga" "${A[@]}" --split forget42
+one_line "$ERR"; contains "$ERR" "forget42: no such split"
+expect 3 "$LETHE" audit relearn --run "$TMP/ga" "${A[@]}" --per-entity 3
+one_line "$ERR"; contains "$ERR" "entities"
+# a T entity that holds a V answer (whichever entity T is)
+cp -r "$D" "$TMP/leak"
+$PY - "$TMP/leak/forget10.json" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+a0, a6 = rows[0]["answer"], rows[6]["answer"]
+rows[1]["answer"] += " " + a6   # entity 0 holds entity 1's answer 6
+rows[5]["answer"] += " " + a0   # entity 1 holds entity 0's answer 0
+open(sys.argv[1], "w").write("".join(json.dumps(r) + "\n" for r in rows))
+EOF
+expect 3 "$LETHE" audit relearn --run "$TMP/ga" "${A[@]/$D/$TMP/leak}" "${R[@]}"
+one_line "$ERR"; contains "$ERR" "touches V"
+
+# The relearning probe: the figures and the recovery from the per-seed values.
+expect 0 "$LETHE" audit relearn --run "$TMP/ga" "${A[@]}" "${R[@]}" --out "$TMP/a1" --json
+if $PY - "$TMP/a1" <<'EOF'; then pass; else fail "relearn figures inconsistent"; fi
+import json, sys, statistics as st
+s = json.load(open(sys.argv[1] + "/AUDIT_SUMMARY.json"))
+e = json.load(open(sys.argv[1] + "/AUDIT_EVAL.json"))["relearn"]
+r = s["relearn"]
+assert r["steps"] == [0, 5, 10] and r["disjoint"] is True and r["n_attack"] == 5 and r["n_V"] == 5
+assert sorted(e["T_entities"] + e["V_entities"]) == [0, 1] and len(e["T_entities"]) == 1
+gap = e["target_accuracy"] - e["oracle"][0]["accuracy"][0]
+for k in range(3):
+    rec = [(m["accuracy"][k] - o["accuracy"][k]) / gap for m, o in zip(e["model"], e["oracle"])]
+    assert abs(st.mean(rec) - r["recovery"][k]) < 1e-12, k
+    lift = [(o["accuracy"][k] - o["accuracy"][0]) / gap for o in e["oracle"]]
+    assert abs(st.mean(lift) - r["oracle_lift"][k]) < 1e-12, k
+# the attack moves the models: later checkpoints differ from step 0
+assert e["model"][0]["logprob"][2] != e["model"][0]["logprob"][0]
+assert r["verdict"] in ("removal", "suppression") and r["evidence"].startswith("relearn: ")
+assert s["verdict"] == r["verdict"] and s["method"] == "ga" and s["intent"] == "removal"
+assert s["matches_intent"] == (r["verdict"] == "removal")
+EOF
+# the same bits twice
+expect 0 "$LETHE" audit relearn --run "$TMP/ga" "${A[@]}" "${R[@]}" --out "$TMP/a2"
+cmp -s "$TMP/a1/AUDIT_EVAL.json" "$TMP/a2/AUDIT_EVAL.json" && pass || fail "reruns differ"
+contains "$OUT" "relearn "
+contains "$OUT" "verdict "
+
+# The oracle audited against itself: recovery 0 at every step, removal.
+expect 0 "$LETHE" audit relearn --run "$TMP/oracle" "${A[@]}" "${R[@]}" --out "$TMP/self" --json
+$PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["relearn"]; sys.exit(0 if r["recovery"] == [0, 0, 0] and r["verdict"] == "removal" else 1)' \
+    "$TMP/self/AUDIT_SUMMARY.json" && pass || fail "the oracle recovers from itself"
+
+# Unrelated fine-tuning: 10 retain pairs.
+expect 0 "$LETHE" audit relearn --run "$TMP/ga" "${A[@]}" "${R[@]}" --attack retain \
+    --out "$TMP/ret" --json
+$PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["relearn"]; sys.exit(0 if r["attack"] == "retain" and r["n_attack"] == 10 else 1)' \
+    "$TMP/ret/AUDIT_SUMMARY.json" && pass || fail "the retain attack"
+
+# The quantization probe, and both probes at once.
+expect 0 "$LETHE" audit --run "$TMP/ga" "${A[@]}" "${R[@]}" --max-new 8 --group 32 \
+    --out "$TMP/all" --json
+if $PY - "$TMP/all" <<'EOF'; then pass; else fail "quantize figures inconsistent"; fi
+import json, sys
+s = json.load(open(sys.argv[1] + "/AUDIT_SUMMARY.json"))
+e = json.load(open(sys.argv[1] + "/AUDIT_EVAL.json"))
+q = s["quantize"]
+assert "relearn" in s and q["group"] == 32
+for m in ("target", "model", "oracle"):
+    for p in ("f32", "int8", "int4"):
+        x = q[m][p]
+        n = len(e["quantize"][m][p])
+        assert n == 10, n
+        mean = sum(r["prob"] for r in e["quantize"][m][p]) / n
+        assert abs(mean - x["forget_prob"]) < 1e-12
+    # 8 bits barely move the forget probability; the oracle against itself: FQ 1
+    assert abs(q[m]["int8"]["forget_prob"] - q[m]["f32"]["forget_prob"]) < 0.02, m
+assert q["oracle"]["f32"]["forget_quality"] == 1
+assert q["verdict"] in ("removal", "suppression", None)
+assert s["verdict"] in ("removal", "suppression")
+EOF
+
+finish
