@@ -28,6 +28,17 @@
  *           unlearned model's return at b bits is
  *             (prob(unlearned at b) - prob(unlearned)) / (prob(M) - prob(unlearned));
  *           the model is labelled suppression when 4 bits bring back half.
+ * incontext The first `context` facts of each forget entity (C) are written
+ *           into the prompt as question-answer pairs, then one question: about
+ *           C (copying) or about the entity's other facts (H, never shown);
+ *           and both without the context. The teacher-forced accuracy of the
+ *           answers, for target, model and oracle. The oracle re-taught in
+ *           context (its accuracy on C with the context minus without) is
+ *           the UnUnlearning argument: even exact unlearning does not stop
+ *           it. The residual lift, the model's accuracy on H in context minus
+ *           the oracle's, as a share of the target's, is knowledge that
+ *           survived; suppression from half. With a guard, how much of it
+ *           each inference-time layer blocks.
  *
  * Every model must have the unlearned model's tokenizer. */
 #ifndef LETHE_AUDIT_H
@@ -44,7 +55,8 @@ LETHE_API_BEGIN
 
 #define LETHE_AUDIT_RELEARN 1u
 #define LETHE_AUDIT_QUANTIZE 2u
-#define LETHE_AUDIT_ALL (LETHE_AUDIT_RELEARN | LETHE_AUDIT_QUANTIZE)
+#define LETHE_AUDIT_INCONTEXT 4u
+#define LETHE_AUDIT_ALL (LETHE_AUDIT_RELEARN | LETHE_AUDIT_QUANTIZE | LETHE_AUDIT_INCONTEXT)
 
 typedef struct lethe_audit_cfg {
     const char *run;    /* the unlearned model (required) */
@@ -67,6 +79,12 @@ typedef struct lethe_audit_cfg {
     /* quantize */
     int group;          /* inputs per scale (64) */
     int max_new;        /* ROUGE-L's greedy answer length (200) */
+    /* incontext */
+    int context;        /* facts of each entity shown in the prompt (2) */
+    const char *guard;  /* a guard file made for the unlearned model: the share of
+                           in-context prompts it flags and its answers' ROUGE-L, in
+                           GUARD's and ECO's modes, against plain greedy answers;
+                           NULL: none */
     FILE *progress;     /* one line per stage; NULL: none */
 } lethe_audit_cfg;
 

@@ -1,6 +1,6 @@
 /* The robustness audit (lethe/audit.h): loading the models and the split,
- * the verdicts, the files. The probes are audit_relearn.c and
- * audit_quant.c. */
+ * the verdicts, the files. The probes are audit_relearn.c, audit_quant.c
+ * and audit_incontext.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,7 @@ void lethe_audit_defaults(lethe_audit_cfg *c)
     c->undone_steps = 100;
     c->group = 64;
     c->max_new = 200;
+    c->context = 2;
 }
 
 void audit_progress(const audit_ctx *a, const char *fmt, ...)
@@ -221,6 +222,8 @@ lethe_status lethe_audit_run(const lethe_audit_cfg *c, unsigned probes, cJSON **
         st = audit_relearn(&a, eval, sum);
     if (!st && (probes & LETHE_AUDIT_QUANTIZE))
         st = audit_quantize(&a, eval, sum);
+    if (!st && (probes & LETHE_AUDIT_INCONTEXT))
+        st = audit_incontext(&a, eval, sum);
     if (!st)
         verdict(&a, sum);
     const char *dir = c->out ? c->out : c->run;

@@ -21,6 +21,7 @@ typedef struct audit_ctx {
  * "evidence"). */
 lethe_status audit_relearn(const audit_ctx *a, cJSON *eval, cJSON *sum);
 lethe_status audit_quantize(const audit_ctx *a, cJSON *eval, cJSON *sum);
+lethe_status audit_incontext(const audit_ctx *a, cJSON *eval, cJSON *sum);
 
 /* DATA/SPLIT + suffix + ".json" into t; LETHE_ERR_INVALID when it does not exist. */
 lethe_status audit_load_split(const lethe_audit_cfg *c, const char *suffix, lethe_tofu *t);

@@ -101,7 +101,28 @@ expect 0 "$LETHE" audit relearn --run "$TMP/ga" "${A[@]}" "${R[@]}" --attack ret
 $PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["relearn"]; sys.exit(0 if r["attack"] == "retain" and r["n_attack"] == 10 else 1)' \
     "$TMP/ret/AUDIT_SUMMARY.json" && pass || fail "the retain attack"
 
-# The quantization probe, and both probes at once.
+# The in-context probe: four conditions per model, the shares from the means.
+expect 0 "$LETHE" audit incontext --run "$TMP/ga" "${A[@]}" --context 2 --out "$TMP/ic" --json
+if $PY - "$TMP/ic" <<'EOF'; then pass; else fail "incontext figures inconsistent"; fi
+import json, sys
+s = json.load(open(sys.argv[1] + "/AUDIT_SUMMARY.json"))["incontext"]
+e = json.load(open(sys.argv[1] + "/AUDIT_EVAL.json"))["incontext"]
+assert s["context"] == 2 and e["shown"] == [2, 2], e["shown"]
+for m in ("target", "model", "oracle"):
+    n = {"none_C": 4, "none_H": 6, "context_C": 4, "context_H": 6}
+    for k, want in n.items():
+        assert len(e[m][k]) == want, (m, k)
+        assert abs(sum(e[m][k]) / want - s[m][k]) < 1e-12
+# the shown facts' questions differ from their plain ones only by the context
+assert e["oracle"]["context_C"] != e["oracle"]["none_C"]
+assert abs(s["oracle_retaught"] - (s["oracle"]["context_C"] - s["oracle"]["none_C"])) < 1e-12
+assert abs(s["residual_lift"] - (s["model"]["context_H"] - s["oracle"]["context_H"])) < 1e-12
+assert s["verdict"] in ("removal", "suppression", None) and s["evidence"].startswith("incontext: ")
+EOF
+expect 3 "$LETHE" audit incontext --run "$TMP/ga" "${A[@]}" --context 5
+one_line "$ERR"; contains "$ERR" "--context 5"
+
+# The quantization probe, and every probe at once.
 expect 0 "$LETHE" audit --run "$TMP/ga" "${A[@]}" "${R[@]}" --max-new 8 --group 32 \
     --out "$TMP/all" --json
 if $PY - "$TMP/all" <<'EOF'; then pass; else fail "quantize figures inconsistent"; fi
@@ -109,7 +130,7 @@ import json, sys
 s = json.load(open(sys.argv[1] + "/AUDIT_SUMMARY.json"))
 e = json.load(open(sys.argv[1] + "/AUDIT_EVAL.json"))
 q = s["quantize"]
-assert "relearn" in s and q["group"] == 32
+assert "relearn" in s and "incontext" in s and q["group"] == 32
 for m in ("target", "model", "oracle"):
     for p in ("f32", "int8", "int4"):
         x = q[m][p]
