@@ -31,14 +31,14 @@ tofu_bench "$D" full.json real_authors_perturbed.json world_facts_perturbed.json
 expect 0 "$LETHE" train --model gpt --preset tiny --data "$D/train.jsonl" --vocab 400 --seq 64 \
     --batch 8 --steps 40 --lr 3e-3 --val 0 --out "$TMP/base" --quiet
 U="$LETHE unlearn --quiet --batch 8"
-expect 0 $U --run "$TMP/base" --method sft --forget "$D/full.json" --epochs 6 --lr 3e-3 \
+expect 0 $U --run "$TMP/base" --method sft --forget "$D/full.json" --epochs 4 --lr 3e-3 \
     --out "$TMP/target"
-expect 0 $U --run "$TMP/base" --method sft --forget "$D/retain90.json" --epochs 6 --lr 3e-3 \
+expect 0 $U --run "$TMP/base" --method sft --forget "$D/retain90.json" --epochs 4 --lr 3e-3 \
     --out "$TMP/oracle"
 expect 0 $U --run "$TMP/target" --method ga --forget "$D/forget10.json" --epochs 3 --lr 1e-3 \
     --out "$TMP/ga"
 A=(--target "$TMP/target" --oracle "$TMP/oracle" --data "$D" --quiet)
-R=(--steps 10 --seeds 2 --batch 4 --lr 1e-3)
+R=(--steps 5 --seeds 2 --batch 4 --lr 1e-3)
 
 # Bad inputs: 3, one line.
 expect 0 "$LETHE" train --model gpt --preset tiny --data "$D/train.jsonl" --vocab 300 --seq 64 \
@@ -70,16 +70,16 @@ import json, sys, statistics as st
 s = json.load(open(sys.argv[1] + "/AUDIT_SUMMARY.json"))
 e = json.load(open(sys.argv[1] + "/AUDIT_EVAL.json"))["relearn"]
 r = s["relearn"]
-assert r["steps"] == [0, 5, 10] and r["disjoint"] is True and r["n_attack"] == 5 and r["n_V"] == 5
+assert r["steps"] == [0, 5] and r["disjoint"] is True and r["n_attack"] == 5 and r["n_V"] == 5
 assert sorted(e["T_entities"] + e["V_entities"]) == [0, 1] and len(e["T_entities"]) == 1
 gap = e["target_accuracy"] - e["oracle"][0]["accuracy"][0]
-for k in range(3):
+for k in range(2):
     rec = [(m["accuracy"][k] - o["accuracy"][k]) / gap for m, o in zip(e["model"], e["oracle"])]
     assert abs(st.mean(rec) - r["recovery"][k]) < 1e-12, k
     lift = [(o["accuracy"][k] - o["accuracy"][0]) / gap for o in e["oracle"]]
     assert abs(st.mean(lift) - r["oracle_lift"][k]) < 1e-12, k
 # the attack moves the models: later checkpoints differ from step 0
-assert e["model"][0]["logprob"][2] != e["model"][0]["logprob"][0]
+assert e["model"][0]["logprob"][1] != e["model"][0]["logprob"][0]
 assert r["verdict"] in ("removal", "suppression") and r["evidence"].startswith("relearn: ")
 assert s["verdict"] == r["verdict"] and s["method"] == "ga" and s["intent"] == "removal"
 assert s["matches_intent"] == (r["verdict"] == "removal")
@@ -92,7 +92,7 @@ contains "$OUT" "verdict "
 
 # The oracle audited against itself: recovery 0 at every step, removal.
 expect 0 "$LETHE" audit relearn --run "$TMP/oracle" "${A[@]}" "${R[@]}" --out "$TMP/self" --json
-$PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["relearn"]; sys.exit(0 if r["recovery"] == [0, 0, 0] and r["verdict"] == "removal" else 1)' \
+$PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["relearn"]; sys.exit(0 if r["recovery"] == [0, 0] and r["verdict"] == "removal" else 1)' \
     "$TMP/self/AUDIT_SUMMARY.json" && pass || fail "the oracle recovers from itself"
 
 # Unrelated fine-tuning: 10 retain pairs.
