@@ -28,6 +28,14 @@
  *           unlearned model's return at b bits is
  *             (prob(unlearned at b) - prob(unlearned)) / (prob(M) - prob(unlearned));
  *           the model is labelled suppression when 4 bits bring back half.
+ * prompts   The forget split's questions asked four ways: as written, in
+ *           their paraphrased form (SPLIT_perturbed.json's
+ *           paraphrased_question), after `shots` question-answer pairs of
+ *           the retain evaluation set (many-shot), and behind "Do not
+ *           mention the name, but ..." (target masking). The ROUGE-L recall
+ *           of each model's greedy answer against the true one; per way, the
+ *           model's lead over the oracle as a share of the target's;
+ *           suppression when a rephrasing brings back half.
  * incontext The first `context` facts of each forget entity (C) are written
  *           into the prompt as question-answer pairs, then one question: about
  *           C (copying) or about the entity's other facts (H, never shown);
@@ -56,7 +64,9 @@ LETHE_API_BEGIN
 #define LETHE_AUDIT_RELEARN 1u
 #define LETHE_AUDIT_QUANTIZE 2u
 #define LETHE_AUDIT_INCONTEXT 4u
-#define LETHE_AUDIT_ALL (LETHE_AUDIT_RELEARN | LETHE_AUDIT_QUANTIZE | LETHE_AUDIT_INCONTEXT)
+#define LETHE_AUDIT_PROMPTS 8u
+#define LETHE_AUDIT_ALL \
+    (LETHE_AUDIT_RELEARN | LETHE_AUDIT_QUANTIZE | LETHE_AUDIT_INCONTEXT | LETHE_AUDIT_PROMPTS)
 
 typedef struct lethe_audit_cfg {
     const char *run;    /* the unlearned model (required) */
@@ -79,6 +89,8 @@ typedef struct lethe_audit_cfg {
     /* quantize */
     int group;          /* inputs per scale (64) */
     int max_new;        /* ROUGE-L's greedy answer length (200) */
+    /* prompts */
+    int shots;          /* retain pairs before a many-shot question (3) */
     /* incontext */
     int context;        /* facts of each entity shown in the prompt (2) */
     const char *guard;  /* a guard file made for the unlearned model: the share of

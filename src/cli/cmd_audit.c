@@ -33,13 +33,19 @@ static void usage(FILE *out)
             "            and measure the forget split's probability, ROUGE-L, truth ratio\n"
             "            and Forget Quality before and after; suppression when 4 bits bring\n"
             "            back half of what unlearning took.\n"
+            "  prompts   ask the forget questions as written, paraphrased, after --shots\n"
+            "            retain pairs (many-shot) and behind \"Do not mention the name,\n"
+            "            but ...\" (target masking); the ROUGE-L recall of the greedy\n"
+            "            answers: suppression when a rephrasing brings back half of the\n"
+            "            target's lead over the oracle.\n"
             "  incontext show the first --context facts of each forget entity in the\n"
             "            prompt, then ask about them and about the entity's facts never\n"
             "            shown (UnUnlearning): the oracle re-taught in context, and the\n"
             "            model's lead over the oracle on the facts not shown as a share of\n"
             "            the target's (suppression from half); with --guard, the share of\n"
             "            those prompts GUARD and ECO flag and how much of the answers\n"
-            "            they block.\n\n"
+            "            they block.\n\n");
+    fprintf(out,
             "Options:\n"
             "  --run DIR          the unlearned model (required)\n"
             "  --target DIR       the model before unlearning (required)\n"
@@ -62,6 +68,7 @@ static void usage(FILE *out)
             "  --group G          quantization's inputs per scale (default 64)\n"
             "  --max-new N        ROUGE-L's greedy answer length (default 200)\n"
             "  --context N        facts of each entity shown in context (default 2)\n"
+            "  --shots N          retain pairs before a many-shot question (default 3)\n"
             "  --guard FILE       a guard file made for the --run model (lethe guard fit):\n"
             "                     the in-context probe measures what it blocks\n"
             "  --json             print the summary as JSON\n"
@@ -107,21 +114,23 @@ int cmd_audit(int argc, char **argv)
             probes = LETHE_AUDIT_QUANTIZE;
         else if (!strcmp(argv[1], "incontext"))
             probes = LETHE_AUDIT_INCONTEXT;
+        else if (!strcmp(argv[1], "prompts"))
+            probes = LETHE_AUDIT_PROMPTS;
         else
-            return cli_usage(VERB, "unknown probe '%s' (expected relearn, quantize or incontext)",
-                             argv[1]);
+            return cli_usage(VERB, "unknown probe '%s' (expected relearn, quantize, prompts or "
+                             "incontext)", argv[1]);
         argc--, argv++;
     }
     enum { O_RUN = 1, O_TARGET, O_ORACLE, O_DATA, O_SPLIT, O_OUT, O_ATTACK, O_STEPS, O_SEEDS,
-           O_BATCH, O_LR, O_PER, O_UNDONE, O_GROUP, O_MAXNEW, O_CONTEXT, O_GUARD, O_JSON,
-           O_QUIET };
+           O_BATCH, O_LR, O_PER, O_UNDONE, O_GROUP, O_MAXNEW, O_CONTEXT, O_GUARD, O_SHOTS,
+           O_JSON, O_QUIET };
     static const struct option lo[] = {
         {"run", 1, 0, O_RUN},       {"target", 1, 0, O_TARGET}, {"oracle", 1, 0, O_ORACLE},
         {"data", 1, 0, O_DATA},     {"split", 1, 0, O_SPLIT},   {"out", 1, 0, O_OUT},
         {"attack", 1, 0, O_ATTACK}, {"steps", 1, 0, O_STEPS},   {"seeds", 1, 0, O_SEEDS},
         {"batch", 1, 0, O_BATCH},   {"lr", 1, 0, O_LR},         {"per-entity", 1, 0, O_PER},
         {"undone", 1, 0, O_UNDONE}, {"group", 1, 0, O_GROUP},   {"max-new", 1, 0, O_MAXNEW},
-        {"context", 1, 0, O_CONTEXT}, {"guard", 1, 0, O_GUARD},
+        {"context", 1, 0, O_CONTEXT}, {"guard", 1, 0, O_GUARD},   {"shots", 1, 0, O_SHOTS},
         {"json", 0, 0, O_JSON},     {"quiet", 0, 0, O_QUIET},   {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     lethe_audit_cfg c;
@@ -129,16 +138,17 @@ int cmd_audit(int argc, char **argv)
     c.split = "forget10";
     c.progress = stderr;
     long steps = c.max_steps, seeds = c.seeds, batch = c.batch, per = 0, undone = c.undone_steps,
-         group = c.group, max_new = c.max_new, context = c.context;
+         group = c.group, max_new = c.max_new, context = c.context, shots = c.shots;
     const cli_long_opt ints[] = {{O_STEPS, &steps, 0, 100},     {O_SEEDS, &seeds, 1, 64},
                                  {O_BATCH, &batch, 1, 4096},    {O_PER, &per, 1, 100000},
                                  {O_UNDONE, &undone, 0, 100},   {O_GROUP, &group, 32, 1 << 20},
-                                 {O_MAXNEW, &max_new, 1, 4096}, {O_CONTEXT, &context, 1, 1000}};
+                                 {O_MAXNEW, &max_new, 1, 4096}, {O_CONTEXT, &context, 1, 1000},
+                                 {O_SHOTS, &shots, 0, 100}};
     const cli_real_opt reals[] = {{O_LR, &c.lr, 1e-12, 10}};
     int json = 0, ch;
     cli_getopt_begin();
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        int done = cli_numeric_option(VERB, lo, ch, optarg, ints, 8, reals, 1);
+        int done = cli_numeric_option(VERB, lo, ch, optarg, ints, 9, reals, 1);
         if (done < 0)
             return -done;
         if (done)
@@ -166,7 +176,7 @@ int cmd_audit(int argc, char **argv)
         return cli_usage(VERB, "--attack takes forget or retain, not '%s'", c.attack);
     c.max_steps = (int)steps, c.seeds = (int)seeds, c.batch = (int)batch;
     c.per_entity = (int)per, c.undone_steps = (int)undone, c.group = (int)group;
-    c.max_new = (int)max_new, c.context = (int)context;
+    c.max_new = (int)max_new, c.context = (int)context, c.shots = (int)shots;
     cJSON *sum = NULL;
     lethe_status st = lethe_audit_run(&c, probes, &sum);
     if (st)

@@ -1,15 +1,17 @@
 /* The robustness audit (lethe/audit.h): loading the models and the split,
- * the verdicts, the files. The probes are audit_relearn.c, audit_quant.c
- * and audit_incontext.c. */
+ * the verdicts, the files. The probes are audit_relearn.c, audit_quant.c,
+ * audit_prompts.c and audit_incontext.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit_int.h"
+#include "lethe/gpt_generate.h"
 #include "lethe/json.h"
 #include "lethe/lm_unlearn.h"
 #include "lethe/run.h"
+#include "lethe/stats.h"
 
 void lethe_audit_defaults(lethe_audit_cfg *c)
 {
@@ -23,6 +25,7 @@ void lethe_audit_defaults(lethe_audit_cfg *c)
     c->group = 64;
     c->max_new = 200;
     c->context = 2;
+    c->shots = 3;
 }
 
 void audit_progress(const audit_ctx *a, const char *fmt, ...)
@@ -70,6 +73,41 @@ cJSON *audit_array(const double *x, int n)
     for (int i = 0; a && i < n; i++)
         cJSON_AddItemToArray(a, isfinite(x[i]) ? cJSON_CreateNumber(x[i]) : cJSON_CreateNull());
     return a;
+}
+
+lethe_status audit_greedy(const audit_ctx *a, const lethe_gpt *g, const char *prompt,
+                          int max_new, char **text)
+{
+    uint32_t *ids = NULL;
+    size_t n = 0, len = 0;
+    lethe_gen_opts o;
+    lethe_gen_defaults(&o);
+    o.max_new = max_new;
+    o.eos = (int32_t)a->run.eot;
+    lethe_gen_result r = {0};
+    *text = NULL;
+    lethe_status st = lethe_tokenizer_encode(a->run.tok, prompt, strlen(prompt), &ids, &n);
+    if (!st && (n < 1 || n > (size_t)g->cfg.n_positions))
+        st = lethe_fail(LETHE_ERR_INVALID, "a prompt of %zu tokens does not fit the model's "
+                        "context of %d", n, g->cfg.n_positions);
+    if (!st) {
+        o.max_new = (int)((size_t)max_new < g->cfg.n_positions - n ? (size_t)max_new
+                                                                  : g->cfg.n_positions - n);
+        st = lethe_gpt_generate(g, (const int32_t *)ids, (int)n, &o, &r);
+    }
+    int kept = r.n - (r.n > 0 && r.tokens[r.n - 1] == (int32_t)a->run.eot);
+    if (!st)
+        st = lethe_tokenizer_decode(a->run.tok, (const uint32_t *)r.tokens, (size_t)kept,
+                                    (unsigned char **)text, &len);
+    free(ids);
+    lethe_gen_result_free(&r);
+    return st;
+}
+
+double audit_recall(const char *gold, const char *text)
+{
+    lethe_rouge_score r;
+    return lethe_rouge_l(gold, text ? text : "", 0, &r) == LETHE_OK ? r.recall : NAN;
 }
 
 /* Load dir into d: a GPT run with a tokenizer holding <|endoftext|>, and
@@ -193,7 +231,7 @@ lethe_status lethe_audit_run(const lethe_audit_cfg *c, unsigned probes, cJSON **
     if (!probes || (probes & ~LETHE_AUDIT_ALL))
         return lethe_fail(LETHE_ERR_INVALID, "no probe to run");
     if (c->seeds < 1 || c->batch < 1 || !(c->lr > 0) || c->max_steps < 0 || c->max_new < 1 ||
-        c->undone_steps < 0)
+        c->undone_steps < 0 || c->shots < 0)
         return lethe_fail(LETHE_ERR_INVALID, "the audit's settings are out of range");
     if (strcmp(c->attack, "forget") && strcmp(c->attack, "retain"))
         return lethe_fail(LETHE_ERR_INVALID, "the relearning attack is 'forget' or 'retain', "
@@ -222,6 +260,8 @@ lethe_status lethe_audit_run(const lethe_audit_cfg *c, unsigned probes, cJSON **
         st = audit_relearn(&a, eval, sum);
     if (!st && (probes & LETHE_AUDIT_QUANTIZE))
         st = audit_quantize(&a, eval, sum);
+    if (!st && (probes & LETHE_AUDIT_PROMPTS))
+        st = audit_prompts(&a, eval, sum);
     if (!st && (probes & LETHE_AUDIT_INCONTEXT))
         st = audit_incontext(&a, eval, sum);
     if (!st)

@@ -7,9 +7,7 @@
 #include <string.h>
 
 #include "audit_int.h"
-#include "lethe/gpt_generate.h"
 #include "lethe/guard_serve.h"
-#include "lethe/stats.h"
 #include "lethe/tofu.h"
 
 /* The conditions: no context (on the shown facts C, on the held-out H),
@@ -112,13 +110,6 @@ static lethe_status score(const audit_ctx *a, const lethe_gpt *g, const prompts 
     return st;
 }
 
-/* ROUGE-L recall of the gold answer in a generated one. */
-static double recall(const char *gold, const char *text)
-{
-    lethe_rouge_score r;
-    return lethe_rouge_l(gold, text ? text : "", 0, &r) == LETHE_OK ? r.recall : NAN;
-}
-
 /* Through a guard in `mode` on the unlearned model: the share of p's
  * prompts it flags and the mean ROUGE-L recall of its answers; and, once,
  * that of plain greedy answers (*plain, when not NULL). */
@@ -141,30 +132,15 @@ static lethe_status guarded(const audit_ctx *a, const char *mode, const prompts 
                                         (int32_t)a->run.eot, &r);
         if (!st) {
             nf += r.flagged;
-            sr += r.out.refused ? 0.0 : recall(p->a[i], r.out.text);
+            sr += r.out.refused ? 0.0 : audit_recall(p->a[i], r.out.text);
         }
         lethe_guard_serve_result_free(&r);
         if (!st && plain) {
-            uint32_t *ids = NULL;
-            size_t n = 0, len = 0;
-            lethe_gen_opts o;
-            lethe_gen_defaults(&o);
-            o.max_new = GUARD_NEW;
-            o.eos = (int32_t)a->run.eot;
-            lethe_gen_result g = {0};
-            unsigned char *text = NULL;
-            st = lethe_tokenizer_encode(a->run.tok, prompt, strlen(prompt), &ids, &n);
+            char *text = NULL;
+            st = audit_greedy(a, a->run.model, prompt, GUARD_NEW, &text);
             if (!st)
-                st = lethe_gpt_generate(a->run.model, (const int32_t *)ids, (int)n, &o, &g);
-            int kept = g.n - (g.n > 0 && g.tokens[g.n - 1] == (int32_t)a->run.eot);
-            if (!st)
-                st = lethe_tokenizer_decode(a->run.tok, (const uint32_t *)g.tokens,
-                                            (size_t)kept, &text, &len);
-            if (!st)
-                sp += recall(p->a[i], (const char *)text);
+                sp += audit_recall(p->a[i], text);
             free(text);
-            free(ids);
-            lethe_gen_result_free(&g);
         }
         free(prompt);
     }

@@ -22,9 +22,18 @@ typedef struct audit_ctx {
 lethe_status audit_relearn(const audit_ctx *a, cJSON *eval, cJSON *sum);
 lethe_status audit_quantize(const audit_ctx *a, cJSON *eval, cJSON *sum);
 lethe_status audit_incontext(const audit_ctx *a, cJSON *eval, cJSON *sum);
+lethe_status audit_prompts(const audit_ctx *a, cJSON *eval, cJSON *sum);
 
 /* DATA/SPLIT + suffix + ".json" into t; LETHE_ERR_INVALID when it does not exist. */
 lethe_status audit_load_split(const lethe_audit_cfg *c, const char *suffix, lethe_tofu *t);
+
+/* The greedy answer of g to prompt, at most max_new tokens (fewer where the
+ * context ends), stopped at and without the end-of-text token, into *text
+ * (malloc'd). LETHE_ERR_INVALID for a prompt that does not fit. */
+lethe_status audit_greedy(const audit_ctx *a, const lethe_gpt *g, const char *prompt,
+                          int max_new, char **text);
+/* ROUGE-L recall of gold in text (NaN when it cannot be computed). */
+double audit_recall(const char *gold, const char *text);
 
 void audit_progress(const audit_ctx *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -122,6 +122,26 @@ EOF
 expect 3 "$LETHE" audit incontext --run "$TMP/ga" "${A[@]}" --context 5
 one_line "$ERR"; contains "$ERR" "--context 5"
 
+# The prompt attacks: four ways of asking, ROUGE-L means and shares.
+expect 0 "$LETHE" audit prompts --run "$TMP/ga" "${A[@]}" --max-new 8 --shots 1 --out "$TMP/pr" \
+    --json
+if $PY - "$TMP/pr" <<'EOF'; then pass; else fail "prompts figures inconsistent"; fi
+import json, sys
+s = json.load(open(sys.argv[1] + "/AUDIT_SUMMARY.json"))["prompts"]
+e = json.load(open(sys.argv[1] + "/AUDIT_EVAL.json"))["prompts"]
+assert s["shots"] == 1 and s["max_new"] == 8
+ways = ("original", "paraphrased", "many_shot", "masked")
+for m in ("target", "model", "oracle"):
+    for w in ways:
+        assert len(e[m][w]) == 10 and abs(sum(e[m][w]) / 10 - s[m][w]) < 1e-12, (m, w)
+for w in ways:
+    lead = s["target"][w] - s["oracle"][w]
+    want = (s["model"][w] - s["oracle"][w]) / lead if lead > 0.02 else None
+    got = s["share"][w]
+    assert (want is None and got is None) or abs(want - got) < 1e-12, (w, want, got)
+assert s["verdict"] in ("removal", "suppression", None) and s["evidence"].startswith("prompts: ")
+EOF
+
 # The quantization probe, and every probe at once.
 expect 0 "$LETHE" audit --run "$TMP/ga" "${A[@]}" "${R[@]}" --max-new 8 --group 32 \
     --out "$TMP/all" --json
@@ -130,7 +150,7 @@ import json, sys
 s = json.load(open(sys.argv[1] + "/AUDIT_SUMMARY.json"))
 e = json.load(open(sys.argv[1] + "/AUDIT_EVAL.json"))
 q = s["quantize"]
-assert "relearn" in s and "incontext" in s and q["group"] == 32
+assert "relearn" in s and "incontext" in s and "prompts" in s and q["group"] == 32
 for m in ("target", "model", "oracle"):
     for p in ("f32", "int8", "int4"):
         x = q[m][p]
