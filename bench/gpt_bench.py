@@ -6,6 +6,8 @@ PyTorch twin (torch_gpt.py), side by side in one run:
   step gpt2  batch 4 x 64 tokens     gradient norm, AdamW)
   gen  tiny  200 tokens              greedy, with the key/value cache
   gen  gpt2  64 tokens
+  gen  gpt2  64 tokens from int8 weights (lethe: per-group round-to-nearest,
+             dequantized in the product; PyTorch: quantize_dynamic)
 
 each at 1 and 2 threads per side, the two sides alternating (which goes first
 alternates between repetitions). Every run is its own process: it reports the
@@ -13,7 +15,8 @@ median of its timed steps and its peak resident memory. The table gives, per
 configuration and thread count, the median over repetitions, each side's best
 thread setting, and the ratios best against best and one thread against one.
 
-  bench/gpt_bench.py [--reps N] [--out FILE] [--only step-tiny,step-gpt2,gen-tiny,gen-gpt2]
+  bench/gpt_bench.py [--reps N] [--out FILE]
+                     [--only step-tiny,step-gpt2,gen-tiny,gen-gpt2,gen-gpt2-int8]
 
 Environment: BUILD (the build directory holding bench/bench_gpt, default
 build), PYTHON (a Python with torch, default /usr/bin/python3).
@@ -34,6 +37,7 @@ CONFIGS = {
     "step-gpt2": ["step", "--preset", "gpt2", "--batch", "4", "--seq", "64", "--steps", "4"],
     "gen-tiny": ["gen", "--preset", "tiny", "--tokens", "200", "--steps", "5"],
     "gen-gpt2": ["gen", "--preset", "gpt2", "--tokens", "64", "--steps", "3"],
+    "gen-gpt2-int8": ["gen", "--preset", "gpt2", "--tokens", "64", "--steps", "3", "--quant", "8"],
 }
 THREADS = [1, 2]
 

@@ -2,7 +2,7 @@
 """bench_gpt's PyTorch twin: the same GPT-2 step and generation, in torch.
 
     torch_gpt.py step --preset P --batch B --seq T [--steps N] [--threads N]
-    torch_gpt.py gen  --preset P [--tokens N] [--steps N] [--threads N]
+    torch_gpt.py gen  --preset P [--tokens N] [--steps N] [--threads N] [--quant 8]
 
 The model is GPT-2 as PyTorch users write it (nanoGPT's shape): nn.Linear
 projections, a fused qkv, causal attention by masked softmax (torch 1.13 has
@@ -11,7 +11,11 @@ token embedding, GPT-2's initialisation. step: forward, the mean token loss,
 backward, the global gradient norm, AdamW (lr 1e-4, weight decay 0.1) and
 zeroed gradients, on random tokens; the first step is a warm-up, the next N
 are timed. gen: greedy generation with a key/value cache from a one-token
-prompt. Prints one JSON line in bench_gpt's form.
+prompt; --quant 8 runs it through PyTorch's dynamic int8 quantization
+(quantize_dynamic: every nn.Linear, the head included as a Linear tied to
+the token embedding, with int8 weights and activations quantized per
+call), lethe's --quant 8 counterpart. Prints one JSON line in bench_gpt's
+form.
 """
 import argparse
 import json
@@ -81,7 +85,8 @@ class GPT(nn.Module):
         x = self.wte(idx) + self.wpe(torch.arange(pos0, pos0 + t))
         for i, block in enumerate(self.h):
             x = block(x, None if caches is None else caches[i])
-        return self.ln_f(x) @ self.wte.weight.t()
+        x = self.ln_f(x)
+        return self.lm_head(x) if hasattr(self, "lm_head") else x @ self.wte.weight.t()
 
 
 def peak_rss_mb():
@@ -143,6 +148,7 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--quant", type=int, default=0, choices=[0, 8])
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -153,8 +159,12 @@ def main():
         r = bench_step(model, V, a.batch, a.seq, a.steps)
     else:
         model.eval()
+        if a.quant:
+            model.lm_head = nn.Linear(C, V, bias=False)
+            model.lm_head.weight = model.wte.weight
+            model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
         r = bench_gen(model, min(a.tokens, T), a.steps)
-    r.update({"side": "torch", "threads": torch.get_num_threads(),
+    r.update({"side": "torch", "threads": torch.get_num_threads(), "bits": a.quant or 32,
               "params": sum(p.numel() for p in model.parameters()),
               "peak_rss_mb": round(peak_rss_mb(), 1)})
     print(json.dumps(r))
