@@ -210,12 +210,15 @@ static void verdict(const audit_ctx *a, cJSON *sum)
         cJSON_AddStringToObject(sum, "method", m);
     else
         cJSON_AddNullToObject(sum, "method");
-    if (d && any) {
+    if (d && any && strcmp(d->intent, "none")) {
         cJSON_AddStringToObject(sum, "intent", d->intent);
         cJSON_AddBoolToObject(sum, "matches_intent",
                               !strcmp(d->intent, suppression ? "suppression" : "removal"));
     } else {
-        cJSON_AddNullToObject(sum, "intent");
+        if (d)
+            cJSON_AddStringToObject(sum, "intent", d->intent);
+        else
+            cJSON_AddNullToObject(sum, "intent");
         cJSON_AddNullToObject(sum, "matches_intent");
     }
     free(m);

@@ -64,10 +64,11 @@ static cJSON *set_json(const lethe_tofu_set *s, double fq)
 /* A share as a percentage for the evidence (no "-0"). */
 static double pct(double x) { return fabs(x) < 0.005 ? 0.0 : 100.0 * x; }
 
-/* (x - base) / (target - base), NaN when the target is not above base. */
+/* (x - base) / (target - base); NaN unless unlearning took at least 0.05
+ * off the target's measure (below that, rounding noise decides the ratio). */
 static double ret(double x, double base, double target)
 {
-    return target - base > 1e-9 ? (x - base) / (target - base) : NAN;
+    return target - base >= 0.05 ? (x - base) / (target - base) : NAN;
 }
 
 lethe_status audit_quantize(const audit_ctx *a, cJSON *eval, cJSON *sum)
@@ -147,8 +148,9 @@ lethe_status audit_quantize(const audit_ctx *a, cJSON *eval, cJSON *sum)
         char ev[512];
         if (isnan(r4p) && isnan(r4r)) {
             cJSON_AddNullToObject(s, "verdict");
-            snprintf(ev, sizeof ev, "quantize: undecided: the unlearned model's forget "
-                     "probability and ROUGE-L are not below the target's");
+            snprintf(ev, sizeof ev, "quantize: undecided: unlearning took less than 0.05 off "
+                     "the target's forget probability (%.3f, %.3f) and ROUGE-L (%.3f, %.3f), so "
+                     "there is nothing for rounding to bring back", tp, bp, tr, br);
         } else {
             int supp = (!isnan(r4p) && r4p >= 0.5) || (!isnan(r4r) && r4r >= 0.5);
             cJSON_AddStringToObject(s, "verdict", supp ? "suppression" : "removal");

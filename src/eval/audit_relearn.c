@@ -220,7 +220,10 @@ static void summarize(const audit_ctx *a, cJSON *o, const double *acc_m, const d
     for (int k = 0; k < nk && half < 0; k++)
         if (mean[k] >= 0.5)
             half = checkpoints[k];
-    double last = mean[nk - 1];
+    double last = mean[nk - 1], first = mean[0];
+    double acc_m0 = 0.0;
+    for (int s = 0; s < S && s < 64; s++)
+        acc_m0 += acc_m[(long)s * N_CHECK] / S;
     over_seeds(lift, S, nk, mean, sd);
     cJSON_AddItemToObject(o, "oracle_lift", audit_array(mean, nk));
     cJSON_AddItemToObject(o, "oracle_lift_sd", audit_array(sd, nk));
@@ -237,7 +240,13 @@ static void summarize(const audit_ctx *a, cJSON *o, const double *acc_m, const d
     } else {
         int supp = half >= 0 && half <= c->undone_steps;
         cJSON_AddStringToObject(o, "verdict", supp ? "suppression" : "removal");
-        if (half >= 0)
+        if (half == 0)
+            snprintf(ev, sizeof ev, "relearn: before any fine-tuning the model keeps %.0f%% of "
+                     "the target's lead over the oracle on V (teacher-forced accuracy %.3f, "
+                     "target %.3f, oracle %.3f): the knowledge was not removed; %d steps on T "
+                     "take it to %.0f%%", 100 * first, acc_m0, acc_t, acc_o[0],
+                     checkpoints[nk - 1], 100 * last);
+        else if (half > 0)
             snprintf(ev, sizeof ev, "relearn: %d steps of fine-tuning on T recover %.0f%% of "
                      "the target's lead over the oracle on V (half at %d steps; suppression "
                      "when within %d)", checkpoints[nk - 1], 100 * last, half, c->undone_steps);
