@@ -190,7 +190,8 @@ static void summarize(const audit_ctx *a, cJSON *o, const double *acc_m, const d
                       const double *acc_o, const double *lp_o, double acc_t, int S, int nk)
 {
     const lethe_audit_cfg *c = a->c;
-    double mean[N_CHECK], sd[N_CHECK], rec[64 * N_CHECK], lift[64 * N_CHECK];
+    double mean[N_CHECK] = {0}, sd[N_CHECK] = {0}, rec[64 * N_CHECK] = {0},
+           lift[64 * N_CHECK] = {0};
     int steps[N_CHECK] = {0};
     for (int k = 0; k < nk; k++)
         steps[k] = checkpoints[k];
