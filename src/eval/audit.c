@@ -240,7 +240,12 @@ lethe_status lethe_audit_run(const lethe_audit_cfg *c, unsigned probes, cJSON **
         return lethe_fail(LETHE_ERR_INVALID, "the relearning attack is 'forget' or 'retain', "
                           "not '%s'", c->attack);
     audit_ctx a = {.c = c, .per_entity = per_entity(c)};
-    lethe_status st = load(c->run, "unlearned model", NULL, &a.run);
+    /* --out first, so a bad one fails before minutes of probes (without it
+       the files go into the unlearned model's run, which loading checks) */
+    const char *dir = c->out ? c->out : c->run;
+    lethe_status st = c->out ? lethe_run_mkdir(c->out) : LETHE_OK;
+    if (!st)
+        st = load(c->run, "unlearned model", NULL, &a.run);
     if (!st)
         st = load(c->target, "target", &a.run, &a.target);
     if (!st)
@@ -269,9 +274,6 @@ lethe_status lethe_audit_run(const lethe_audit_cfg *c, unsigned probes, cJSON **
         st = audit_incontext(&a, eval, sum);
     if (!st)
         verdict(&a, sum);
-    const char *dir = c->out ? c->out : c->run;
-    if (!st)
-        st = lethe_run_mkdir(dir);
     if (!st)
         st = lethe_json_write(dir, "AUDIT_EVAL.json", eval);
     if (!st)
