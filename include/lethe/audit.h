@@ -20,7 +20,11 @@
  *           The model is labelled suppression when the mean recovery reaches
  *           1/2 within undone_steps steps. attack "retain" fine-tunes on 10
  *           pairs drawn from the retain split instead (unrelated fine-tuning;
- *           Łucki et al.), measured on the same V.
+ *           Łucki et al.), measured on the same V; attack "related" on V's
+ *           own questions as plain text, without those that state one of V's
+ *           answers or (where the benchmark has the generator's keys) facts:
+ *           text about V's entities that holds none of their facts (benign
+ *           relearning; Hu et al.).
  * quantize  Target, unlearned model and oracle are rounded to 8 and 4 bits
  *           (lethe/gpt_quant.h, groups of `group`), and the forget split's
  *           TOFU metrics (probability, ROUGE-L, truth ratio; Forget Quality
@@ -47,6 +51,31 @@
  *           the oracle's, as a share of the target's, is knowledge that
  *           survived; suppression from half. With a guard, how much of it
  *           each inference-time layer blocks.
+ * probe     A latent probe (Lynch et al.). Each answer is cut just before the
+ *           fact it states (the generator's key: "... writes mainly" |
+ *           "science fiction"); the hidden state of the cut's last token is
+ *           read at every layer. Values stated by at least 3 retain rows are
+ *           classes; per layer a ridge classifier (one-hot targets, features
+ *           standardised on the retain rows, the penalty chosen on a fifth of
+ *           the retain entities held out) is fitted on retain rows and names
+ *           the values of the forget rows and of the holdout rows (facts no
+ *           model saw: the floor). The model's accuracy minus the oracle's as
+ *           a share of the target's, at the layer where that share is
+ *           largest among those where the target leads the oracle by 0.1 or
+ *           more: suppression from half.
+ * neighbours Side effects: retain rows whose fact is also stated by a forget
+ *           row (the same city, genre, parent's trade: neighbours) and those
+ *           whose fact is shared only among retain rows (distant); the
+ *           teacher-forced accuracy of their answers for the three models.
+ *           The damage is the oracle's accuracy minus the model's; the side
+ *           effect, the damage on neighbours minus that on distant facts. It
+ *           measures and gives no verdict.
+ *
+ *           probe and neighbours need the facts behind the answers, which
+ *           only a benchmark made by lethe data make authors records (it is
+ *           made again from the seed in its manifest.json); on another they
+ *           say so and do not run, and a benchmark whose rows are not those
+ *           of its manifest is refused.
  *
  * Every model must have the unlearned model's tokenizer. */
 #ifndef LETHE_AUDIT_H
@@ -65,8 +94,11 @@ LETHE_API_BEGIN
 #define LETHE_AUDIT_QUANTIZE 2u
 #define LETHE_AUDIT_INCONTEXT 4u
 #define LETHE_AUDIT_PROMPTS 8u
-#define LETHE_AUDIT_ALL \
-    (LETHE_AUDIT_RELEARN | LETHE_AUDIT_QUANTIZE | LETHE_AUDIT_INCONTEXT | LETHE_AUDIT_PROMPTS)
+#define LETHE_AUDIT_PROBE 16u
+#define LETHE_AUDIT_NEIGHBOURS 32u
+#define LETHE_AUDIT_ALL                                                                  \
+    (LETHE_AUDIT_RELEARN | LETHE_AUDIT_QUANTIZE | LETHE_AUDIT_INCONTEXT | LETHE_AUDIT_PROMPTS | \
+     LETHE_AUDIT_PROBE | LETHE_AUDIT_NEIGHBOURS)
 
 typedef struct lethe_audit_cfg {
     const char *run;    /* the unlearned model (required) */
@@ -76,7 +108,8 @@ typedef struct lethe_audit_cfg {
     const char *split;  /* forget10: DATA/SPLIT.json, DATA/SPLIT_perturbed.json */
     const char *out;    /* AUDIT_SUMMARY.json and AUDIT_EVAL.json go here; NULL: run */
     /* relearn */
-    const char *attack; /* "forget" (T) or "retain" (10 retain pairs) */
+    const char *attack; /* "forget" (T), "retain" (10 retain pairs) or "related"
+                           (V's questions that state none of V's facts) */
     int max_steps;      /* the last checkpoint (100): of 0 5 10 25 50 100 those <= it */
     int seeds;          /* attack seeds 0 .. seeds - 1 (3) */
     int batch;          /* pairs per step (8) */

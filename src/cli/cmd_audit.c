@@ -1,4 +1,4 @@
-/* lethe audit [relearn|quantize]: does an unlearned model really forget, or
+/* lethe audit [PROBE]: does an unlearned model really forget, or
  * only stay quiet? The probes of lethe_audit_run (lethe/audit.h). */
 #include <getopt.h>
 #include <stdio.h>
@@ -44,7 +44,15 @@ static void usage(FILE *out)
             "            model's lead over the oracle on the facts not shown as a share of\n"
             "            the target's (suppression from half); with --guard, the share of\n"
             "            those prompts GUARD and ECO flag and how much of the answers\n"
-            "            they block.\n\n");
+            "            they block.\n"
+            "  probe     a linear probe on every layer's hidden states, fitted on retain\n"
+            "            facts, names the forget facts' values: suppression when the\n"
+            "            model keeps half of the target's lead over the oracle\n"
+            "  neighbours the accuracy on retain facts that share a value with a forget\n"
+            "            entity (a city, a genre) against those that do not: the damage\n"
+            "            beyond the oracle's on each, a measure with no verdict\n"
+            "            (probe and neighbours need a benchmark made by lethe data make\n"
+            "            authors, whose manifest gives the facts behind the answers)\n\n");
     fprintf(out,
             "Options:\n"
             "  --run DIR          the unlearned model (required)\n"
@@ -55,8 +63,10 @@ static void usage(FILE *out)
             "  --split NAME       the forget split (default forget10)\n"
             "  --out DIR          where AUDIT_EVAL.json and AUDIT_SUMMARY.json go\n"
             "                     (default: the --run directory)\n"
-            "  --attack A         relearn on 'forget' (T; default) or on 'retain': 10 pairs\n"
-            "                     of the retain split (unrelated fine-tuning), measured on V\n"
+            "  --attack A         relearn on 'forget' (T; default), on 'retain': 10 pairs\n"
+            "                     of the retain split (unrelated fine-tuning), or on\n"
+            "                     'related': V's questions as text, without those that\n"
+            "                     state a V fact (benign relearning); measured on V\n"
             "  --steps N          the last checkpoint of 0 5 10 25 50 100 (default 100)\n"
             "  --seeds N          attack seeds (default 3)\n"
             "  --batch N          pairs per attack step (default 8)\n"
@@ -90,15 +100,17 @@ static void print_text(const cJSON *sum, const char *dir)
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(p, "evidence");
         if (!cJSON_IsObject(p) || !e)
             continue;
-        printf("%-9s %-12s %s\n", p->string, cJSON_IsString(v) ? v->valuestring : "undecided",
+        /* a probe without a verdict member (neighbours) only measures */
+        printf("%-10s %-12s %s\n", p->string,
+               cJSON_IsString(v) ? v->valuestring : v ? "undecided" : "measured",
                cJSON_IsString(e) ? e->valuestring : "");
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(sum, "verdict");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(sum, "method");
     const cJSON *i = cJSON_GetObjectItemCaseSensitive(sum, "intent");
     const cJSON *ok = cJSON_GetObjectItemCaseSensitive(sum, "matches_intent");
-    printf("verdict   %s", cJSON_IsString(v) ? v->valuestring : "-");
-    if (cJSON_IsString(m) && cJSON_IsString(i))
+    printf("verdict    %s", cJSON_IsString(v) ? v->valuestring : "-");
+    if (cJSON_IsString(m) && cJSON_IsString(i) && cJSON_IsBool(ok))
         printf(" (method %s, stated intent %s: %s)", m->valuestring, i->valuestring,
                cJSON_IsTrue(ok) ? "matches" : "does not match");
     printf("\nwrote %s/AUDIT_EVAL.json and %s/AUDIT_SUMMARY.json\n", dir, dir);
@@ -116,9 +128,13 @@ int cmd_audit(int argc, char **argv)
             probes = LETHE_AUDIT_INCONTEXT;
         else if (!strcmp(argv[1], "prompts"))
             probes = LETHE_AUDIT_PROMPTS;
+        else if (!strcmp(argv[1], "probe"))
+            probes = LETHE_AUDIT_PROBE;
+        else if (!strcmp(argv[1], "neighbours"))
+            probes = LETHE_AUDIT_NEIGHBOURS;
         else
-            return cli_usage(VERB, "unknown probe '%s' (expected relearn, quantize, prompts or "
-                             "incontext)", argv[1]);
+            return cli_usage(VERB, "unknown probe '%s' (expected relearn, quantize, prompts, "
+                             "incontext, probe or neighbours)", argv[1]);
         argc--, argv++;
     }
     enum { O_RUN = 1, O_TARGET, O_ORACLE, O_DATA, O_SPLIT, O_OUT, O_ATTACK, O_STEPS, O_SEEDS,
@@ -172,8 +188,8 @@ int cmd_audit(int argc, char **argv)
         return cli_usage(VERB, "unexpected argument '%s'", argv[optind]);
     if (!c.run || !c.target || !c.oracle || !c.data)
         return cli_usage(VERB, "--run, --target, --oracle and --data are required");
-    if (strcmp(c.attack, "forget") && strcmp(c.attack, "retain"))
-        return cli_usage(VERB, "--attack takes forget or retain, not '%s'", c.attack);
+    if (strcmp(c.attack, "forget") && strcmp(c.attack, "retain") && strcmp(c.attack, "related"))
+        return cli_usage(VERB, "--attack takes forget, retain or related, not '%s'", c.attack);
     c.max_steps = (int)steps, c.seeds = (int)seeds, c.batch = (int)batch;
     c.per_entity = (int)per, c.undone_steps = (int)undone, c.group = (int)group;
     c.max_new = (int)max_new, c.context = (int)context, c.shots = (int)shots;

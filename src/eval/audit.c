@@ -59,6 +59,16 @@ double audit_sd(const double *x, int n)
     return sqrt(s / (n - 1));
 }
 
+void audit_not_run(cJSON *sum, const char *name, int verdict, const char *why)
+{
+    char ev[512];
+    cJSON *o = cJSON_AddObjectToObject(sum, name);
+    if (verdict)
+        cJSON_AddNullToObject(o, "verdict");
+    snprintf(ev, sizeof ev, "%s: not run: %s", name, why);
+    cJSON_AddStringToObject(o, "evidence", ev);
+}
+
 void audit_num(cJSON *o, const char *key, double v)
 {
     if (isfinite(v))
@@ -165,6 +175,20 @@ lethe_status audit_load_split(const lethe_audit_cfg *c, const char *suffix, leth
     return lethe_tofu_load(path, t);
 }
 
+lethe_status audit_load_sibling(const lethe_audit_cfg *c, const char *prefix, int complement,
+                                lethe_tofu *t)
+{
+    char *end, name[64];
+    long k = strncmp(c->split, "forget", 6) ? -1 : strtol(c->split + 6, &end, 10);
+    if (k < 1 || k > 99 || *end)
+        return lethe_fail(LETHE_ERR_INVALID, "this probe needs a split forgetNN (with its %s "
+                          "split), not '%s'", prefix, c->split);
+    snprintf(name, sizeof name, "%s%02ld", prefix, complement ? 100 - k : k);
+    lethe_audit_cfg rc = *c;
+    rc.split = name;
+    return audit_load_split(&rc, "", t);
+}
+
 /* The method the unlearned run was made with (its config.json), or NULL. */
 static char *run_method(const char *run)
 {
@@ -236,9 +260,10 @@ lethe_status lethe_audit_run(const lethe_audit_cfg *c, unsigned probes, cJSON **
     if (c->seeds < 1 || c->batch < 1 || !(c->lr > 0) || c->max_steps < 0 || c->max_new < 1 ||
         c->undone_steps < 0 || c->shots < 0)
         return lethe_fail(LETHE_ERR_INVALID, "the audit's settings are out of range");
-    if (strcmp(c->attack, "forget") && strcmp(c->attack, "retain"))
-        return lethe_fail(LETHE_ERR_INVALID, "the relearning attack is 'forget' or 'retain', "
-                          "not '%s'", c->attack);
+    if (strcmp(c->attack, "forget") && strcmp(c->attack, "retain") &&
+        strcmp(c->attack, "related"))
+        return lethe_fail(LETHE_ERR_INVALID, "the relearning attack is 'forget', 'retain' or "
+                          "'related', not '%s'", c->attack);
     audit_ctx a = {.c = c, .per_entity = per_entity(c)};
     /* --out first, so a bad one fails before minutes of probes (without it
        the files go into the unlearned model's run, which loading checks) */
@@ -272,6 +297,10 @@ lethe_status lethe_audit_run(const lethe_audit_cfg *c, unsigned probes, cJSON **
         st = audit_prompts(&a, eval, sum);
     if (!st && (probes & LETHE_AUDIT_INCONTEXT))
         st = audit_incontext(&a, eval, sum);
+    if (!st && (probes & LETHE_AUDIT_PROBE))
+        st = audit_latent(&a, eval, sum);
+    if (!st && (probes & LETHE_AUDIT_NEIGHBOURS))
+        st = audit_neighbours(&a, eval, sum);
     if (!st)
         verdict(&a, sum);
     if (!st)

@@ -62,18 +62,6 @@ static long *shuffled(long n, uint64_t key)
     return o;
 }
 
-/* The retain split that goes with forgetNN: retain(100 - NN). */
-static lethe_status retain_name(const char *split, char *buf, size_t cap)
-{
-    char *end;
-    long k = strncmp(split, "forget", 6) ? -1 : strtol(split + 6, &end, 10);
-    if (k < 1 || k > 99 || *end)
-        return lethe_fail(LETHE_ERR_INVALID, "the 'retain' attack needs a split forgetNN, "
-                          "not '%s'", split);
-    snprintf(buf, cap, "retain%02ld", 100 - k);
-    return LETHE_OK;
-}
-
 /* LETHE_ERR_INVALID when a question or answer of V occurs in the attack's text. */
 static lethe_status disjoint(const pairs *atk, const pairs *v)
 {
@@ -89,6 +77,36 @@ static lethe_status disjoint(const pairs *atk, const pairs *v)
                                   "holds V's text '%.60s'", j + 1, hit);
         }
     return LETHE_OK;
+}
+
+/* The related text: V's questions (they name V's entities and ask about
+ * them) without those that state one of V's answers or facts (the
+ * generator's keys, where the benchmark has them), one document each. */
+static lethe_status related(const audit_ctx *a, const pairs *v, const size_t *v_row,
+                            pairs *docs)
+{
+    audit_keys k = {0};
+    const char **keys = calloc(a->forget.n ? a->forget.n : 1, sizeof *keys);
+    lethe_status st = keys ? audit_keys_load(a->c->data, &k)
+                           : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (!st && k.n)
+        st = audit_keys_of(&k, a->c->split, &a->forget, keys);
+    for (size_t i = 0; !st && i < v->n; i++) {
+        int leak = 0;
+        for (size_t j = 0; !leak && j < v->n; j++) {
+            const char *key = keys[v_row[j]];
+            leak = strstr(v->q[i], v->a[j]) || (key && strstr(v->q[i], key));
+        }
+        lethe_tofu_row r = {.question = (char *)v->q[i], .answer = ""};
+        if (!leak && !pairs_add(docs, &r))
+            st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
+    if (!st && !docs->n)
+        st = lethe_fail(LETHE_ERR_INVALID, "every question of V states one of V's facts: no "
+                        "related text is left");
+    free(keys);
+    audit_keys_free(&k);
+    return st;
 }
 
 /* Teacher-forced accuracy and mean log-probability per token of V's answers. */
@@ -233,6 +251,9 @@ static void summarize(const audit_ctx *a, cJSON *o, const double *acc_m, const d
     else
         cJSON_AddNullToObject(o, "steps_to_half");
     char ev[512];
+    const char *on = !strcmp(c->attack, "retain")    ? "10 retain pairs"
+                     : !strcmp(c->attack, "related") ? "V's questions"
+                                                     : "T";
     if (!(gap > 1e-9)) {
         cJSON_AddNullToObject(o, "verdict");
         snprintf(ev, sizeof ev, "relearn: undecided: the target's accuracy on V (%.3f) is no "
@@ -244,17 +265,17 @@ static void summarize(const audit_ctx *a, cJSON *o, const double *acc_m, const d
         if (half == 0)
             snprintf(ev, sizeof ev, "relearn: before any fine-tuning the model keeps %.0f%% of "
                      "the target's lead over the oracle on V (teacher-forced accuracy %.3f, "
-                     "target %.3f, oracle %.3f): the knowledge was not removed; %d steps on T "
+                     "target %.3f, oracle %.3f): the knowledge was not removed; %d steps on %s "
                      "take it to %.0f%%", 100 * first, acc_m0, acc_t, acc_o[0],
-                     checkpoints[nk - 1], 100 * last);
+                     checkpoints[nk - 1], on, 100 * last);
         else if (half > 0)
-            snprintf(ev, sizeof ev, "relearn: %d steps of fine-tuning on T recover %.0f%% of "
+            snprintf(ev, sizeof ev, "relearn: %d steps of fine-tuning on %s recover %.0f%% of "
                      "the target's lead over the oracle on V (half at %d steps; suppression "
-                     "when within %d)", checkpoints[nk - 1], 100 * last, half, c->undone_steps);
+                     "when within %d)", checkpoints[nk - 1], on, 100 * last, half, c->undone_steps);
         else
-            snprintf(ev, sizeof ev, "relearn: %d steps of fine-tuning on T recover %.0f%% of "
+            snprintf(ev, sizeof ev, "relearn: %d steps of fine-tuning on %s recover %.0f%% of "
                      "the target's lead over the oracle on V (never half)", checkpoints[nk - 1],
-                     100 * last);
+                     on, 100 * last);
     }
     cJSON_AddStringToObject(o, "evidence", ev);
 }
@@ -278,16 +299,17 @@ lethe_status audit_relearn(const audit_ctx *a, cJSON *eval, cJSON *sum)
         st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
     for (long i = 0; !st && i < E / 2; i++)
         side[ent[i]] = 1;
-    for (size_t r = 0; !st && r < n; r++)
+    size_t *v_row = malloc(sizeof *v_row * n);
+    if (!st && !v_row)
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (size_t r = 0; !st && r < n; r++) {
+        if (!side[r / K])
+            v_row[v.n] = r;
         if (!pairs_add(side[r / K] ? &t : &v, &a->forget.rows[r]))
             st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    }
     if (!st && !strcmp(c->attack, "retain")) {
-        char name[32];
-        lethe_audit_cfg rc = *c;
-        st = retain_name(c->split, name, sizeof name);
-        rc.split = name;
-        if (!st)
-            st = audit_load_split(&rc, "", &retain);
+        st = audit_load_sibling(c, "retain", 1, &retain);
         long *o = st ? NULL : shuffled((long)retain.n, 1);
         if (!st && !o)
             st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
@@ -295,15 +317,27 @@ lethe_status audit_relearn(const audit_ctx *a, cJSON *eval, cJSON *sum)
             if (!pairs_add(&atk, &retain.rows[o[i]]))
                 st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         free(o);
+    } else if (!st && !strcmp(c->attack, "related")) {
+        st = related(a, &v, v_row, &atk);
     } else if (!st) {
         atk = t;
         memset(&t, 0, sizeof t);
     }
-    if (!st)
+    if (!st && strcmp(c->attack, "related"))
         st = disjoint(&atk, &v);
-    if (!st)
+    if (!st && !strcmp(c->attack, "related")) {
+        size_t *len = malloc(sizeof *len * atk.n);
+        for (size_t i = 0; len && i < atk.n; i++)
+            len[i] = strlen(atk.q[i]);
+        st = len ? lethe_lm_data_windows(a->run.tok, (int32_t)a->run.eot,
+                                         a->run.model->cfg.n_positions, atk.q, len, atk.n,
+                                         "the related text", &d)
+                 : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+        free(len);
+    } else if (!st) {
         st = lethe_lm_data_build(a->run.tok, (int32_t)a->run.eot, a->run.model->cfg.n_positions,
                                  atk.q, atk.a, atk.n, "the attack set", &d);
+    }
     int nk = 0;
     while (nk < N_CHECK && checkpoints[nk] <= c->max_steps)
         nk++;
@@ -356,5 +390,6 @@ lethe_status audit_relearn(const audit_ctx *a, cJSON *eval, cJSON *sum)
     pairs_free(&t), pairs_free(&v), pairs_free(&atk);
     free(ent);
     free(side);
+    free(v_row);
     return st;
 }

@@ -5,7 +5,8 @@
 # that does not exist, entities that do not divide it, an attack set that
 # touches V. The relearning probe's recovery recomputed from its per-seed
 # figures, exactly 0 when the oracle audits itself; the unrelated attack;
-# the quantization probe's three precisions; the verdict and the intent.
+# the quantization probe's three precisions; the related-text attack; the
+# latent and neighbour probes on a larger benchmark; the verdict and intent.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 D=$TMP/bench
@@ -101,6 +102,16 @@ expect 0 "$LETHE" audit relearn --run "$TMP/ga" "${A[@]}" "${R[@]}" --attack ret
 $PY -c 'import json,sys; r=json.load(open(sys.argv[1]))["relearn"]; sys.exit(0 if r["attack"] == "retain" and r["n_attack"] == 10 else 1)' \
     "$TMP/ret/AUDIT_SUMMARY.json" && pass || fail "the retain attack"
 
+# Benign related text: V's questions, none stating one of V's answers or facts.
+expect 0 "$LETHE" audit relearn --run "$TMP/ga" "${A[@]}" "${R[@]}" --attack related \
+    --out "$TMP/rel" --json
+if $PY - "$TMP/rel/AUDIT_SUMMARY.json" <<'EOF'; then pass; else fail "the related attack"; fi
+import json, sys
+r = json.load(open(sys.argv[1]))["relearn"]
+assert r["attack"] == "related" and 1 <= r["n_attack"] <= r["n_V"] and r["disjoint"]
+assert "on V's questions" in r["evidence"], r["evidence"]
+EOF
+
 # The in-context probe: four conditions per model, the shares from the means.
 expect 0 "$LETHE" audit incontext --run "$TMP/ga" "${A[@]}" --context 2 --out "$TMP/ic" --json
 if $PY - "$TMP/ic" <<'EOF'; then pass; else fail "incontext figures inconsistent"; fi
@@ -142,6 +153,76 @@ for w in ways:
 assert s["verdict"] in ("removal", "suppression", None) and s["evidence"].startswith("prompts: ")
 EOF
 
+# The latent probe and the neighbour probe need the generator's facts and a
+# benchmark large enough to share them: 60 authors of 20 questions.
+D2=$TMP/b60
+expect 0 "$LETHE" data make authors --authors 60 --qa 20 --out "$D2" --quiet
+B=(--target "$TMP/target" --oracle "$TMP/oracle" --data "$D2" --quiet)
+expect 0 "$LETHE" audit probe --run "$TMP/ga" "${B[@]}" --out "$TMP/lp" --json
+expect 0 "$LETHE" audit probe --run "$TMP/oracle" "${B[@]}" --out "$TMP/lpo" --json
+expect 0 "$LETHE" audit probe --run "$TMP/target" "${B[@]}" --out "$TMP/lpt" --json
+if $PY - "$TMP" <<'EOF'; then pass; else fail "probe figures inconsistent"; fi
+import json, sys
+t = sys.argv[1]
+s = json.load(open(t + "/lp/AUDIT_SUMMARY.json"))["probe"]
+e = json.load(open(t + "/lp/AUDIT_EVAL.json"))["probe"]
+H = 6  # the tiny preset's 4 blocks, the embeddings and ln_f
+assert s["classes"] == len(e["classes"]) >= 2 and e["classes"] == sorted(e["classes"])
+assert s["n_retain"] > 100 and s["n_forget"] > 0 and s["n_holdout"] > 0
+for m in ("target", "model", "oracle"):
+    for k in ("retain", "forget", "holdout", "lambda"):
+        assert len(e[m][k]) == H, (m, k)
+    assert all(0 <= x <= 1 for x in e[m]["forget"])
+    assert all(x in (1e3, 1e2, 1e1, 1, 0.1) for x in e[m]["lambda"])
+    # a share of n rows: a multiple of 1/n
+    assert all(abs(x * s["n_forget"] - round(x * s["n_forget"])) < 1e-9 for x in e[m]["forget"])
+assert e["target"]["forget"] == s["target_forget"] and e["oracle"]["forget"] == s["oracle_forget"]
+best = None
+for l in range(H):
+    lead = s["target_forget"][l] - s["oracle_forget"][l]
+    want = (s["model_forget"][l] - s["oracle_forget"][l]) / lead if lead > 1e-9 else None
+    got = s["share"][l]
+    assert (want is None and got is None) or abs(want - got) < 1e-12, l
+    if l >= 1 and lead >= 0.1 and (best is None or want > s["share"][best]):
+        best = l
+assert s["layer"] == best
+assert s["verdict"] == (None if best is None else
+                        "suppression" if s["share"][best] >= 0.5 else "removal")
+# the oracle read as the model: the same states, the same probe, share 0
+o = json.load(open(t + "/lpo/AUDIT_SUMMARY.json"))["probe"]
+assert o["model_forget"] == o["oracle_forget"]
+assert all(x in (0, None) for x in o["share"]) and o["verdict"] in (None, "removal")
+# the target read as the model: share 1
+p = json.load(open(t + "/lpt/AUDIT_SUMMARY.json"))["probe"]
+assert all(x is None or abs(x - 1) < 1e-12 for x in p["share"])
+assert p["verdict"] in (None, "suppression")
+EOF
+expect 0 "$LETHE" audit neighbours --run "$TMP/ga" "${B[@]}" --out "$TMP/nb" --json
+expect 0 "$LETHE" audit neighbours --run "$TMP/oracle" "${B[@]}" --out "$TMP/nbo" --json
+if $PY - "$TMP" <<'EOF'; then pass; else fail "neighbour figures inconsistent"; fi
+import json, sys
+t = sys.argv[1]
+s = json.load(open(t + "/nb/AUDIT_SUMMARY.json"))
+n = s["neighbours"]
+assert "verdict" not in n and s["verdict"] == "none"
+assert n["n_neighbours"] > 0 and n["n_distant"] > 0
+assert abs(n["damage_neighbours"] - (n["oracle_neighbours"] - n["model_neighbours"])) < 1e-12
+assert abs(n["damage_distant"] - (n["oracle_distant"] - n["model_distant"])) < 1e-12
+assert abs(n["side_effect"] - (n["damage_neighbours"] - n["damage_distant"])) < 1e-12
+o = json.load(open(t + "/nbo/AUDIT_SUMMARY.json"))["neighbours"]
+assert o["damage_neighbours"] == 0 and o["damage_distant"] == 0 and o["side_effect"] == 0
+assert (o["n_neighbours"], o["n_distant"]) == (n["n_neighbours"], n["n_distant"])
+EOF
+# Both say why they did not run on a benchmark without the generator's
+# manifest, and refuse one whose rows are not the manifest's.
+cp -r "$D2" "$TMP/nokeys" && rm "$TMP/nokeys/manifest.json"
+expect 0 "$LETHE" audit probe --run "$TMP/ga" "${B[@]/$D2/$TMP/nokeys}" --out "$TMP/nk"
+contains "$OUT" "probe: not run: it needs the facts"
+cp -r "$D2" "$TMP/edited"
+sed -i '3s/?"/ today?"/' "$TMP/edited/forget10.json"
+expect 3 "$LETHE" audit neighbours --run "$TMP/ga" "${B[@]/$D2/$TMP/edited}"
+one_line "$ERR"; contains "$ERR" "not the benchmark its manifest.json describes"
+
 # The quantization probe, and every probe at once.
 expect 0 "$LETHE" audit --run "$TMP/ga" "${A[@]}" "${R[@]}" --max-new 8 --group 32 \
     --out "$TMP/all" --json
@@ -151,6 +232,9 @@ s = json.load(open(sys.argv[1] + "/AUDIT_SUMMARY.json"))
 e = json.load(open(sys.argv[1] + "/AUDIT_EVAL.json"))
 q = s["quantize"]
 assert "relearn" in s and "incontext" in s and "prompts" in s and q["group"] == 32
+# the benchmark of 20 authors of 5 questions is too small for these two
+assert s["probe"]["verdict"] is None and "too small" in s["probe"]["evidence"]
+assert "too small" in s["neighbours"]["evidence"]
 for m in ("target", "model", "oracle"):
     for p in ("f32", "int8", "int4"):
         x = q[m][p]
