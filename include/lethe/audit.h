@@ -39,7 +39,9 @@
  *           mention the name, but ..." (target masking). The ROUGE-L recall
  *           of each model's greedy answer against the true one; per way, the
  *           model's lead over the oracle as a share of the target's;
- *           suppression when a rephrasing brings back half.
+ *           suppression when a rephrasing brings back half. With a guard,
+ *           the unlearned model's answers through GUARD and ECO too: per
+ *           way, the share flagged, the recall let through and blocked.
  * incontext The first `context` facts of each forget entity (C) are written
  *           into the prompt as question-answer pairs, then one question: about
  *           C (copying) or about the entity's other facts (H, never shown);
@@ -127,9 +129,9 @@ typedef struct lethe_audit_cfg {
     /* incontext */
     int context;        /* facts of each entity shown in the prompt (2) */
     const char *guard;  /* a guard file made for the unlearned model: the share of
-                           in-context prompts it flags and its answers' ROUGE-L, in
-                           GUARD's and ECO's modes, against plain greedy answers;
-                           NULL: none */
+                           in-context and rephrased prompts it flags and its answers'
+                           ROUGE-L, in GUARD's and ECO's modes, against plain greedy
+                           answers; NULL: none */
     FILE *progress;     /* one line per stage; NULL: none */
 } lethe_audit_cfg;
 

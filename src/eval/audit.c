@@ -8,6 +8,7 @@
 
 #include "audit_int.h"
 #include "lethe/gpt_generate.h"
+#include "lethe/guard_serve.h"
 #include "lethe/json.h"
 #include "lethe/lm_unlearn.h"
 #include "lethe/run.h"
@@ -111,6 +112,21 @@ lethe_status audit_greedy(const audit_ctx *a, const lethe_gpt *g, const char *pr
                                     (unsigned char **)text, &len);
     free(ids);
     lethe_gen_result_free(&r);
+    return st;
+}
+
+lethe_status audit_guarded(const audit_ctx *a, const struct lethe_guard_serve *gs,
+                           const char *prompt, int max_new, const char *gold, int *flagged,
+                           double *recall)
+{
+    lethe_guard_serve_result r;
+    lethe_status st = lethe_guard_serve_generate(gs, prompt, strlen(prompt), max_new,
+                                                 (int32_t)a->run.eot, &r);
+    if (!st) {
+        *flagged = r.flagged;
+        *recall = r.out.refused ? 0.0 : audit_recall(gold, r.out.text);
+    }
+    lethe_guard_serve_result_free(&r);
     return st;
 }
 

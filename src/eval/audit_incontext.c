@@ -127,14 +127,10 @@ static lethe_status guarded(const audit_ctx *a, const char *mode, const prompts 
             st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
             break;
         }
-        lethe_guard_serve_result r;
-        st = lethe_guard_serve_generate(gs, prompt, strlen(prompt), GUARD_NEW,
-                                        (int32_t)a->run.eot, &r);
-        if (!st) {
-            nf += r.flagged;
-            sr += r.out.refused ? 0.0 : audit_recall(p->a[i], r.out.text);
-        }
-        lethe_guard_serve_result_free(&r);
+        int f = 0;
+        double rec = 0.0;
+        st = audit_guarded(a, gs, prompt, GUARD_NEW, p->a[i], &f, &rec);
+        nf += f, sr += rec;
         if (!st && plain) {
             char *text = NULL;
             st = audit_greedy(a, a->run.model, prompt, GUARD_NEW, &text);

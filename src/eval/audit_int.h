@@ -59,6 +59,13 @@ lethe_status audit_load_split(const lethe_audit_cfg *c, const char *suffix, leth
  * (malloc'd). LETHE_ERR_INVALID for a prompt that does not fit. */
 lethe_status audit_greedy(const audit_ctx *a, const lethe_gpt *g, const char *prompt,
                           int max_new, char **text);
+/* The answer of a guard session (lethe/guard_serve.h) on the unlearned model
+ * to prompt, at most max_new tokens: whether the guard flagged the prompt,
+ * and the ROUGE-L recall of gold in the answer (0 for a refusal). */
+struct lethe_guard_serve;
+lethe_status audit_guarded(const audit_ctx *a, const struct lethe_guard_serve *gs,
+                           const char *prompt, int max_new, const char *gold, int *flagged,
+                           double *recall);
 /* ROUGE-L recall of gold in text (NaN when it cannot be computed). */
 double audit_recall(const char *gold, const char *text);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "audit_int.h"
+#include "lethe/guard_serve.h"
 
 enum { ORIGINAL, PARAPHRASED, MANY_SHOT, MASKED, N_VARIANTS, N_MODELS = 3 };
 static const char *const variant_names[N_VARIANTS] = {"original", "paraphrased", "many_shot",
@@ -38,6 +39,50 @@ static char *prompt(const lethe_tofu_row *r, int v, const lethe_tofu *shots, int
         return NULL;
     }
     return s;
+}
+
+/* Every way of asking through a guard in `mode` (lethe/guard_serve.h) on the
+ * unlearned model: into o, per way, the share of prompts flagged, the mean
+ * ROUGE-L recall (refusals 0), the share of the model's plain recall it
+ * blocked (1 - guarded / plain) and, against target and oracle, the share of
+ * the target's lead it lets through; each question's recall into e. */
+static lethe_status guarded(const audit_ctx *a, const char *mode, const lethe_tofu *t,
+                            const lethe_tofu *shots, int k, int have_para,
+                            double mean[N_MODELS][N_VARIANTS], cJSON *o, cJSON *e)
+{
+    lethe_guard_t *gd = NULL;
+    lethe_guard_serve_t *gs = NULL;
+    double *rec = malloc(sizeof *rec * (t->n ? t->n : 1));
+    lethe_status st = rec ? lethe_guard_serve_open(a->c->guard, a->run.model, a->run.tok, mode,
+                                                   NULL, &gd, &gs)
+                          : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    for (int v = 0; !st && v < N_VARIANTS; v++) {
+        if (v == PARAPHRASED && !have_para)
+            continue;
+        audit_progress(a, "prompts: %s on the model, %s", mode, variant_names[v]);
+        double nf = 0.0, sr = 0.0;
+        for (size_t i = 0; !st && i < t->n; i++) {
+            char *p = prompt(&t->rows[i], v, shots, k);
+            int f = 0;
+            st = p ? audit_guarded(a, gs, p, a->c->max_new, t->rows[i].answer, &f, &rec[i])
+                   : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+            nf += f, sr += rec[i];
+            free(p);
+        }
+        if (st)
+            break;
+        const double r = sr / (double)t->n, lead = mean[0][v] - mean[2][v];
+        cJSON *w = cJSON_AddObjectToObject(o, variant_names[v]);
+        audit_num(w, "flagged", nf / (double)t->n);
+        audit_num(w, "rougeL", r);
+        audit_num(w, "blocked", mean[1][v] > 0 ? 1.0 - r / mean[1][v] : NAN);
+        audit_num(w, "share", lead > 0.02 ? (r - mean[2][v]) / lead : NAN);
+        cJSON_AddItemToObject(e, variant_names[v], audit_array(rec, (int)t->n));
+    }
+    free(rec);
+    lethe_guard_serve_free(gs);
+    lethe_guard_free(gd);
+    return st;
 }
 
 lethe_status audit_prompts(const audit_ctx *a, cJSON *eval, cJSON *sum)
@@ -104,6 +149,13 @@ lethe_status audit_prompts(const audit_ctx *a, cJSON *eval, cJSON *sum)
         cJSON *sj = cJSON_AddObjectToObject(s, "share");
         for (int v = 0; v < N_VARIANTS; v++)
             audit_num(sj, variant_names[v], share[v]);
+        static const char *const modes[2] = {"guard", "eco"};
+        cJSON *gs = c->guard ? cJSON_AddObjectToObject(s, "guards") : NULL;
+        cJSON *ge = c->guard ? cJSON_AddObjectToObject(e, "guards") : NULL;
+        for (int g = 0; !st && gs && g < 2; g++)
+            st = guarded(a, modes[g], &t, &shots, k, have_para, mean,
+                         cJSON_AddObjectToObject(gs, modes[g]),
+                         cJSON_AddObjectToObject(ge, modes[g]));
         char ev[512];
         if (best < 0) {
             cJSON_AddNullToObject(s, "verdict");

@@ -223,6 +223,31 @@ sed -i '3s/?"/ today?"/' "$TMP/edited/forget10.json"
 expect 3 "$LETHE" audit neighbours --run "$TMP/ga" "${B[@]/$D2/$TMP/edited}"
 one_line "$ERR"; contains "$ERR" "not the benchmark its manifest.json describes"
 
+# The prompt attacks through GUARD and ECO on the target: per way, the share
+# flagged, the recall let through, what was blocked.
+# (one author of the larger benchmark: the guard calibrates on its retain pairs)
+expect 0 "$LETHE" guard fit --run "$TMP/target" --data "$D2" --split forget01 --alpha 0.2 \
+    --out "$TMP/g.guard" --quiet
+expect 0 "$LETHE" audit prompts --run "$TMP/target" "${B[@]}" --split forget01 --max-new 8 \
+    --shots 1 --guard "$TMP/g.guard" --out "$TMP/prg" --json
+if $PY - "$TMP/prg" <<'EOF'; then pass; else fail "guarded prompts inconsistent"; fi
+import json, sys
+s = json.load(open(sys.argv[1] + "/AUDIT_SUMMARY.json"))["prompts"]
+e = json.load(open(sys.argv[1] + "/AUDIT_EVAL.json"))["prompts"]
+for g in ("guard", "eco"):
+    for w in ("original", "paraphrased", "many_shot", "masked"):
+        x, rec = s["guards"][g][w], e["guards"][g][w]
+        assert len(rec) == 20 and abs(sum(rec) / 20 - x["rougeL"]) < 1e-12, (g, w)
+        assert 0 <= x["flagged"] <= 1 and x["flagged"] * 20 == round(x["flagged"] * 20)
+        plain = s["model"][w]
+        assert x["blocked"] is None if plain == 0 else abs(x["blocked"] - (1 - x["rougeL"] / plain)) < 1e-12
+        lead = s["target"][w] - s["oracle"][w]
+        want = (x["rougeL"] - s["oracle"][w]) / lead if lead > 0.02 else None
+        assert (want is None and x["share"] is None) or abs(want - x["share"]) < 1e-12, (g, w)
+# the target's questions name their targets: GUARD flags them as written
+assert s["guards"]["guard"]["original"]["flagged"] > 0
+EOF
+
 # The quantization probe, and every probe at once.
 expect 0 "$LETHE" audit --run "$TMP/ga" "${A[@]}" "${R[@]}" --max-new 8 --group 32 \
     --out "$TMP/all" --json
