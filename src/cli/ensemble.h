@@ -26,7 +26,7 @@ typedef struct ens_train_opts {
     const char *data, *model, *widths, *aggregate, *order, *prior, *exclude, *out;
     long shards, slices, budget, epochs, batch, seed, limit;
     double lr;
-    int json, quiet, force;
+    int json, quiet, force, resume;
 } ens_train_opts;
 
 /* Parse `lethe VERB train` into o (holding the defaults): every engine's

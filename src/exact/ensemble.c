@@ -156,6 +156,48 @@ static cJSON *config_json(const lethe_ensemble *e)
     return j;
 }
 
+/* The text of KIND.json: the common settings, the keys extra() adds and
+ * the ids of the excluded rows (NULL when out of memory; the caller frees). */
+static char *config_text(const lethe_ensemble *e, const lethe_rows *excluded,
+                         void (*extra)(cJSON *j, const void *self), const void *self)
+{
+    cJSON *j = config_json(e);
+    if (extra)
+        extra(j, self);
+    cJSON *ex = cJSON_AddArrayToObject(j, "excluded");
+    for (long i = 0; excluded && i < excluded->n; i++)
+        cJSON_AddItemToArray(ex, cJSON_CreateNumber((double)e->train->ids[excluded->row[i]]));
+    char *txt = cJSON_Print(j);
+    cJSON_Delete(j);
+    return txt;
+}
+
+lethe_status ex_matches(lethe_ensemble *e, const lethe_rows *excluded,
+                        void (*extra)(cJSON *j, const void *self), const void *self)
+{
+    char path[4200], other[4200];
+    struct stat sb;
+    config_paths(e, path, other);
+    if (stat(path, &sb) != 0)
+        return LETHE_ERR_NOT_FOUND;
+    lethe_status st = e->train ? LETHE_OK : lethe_task_load(e->task, &e->opts, &e->train,
+                                                            &e->test);
+    unsigned char *have = NULL;
+    size_t n = 0;
+    char *want = st == LETHE_OK ? config_text(e, excluded, extra, self) : NULL;
+    if (st == LETHE_OK && !want)
+        st = lethe_fail(LETHE_ERR_NOMEM, "out of memory");
+    if (st == LETHE_OK)
+        st = lethe_file_read(path, &have, &n);
+    if (st == LETHE_OK && (n != strlen(want) || memcmp(have, want, n)))
+        st = lethe_fail(LETHE_ERR_INVALID, "%s: the ensemble in %s was created with other "
+                        "settings (data, model, shards, slices, seed, training or excluded "
+                        "ids); it cannot be resumed with these", path, e->dir);
+    free(have);
+    free(want);
+    return st;
+}
+
 lethe_status ex_create(lethe_ensemble *e, int force, const lethe_rows *excluded,
                        const char *exclude, void (*extra)(cJSON *j, const void *self),
                        const void *self)
@@ -183,17 +225,10 @@ lethe_status ex_create(lethe_ensemble *e, int force, const lethe_rows *excluded,
     if (st == LETHE_OK && !e->train)
         st = lethe_task_load(e->task, &e->opts, &e->train, &e->test);
     if (st == LETHE_OK) {
-        cJSON *j = config_json(e);
-        if (extra)
-            extra(j, self);
-        cJSON *ex = cJSON_AddArrayToObject(j, "excluded");
-        for (long i = 0; excluded && i < excluded->n; i++)
-            cJSON_AddItemToArray(ex, cJSON_CreateNumber((double)e->train->ids[excluded->row[i]]));
-        char *txt = cJSON_Print(j);
+        char *txt = config_text(e, excluded, extra, self);
         st = txt ? lethe_file_write_atomic(path, txt, strlen(txt))
                  : lethe_fail(LETHE_ERR_NOMEM, "out of memory");
         free(txt);
-        cJSON_Delete(j);
     }
     return st;
 }
@@ -213,29 +248,36 @@ lethe_status ex_open(lethe_ensemble *e, const char *dir, const char *kind, cJSON
         return lethe_fail(LETHE_ERR_IO, "%s: not a%s %s directory (no %s.json)", dir,
                           strcmp(kind, "sisa") ? "n" : "", upper(kind), kind);
     lethe_status st = lethe_json_read(path, j);
+    return st == LETHE_OK ? ex_config(e, dir, kind, *j, path) : st;
+}
+
+lethe_status ex_config(lethe_ensemble *e, const char *dir, const char *kind, const cJSON *j,
+                       const char *path)
+{
+    lethe_status st = LETHE_OK;
     const char *k = NULL, *task = NULL, *spec = NULL, *optim = NULL;
     long long limit = 0, window = 0, shards = 0, slices = 0, seed = 0, batch = 0, epochs = 0,
               loss = 0;
     double lr = 0, wd = 0, mom = 0;
-    if (st == LETHE_OK && ((st = lethe_json_get_string(*j, "kind", path, &k)) != LETHE_OK ||
+    if (st == LETHE_OK && ((st = lethe_json_get_string(j, "kind", path, &k)) != LETHE_OK ||
                            strcmp(k, kind)))
         st = lethe_fail(LETHE_ERR_FORMAT, "%s: not a%s %s configuration", path,
                         strcmp(kind, "sisa") ? "n" : "", upper(kind));
     if (st == LETHE_OK) /* stops at the first missing or mistyped key */
-        (void)((st = lethe_json_get_string(*j, "data", path, &task)) != LETHE_OK ||
-               (st = lethe_json_get_string(*j, "spec", path, &spec)) != LETHE_OK ||
-               (st = lethe_json_get_string(*j, "optim", path, &optim)) != LETHE_OK ||
-               (st = lethe_json_get_int(*j, "limit", path, &limit)) != LETHE_OK ||
-               (st = lethe_json_get_int(*j, "window", path, &window)) != LETHE_OK ||
-               (st = lethe_json_get_int(*j, "shards", path, &shards)) != LETHE_OK ||
-               (st = lethe_json_get_int(*j, "slices", path, &slices)) != LETHE_OK ||
-               (st = lethe_json_get_int(*j, "seed", path, &seed)) != LETHE_OK ||
-               (st = lethe_json_get_int(*j, "batch", path, &batch)) != LETHE_OK ||
-               (st = lethe_json_get_int(*j, "epochs", path, &epochs)) != LETHE_OK ||
-               (st = lethe_json_get_int(*j, "loss", path, &loss)) != LETHE_OK ||
-               (st = lethe_json_get_number(*j, "lr", path, &lr)) != LETHE_OK ||
-               (st = lethe_json_get_number(*j, "weight_decay", path, &wd)) != LETHE_OK ||
-               (st = lethe_json_get_number(*j, "momentum", path, &mom)) != LETHE_OK);
+        (void)((st = lethe_json_get_string(j, "data", path, &task)) != LETHE_OK ||
+               (st = lethe_json_get_string(j, "spec", path, &spec)) != LETHE_OK ||
+               (st = lethe_json_get_string(j, "optim", path, &optim)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "limit", path, &limit)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "window", path, &window)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "shards", path, &shards)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "slices", path, &slices)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "seed", path, &seed)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "batch", path, &batch)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "epochs", path, &epochs)) != LETHE_OK ||
+               (st = lethe_json_get_int(j, "loss", path, &loss)) != LETHE_OK ||
+               (st = lethe_json_get_number(j, "lr", path, &lr)) != LETHE_OK ||
+               (st = lethe_json_get_number(j, "weight_decay", path, &wd)) != LETHE_OK ||
+               (st = lethe_json_get_number(j, "momentum", path, &mom)) != LETHE_OK);
     if (st == LETHE_OK && (shards < 1 || shards > 1024 || slices < 1 || slices > 256 ||
                            batch < 1 || epochs < 1 || loss < 0 || loss > 2 || seed < 0))
         st = lethe_fail(LETHE_ERR_FORMAT, "%s: a setting is out of range", path);
@@ -285,6 +327,12 @@ static lethe_status replay(const lethe_ensemble *e, lethe_ledger **out)
 
 lethe_status ex_setup(lethe_ensemble *e, const cJSON *j)
 {
+    lethe_status st = ex_place(e, j);
+    return st == LETHE_OK ? replay(e, &e->ledger) : st;
+}
+
+lethe_status ex_place(lethe_ensemble *e, const cJSON *j)
+{
     char path[4200], other[4200];
     const cJSON *ex = NULL;
     config_paths(e, path, other);
@@ -312,7 +360,7 @@ lethe_status ex_setup(lethe_ensemble *e, const cJSON *j)
             return st;
         e->n_excluded++;
     }
-    return replay(e, &e->ledger);
+    return LETHE_OK;
 }
 
 lethe_status ex_replay(lethe_ensemble *e)

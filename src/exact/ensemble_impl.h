@@ -56,10 +56,24 @@ lethe_status ex_create(lethe_ensemble *e, int force, const lethe_rows *excluded,
 /* Read the common settings of DIR/KIND.json into e; *j (to free) keeps the
  * file for the engine's own keys. The engine then calls ex_setup. */
 lethe_status ex_open(lethe_ensemble *e, const char *dir, const char *kind, cJSON **j);
+/* The same from a configuration j already parsed (path names it in
+ * messages), with dir as e's directory. */
+lethe_status ex_config(lethe_ensemble *e, const char *dir, const char *kind, const cJSON *j,
+                       const char *path);
 
 /* Load the data, place every sample, mark the excluded ids (from e's
  * configuration j) and replay the ledger. */
 lethe_status ex_setup(lethe_ensemble *e, const cJSON *j);
+/* ex_setup without the ledger: e->deleted stays all zero and e->ledger
+ * NULL (a process that trains for another one and has no directory). */
+lethe_status ex_place(lethe_ensemble *e, const cJSON *j);
+
+/* Whether DIR/KIND.json is exactly what ex_create would write for e (set
+ * by ex_init), `excluded`, extra() and self: LETHE_OK when it is,
+ * LETHE_ERR_NOT_FOUND (no message) when there is no such file,
+ * LETHE_ERR_INVALID when it differs. Loads e's data when not loaded. */
+lethe_status ex_matches(lethe_ensemble *e, const lethe_rows *excluded,
+                        void (*extra)(cJSON *j, const void *self), const void *self);
 
 /* After ex_create: hand e's directory under creation to the engine opened
  * on it, out (NULL when opening failed: it is then removed). */
