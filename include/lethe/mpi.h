@@ -22,6 +22,10 @@ LETHE_API_BEGIN
 /* 1 when this build has MPI, 0 otherwise. */
 int lethe_mpi_built(void);
 
+/* How many ranks the launcher (mpirun, srun) started this process among,
+ * from its environment: 1 when it was not launched by one. Any build. */
+long lethe_mpi_launched(void);
+
 /* Join mpirun's job when this process was launched by it (several ranks);
  * otherwise do nothing. A build without MPI launched as one of several
  * ranks is LETHE_ERR_UNSUPPORTED (the ranks would each run the whole

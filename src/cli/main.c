@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "lethe/mpi.h"
 #include "lethe/gemm.h"
 #include "lethe/rundir.h"
 
@@ -106,5 +107,10 @@ int main(int argc, char **argv)
                 name);
         return CLI_EXIT_USAGE;
     }
+    /* several ranks of one other verb would each run the whole command on
+       the same files */
+    if (v->run != cmd_sisa && lethe_mpi_launched() > 1)
+        return cli_usage(name, "only lethe sisa shares its work among the ranks of mpirun; "
+                         "run lethe %s as one process (docs/distributed.md)", name);
     return v->run(argc - 1, argv + 1);
 }

@@ -5,7 +5,7 @@
 
 /* The launcher's variables that say a process is one of several ranks:
  * Open MPI's, then those of PMI and PMIx launchers (srun, MPICH's hydra). */
-static long launched_size(void)
+long lethe_mpi_launched(void)
 {
     static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
@@ -29,7 +29,7 @@ int lethe_mpi_built(void) { return 1; }
 lethe_status lethe_mpi_init(void)
 {
     int provided = 0;
-    if (joined || launched_size() <= 1)
+    if (joined || lethe_mpi_launched() <= 1)
         return LETHE_OK;
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
         return lethe_fail(LETHE_ERR_FAILED, "MPI_Init_thread failed");
@@ -113,7 +113,7 @@ int lethe_mpi_built(void) { return 0; }
 
 lethe_status lethe_mpi_init(void)
 {
-    long n = launched_size();
+    long n = lethe_mpi_launched();
     if (n > 1)
         return lethe_fail(LETHE_ERR_UNSUPPORTED, "launched as one of %ld ranks, but this lethe "
                           "was built without MPI (rebuild with Open MPI installed, or MPI=1)",

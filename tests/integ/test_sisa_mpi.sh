@@ -113,6 +113,10 @@ expect 0 "$LETHE" sisa train $T --resume --out "$TMP/killed"
 same "$TMP/one" "$TMP/killed"
 expect 0 "$LETHE" sisa train $T --resume --out "$TMP/fresh"
 same "$TMP/one" "$TMP/fresh"
+# every other verb refuses to run as several ranks (each would run it all)
+expect 2 "${MPI[@]}" "$LETHE" s3t train --data digits --out "$TMP/s3t"
+contains "$ERR" "only lethe sisa shares its work among the ranks of mpirun"
+[ ! -e "$TMP/s3t" ] && pass || fail "s3t under mpirun wrote a directory"
 expect 2 "$LETHE" s3t train --data digits --resume --out "$TMP/s3t"
 contains "$ERR" "--resume is not an option of s3t train"
 finish
