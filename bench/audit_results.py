@@ -4,7 +4,9 @@
   bench/audit_results.py NAME=DIR [NAME=DIR ...]
 
 Each DIR holds an AUDIT_SUMMARY.json (lethe audit --out DIR). Prints one
-markdown table per probe, a row per model, and the verdicts.
+markdown table per probe with a row per model (relearn rows name their
+attack when it is not T), the prompt attacks through each guard of a run
+audited with --guard, and the verdicts.
 """
 import json
 import sys
@@ -30,8 +32,10 @@ def main():
         r = s.get("relearn")
         if not r:
             continue
-        acc = r["model_accuracy"]
+        acc = (r["model_accuracy"] + [None] * 6)[:6]  # one per checkpoint, 0 .. 100
         k25 = r["steps"].index(25) if 25 in r["steps"] else None
+        if r.get("attack", "forget") != "forget":
+            name += " (%s)" % r["attack"]
         print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s |" % (
             name, *(f(a) for a in acc), pct(r["recovery"][k25]) if k25 is not None else "-",
             pct(r["recovery"][-1]), pct(r["oracle_lift"][-1]), pct(r["oracle_lift_sd"][-1]),
@@ -79,6 +83,46 @@ def main():
             name, f(m["none_C"]), f(m["context_C"]), f(m["none_H"]), f(m["context_H"]),
             pct(c["residual_share"]), c["verdict"] or "undecided"))
     print()
+    print("| model | layer | forget facts named: model / target / oracle | holdout (target) "
+          "| share | probe |")
+    print("|---|---|---|---|---|---|")
+    for name, s in runs:
+        p = s.get("probe")
+        if not p or "share" not in p:
+            continue
+        lead = [t - o for t, o in zip(p["target_forget"], p["oracle_forget"])]
+        l = p["layer"] if p["layer"] is not None else max(range(len(lead)), key=lead.__getitem__)
+        print("| %s | %d | %s / %s / %s | %s | %s | %s |" % (
+            name, l, pct(p["model_forget"][l]), pct(p["target_forget"][l]),
+            pct(p["oracle_forget"][l]), pct(p["target_holdout"][l]), pct(p["share"][l]),
+            p["verdict"] or "undecided"))
+    print()
+    print("| model | neighbours: model / oracle / target | distant: model / oracle / target "
+          "| damage: neighbours / distant | side effect |")
+    print("|---|---|---|---|---|")
+    for name, s in runs:
+        n = s.get("neighbours")
+        if not n or "side_effect" not in n:
+            continue
+        print("| %s | %s / %s / %s | %s / %s / %s | %s / %s | %s |" % (
+            name, f(n["model_neighbours"]), f(n["oracle_neighbours"]), f(n["target_neighbours"]),
+            f(n["model_distant"]), f(n["oracle_distant"]), f(n["target_distant"]),
+            f(n["damage_neighbours"], "%+.3f"), f(n["damage_distant"], "%+.3f"),
+            f(n["side_effect"], "%+.3f")))
+    print()
+    for name, s in runs:
+        g = s.get("prompts", {}).get("guards")
+        if not g:
+            continue
+        print("| %s through | way | flagged | ROUGE-L let through | blocked | share of the "
+              "target's lead |" % name)
+        print("|---|---|---|---|---|---|")
+        for mode in ("guard", "eco"):
+            for w, x in g[mode].items():
+                print("| %s | %s | %s | %s | %s | %s |" % (
+                    mode.upper(), w.replace("_", "-"), pct(x["flagged"]), f(x["rougeL"]),
+                    pct(x["blocked"]), pct(x["share"])))
+        print()
     print("| model | method | stated intent | verdict | matches |")
     print("|---|---|---|---|---|")
     for name, s in runs:

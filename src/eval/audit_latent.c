@@ -167,7 +167,8 @@ static double accuracy(const probe *p, const double *out, int set)
 }
 
 /* Fit the ridge classifier on layer states X (n, C) and score it: acc[set]
- * for the three sets, *lambda the strength chosen. */
+ * for the forget and holdout rows, acc[S_RETAIN] for the retain entities
+ * held out (by the fit that left them out), *lambda the strength chosen. */
 static lethe_status fit_layer(const probe *p, const float *X, int C, double *acc,
                               double *lambda)
 {
@@ -221,8 +222,9 @@ static lethe_status fit_layer(const probe *p, const float *X, int C, double *acc
                 if (v > best) /* ties keep the stronger penalty */
                     best = v, *lambda = cfg.lambda;
             } else {
-                for (int s = 0; s < N_SETS; s++)
+                for (int s = S_FORGET; s < N_SETS; s++)
                     acc[s] = accuracy(p, out, s);
+                acc[S_RETAIN] = best; /* the held-out entities', fitted without them */
             }
         }
         lethe_linear_free(m);
@@ -253,7 +255,8 @@ static cJSON *layer_json(const double *acc, const double *lambda, int H)
     for (int s = 0; s < N_SETS; s++) {
         for (int l = 0; l < H; l++)
             col[l] = acc[l * N_SETS + s];
-        cJSON_AddItemToObject(o, set_name[s], audit_array(col, H));
+        cJSON_AddItemToObject(o, s == S_RETAIN ? "retain_heldout" : set_name[s],
+                              audit_array(col, H));
     }
     cJSON_AddItemToObject(o, "lambda", audit_array(lambda, H));
     return o;

@@ -170,7 +170,7 @@ H = 6  # the tiny preset's 4 blocks, the embeddings and ln_f
 assert s["classes"] == len(e["classes"]) >= 2 and e["classes"] == sorted(e["classes"])
 assert s["n_retain"] > 100 and s["n_forget"] > 0 and s["n_holdout"] > 0
 for m in ("target", "model", "oracle"):
-    for k in ("retain", "forget", "holdout", "lambda"):
+    for k in ("retain_heldout", "forget", "holdout", "lambda"):
         assert len(e[m][k]) == H, (m, k)
     assert all(0 <= x <= 1 for x in e[m]["forget"])
     assert all(x in (1e3, 1e2, 1e1, 1, 0.1) for x in e[m]["lambda"])
